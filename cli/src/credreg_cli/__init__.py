@@ -1,0 +1,1 @@
+"""The credreg command line."""

@@ -1,0 +1,1 @@
+"""credreg issuer service: Issues signed micro-credentials and publishes credential.issued events."""

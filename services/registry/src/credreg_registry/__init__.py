@@ -1,0 +1,1 @@
+"""credreg registry service: Consumes every event into the portfolio, search and verify view."""

@@ -1,0 +1,1 @@
+"""credreg revocation service: Revokes, suspends, reinstates and expires credentials; serves status lists."""

@@ -1,0 +1,1 @@
+"""credreg contracts shared by every service: events, credentials, Kafka and MongoDB adapters."""
