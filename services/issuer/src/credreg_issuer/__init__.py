@@ -1,1 +1,1 @@
-"""credreg issuer service: Issues signed micro-credentials and publishes credential.issued events."""
+"""credreg issuer service: signs micro-credentials and publishes credential.issued."""

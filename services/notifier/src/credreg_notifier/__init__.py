@@ -1,1 +1,1 @@
-"""credreg notifier service: Notifies wallets of lifecycle events by signed webhooks and live streams."""
+"""credreg notifier service: signed webhooks and live streams for wallets."""

@@ -1,1 +1,1 @@
-"""credreg registry service: Consumes every event into the portfolio, search and verify view."""
+"""credreg registry service: the portfolio, search and verify view of every event."""

@@ -1,1 +1,1 @@
-"""credreg revocation service: Revokes, suspends, reinstates and expires credentials; serves status lists."""
+"""credreg revocation service: revoke, suspend, reinstate, expire; status lists."""

@@ -1,0 +1,48 @@
+# credreg: the two commands are `make up` (run the system with demo data) and `make test`.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS ?= never
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY := $(UV) run --frozen --all-packages python
+PACKAGES := -p credreg_shared -p credreg_cli -p credreg_issuer -p credreg_registry -p credreg_revocation -p credreg_notifier
+
+.PHONY: help deps up down test lint infra-up infra-down infra-status bench clean
+
+help:
+	@echo "make up        run Kafka, the Mongo server and the services locally with demo data"
+	@echo "make down      stop everything 'make up' started"
+	@echo "make test      install what is missing, start test infra, lint + unit + integration tests"
+	@echo "make bench     run the benchmarks (results in bench/results/)"
+	@echo "make infra-up | infra-down | infra-status   the local Kafka + Mongo server alone"
+
+deps:
+	@scripts/ensure-deps.sh
+
+infra-up: deps
+	@$(PY) deploy/local/infra.py up
+
+infra-down:
+	@$(PY) deploy/local/infra.py down
+
+infra-status:
+	@$(PY) deploy/local/infra.py status
+
+up: deps
+	@scripts/up.sh
+
+down:
+	@scripts/down.sh
+
+lint: deps
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy $(PACKAGES)
+	$(UV) run --frozen lint-imports
+
+test: deps
+	@scripts/test.sh
+
+bench: deps
+	@scripts/bench.sh
+
+clean: down
+	rm -rf .local

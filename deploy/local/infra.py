@@ -1,0 +1,506 @@
+"""Local infrastructure launcher: a real Kafka broker (KRaft) and a MongoDB-wire server, no Docker.
+
+Usage: python deploy/local/infra.py {up,down,status} [--only kafka|mongo]
+
+Environment (all optional):
+  CREDREG_INFRA_DIR              state folder (data, logs, pid files); default .local/infra
+  CREDREG_KAFKA_PORT             broker port; default 9092
+  CREDREG_KAFKA_CONTROLLER_PORT  KRaft controller port; default 9093
+  CREDREG_MONGO_PORT             MongoDB-wire port; default 27017
+  CREDREG_CACHE_DIR              downloads and builds; default ~/.cache/credreg
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+FERRETDB_SOURCE = HERE / "ferretdb"
+KAFKA_POM = HERE / "kafka" / "pom.xml"
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+
+
+class InfraError(Exception):
+    """A launcher step failed; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the launcher keeps state and which ports it uses."""
+
+    state: Path
+    cache: Path
+    kafka_port: int
+    controller_port: int
+    mongo_port: int
+
+    @classmethod
+    def from_env(cls) -> Layout:
+        """Read the layout from CREDREG_* environment variables."""
+        state = Path(os.environ.get("CREDREG_INFRA_DIR", REPO / ".local" / "infra"))
+        cache = Path(os.environ.get("CREDREG_CACHE_DIR", Path.home() / ".cache" / "credreg"))
+        return cls(
+            state=state.resolve(),
+            cache=cache.resolve(),
+            kafka_port=int(os.environ.get("CREDREG_KAFKA_PORT", "9092")),
+            controller_port=int(os.environ.get("CREDREG_KAFKA_CONTROLLER_PORT", "9093")),
+            mongo_port=int(os.environ.get("CREDREG_MONGO_PORT", "27017")),
+        )
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Bootstrap servers string for clients."""
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongodb_uri(self) -> str:
+        """Connection string for clients."""
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+
+def log(message: str) -> None:
+    """Print one progress line."""
+    print(f"[infra] {message}", flush=True)
+
+
+def require_tool(name: str, hint: str) -> str:
+    """Return the path of a tool or fail with one line saying what to install."""
+    path = shutil.which(name)
+    if path is None:
+        raise InfraError(f"'{name}' is not on PATH: install {hint}")
+    return path
+
+
+# --- process bookkeeping -------------------------------------------------------------------
+
+
+def pid_file(layout: Layout, name: str) -> Path:
+    """The pid file of a component."""
+    return layout.state / f"{name}.pid"
+
+
+def running_pid(layout: Layout, name: str) -> int | None:
+    """The pid of a component if its process is alive."""
+    path = pid_file(layout, name)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid if not _is_zombie(pid) else None
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" in status
+
+
+def spawn(layout: Layout, name: str, argv: list[str], cwd: Path) -> int:
+    """Start a component in its own session, detached, logging to the state folder."""
+    log_path = layout.state / f"{name}.log"
+    with log_path.open("ab") as log_file:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_file(layout, name).write_text(str(process.pid))
+    return process.pid
+
+
+SERVER_PROGRAMS = ("java", "mongod", "credreg-ferretdb")
+
+
+def processes_under(state: Path) -> list[int]:
+    """Server pids whose command line names the state folder (strays without pid files)."""
+    marker = str(state)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        program = Path(argv[0]).name
+        is_server = any(program.startswith(name) for name in SERVER_PROGRAMS)
+        if is_server and marker in " ".join(argv) and not _is_zombie(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def stop(layout: Layout, name: str) -> None:
+    """Stop a component: SIGTERM its process group, then SIGKILL if it does not exit."""
+    pid = running_pid(layout, name)
+    if pid is not None:
+        _signal_group(pid, signal.SIGTERM)
+        if not _wait_gone([pid], STOP_TIMEOUT_S):
+            log(f"{name} did not stop on SIGTERM; killing it")
+            _signal_group(pid, signal.SIGKILL)
+            _wait_gone([pid], 5.0)
+        log(f"{name} stopped (pid {pid})")
+    pid_file(layout, name).unlink(missing_ok=True)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _wait_gone(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and not _is_zombie(p)]
+        if not alive:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def wait_until(check: Callable[[], bool], what: str, pid_name: str, layout: Layout) -> None:
+    """Poll a readiness check until it passes, the process dies, or the time is up."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if running_pid(layout, pid_name) is None:
+            tail = _log_tail(layout, pid_name)
+            raise InfraError(f"{what} exited during start-up; last log lines:\n{tail}")
+        time.sleep(0.5)
+    raise InfraError(f"{what} did not become ready in {START_TIMEOUT_S:.0f}s: see {pid_name}.log")
+
+
+def _log_tail(layout: Layout, name: str, lines: int = 15) -> str:
+    try:
+        return "\n".join((layout.state / f"{name}.log").read_text().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# --- Kafka -----------------------------------------------------------------------------------
+
+
+def kafka_classpath(layout: Layout) -> str:
+    """Resolve the broker's jars from Maven Central (cached in ~/.m2) and return the classpath."""
+    pom_digest = hashlib.sha256(KAFKA_POM.read_bytes()).hexdigest()[:12]
+    cp_file = layout.cache / f"kafka-classpath-{pom_digest}.txt"
+    if cp_file.exists():
+        classpath = cp_file.read_text().strip()
+        if all(Path(jar).exists() for jar in classpath.split(os.pathsep)):
+            return classpath
+    mvn = require_tool("mvn", "Maven 3.8+ (Debian package 'maven')")
+    log("resolving Kafka jars from Maven Central (first run only)")
+    layout.cache.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(KAFKA_POM),
+            "dependency:build-classpath",
+            f"-Dmdep.outputFile={cp_file}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not cp_file.exists():
+        raise InfraError(f"Maven could not resolve the Kafka jars:\n{result.stdout[-2000:]}")
+    return cp_file.read_text().strip()
+
+
+def kafka_properties(layout: Layout) -> str:
+    """The broker's server.properties: one KRaft node that is broker and controller."""
+    data = layout.state / "kafka-data"
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{layout.controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port},"
+            f"CONTROLLER://127.0.0.1:{layout.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data}",
+            # The project creates its topics itself, with explicit partition counts.
+            "auto.create.topics.enable=false",
+            "num.partitions=3",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=3",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "",
+        ]
+    )
+
+
+LOG4J2_YAML = """Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.server.KafkaRaftServer
+        level: INFO
+"""
+
+
+def kafka_up(layout: Layout) -> None:
+    """Start the broker unless it runs already, then wait until it answers metadata."""
+    if running_pid(layout, "kafka") is not None and kafka_ready(layout):
+        log(f"Kafka already running on {layout.kafka_bootstrap}")
+        return
+    stop(layout, "kafka")
+    java = require_tool("java", "a Java 17+ runtime (Debian package 'openjdk-17-jre-headless')")
+    classpath = kafka_classpath(layout)
+    kafka_dir = layout.state / "kafka"
+    kafka_dir.mkdir(parents=True, exist_ok=True)
+    properties = kafka_dir / "server.properties"
+    properties.write_text(kafka_properties(layout))
+    log4j = kafka_dir / "log4j2.yaml"
+    log4j.write_text(LOG4J2_YAML)
+    jvm = [
+        java,
+        "-Xms256m",
+        "-Xmx768m",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-Djava.awt.headless=true",
+        "-cp",
+        classpath,
+    ]
+    if not (layout.state / "kafka-data" / "meta.properties").exists():
+        cluster_id = (
+            subprocess.run(
+                [*jvm, "kafka.tools.StorageTool", "random-uuid"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        formatted = subprocess.run(
+            [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if formatted.returncode != 0:
+            raise InfraError(f"kafka storage format failed: {formatted.stdout}{formatted.stderr}")
+    pid = spawn(layout, "kafka", [*jvm, "kafka.Kafka", str(properties)], kafka_dir)
+    log(f"Kafka starting (pid {pid})")
+    wait_until(lambda: kafka_ready(layout), "Kafka", "kafka", layout)
+    log(f"Kafka ready on {layout.kafka_bootstrap}")
+
+
+def kafka_ready(layout: Layout) -> bool:
+    """True when the broker answers a metadata request and lists itself."""
+    try:
+        return asyncio.run(_kafka_metadata_ok(layout.kafka_bootstrap))
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+
+
+async def _kafka_metadata_ok(bootstrap: str) -> bool:
+    from aiokafka import AIOKafkaClient  # type: ignore[attr-defined]
+
+    # Refused connections are expected while the broker starts; keep the output readable.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout=5)
+        return bool(client.cluster.brokers())
+    finally:
+        await client.close()
+
+
+# --- MongoDB-wire server ---------------------------------------------------------------------
+
+
+def ferretdb_binary(layout: Layout) -> Path:
+    """Build the FerretDB wrapper with Go (cached by source digest) and return its path."""
+    digest = hashlib.sha256()
+    for name in ("main.go", "go.mod", "go.sum"):
+        digest.update((FERRETDB_SOURCE / name).read_bytes())
+    binary = layout.cache / "bin" / f"credreg-ferretdb-{digest.hexdigest()[:12]}"
+    if binary.exists():
+        return binary
+    go = require_tool("go", "Go 1.24+ (https://go.dev/dl or Debian package 'golang')")
+    log("building FerretDB v1.24 from the Go module proxy (first run only, ~2 min)")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(
+        [go, "build", "-trimpath", "-o", str(binary), "."],
+        cwd=FERRETDB_SOURCE,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "CGO_ENABLED": "0"},
+    )
+    if result.returncode != 0:
+        raise InfraError(f"building FerretDB failed:\n{result.stderr[-2000:]}")
+    return binary
+
+
+def mongo_command(layout: Layout) -> tuple[str, list[str]]:
+    """A real mongod when one is on PATH, else FerretDB over SQLite."""
+    data = layout.state / "mongo-data"
+    data.mkdir(parents=True, exist_ok=True)
+    mongod = shutil.which("mongod")
+    if mongod:
+        return "mongod", [
+            mongod,
+            "--dbpath",
+            str(data),
+            "--bind_ip",
+            "127.0.0.1",
+            "--port",
+            str(layout.mongo_port),
+            "--quiet",
+        ]
+    binary = ferretdb_binary(layout)
+    return "FerretDB", [
+        str(binary),
+        "-listen",
+        f"127.0.0.1:{layout.mongo_port}",
+        "-data",
+        str(data),
+    ]
+
+
+def mongo_up(layout: Layout) -> None:
+    """Start the MongoDB-wire server unless it runs already, then wait for ping."""
+    if running_pid(layout, "mongo") is not None and mongo_ready(layout):
+        log(f"MongoDB-wire server already running on {layout.mongodb_uri}")
+        return
+    stop(layout, "mongo")
+    flavour, argv = mongo_command(layout)
+    pid = spawn(layout, "mongo", argv, layout.state)
+    log(f"{flavour} starting (pid {pid})")
+    wait_until(lambda: mongo_ready(layout), flavour, "mongo", layout)
+    log(f"{flavour} ready on {layout.mongodb_uri}")
+
+
+def mongo_ready(layout: Layout) -> bool:
+    """True when the server answers ping."""
+    try:
+        from pymongo import MongoClient
+
+        with MongoClient(layout.mongodb_uri, serverSelectionTimeoutMS=1000) as client:
+            client.admin.command("ping")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+
+
+# --- commands --------------------------------------------------------------------------------
+
+COMPONENTS = {"kafka": (kafka_up, kafka_ready), "mongo": (mongo_up, mongo_ready)}
+
+
+def up(layout: Layout, only: list[str]) -> None:
+    """Start every selected component (a second call is a no-op)."""
+    layout.state.mkdir(parents=True, exist_ok=True)
+    for name in only:
+        COMPONENTS[name][0](layout)
+    if "kafka" in only:
+        print(f"KAFKA_BOOTSTRAP_SERVERS={layout.kafka_bootstrap}")
+    if "mongo" in only:
+        print(f"MONGODB_URI={layout.mongodb_uri}")
+
+
+def down(layout: Layout, only: list[str], wipe: bool) -> None:
+    """Stop every selected component and any stray process under the state folder."""
+    for name in only:
+        stop(layout, name)
+    if set(only) == set(COMPONENTS):
+        strays = processes_under(layout.state)
+        for pid in strays:
+            log(f"killing stray server process {pid}")
+            os.kill(pid, signal.SIGKILL)
+        if strays and not _wait_gone(strays, 5.0):
+            raise InfraError(f"processes still running: {strays}")
+        if wipe and layout.state.exists():
+            shutil.rmtree(layout.state)
+            log(f"removed {layout.state}")
+
+
+def status(layout: Layout, only: list[str]) -> int:
+    """Print what runs; exit 0 only when every selected component is ready."""
+    ready_all = True
+    for name in only:
+        pid = running_pid(layout, name)
+        ready = pid is not None and COMPONENTS[name][1](layout)
+        ready_all &= ready
+        where = layout.kafka_bootstrap if name == "kafka" else layout.mongodb_uri
+        state = "ready" if ready else ("starting or unhealthy" if pid else "stopped")
+        print(f"{name:6} {state:22} pid={pid or '-':<8} {where}")
+    return 0 if ready_all else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--only", choices=sorted(COMPONENTS), action="append")
+    parser.add_argument("--wipe", action="store_true", help="down: also delete the state folder")
+    args = parser.parse_args(argv)
+    layout = Layout.from_env()
+    only = args.only or list(COMPONENTS)
+    try:
+        if args.command == "up":
+            up(layout, only)
+        elif args.command == "down":
+            down(layout, only, args.wipe)
+        else:
+            return status(layout, only)
+    except InfraError as error:
+        print(f"[infra] error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Smoke tests that prove the MongoDB-wire server is real: unique index, upserts, atomic updates."""
+
+import pytest
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+pytestmark = pytest.mark.integration
+
+
+async def test_unique_index_violation_raises_duplicate_key_error(
+    mongo_db: AsyncDatabase[dict[str, object]],
+) -> None:
+    events = mongo_db["processed_events"]
+    await events.create_index("event_id", unique=True)
+    await events.insert_one({"event_id": "e-1", "effect": "first"})
+    with pytest.raises(DuplicateKeyError):
+        await events.insert_one({"event_id": "e-1", "effect": "second"})
+    assert await events.count_documents({"event_id": "e-1"}) == 1
+    assert (await events.find_one({"event_id": "e-1"}) or {})["effect"] == "first"
+
+
+async def test_conditional_upsert_sets_inserts_once_and_increments(
+    mongo_db: AsyncDatabase[dict[str, object]],
+) -> None:
+    views = mongo_db["views"]
+
+    async def apply(status: str) -> None:
+        await views.update_one(
+            {"_id": "cred-1"},
+            {
+                "$set": {"status": status},
+                "$setOnInsert": {"issuer": "did:web:uni.example", "first_status": status},
+                "$inc": {"version": 1},
+            },
+            upsert=True,
+        )
+
+    await apply("active")
+    await apply("revoked")
+    document = await views.find_one({"_id": "cred-1"})
+    assert document == {
+        "_id": "cred-1",
+        "status": "revoked",
+        "issuer": "did:web:uni.example",
+        "first_status": "active",
+        "version": 2,
+    }
+
+
+async def test_find_one_and_update_is_conditional_and_returns_the_new_document(
+    mongo_db: AsyncDatabase[dict[str, object]],
+) -> None:
+    lists = mongo_db["status_lists"]
+    await lists.insert_one({"_id": "list-1", "next_free": 0, "version": 7})
+
+    updated = await lists.find_one_and_update(
+        {"_id": "list-1", "version": 7},
+        {"$inc": {"next_free": 1, "version": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+    stale = await lists.find_one_and_update(
+        {"_id": "list-1", "version": 7},
+        {"$inc": {"next_free": 1, "version": 1}},
+        return_document=ReturnDocument.AFTER,
+    )
+
+    assert updated == {"_id": "list-1", "next_free": 1, "version": 8}
+    assert stale is None, "an update conditioned on a stale version must not apply"
+    assert await lists.find_one({"_id": "list-1"}) == updated
