@@ -1,0 +1,63 @@
+"""The credreg event contract: topics, versioned event models and the CloudEvents Kafka codec."""
+
+from credreg_shared.events.cloudevents import (
+    Envelope,
+    InvalidEvent,
+    InvalidEventReason,
+    KafkaRecord,
+    derived_envelope,
+    derived_event_id,
+    from_record,
+    new_envelope,
+    to_record,
+)
+from credreg_shared.events.models import (
+    EVENT_MODELS,
+    Competency,
+    CredentialEvent,
+    CredentialExpired,
+    CredentialExpiring,
+    CredentialIssued,
+    CredentialReinstated,
+    CredentialRevoked,
+    CredentialSuspended,
+    EventData,
+    PathwayCompleted,
+    PathwayDefined,
+)
+from credreg_shared.events.topics import (
+    CREDENTIALS_TOPIC,
+    ISSUANCE_REQUESTS_TOPIC,
+    ISSUANCE_RESULTS_TOPIC,
+    PATHWAYS_TOPIC,
+    dlq_topic,
+)
+
+__all__ = [
+    "CREDENTIALS_TOPIC",
+    "EVENT_MODELS",
+    "ISSUANCE_REQUESTS_TOPIC",
+    "ISSUANCE_RESULTS_TOPIC",
+    "PATHWAYS_TOPIC",
+    "Competency",
+    "CredentialEvent",
+    "CredentialExpired",
+    "CredentialExpiring",
+    "CredentialIssued",
+    "CredentialReinstated",
+    "CredentialRevoked",
+    "CredentialSuspended",
+    "Envelope",
+    "EventData",
+    "InvalidEvent",
+    "InvalidEventReason",
+    "KafkaRecord",
+    "PathwayCompleted",
+    "PathwayDefined",
+    "derived_envelope",
+    "derived_event_id",
+    "dlq_topic",
+    "from_record",
+    "new_envelope",
+    "to_record",
+]

@@ -1,0 +1,186 @@
+"""The `data` of every credreg event: frozen pydantic models, one per versioned CloudEvents type.
+
+Each model names its type (``event_type``), its topic, the CloudEvents ``subject`` and the Kafka
+record key it is published under. A change that would break a consumer is a new model with a new
+type version (``.v2``) plus an upcaster in :mod:`credreg_shared.events.upcasters`, never an edit.
+"""
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
+
+from credreg_shared.events import topics
+
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+
+class EventData(BaseModel):
+    """Base of every event's `data`: frozen, versioned by its CloudEvents type string."""
+
+    # Unknown fields are ignored so that adding an optional field stays a compatible change.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+
+    def event_subject(self) -> str:
+        """The CloudEvents ``subject`` of an event carrying this data."""
+        raise NotImplementedError
+
+    def record_key(self) -> str:
+        """The Kafka record key this data is published under (decides partition and order)."""
+        return self.event_subject()
+
+
+class Competency(BaseModel):
+    """One competency a credential certifies (an OB 3.0 ``alignment`` entry, summarised)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: NonEmptyStr
+    url: str | None = None
+    framework: str | None = None
+    code: str | None = None
+
+
+class CredentialEvent(EventData):
+    """Base of credential lifecycle events: on the credentials topic, keyed by credential id."""
+
+    topic: ClassVar[str] = topics.CREDENTIALS_TOPIC
+
+    credential_id: NonEmptyStr
+    issuer_id: NonEmptyStr
+    holder_id: NonEmptyStr
+
+    def event_subject(self) -> str:
+        """The credential id."""
+        return self.credential_id
+
+
+class CredentialIssued(CredentialEvent):
+    """A credential was signed and issued; carries the full VC document and a registry summary."""
+
+    event_type: ClassVar[str] = topics.CREDENTIAL_ISSUED_V1
+
+    achievement_id: NonEmptyStr
+    achievement_name: NonEmptyStr
+    achievement_type: str | None = None
+    competencies: tuple[Competency, ...] = ()
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime | None = None
+    credential: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _validity_window_is_ordered(self) -> Self:
+        if self.valid_until is not None and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+REVOCATION_REASON_SUPERSEDED = "superseded"
+"""Revocation reason used when a newer credential replaces this one (see ``superseded_by``)."""
+
+
+class CredentialRevoked(CredentialEvent):
+    """A credential was revoked for good, optionally superseded by a replacement credential."""
+
+    event_type: ClassVar[str] = topics.CREDENTIAL_REVOKED_V1
+
+    reason: NonEmptyStr
+    superseded_by: NonEmptyStr | None = None
+
+
+class CredentialSuspended(CredentialEvent):
+    """A credential was suspended (temporarily invalid until reinstated)."""
+
+    event_type: ClassVar[str] = topics.CREDENTIAL_SUSPENDED_V1
+
+    reason: str | None = None
+
+
+class CredentialReinstated(CredentialEvent):
+    """A suspended credential was reinstated (valid again)."""
+
+    event_type: ClassVar[str] = topics.CREDENTIAL_REINSTATED_V1
+
+    reason: str | None = None
+
+
+class CredentialExpired(CredentialEvent):
+    """A credential passed its ``validUntil``."""
+
+    event_type: ClassVar[str] = topics.CREDENTIAL_EXPIRED_V1
+
+    valid_until: AwareDatetime
+
+
+class CredentialExpiring(CredentialEvent):
+    """A credential will expire soon (advance notice to holders and wallets)."""
+
+    event_type: ClassVar[str] = topics.CREDENTIAL_EXPIRING_V1
+
+    valid_until: AwareDatetime
+
+
+class PathwayDefined(EventData):
+    """An issuer defined (or redefined) a stackable pathway: these achievements add up to one."""
+
+    event_type: ClassVar[str] = topics.PATHWAY_DEFINED_V1
+    topic: ClassVar[str] = topics.PATHWAYS_TOPIC
+
+    pathway_id: NonEmptyStr
+    issuer_id: NonEmptyStr
+    name: NonEmptyStr
+    required_achievement_ids: tuple[NonEmptyStr, ...]
+    award_achievement_id: NonEmptyStr | None = None
+
+    @model_validator(mode="after")
+    def _requires_something(self) -> Self:
+        if not self.required_achievement_ids:
+            raise ValueError("a pathway requires at least one achievement")
+        return self
+
+    def event_subject(self) -> str:
+        """The pathway id."""
+        return self.pathway_id
+
+
+class PathwayCompleted(EventData):
+    """A holder holds valid credentials for every achievement a pathway requires."""
+
+    event_type: ClassVar[str] = topics.PATHWAY_COMPLETED_V1
+    topic: ClassVar[str] = topics.PATHWAYS_TOPIC
+
+    pathway_id: NonEmptyStr
+    issuer_id: NonEmptyStr
+    holder_id: NonEmptyStr
+    credential_ids: tuple[NonEmptyStr, ...]
+    award_achievement_id: NonEmptyStr | None = None
+
+    def event_subject(self) -> str:
+        """The pathway id."""
+        return self.pathway_id
+
+    def record_key(self) -> str:
+        """The holder id: one holder's pathway events stay in order."""
+        return self.holder_id
+
+
+EVENT_MODELS: Mapping[str, type[EventData]] = MappingProxyType(
+    {
+        model.event_type: model
+        for model in (
+            CredentialIssued,
+            CredentialRevoked,
+            CredentialSuspended,
+            CredentialReinstated,
+            CredentialExpired,
+            CredentialExpiring,
+            PathwayDefined,
+            PathwayCompleted,
+        )
+    }
+)
+"""Every current event type string → the model of its ``data``."""

@@ -1,0 +1,35 @@
+"""Ports of the messaging layer: what services depend on instead of aiokafka itself."""
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from credreg_shared.events.cloudevents import Envelope
+
+
+class EventPublisher(Protocol):
+    """Publishes events; returns only after the broker acknowledged them (acks=all)."""
+
+    async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
+        """Publish one event to `topic` (default: the data's own topic) and await the ack."""
+        ...
+
+    async def publish_many(
+        self, envelopes: Sequence[Envelope], *, topic: str | None = None
+    ) -> None:
+        """Publish a batch (each to `topic` or its data's topic); returns once all are acked."""
+        ...
+
+
+class RecordPublisher(Protocol):
+    """Publishes raw records (dead letters keep the original bytes); awaits the broker ack."""
+
+    async def publish_record(
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        """Publish one record as-is to `topic` and await the ack."""
+        ...

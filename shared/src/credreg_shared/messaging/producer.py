@@ -1,0 +1,96 @@
+"""The aiokafka adapter of `EventPublisher`: an idempotent, acks=all producer.
+
+Use as ``async with KafkaPublisher(bootstrap) as publisher: await publisher.publish(envelope)``
+(or ``start()``/``stop()`` in a lifespan). Every publish returns only after the broker's ack.
+"""
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from aiokafka import AIOKafkaProducer
+
+from credreg_shared.events.cloudevents import Envelope, to_record
+
+
+class KafkaPublisher:
+    """Publishes envelopes (and raw records) with an idempotent aiokafka producer."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "credreg",
+        linger_ms: int = 5,
+        **producer_options: Any,
+    ) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            client_id=client_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=linger_ms,
+            **producer_options,
+        )
+
+    async def start(self) -> None:
+        """Connect to the cluster."""
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Flush pending records and disconnect."""
+        await self._producer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
+        """Publish one event to `topic` (default: the data's topic); returns after the ack."""
+        record = to_record(envelope)
+        await self._producer.send_and_wait(
+            topic or envelope.data.topic, record.value, key=record.key, headers=record.headers
+        )
+
+    async def publish_many(
+        self, envelopes: Sequence[Envelope], *, topic: str | None = None
+    ) -> None:
+        """Send every event, then await every ack; raises the first failure after all settle."""
+        pending: list[asyncio.Future[Any]] = []
+        try:
+            for envelope in envelopes:
+                record = to_record(envelope)
+                pending.append(
+                    await self._producer.send(
+                        topic or envelope.data.topic,
+                        record.value,
+                        key=record.key,
+                        headers=record.headers,
+                    )
+                )
+        finally:
+            # Settle what was sent even when a later send failed, so no ack goes unobserved.
+            outcomes = await asyncio.gather(*pending, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def publish_record(
+        self,
+        topic: str,
+        *,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> None:
+        """Publish one raw record as-is (dead letters); returns after the ack."""
+        await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
