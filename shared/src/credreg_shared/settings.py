@@ -1,0 +1,63 @@
+"""Environment-driven settings every credreg service extends (``CREDREG_*`` variables)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "changethis", "change-me", "secret", "password", "placeholder", "todo", "xxx"}
+)
+
+
+def require_real_secret(value: SecretStr | None, *, field: str = "secret") -> SecretStr:
+    """Return ``value`` unless it is missing, blank or a well-known placeholder."""
+    if value is None:
+        raise ValueError(f"{field} must be set")
+    plain = value.get_secret_value().strip()
+    if not plain:
+        raise ValueError(f"{field} must not be empty")
+    if plain.lower() in PLACEHOLDER_SECRETS:
+        raise ValueError(f"{field} is a placeholder value; set a real secret")
+    return value
+
+
+def _refuse_placeholder(value: SecretStr) -> SecretStr:
+    return require_real_secret(value)
+
+
+RealSecret = Annotated[SecretStr, AfterValidator(_refuse_placeholder)]
+"""A ``SecretStr`` field type that refuses empty and placeholder values at start-up."""
+
+
+class ServiceSettings(BaseSettings):
+    """Settings shared by all services; each service subclasses it with its own defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDREG_", extra="ignore")
+
+    service_name: str = "credreg"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # The URI may carry credentials: keep it out of repr() and therefore out of logs.
+    mongodb_uri: str = Field(default="mongodb://127.0.0.1:27017/", repr=False)
+    mongodb_database: str = "credreg"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    log_level: LogLevel = "INFO"
+    log_json: bool = True
+    consumer_group: str = ""
+    topic_partitions: int = Field(default=3, ge=1)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _default_consumer_group(self) -> Self:
+        if not self.consumer_group:
+            self.consumer_group = f"credreg-{self.service_name}"
+        return self
