@@ -1,0 +1,45 @@
+"""Canonical forms that Data Integrity hashes: RDFC-1.0 N-Quads and RFC 8785 JCS."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import rfc8785
+from pyld import jsonld
+
+from .document_loader import document_loader
+
+
+class CanonicalizationError(ValueError):
+    """Raised when a document cannot be expanded to RDF or serialized as JCS."""
+
+
+def canonicalize_rdf(document: Mapping[str, Any]) -> str:
+    """Return the RDFC-1.0 canonical N-Quads of a JSON-LD document (contexts loaded offline)."""
+    options = {
+        "algorithm": "URDNA2015",  # pyld's name for RDFC-1.0 (same output, SHA-256)
+        "format": "application/n-quads",
+        "documentLoader": document_loader,
+    }
+    try:
+        result = jsonld.normalize(dict(document), options)
+    except jsonld.JsonLdError as error:
+        raise CanonicalizationError(f"JSON-LD processing failed: {_root_cause(error)}") from None
+    if not isinstance(result, str):
+        raise CanonicalizationError("JSON-LD processor did not return N-Quads")
+    return result
+
+
+def canonicalize_jcs(document: Any) -> bytes:
+    """Return the RFC 8785 (JCS) canonical UTF-8 bytes of a JSON value."""
+    try:
+        return rfc8785.dumps(document)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
+        raise CanonicalizationError(f"JCS canonicalization failed: {error}") from None
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ is not None or getattr(error, "cause", None) is not None:
+        error = error.__cause__ or error.cause  # type: ignore[attr-defined]
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
