@@ -1,0 +1,173 @@
+"""The consumer runner: one consumer group per service, at-least-once with commit-after-handle.
+
+``await ConsumerRunner(...).run()`` fetches batches with ``getmany``, gives every record to a
+`RecordProcessor` (parse → handlers with retry → or dead letter), and commits a partition's offset
+only past records whose handlers returned (or that were skipped or dead-lettered). Partitions of
+one batch are processed concurrently, each in offset order. ``stop()`` (or SIGTERM via
+:func:`credreg_shared.messaging.signals.install_stop_signals`) lets the in-flight batch finish,
+commits it and returns; a record waiting for a retry at that moment is left uncommitted and is
+redelivered on restart.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import OffsetAndMetadata
+
+from credreg_shared.messaging import metrics
+from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.messaging.ports import RecordPublisher
+from credreg_shared.messaging.processing import (
+    ConsumerStats,
+    InboundRecord,
+    RecordProcessor,
+    RetryAbandoned,
+)
+from credreg_shared.messaging.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+class ConsumerRunner:
+    """Consumes `topics` as consumer group `group_id` and dispatches to `registry`'s handlers."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        registry: HandlerRegistry,
+        dead_letters: RecordPublisher,
+        retry: RetryPolicy | None = None,
+        skip_unhandled_types: bool = True,
+        max_records: int = 500,
+        poll_timeout_ms: int = 1000,
+        client_id: str | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = tuple(topics)
+        self.stats = ConsumerStats()
+        self._stopping = asyncio.Event()
+        self._processor = RecordProcessor(
+            group_id=group_id,
+            registry=registry,
+            dead_letters=dead_letters,
+            retry=retry,
+            skip_unhandled_types=skip_unhandled_types,
+            stopping=self._stopping,
+            stats=self.stats,
+        )
+        self._max_records = max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._consumer_config: dict[str, Any] = {
+            "bootstrap_servers": bootstrap_servers,
+            "group_id": group_id,
+            "client_id": client_id or group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            **(consumer_options or {}),
+        }
+        # Held while a batch is processed and committed; a rebalance waits for it, so partitions
+        # are handed over only with their processed offsets committed.
+        self._batch_lock = asyncio.Lock()
+        self.assigned = asyncio.Event()
+        """Set once the group coordinator assigned this consumer its partitions."""
+
+    def stop(self) -> None:
+        """Ask `run` to finish the in-flight batch, commit it and return."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether stop was requested."""
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Consume until `stop`; raises if a dead letter cannot be published (nothing is lost)."""
+        consumer = AIOKafkaConsumer(**self._consumer_config)
+        consumer.subscribe(list(self.topics), listener=_FinishBatchOnRevoke(self))
+        await consumer.start()
+        log.info("consumer started", extra={"group": self.group_id, "topics": self.topics})
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(
+                    timeout_ms=self._poll_timeout_ms, max_records=self._max_records
+                )
+                if not batch:
+                    continue
+                async with self._batch_lock:
+                    offsets = await self._process_batch(batch)
+                    await self._commit(consumer, offsets)
+        finally:
+            await consumer.stop()
+            log.info("consumer stopped", extra={"group": self.group_id})
+
+    async def _process_batch(
+        self, batch: Mapping[TopicPartition, Sequence[InboundRecord]]
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Process each partition's records in order; return the offsets safe to commit."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = {
+                    partition: group.create_task(self._process_partition(records))
+                    for partition, records in batch.items()
+                }
+        except ExceptionGroup as failures:
+            # Surface the cause itself; the uncommitted records are redelivered after restart.
+            raise failures.exceptions[0] from failures
+        return {
+            partition: OffsetAndMetadata(next_offset, "")
+            for partition, task in tasks.items()
+            if (next_offset := task.result()) is not None
+        }
+
+    async def _process_partition(self, records: Sequence[InboundRecord]) -> int | None:
+        """The offset after the last record finished with, or None if none was."""
+        next_offset: int | None = None
+        for record in records:
+            try:
+                await self._processor.process(record)
+            except RetryAbandoned:
+                break
+            next_offset = record.offset + 1
+        return next_offset
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> None:
+        """Commit `offsets`; a commit refused by a rebalance only means redelivery."""
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError):
+            self.stats.commit_failures += 1
+            metrics.COMMIT_FAILURES.labels(self.group_id).inc()
+            # Handlers are idempotent per event id, so the redelivery this causes is harmless.
+            log.warning(
+                "offset commit refused; the batch will be redelivered",
+                exc_info=True,
+                extra={"group": self.group_id},
+            )
+            return
+        self.stats.commits += 1
+
+
+class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Lets a rebalance take partitions away only between batches (after their commit)."""
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self._runner._batch_lock:
+            self._runner.assigned.clear()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._runner.assigned.set()

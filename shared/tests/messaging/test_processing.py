@@ -1,0 +1,313 @@
+"""RecordProcessor and the runner's batch logic, with an in-memory dead-letter publisher."""
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from aiokafka import TopicPartition
+
+from credreg_shared.events.cloudevents import Envelope, to_record
+from credreg_shared.events.models import CredentialIssued, CredentialRevoked, EventData
+from credreg_shared.events.samples import every_event_kind, sample_envelope
+from credreg_shared.events.topics import CREDENTIALS_TOPIC, dlq_topic
+from credreg_shared.messaging import dead_letters as dl
+from credreg_shared.messaging.consumer import ConsumerRunner
+from credreg_shared.messaging.fakes import InMemoryPublisher
+from credreg_shared.messaging.handlers import HandlerRegistry, UnprocessableEvent
+from credreg_shared.messaging.processing import Outcome, RecordProcessor, RetryAbandoned
+from credreg_shared.messaging.retry import RetryPolicy
+
+NO_WAIT = RetryPolicy(max_attempts=3, initial_delay=0, max_delay=0)
+GROUP = "test-group"
+
+
+@dataclass(frozen=True)
+class FakeRecord:
+    """A consumed record as aiokafka would hand it over."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    topic: str = CREDENTIALS_TOPIC
+    partition: int = 0
+    offset: int = 0
+
+
+def consumed(envelope: Envelope, *, partition: int = 0, offset: int = 0) -> FakeRecord:
+    record = to_record(envelope)
+    return FakeRecord(record.key, record.value, record.headers, partition=partition, offset=offset)
+
+
+@dataclass
+class Recorder:
+    """A handler that remembers what it saw and fails its first `failures` calls."""
+
+    failures: int = 0
+    error: Exception = field(default_factory=lambda: RuntimeError("database said no"))
+    seen: list[Envelope] = field(default_factory=list)
+    calls: int = 0
+
+    async def __call__(self, envelope: Envelope) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        self.seen.append(envelope)
+
+
+def processor(
+    registry: HandlerRegistry,
+    dlq: InMemoryPublisher,
+    *,
+    retry: RetryPolicy = NO_WAIT,
+    skip_unhandled_types: bool = True,
+    stopping: asyncio.Event | None = None,
+) -> RecordProcessor:
+    return RecordProcessor(
+        group_id=GROUP,
+        registry=registry,
+        dead_letters=dlq,
+        retry=retry,
+        skip_unhandled_types=skip_unhandled_types,
+        stopping=stopping,
+    )
+
+
+def registry_with(event: type[EventData], *handlers: Recorder) -> HandlerRegistry:
+    registry = HandlerRegistry()
+    for handler in handlers:
+        registry.register(event, handler)
+    return registry
+
+
+def headers_of(headers: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
+    return dict(headers)
+
+
+async def test_registered_event_reaches_every_handler_in_order() -> None:
+    first, second = Recorder(), Recorder()
+    dlq = InMemoryPublisher()
+    envelope = sample_envelope()
+
+    outcome = await processor(registry_with(CredentialIssued, first, second), dlq).process(
+        consumed(envelope)
+    )
+
+    assert outcome is Outcome.PROCESSED
+    assert first.seen == second.seen == [envelope]
+    assert dlq.records == []
+
+
+async def test_valid_event_of_an_unhandled_type_is_skipped() -> None:
+    handler = Recorder()
+    dlq = InMemoryPublisher()
+    revoked = next(d for d in every_event_kind() if isinstance(d, CredentialRevoked))
+    work = processor(registry_with(CredentialIssued, handler), dlq)
+
+    outcome = await work.process(consumed(sample_envelope(revoked)))
+
+    assert outcome is Outcome.SKIPPED
+    assert handler.calls == 0
+    assert dlq.records == []
+    assert work.stats.skipped == 1
+
+
+async def test_unhandled_type_is_dead_lettered_when_the_service_wants_every_type() -> None:
+    dlq = InMemoryPublisher()
+    revoked = next(d for d in every_event_kind() if isinstance(d, CredentialRevoked))
+    work = processor(registry_with(CredentialIssued), dlq, skip_unhandled_types=False)
+
+    outcome = await work.process(consumed(sample_envelope(revoked)))
+
+    assert outcome is Outcome.DEAD_LETTERED
+    [letter] = dlq.on(dlq_topic(CREDENTIALS_TOPIC))
+    assert headers_of(letter.headers)[dl.ERROR_TYPE_HEADER] == b"unhandled_type"
+
+
+async def test_unparseable_record_goes_to_the_dlq_with_error_headers_and_original_bytes() -> None:
+    handler = Recorder()
+    dlq = InMemoryPublisher()
+    good = to_record(sample_envelope())
+    bad = FakeRecord(good.key, b"{not json", good.headers, partition=2, offset=41)
+
+    outcome = await processor(registry_with(CredentialIssued, handler), dlq).process(bad)
+
+    assert outcome is Outcome.DEAD_LETTERED
+    assert handler.calls == 0
+    [letter] = dlq.records
+    assert letter.topic == "credreg.credentials.dlq"
+    assert (letter.key, letter.value) == (bad.key, bad.value)
+    assert letter.headers[: len(good.headers)] == tuple(good.headers), "original headers first"
+    headers = headers_of(letter.headers)
+    assert headers[dl.ERROR_TYPE_HEADER] == b"invalid_event.invalid_data"
+    assert headers[dl.ERROR_HEADER].startswith(b"invalid_data: ")
+    assert headers[dl.SOURCE_TOPIC_HEADER] == CREDENTIALS_TOPIC.encode()
+    assert headers[dl.SOURCE_PARTITION_HEADER] == b"2"
+    assert headers[dl.SOURCE_OFFSET_HEADER] == b"41"
+    assert headers[dl.CONSUMER_GROUP_HEADER] == GROUP.encode()
+    assert headers[dl.ATTEMPTS_HEADER] == b"0"
+
+
+async def test_record_without_headers_or_value_is_dead_lettered() -> None:
+    dlq = InMemoryPublisher()
+    outcome = await processor(HandlerRegistry(), dlq).process(FakeRecord(None, None, []))
+    assert outcome is Outcome.DEAD_LETTERED
+    [letter] = dlq.records
+    assert headers_of(letter.headers)[dl.ERROR_TYPE_HEADER] == b"invalid_event.missing_attribute"
+
+
+async def test_transient_failure_is_retried_until_it_succeeds() -> None:
+    handler = Recorder(failures=2)
+    dlq = InMemoryPublisher()
+    work = processor(registry_with(CredentialIssued, handler), dlq)
+
+    outcome = await work.process(consumed(sample_envelope()))
+
+    assert outcome is Outcome.PROCESSED
+    assert handler.calls == 3
+    assert len(handler.seen) == 1
+    assert work.stats.failed_attempts == 2
+    assert dlq.records == []
+
+
+async def test_handler_that_keeps_failing_is_dead_lettered_after_max_attempts() -> None:
+    handler = Recorder(failures=100)
+    dlq = InMemoryPublisher()
+    work = processor(registry_with(CredentialIssued, handler), dlq)
+
+    outcome = await work.process(consumed(sample_envelope()))
+
+    assert outcome is Outcome.DEAD_LETTERED
+    assert handler.calls == NO_WAIT.max_attempts
+    headers = headers_of(dlq.records[0].headers)
+    assert headers[dl.ERROR_TYPE_HEADER] == b"handler_failed.RuntimeError"
+    assert headers[dl.ERROR_HEADER] == b"RuntimeError: database said no"
+    assert headers[dl.ATTEMPTS_HEADER] == b"3"
+    assert work.stats.dead_lettered == 1
+
+
+async def test_unprocessable_event_is_dead_lettered_without_retry() -> None:
+    handler = Recorder(failures=1, error=UnprocessableEvent("holder unknown"))
+    dlq = InMemoryPublisher()
+
+    outcome = await processor(registry_with(CredentialIssued, handler), dlq).process(
+        consumed(sample_envelope())
+    )
+
+    assert outcome is Outcome.DEAD_LETTERED
+    assert handler.calls == 1
+    assert headers_of(dlq.records[0].headers)[dl.ERROR_TYPE_HEADER] == b"unprocessable"
+
+
+async def test_infrastructure_errors_are_retried_beyond_max_attempts() -> None:
+    handler = Recorder(failures=10, error=ConnectionError("mongo down"))
+    dlq = InMemoryPublisher()
+    retry = RetryPolicy(max_attempts=2, initial_delay=0, retry_forever_on=(ConnectionError,))
+
+    outcome = await processor(registry_with(CredentialIssued, handler), dlq, retry=retry).process(
+        consumed(sample_envelope())
+    )
+
+    assert outcome is Outcome.PROCESSED
+    assert handler.calls == 11
+    assert dlq.records == []
+
+
+async def test_stop_during_backoff_abandons_the_record_without_dead_lettering() -> None:
+    stopping = asyncio.Event()
+
+    async def fails_then_stop_is_requested(envelope: Envelope) -> None:
+        stopping.set()
+        raise RuntimeError("transient")
+
+    registry = HandlerRegistry()
+    registry.register(CredentialIssued, fails_then_stop_is_requested)
+    dlq = InMemoryPublisher()
+    slow_retry = RetryPolicy(initial_delay=3600, max_delay=3600)
+    work = processor(registry, dlq, retry=slow_retry, stopping=stopping)
+
+    with pytest.raises(RetryAbandoned):
+        # The hour-long backoff must be cut short by the stop; the timeout only guards the suite.
+        await asyncio.wait_for(work.process(consumed(sample_envelope())), timeout=30)
+    assert dlq.records == []
+
+
+async def test_failing_dead_letter_publish_is_raised_not_swallowed() -> None:
+    dlq = InMemoryPublisher(fail_with=ConnectionError("broker down"))
+    with pytest.raises(ConnectionError):
+        await processor(HandlerRegistry(), dlq).process(FakeRecord(b"k", b"{}", []))
+
+
+async def test_dead_lettering_a_dead_letter_replaces_the_old_error_headers() -> None:
+    good = to_record(sample_envelope())
+    old = dl.dead_letter_headers(
+        good.headers, error="old", error_type="x", topic="t", partition=0, offset=0,
+        group_id="g", attempts=1,
+    )  # fmt: skip
+    dlq = InMemoryPublisher()
+    await processor(HandlerRegistry(), dlq).process(FakeRecord(good.key, b"[]", old))
+
+    names = [name for name, _ in dlq.records[0].headers]
+    assert names.count(dl.ERROR_HEADER) == 1
+    assert headers_of(dlq.records[0].headers)[dl.ERROR_HEADER] != b"old"
+
+
+async def test_runner_commits_each_partition_up_to_the_last_finished_record() -> None:
+    """Partition 1 stops at a record abandoned by stop(); partition 0 finishes its three."""
+    registry = HandlerRegistry()
+    dlq = InMemoryPublisher()
+    runner = ConsumerRunner(
+        bootstrap_servers="unused:9092",
+        group_id=GROUP,
+        topics=[CREDENTIALS_TOPIC],
+        registry=registry,
+        dead_letters=dlq,
+        retry=RetryPolicy(initial_delay=3600, max_delay=3600),
+    )
+    poison = sample_envelope()
+
+    async def handle(envelope: Envelope) -> None:
+        if envelope.id == poison.id:
+            runner.stop()
+            raise RuntimeError("transient")
+
+    registry.register(CredentialIssued, handle)
+    p0, p1 = TopicPartition(CREDENTIALS_TOPIC, 0), TopicPartition(CREDENTIALS_TOPIC, 1)
+    batch = {
+        p0: [consumed(sample_envelope(), partition=0, offset=n) for n in range(10, 13)],
+        p1: [
+            consumed(sample_envelope(), partition=1, offset=5),
+            consumed(poison, partition=1, offset=6),
+            consumed(sample_envelope(), partition=1, offset=7),
+        ],
+    }
+
+    offsets = await asyncio.wait_for(runner._process_batch(batch), timeout=30)
+
+    assert {tp: o.offset for tp, o in offsets.items()} == {p0: 13, p1: 6}
+    assert runner.stats.processed == 4
+
+
+async def test_runner_counts_the_dead_letter_as_finished_and_commits_past_it() -> None:
+    dlq = InMemoryPublisher()
+    runner = ConsumerRunner(
+        bootstrap_servers="unused:9092",
+        group_id=GROUP,
+        topics=[CREDENTIALS_TOPIC],
+        registry=registry_with(CredentialIssued, Recorder()),
+        dead_letters=dlq,
+    )
+    good = to_record(sample_envelope())
+    p0 = TopicPartition(CREDENTIALS_TOPIC, 0)
+    batch = {
+        p0: [
+            FakeRecord(good.key, b"garbage", good.headers, offset=0),
+            consumed(sample_envelope(), offset=1),
+        ]
+    }
+
+    offsets = await runner._process_batch(batch)
+
+    assert offsets[p0].offset == 2
+    assert (runner.stats.dead_lettered, runner.stats.processed) == (1, 1)
+    assert headers_of(dlq.records[0].headers)[dl.SOURCE_OFFSET_HEADER] == b"0"
