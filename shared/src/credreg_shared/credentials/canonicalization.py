@@ -10,6 +10,8 @@ from pyld import jsonld
 
 from .document_loader import document_loader
 
+_PYLD_PLACEHOLDER_BASE = "<http://example.org/base/"
+
 
 class CanonicalizationError(ValueError):
     """Raised when a document cannot be expanded to RDF or serialized as JCS."""
@@ -28,6 +30,10 @@ def canonicalize_rdf(document: Mapping[str, Any]) -> str:
         raise CanonicalizationError(f"JSON-LD processing failed: {_root_cause(error)}") from None
     if not isinstance(result, str):
         raise CanonicalizationError("JSON-LD processor did not return N-Quads")
+    if _PYLD_PLACEHOLDER_BASE in result:
+        # jsonld.js drops relative IRIs, pyld resolves them against a placeholder base: the
+        # two would sign different data, so refuse them as jsonld.js "safe mode" does.
+        raise CanonicalizationError("document uses a relative IRI (an undefined type or id)")
     return result
 
 
