@@ -41,6 +41,8 @@ Hours = Annotated[
     Decimal, Field(ge=0, max_digits=8, decimal_places=2), PlainSerializer(str, return_type=str)
 ]
 DeliveryMode = Literal["online", "in-person", "blended"]
+# OB's IdentifierTypeEnum values we use; student numbers need the schema's `ext:` extension form.
+IdentityType = Literal["emailAddress", "sisSourcedId", "identifier", "ext:studentNumber"]
 
 
 class CredentialModel(BaseModel):
@@ -129,14 +131,14 @@ class IdentityObject(CredentialModel):
     type: Literal["IdentityObject"] = "IdentityObject"
     hashed: Literal[True] = True
     identity_hash: str = Field(pattern=r"^sha256\$[0-9a-f]{64}$")
-    identity_type: Literal["emailAddress", "studentId", "sourcedId", "identifier"]
+    identity_type: IdentityType
     salt: str
 
 
 def hashed_identifier(
     value: str,
     *,
-    identity_type: Literal["emailAddress", "studentId", "sourcedId", "identifier"],
+    identity_type: IdentityType,
     salt: str | None = None,
 ) -> IdentityObject:
     """Hash a learner identifier as OB does: SHA-256 of the value followed by a random salt."""
@@ -198,6 +200,8 @@ class AchievementCredential(CredentialModel):
     valid_from: DateTime
     valid_until: DateTime | None = None
     credential_subject: AchievementSubject
+    # VC 2.0 allows several entries, but this OB 3.0 schema build wants one object: a single
+    # entry is written as an object (schema-valid), two (revocation + suspension) as an array.
     credential_status: list[StatusEntry] = []
     credential_schema: list[CredentialSchema] = [CredentialSchema()]
 
@@ -209,8 +213,12 @@ class AchievementCredential(CredentialModel):
 
     def to_document(self) -> dict[str, Any]:
         """Return the JSON-LD document (camelCase keys, no empty optional fields)."""
-        document = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return _without_empty_lists(document)  # type: ignore[no-any-return]
+        document: dict[str, Any] = _without_empty_lists(
+            self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        )
+        if len(self.credential_status) == 1:
+            document["credentialStatus"] = document["credentialStatus"][0]
+        return document
 
 
 def _without_empty_lists(value: Any) -> Any:
