@@ -1,0 +1,20 @@
+"""The `credreg` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from .verify_command import verify
+
+app = typer.Typer(
+    name="credreg",
+    help="Issue, import, revoke and verify micro-credentials.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("verify")(verify)
+
+
+@app.callback()
+def main() -> None:
+    """credreg: a registry for digital micro-credentials."""
