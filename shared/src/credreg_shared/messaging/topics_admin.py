@@ -1,7 +1,9 @@
 """Create the Kafka topics a service needs (and their dead-letter topics) if they are missing."""
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -21,7 +23,8 @@ async def ensure_topics(
 ) -> list[str]:
     """Create every missing topic (and its ``.dlq``, same partition count); return those created.
 
-    Idempotent: existing topics are left as they are, including a concurrent creator's.
+    Idempotent: existing topics are left as they are, including a concurrent creator's. Returns
+    once the topics it tried to create have partition leaders, so they can be used at once.
     """
     wanted = dict(partitions_by_topic)
     if with_dlq:
@@ -38,15 +41,37 @@ async def ensure_topics(
         if not missing:
             return []
         response = await admin.create_topics(missing, timeout_ms=timeout_ms)
+        created: list[str] = []
+        for result in response.to_object()["topic_errors"]:
+            error = for_code(result["error_code"]) if result["error_code"] else None
+            if error is None:
+                created.append(result["topic"])
+            elif error is not TopicAlreadyExistsError:
+                raise error(f"creating topic {result['topic']}: {result.get('error_message')}")
+        await _wait_until_led([topic.name for topic in missing], admin, timeout_ms)
     finally:
         await admin.close()
-    created: list[str] = []
-    for result in response.to_object()["topic_errors"]:
-        error = for_code(result["error_code"]) if result["error_code"] else None
-        if error is None:
-            created.append(result["topic"])
-        elif error is not TopicAlreadyExistsError:
-            raise error(f"creating topic {result['topic']}: {result.get('error_message')}")
     if created:
         log.info("created Kafka topics", extra={"topics": created})
     return sorted(created)
+
+
+async def _wait_until_led(names: list[str], admin: AIOKafkaAdminClient, timeout_ms: int) -> None:
+    """Wait until the cluster metadata shows every partition of `names` with a leader.
+
+    A topic is usable a moment after CreateTopics answers; callers get it ready to use.
+    """
+    async with asyncio.timeout(timeout_ms / 1000):
+        while not _all_led(await admin.describe_topics(names), names):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # metadata has no change notification to wait on
+
+
+def _all_led(described: list[dict[str, Any]], names: list[str]) -> bool:
+    ready = {
+        topic["topic"]
+        for topic in described
+        if topic["error_code"] == 0
+        and topic["partitions"]
+        and all(p["error_code"] == 0 and p["leader"] >= 0 for p in topic["partitions"])
+    }
+    return ready >= set(names)
