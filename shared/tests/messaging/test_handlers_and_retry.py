@@ -12,6 +12,8 @@ from credreg_shared.events.samples import every_event_kind, sample_envelope
 from credreg_shared.events.topics import CREDENTIAL_ISSUED_V1, CREDENTIALS_TOPIC
 from credreg_shared.messaging.fakes import InMemoryPublisher
 from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.messaging.ports import EventPublisher, RecordPublisher
+from credreg_shared.messaging.producer import KafkaPublisher
 from credreg_shared.messaging.retry import RetryPolicy
 from credreg_shared.messaging.signals import install_stop_signals
 
@@ -83,3 +85,10 @@ async def test_sigterm_calls_every_stop_callback() -> None:
         uninstall()
     assert calls == ["first", "second"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def _adapters_satisfy_the_ports(
+    kafka: KafkaPublisher, fake: InMemoryPublisher
+) -> tuple[EventPublisher, EventPublisher, RecordPublisher, RecordPublisher]:
+    """Checked by mypy, never run: both publishers implement both ports."""
+    return kafka, fake, kafka, fake
