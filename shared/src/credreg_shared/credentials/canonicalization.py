@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ from pyld import jsonld
 from .document_loader import document_loader
 
 _PYLD_PLACEHOLDER_BASE = "<http://example.org/base/"
+_MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class CanonicalizationError(ValueError):
@@ -39,10 +41,47 @@ def canonicalize_rdf(document: Mapping[str, Any]) -> str:
 
 def canonicalize_jcs(document: Any) -> bytes:
     """Return the RFC 8785 (JCS) canonical UTF-8 bytes of a JSON value."""
+    if _json_dumps_is_jcs(document):
+        # Same bytes as JCS for this value (checked against rfc8785 in the tests), ~5x faster.
+        try:
+            return json.dumps(
+                document, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+            ).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 report it
     try:
         return rfc8785.dumps(document)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as error:
         raise CanonicalizationError(f"JCS canonicalization failed: {error}") from None
+
+
+def _json_dumps_is_jcs(value: Any) -> bool:
+    """Whether `json.dumps` gives the JCS form: plain JSON types, no floats, ASCII keys.
+
+    Floats need ECMAScript number formatting and non-ASCII keys UTF-16 ordering; both are
+    left to rfc8785, as is anything that is not exactly a dict, list, str, int, bool or None.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is dict:
+            try:
+                if not "".join(item).isascii():
+                    return False
+            except TypeError:  # a non-string key
+                return False
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is int:
+            if not -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:
+                return False
+        else:
+            return False
+    return True
 
 
 def _root_cause(error: BaseException) -> str:
