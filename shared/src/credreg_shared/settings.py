@@ -50,11 +50,17 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     consumer_group: str = ""
     topic_partitions: int = Field(default=3, ge=1)
+    # Prepended to every topic name; tests give each run its own topics with it.
+    topic_namespace: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    def topic(self, name: str) -> str:
+        """The real topic name of a contract topic (e.g. ``CREDENTIALS_TOPIC``) in this deployment."""
+        return f"{self.topic_namespace}{name}"
 
     @model_validator(mode="after")
     def _default_consumer_group(self) -> Self:
