@@ -59,7 +59,7 @@ class ServiceSettings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     def topic(self, name: str) -> str:
-        """The real topic name of a contract topic (e.g. ``CREDENTIALS_TOPIC``) in this deployment."""
+        """The deployed name of a contract topic such as ``CREDENTIALS_TOPIC``."""
         return f"{self.topic_namespace}{name}"
 
     @model_validator(mode="after")
