@@ -1,0 +1,66 @@
+"""Institution API keys: `Authorization: Bearer <key>` resolved to the institution it belongs to.
+
+For now the keys come from settings (``CREDREG_API_KEYS`` as a JSON object of key → institution
+id); keys are compared by their SHA-256 digest in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import Request
+
+from credreg_shared.web.problems import ProblemError
+
+InstitutionResolver = Callable[[Request], Awaitable[str]]
+
+
+def key_digest(api_key: str) -> bytes:
+    """The stored form of an API key."""
+    return hashlib.sha256(api_key.encode()).digest()
+
+
+class ApiKeyTable:
+    """Hashed API keys of the institutions allowed to call a service."""
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self._digests = [(key_digest(key), institution) for key, institution in keys.items()]
+
+    def institution_for(self, api_key: str) -> str | None:
+        """The institution that owns `api_key`, or None."""
+        presented = key_digest(api_key)
+        found = None
+        for digest, institution in self._digests:
+            # Compare against every entry so timing does not reveal which key matched.
+            if hmac.compare_digest(digest, presented):
+                found = institution
+        return found
+
+
+def bearer_token(request: Request) -> str:
+    """The bearer token of a request, or a 401 problem."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ProblemError(
+            401,
+            detail="send the institution's API key as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
+def institution_dependency(table: ApiKeyTable) -> InstitutionResolver:
+    """A FastAPI dependency answering the calling institution's id (401 when unknown)."""
+
+    async def current_institution(request: Request) -> str:
+        institution = table.institution_for(bearer_token(request))
+        if institution is None:
+            raise ProblemError(
+                401, detail="unknown API key", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return institution
+
+    return current_institution
