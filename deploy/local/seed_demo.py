@@ -1,0 +1,123 @@
+"""Seed `make up` with demo data: a wallet subscription and a few issued credentials.
+
+Running it again re-uses the same idempotency keys, so nothing is issued twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from services import DEMO_WALLET_PORT, PORTS, RUN_DIR  # noqa: E402
+
+ISSUER = f"http://127.0.0.1:{PORTS['issuer']}"
+REGISTRY = f"http://127.0.0.1:{PORTS['registry']}"
+NOTIFIER = f"http://127.0.0.1:{PORTS['notifier']}"
+WALLET = f"http://127.0.0.1:{DEMO_WALLET_PORT}"
+REGISTRAR_KEY = "demo-university-key"
+HOLDER = "did:example:learner-ada"
+WALLET_SECRET = "whsec_ZGVtby13YWxsZXQtc2VjcmV0LW5vdC1mb3ItcHJvZHVjdGlvbg=="  # noqa: S105
+
+DEMO_CREDENTIALS: list[dict[str, Any]] = [
+    {
+        "holder_id": HOLDER,
+        "achievement": {
+            "name": "Applied Machine Learning Foundations",
+            "description": "Supervised learning, model evaluation and responsible deployment.",
+            "competencies": [
+                {"name": "Train and evaluate supervised models", "code": "ML-101"},
+                {"name": "Explain model bias and fairness trade-offs", "code": "ML-102"},
+            ],
+            "hours": 40,
+            "delivery_mode": "online",
+        },
+    },
+    {
+        "holder_id": HOLDER,
+        "achievement": {
+            "name": "CPR and First Aid (2025 guidelines)",
+            "competencies": [{"name": "Adult CPR", "code": "FA-CPR"}],
+            "hours": 8,
+            "delivery_mode": "in_person",
+        },
+    },
+    {
+        "holder_id": "did:example:learner-grace",
+        "achievement": {
+            "name": "Cloud Infrastructure Essentials",
+            "competencies": [{"name": "Provision infrastructure as code", "code": "CL-201"}],
+            "hours": 30,
+            "delivery_mode": "blended",
+        },
+    },
+]
+
+
+def subscribe_wallet(client: httpx.Client) -> dict[str, Any]:
+    """Subscribe the demo wallet to the demo learner's notices (once)."""
+    marker = RUN_DIR / "demo-subscription.json"
+    if marker.exists():
+        return httpx.Response(200, content=marker.read_bytes()).json()  # type: ignore[no-any-return]
+    response = client.post(
+        f"{NOTIFIER}/v1/subscriptions",
+        json={"holder_id": HOLDER, "url": f"{WALLET}/webhooks", "secret": WALLET_SECRET},
+    )
+    response.raise_for_status()
+    marker.write_text(response.text)
+    return response.json()  # type: ignore[no-any-return]
+
+
+def issue(client: httpx.Client, number: int, body: dict[str, Any]) -> str:
+    """Issue one demo credential with a stable idempotency key; return its id."""
+    response = client.post(
+        f"{ISSUER}/v1/credentials",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {REGISTRAR_KEY}",
+            "Idempotency-Key": f"demo-seed-{number}",
+        },
+    )
+    if response.status_code >= 400:
+        raise SystemExit(f"issuing demo credential failed: {response.status_code} {response.text}")
+    return str(response.json()["id"])
+
+
+def wait_visible(client: httpx.Client, credential_id: str, timeout: float = 30) -> None:
+    """Wait until the registry's view shows the credential."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get(f"{REGISTRY}/v1/credentials/{credential_id}").status_code == 200:
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"credential {credential_id} did not reach the registry in {timeout:.0f}s")
+
+
+def main() -> None:
+    """Seed and print what to try next."""
+    with httpx.Client(timeout=10) as client:
+        subscription = subscribe_wallet(client)
+        ids = [issue(client, n, body) for n, body in enumerate(DEMO_CREDENTIALS)]
+        for credential_id in ids:
+            wait_visible(client, credential_id)
+    print("\ncredreg is up with demo data:")
+    print(f"  issuer      {ISSUER}/docs      (API key: {REGISTRAR_KEY})")
+    print(f"  registry    {REGISTRY}/docs")
+    print(f"  revocation  http://127.0.0.1:{PORTS['revocation']}/docs")
+    print(f"  notifier    {NOTIFIER}/docs   (demo subscription {subscription.get('id')})")
+    print(f"  wallet      {WALLET}/notices   (verified webhooks received)")
+    print(f"\n  {HOLDER}'s credentials: {REGISTRY}/v1/holders/{HOLDER}/credentials")
+    for credential_id in ids:
+        print(f"  {REGISTRY}/v1/credentials/{credential_id}")
+    print(
+        "\nSee README.md for the curl walk-through (issue, revoke, watch the wallet). "
+        "`make down` stops everything."
+    )
+
+
+if __name__ == "__main__":
+    main()
