@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pymongo
 from aiokafka.client import AIOKafkaClient
 from pymongo import AsyncMongoClient
 
@@ -84,6 +85,8 @@ def mongo_ready(
     """Ready when the MongoDB server answers a ping."""
 
     async def probe() -> None:
-        await client.admin.command("ping")
+        # PyMongo's own deadline, not a cancellation: a cancelled connect leaks its socket.
+        with pymongo.timeout(timeout):
+            await client.admin.command("ping")
 
-    return ReadinessCheck("mongodb", probe, timeout=timeout)
+    return ReadinessCheck("mongodb", probe, timeout=timeout + 1.0)
