@@ -368,6 +368,7 @@ FERRETDB_VERSION = "v1.24.0"
 # at 4,000 documents). It also pushes the `_id` condition down only when it is the filter's sole
 # key. These replacements fix both; the handler re-checks the full filter on every candidate, so
 # pushing down `_id` alone stays correct.
+LOCK = "\n\tcredregWriteLock.Lock()\n\tdefer credregWriteLock.Unlock()\n"
 FERRETDB_PATCHES = {
     "internal/backends/sqlite/metadata/metadata.go": [
         ("IDColumn = DefaultColumn + \"->'$._id'\"", 'IDColumn = DefaultColumn + `->"_id"`'),
@@ -375,12 +376,32 @@ FERRETDB_PATCHES = {
     "internal/backends/sqlite/collection.go": [
         ("if params.Filter.Len() == 1 {", "if params.Filter.Len() >= 1 {"),
     ],
+    # FerretDB v1 reads a document, modifies it in Go and writes it back in separate steps, so
+    # concurrent updates of one document lose writes (40 concurrent $inc kept 5 to 8). MongoDB
+    # makes every single-document update atomic, and credreg relies on that (DESIGN §7.4):
+    # serialise FerretDB's read-modify-write commands. SQLite has one writer at a time anyway.
+    "internal/handler/msg_update.go": [
+        (UPDATE_SIGNATURE := "(int32, int32, *types.Array, error) {\n", UPDATE_SIGNATURE + LOCK),
+    ],
+    "internal/handler/msg_findandmodify.go": [
+        (FAM_SIGNATURE := "(*findAndModifyResult, error) {\n", FAM_SIGNATURE + LOCK),
+    ],
+    "internal/handler/msg_delete.go": [
+        (DELETE_SIGNATURE := "p *common.Delete) (int32, error) {\n", DELETE_SIGNATURE + LOCK),
+    ],
+}
+FERRETDB_NEW_FILES = {
+    "internal/handler/credreg_write_lock.go": (
+        'package handler\n\nimport "sync"\n\n'
+        "// credregWriteLock makes read-modify-write commands atomic (added by credreg).\n"
+        "var credregWriteLock sync.Mutex\n"
+    ),
 }
 
 
 def ferretdb_binary(layout: Layout) -> Path:
     """Build the FerretDB wrapper with Go (cached by source and patch digest); return its path."""
-    digest = hashlib.sha256(repr(FERRETDB_PATCHES).encode())
+    digest = hashlib.sha256(repr((FERRETDB_PATCHES, FERRETDB_NEW_FILES)).encode())
     for name in ("main.go", "go.mod", "go.sum"):
         digest.update((FERRETDB_SOURCE / name).read_bytes())
     binary = layout.cache / "bin" / f"credreg-ferretdb-{digest.hexdigest()[:12]}"
@@ -408,6 +429,9 @@ def patched_ferretdb_module(go: str, target: Path) -> Path:
         go_run(go, ["mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"], REPO)
     )
     shutil.copytree(info["Dir"], target)
+    for folder in [target, *target.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(0o755)
     for relative, replacements in FERRETDB_PATCHES.items():
         path = target / relative
         path.chmod(0o644)
@@ -417,6 +441,8 @@ def patched_ferretdb_module(go: str, target: Path) -> Path:
                 raise InfraError(f"FerretDB patch no longer applies to {relative}: {old!r}")
             text = text.replace(old, new)
         path.write_text(text)
+    for relative, content in FERRETDB_NEW_FILES.items():
+        (target / relative).write_text(content)
     return target
 
 

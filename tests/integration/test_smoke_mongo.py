@@ -1,5 +1,7 @@
 """Smoke tests that prove the MongoDB-wire server is real: unique index, upserts, atomic updates."""
 
+import asyncio
+
 import pytest
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -68,3 +70,31 @@ async def test_find_one_and_update_is_conditional_and_returns_the_new_document(
     assert updated == {"_id": "list-1", "next_free": 1, "version": 8}
     assert stale is None, "an update conditioned on a stale version must not apply"
     assert await lists.find_one({"_id": "list-1"}) == updated
+
+
+async def test_concurrent_updates_of_one_document_are_atomic(
+    mongo_db: AsyncDatabase[dict[str, object]],
+) -> None:
+    counters = mongo_db["counters"]
+    await counters.insert_one({"_id": "c", "n": 0, "owner": None})
+
+    await asyncio.gather(
+        *[counters.update_one({"_id": "c"}, {"$inc": {"n": 1}}) for _ in range(40)]
+    )
+    claims = await asyncio.gather(
+        *[
+            counters.find_one_and_update(
+                {"_id": "c", "owner": None},
+                {"$set": {"owner": f"replica-{n}"}},
+                return_document=ReturnDocument.AFTER,
+            )
+            for n in range(20)
+        ]
+    )
+
+    document = await counters.find_one({"_id": "c"})
+    assert document is not None
+    assert document["n"] == 40, "concurrent $inc lost updates"
+    winners = [claim for claim in claims if claim is not None]
+    assert len(winners) == 1, "a conditional claim had more than one winner"
+    assert document["owner"] == winners[0]["owner"]

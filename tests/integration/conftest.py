@@ -1,0 +1,155 @@
+"""End-to-end fixtures: the four services as real processes over real Kafka and MongoDB."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "deploy" / "local"))
+from services import ServiceProcess  # noqa: E402
+
+SERVICE_NAMES = ("issuer", "registry", "revocation", "notifier")
+API_KEYS = {"key-uni-a": "did:web:uni-a.example", "key-uni-b": "did:web:uni-b.example"}
+
+
+def free_port() -> int:
+    """An ephemeral loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    """A running set of services sharing one topic namespace."""
+
+    namespace: str
+    base_env: dict[str, str]
+    log_dir: Path
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def env_for(self, name: str, instance: str = "") -> dict[str, str]:
+        """Settings of one service process: its own database and consumer group."""
+        suffix = f"{name}{instance}"
+        return {
+            **self.base_env,
+            "CREDREG_MONGODB_DATABASE": f"e2e_{self.namespace}_{suffix}"[:60],
+            "CREDREG_CONSUMER_GROUP": f"e2e-{self.namespace}-{suffix}",
+        }
+
+    def start(self, name: str, instance: str = "") -> ServiceProcess:
+        """Start a service process (an extra instance gets its own database and group)."""
+        process = ServiceProcess(
+            name,
+            free_port(),
+            self.env_for(name, instance),
+            self.log_dir / f"{name}{instance}.log",
+        )
+        process.start()
+        process.wait_ready()
+        self.services[f"{name}{instance}"] = process
+        return process
+
+    def url(self, name: str) -> str:
+        """Base URL of a running service."""
+        return self.services[name].url
+
+    def stop_all(self) -> None:
+        """Stop every process of the stack."""
+        for process in self.services.values():
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(endpoints: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The four services as processes, with a topic namespace private to this module."""
+    namespace = uuid.uuid4().hex[:8]
+    base_env = {
+        "CREDREG_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
+        "CREDREG_MONGODB_URI": endpoints.mongodb_uri,
+        "CREDREG_TOPIC_NAMESPACE": f"e2e-{namespace}.",
+        "CREDREG_API_KEYS": json.dumps(API_KEYS),
+        "CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
+        "CREDREG_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
+        "CREDREG_WEBHOOK_BACKOFF_MAX_SECONDS": "1",
+        "CREDREG_LOG_LEVEL": "INFO",
+    }
+    running = Stack(namespace, base_env, tmp_path_factory.mktemp(f"e2e-{namespace}"))
+    try:
+        for name in SERVICE_NAMES:
+            running.start(name)
+        yield running
+    finally:
+        running.stop_all()
+
+
+@dataclass
+class WebhookReceiver:
+    """A local wallet endpoint that records every request it gets."""
+
+    url: str
+    requests: list[tuple[dict[str, str], bytes]]
+    status_codes: list[int]
+
+    def received(self) -> list[tuple[dict[str, str], bytes]]:
+        """A snapshot of what arrived so far."""
+        return list(self.requests)
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    """An HTTP server on loopback answering 204 (or the queued status codes first)."""
+    requests: list[tuple[dict[str, str], bytes]] = []
+    status_codes: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(status_codes.pop(0) if status_codes else 204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield WebhookReceiver(
+            f"http://127.0.0.1:{server.server_address[1]}/hooks", requests, status_codes
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def poll(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Call `check` until it returns something truthy; fail with the last value at the deadline."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout:.0f}s; last value: {last!r}")
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    """The `poll` helper as a fixture, for end-to-end tests."""
+    return poll
