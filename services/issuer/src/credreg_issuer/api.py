@@ -1,0 +1,35 @@
+"""The issuer's HTTP routes: thin, the work is in service.py."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+
+from credreg_issuer.requests import IssueRequest
+from credreg_issuer.service import IssuerService
+
+router = APIRouter(prefix="/v1")
+
+
+def issuer_service(request: Request) -> IssuerService:
+    """The service object the lifespan attached to the app."""
+    found: IssuerService = request.app.state.issuer
+    return found
+
+
+async def institution(request: Request) -> str:
+    """The calling institution, from its API key (401 problem otherwise)."""
+    resolved: str = await request.app.state.authenticate(request)
+    return resolved
+
+
+@router.post("/credentials", status_code=201, summary="Issue one credential")
+async def issue_credential(
+    body: IssueRequest,
+    service: Annotated[IssuerService, Depends(issuer_service)],
+    caller: Annotated[str, Depends(institution)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Sign-ready OB 3.0 credential, published as `credential.issued` before the 201."""
+    return await service.issue(body, institution=caller, idempotency_key=idempotency_key)

@@ -1,0 +1,16 @@
+"""Issuer settings (``CREDREG_*`` environment variables)."""
+
+from pydantic import Field
+
+from credreg_shared.settings import ServiceSettings
+
+
+class IssuerSettings(ServiceSettings):
+    """Settings of the issuer service."""
+
+    service_name: str = "issuer"
+    http_port: int = Field(default=8001, ge=0, le=65535)
+    mongodb_database: str = "credreg_issuer"
+    # Institution API keys: JSON object of key → institution id (the credential's issuer id).
+    api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
+    source: str = "urn:credreg:issuer"
