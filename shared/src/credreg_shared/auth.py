@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, FastAPI, Request
 
 from credreg_shared.web.problems import ProblemError
 
@@ -64,3 +65,18 @@ def institution_dependency(table: ApiKeyTable) -> InstitutionResolver:
         return institution
 
     return current_institution
+
+
+def install_api_keys(app: FastAPI, keys: Mapping[str, str]) -> None:
+    """Make `calling_institution` resolve callers against these keys."""
+    app.state.authenticate = institution_dependency(ApiKeyTable(keys))
+
+
+async def calling_institution(request: Request) -> str:
+    """FastAPI dependency: the calling institution's id (401 problem when unknown)."""
+    resolver: InstitutionResolver = request.app.state.authenticate
+    return await resolver(request)
+
+
+CallingInstitution = Annotated[str, Depends(calling_institution)]
+"""Route parameter type for the authenticated institution."""

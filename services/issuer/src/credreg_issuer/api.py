@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Request
 
 from credreg_issuer.requests import IssueRequest
 from credreg_issuer.service import IssuerService
+from credreg_shared.auth import CallingInstitution
 
 router = APIRouter(prefix="/v1")
 
@@ -18,17 +19,11 @@ def issuer_service(request: Request) -> IssuerService:
     return found
 
 
-async def institution(request: Request) -> str:
-    """The calling institution, from its API key (401 problem otherwise)."""
-    resolved: str = await request.app.state.authenticate(request)
-    return resolved
-
-
 @router.post("/credentials", status_code=201, summary="Issue one credential")
 async def issue_credential(
     body: IssueRequest,
     service: Annotated[IssuerService, Depends(issuer_service)],
-    caller: Annotated[str, Depends(institution)],
+    caller: CallingInstitution,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Sign-ready OB 3.0 credential, published as `credential.issued` before the 201."""

@@ -8,7 +8,7 @@ from credreg_issuer import api
 from credreg_issuer.idempotency import MongoIdempotencyRecords
 from credreg_issuer.service import IssuerService
 from credreg_issuer.settings import IssuerSettings
-from credreg_shared.auth import ApiKeyTable, institution_dependency
+from credreg_shared.auth import install_api_keys
 from credreg_shared.runtime import ServiceRuntime, service_lifespan
 from credreg_shared.web import create_app
 
@@ -31,6 +31,6 @@ def build_app(settings: IssuerSettings | None = None) -> FastAPI:
         lifespan=service_lifespan(config, indexes=[], on_start=attach),
         description="Registrars issue Open Badges 3.0 micro-credentials.",
     )
-    app.state.authenticate = institution_dependency(ApiKeyTable(config.api_keys))
+    install_api_keys(app, config.api_keys)
     app.include_router(api.router)
     return app

@@ -10,7 +10,7 @@ from credreg_issuer.idempotency import IdempotencyRecords
 from credreg_issuer.issuance import prepare_issuance, request_digest
 from credreg_issuer.requests import IssueRequest
 from credreg_shared.messaging import EventPublisher
-from credreg_shared.web import ProblemError
+from credreg_shared.web import ProblemError, unavailable
 
 
 class IssuerService:
@@ -44,10 +44,7 @@ class IssuerService:
         try:
             await self.publisher.publish(issuance.envelope, topic=self.topic)
         except KafkaError as error:
-            raise ProblemError(
-                503,
-                detail=f"the event log is unavailable; nothing was issued ({type(error).__name__})",
-            ) from error
+            raise unavailable(error, "nothing was issued") from error
         event = issuance.envelope.data
         response = {
             "id": issuance.credential_id,

@@ -13,28 +13,9 @@ from typing import Any
 
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
+from credreg_shared.events.lifecycle import ACTIVE, next_status
 from credreg_shared.messaging import HandlerRegistry
 from credreg_shared.storage import IdempotentCollection
-
-ACTIVE, SUSPENDED, EXPIRED, REVOKED = "active", "suspended", "expired", "revoked"
-# A later event may only move a credential to a status of at least the same rank, except that
-# reinstatement lifts a suspension: a revoked credential stays revoked whatever comes after.
-RANK = {ACTIVE: 0, SUSPENDED: 1, EXPIRED: 2, REVOKED: 3}
-
-
-def next_status(current: str | None, event: models.EventData) -> str | None:
-    """The status after `event`, or None when the event does not change it."""
-    current = current or ACTIVE
-    if isinstance(event, models.CredentialReinstated):
-        return ACTIVE if current == SUSPENDED else None
-    target = {
-        models.CredentialRevoked: REVOKED,
-        models.CredentialSuspended: SUSPENDED,
-        models.CredentialExpired: EXPIRED,
-    }.get(type(event))
-    if target is None or RANK[target] < RANK[current]:
-        return None
-    return target
 
 
 def issued_update(event: models.CredentialIssued, at: datetime) -> dict[str, Any]:

@@ -6,12 +6,12 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage import index
 from credreg_shared.storage.client import Document
 
 VIEW = "credentials"
 INDEXES = [index(VIEW, ("holder_id", 1)), index(VIEW, ("issuer_id", 1)), index(VIEW, ("status", 1))]
-STATUSES = ("active", "suspended", "expired", "revoked")
 
 
 def public_view(document: Document) -> dict[str, Any]:

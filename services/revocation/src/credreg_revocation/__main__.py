@@ -1,9 +1,14 @@
-"""Entry point: `python -m credreg_revocation`."""
+"""Entry point: ``python -m credreg_revocation`` (or ``credreg-revocation``)."""
+
+from credreg_revocation.bootstrap import build_app
+from credreg_revocation.settings import RevocationSettings
+from credreg_shared.runtime import run_service
 
 
 def main() -> None:
     """Run the revocation service."""
-    raise SystemExit("credreg-revocation is not built yet")
+    settings = RevocationSettings()
+    run_service(settings, lambda: build_app(settings))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from credreg_shared.web.problems import (
     ProblemError,
     ProblemResponse,
     problem_response,
+    unavailable,
 )
 from credreg_shared.web.readiness import ReadinessCheck, kafka_ready, mongo_ready
 from credreg_shared.web.server import request_shutdown, serve, server_for, supervised_task
@@ -27,4 +28,5 @@ __all__ = [
     "serve",
     "server_for",
     "supervised_task",
+    "unavailable",
 ]

@@ -143,3 +143,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def on_unexpected_error(request: Request, exc: Exception) -> ProblemResponse:
         return problem_response(request, 500, detail="An unexpected error occurred.")
+
+
+def unavailable(error: Exception, nothing_done: str) -> ProblemError:
+    """The 503 problem for a broker that did not acknowledge: nothing happened, retry later."""
+    return ProblemError(
+        503, detail=f"the event log is unavailable; {nothing_done} ({type(error).__name__})"
+    )
