@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -135,21 +136,21 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         server.server_close()
 
 
-def poll(check: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2) -> Any:
-    """Call `check` until it returns something truthy; fail with the last value at the deadline."""
-    import time
-
-    deadline = time.monotonic() + timeout
+async def poll_until(
+    check: Callable[[], Awaitable[Any]], *, within: float = 60.0, interval: float = 0.25
+) -> Any:
+    """Await `check` until it returns something truthy; fail with the last value at the deadline."""
+    deadline = asyncio.get_running_loop().time() + within
     last = None
-    while time.monotonic() < deadline:
-        last = check()
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
         if last:
             return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout:.0f}s; last value: {last!r}")
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within:.0f}s; last value: {last!r}")
 
 
 @pytest.fixture
-def eventually() -> Callable[..., Any]:
-    """The `poll` helper as a fixture, for end-to-end tests."""
-    return poll
+def eventually() -> Callable[..., Awaitable[Any]]:
+    """``await eventually(check)``: poll an async check until it is truthy (60 s by default)."""
+    return poll_until
