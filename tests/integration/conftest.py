@@ -72,9 +72,8 @@ class Stack:
             process.stop()
 
 
-@pytest.fixture(scope="module")
-def stack(endpoints: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The four services as processes, with a topic namespace private to this module."""
+def new_stack(endpoints: Any, log_dir: Path) -> Stack:
+    """A stack (no process started yet) with its own topic namespace, databases and groups."""
     namespace = uuid.uuid4().hex[:8]
     base_env = {
         "CREDREG_KAFKA_BOOTSTRAP_SERVERS": endpoints.kafka_bootstrap,
@@ -86,10 +85,26 @@ def stack(endpoints: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "CREDREG_WEBHOOK_BACKOFF_MAX_SECONDS": "1",
         "CREDREG_LOG_LEVEL": "INFO",
     }
-    running = Stack(namespace, base_env, tmp_path_factory.mktemp(f"e2e-{namespace}"))
+    return Stack(namespace, base_env, log_dir)
+
+
+@pytest.fixture(scope="module")
+def stack(endpoints: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The four services as processes, with a topic namespace private to this module."""
+    running = new_stack(endpoints, tmp_path_factory.mktemp("e2e"))
     try:
         for name in SERVICE_NAMES:
             running.start(name)
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture
+def empty_stack(endpoints: Any, tmp_path: Path) -> Iterator[Stack]:
+    """A stack of this test's own that starts no process until the test says so."""
+    running = new_stack(endpoints, tmp_path)
+    try:
         yield running
     finally:
         running.stop_all()
