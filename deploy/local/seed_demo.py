@@ -43,7 +43,7 @@ DEMO_CREDENTIALS: list[dict[str, Any]] = [
             "name": "CPR and First Aid (2025 guidelines)",
             "competencies": [{"name": "Adult CPR", "code": "FA-CPR"}],
             "hours": 8,
-            "delivery_mode": "in_person",
+            "delivery_mode": "in-person",
         },
     },
     {
