@@ -83,6 +83,7 @@ def new_stack(endpoints: Any, log_dir: Path) -> Stack:
         "CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
         "CREDREG_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
         "CREDREG_WEBHOOK_BACKOFF_MAX_SECONDS": "1",
+        "CREDREG_WEBHOOK_MAX_ATTEMPTS": "4",
         "CREDREG_LOG_LEVEL": "INFO",
     }
     return Stack(namespace, base_env, log_dir)

@@ -205,3 +205,66 @@ async def _dead_letter(endpoints: Any, dlq: str, key: bytes, group: str) -> Any:
         return None
     finally:
         await consumer.stop()
+
+
+async def subscribe_and_revoke(
+    client: httpx.AsyncClient, stack: Any, url: str, eventually: Eventually
+) -> tuple[str, str]:
+    """Subscribe `url` to a new holder, issue and revoke one credential; (subscription, secret)."""
+    holder = f"did:example:{uuid.uuid4().hex}"
+    created = await client.post(
+        f"{stack.url('notifier')}/v1/subscriptions", json={"holder_id": holder, "url": url}
+    )
+    assert created.status_code == 201, created.text
+    credential_id = await issue(client, stack, holder)
+    answer = await revoke_once_known(client, stack, credential_id, UNI_A, eventually)
+    assert answer.status_code == 202, answer.text
+    return created.json()["id"], created.json()["secret"]
+
+
+async def final_deliveries(
+    client: httpx.AsyncClient, stack: Any, subscription_id: str, eventually: Eventually
+) -> list[Any]:
+    """The subscription's deliveries once none is pending or in flight any more."""
+    url = f"{stack.url('notifier')}/v1/subscriptions/{subscription_id}/deliveries"
+
+    async def finished() -> list[Any] | None:
+        found = (await client.get(url)).json()["deliveries"]
+        done = found and all(d["status"] in ("delivered", "dead") for d in found)
+        return found if done else None
+
+    result: list[Any] = await eventually(finished)
+    return result
+
+
+async def test_a_failing_wallet_gets_the_notice_on_a_retry_with_the_same_webhook_id(
+    stack: Any, webhook_receiver: Any, eventually: Eventually
+) -> None:
+    webhook_receiver.status_codes.extend([500, 503])
+    async with httpx.AsyncClient(timeout=30) as client:
+        subscription, secret = await subscribe_and_revoke(
+            client, stack, webhook_receiver.url, eventually
+        )
+        [delivery] = await final_deliveries(client, stack, subscription, eventually)
+    assert delivery["status"] == "delivered"
+    assert delivery["attempts"] == 3
+    received = webhook_receiver.received()
+    assert len(received) == 3
+    assert len({headers["webhook-id"] for headers, _ in received}) == 1
+    headers, body = received[-1]
+    assert Webhook(secret).verify(body, headers)["type"] == "org.credreg.credential.revoked.v1"
+
+
+async def test_a_wallet_that_stays_down_ends_as_a_dead_letter_visible_in_the_api(
+    stack: Any, webhook_receiver: Any, eventually: Eventually
+) -> None:
+    webhook_receiver.status_codes.extend([500] * 10)
+    async with httpx.AsyncClient(timeout=30) as client:
+        subscription, _ = await subscribe_and_revoke(
+            client, stack, webhook_receiver.url, eventually
+        )
+        [delivery] = await final_deliveries(client, stack, subscription, eventually)
+    assert delivery["status"] == "dead"
+    assert delivery["attempts"] == 4
+    assert delivery["last_error"] == "HTTP 500"
+    assert len(webhook_receiver.received()) == 4
