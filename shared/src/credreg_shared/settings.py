@@ -67,3 +67,10 @@ class ServiceSettings(BaseSettings):
         if not self.consumer_group:
             self.consumer_group = f"credreg-{self.service_name}"
         return self
+
+
+class InstitutionApiSettings(ServiceSettings):
+    """Settings of a service that registrars call with institution API keys."""
+
+    # JSON object of API key → institution id (the credential's issuer id); never logged.
+    api_keys: dict[str, str] = Field(default_factory=dict, repr=False)

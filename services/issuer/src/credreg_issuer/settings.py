@@ -2,15 +2,13 @@
 
 from pydantic import Field
 
-from credreg_shared.settings import ServiceSettings
+from credreg_shared.settings import InstitutionApiSettings
 
 
-class IssuerSettings(ServiceSettings):
+class IssuerSettings(InstitutionApiSettings):
     """Settings of the issuer service."""
 
     service_name: str = "issuer"
     http_port: int = Field(default=8001, ge=0, le=65535)
     mongodb_database: str = "credreg_issuer"
-    # Institution API keys: JSON object of key → institution id (the credential's issuer id).
-    api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
     source: str = "urn:credreg:issuer"
