@@ -1,7 +1,7 @@
 # credreg: the two commands are `make up` (run the system with demo data) and `make test`.
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS ?= never
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+UV := scripts/uv.sh
 PY := $(UV) run --frozen --all-packages python
 PACKAGES := -p credreg_shared -p credreg_cli -p credreg_issuer -p credreg_registry -p credreg_revocation -p credreg_notifier
 

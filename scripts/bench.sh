@@ -2,7 +2,7 @@
 # `make bench`: every benchmark against the local infra (started if needed); JSON in bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-UV="$(command -v uv 2>/dev/null || echo "$HOME/.local/bin/uv")"
+UV="scripts/uv.sh"
 export UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}"
 "$UV" run --frozen python deploy/local/infra.py up
 export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${CREDREG_KAFKA_PORT:-9092}}"

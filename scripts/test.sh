@@ -4,7 +4,7 @@
 # launcher on private ports (so a running `make up` is left alone) and stops it afterwards.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-UV="$(command -v uv 2>/dev/null || echo "$HOME/.local/bin/uv")"
+UV="scripts/uv.sh"
 export UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}"
 started=$(date +%s)
 

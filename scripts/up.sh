@@ -2,7 +2,7 @@
 # `make up`: Kafka + the Mongo server, the four services and a demo wallet, then demo data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-UV="$(command -v uv 2>/dev/null || echo "$HOME/.local/bin/uv")"
+UV="scripts/uv.sh"
 export UV_PYTHON_DOWNLOADS="${UV_PYTHON_DOWNLOADS:-never}"
 RUN="$PWD/.local/run"
 mkdir -p "$RUN"
