@@ -8,5 +8,5 @@ RUN="$PWD/.local/run"
 mkdir -p "$RUN"
 
 "$UV" run --frozen python deploy/local/infra.py up
-"$UV" run --frozen python deploy/local/services.py up
+"$UV" run --frozen python deploy/local/service_processes.py up
 "$UV" run --frozen python deploy/local/seed_demo.py

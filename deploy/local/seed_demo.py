@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from services import DEMO_WALLET_PORT, PORTS, RUN_DIR  # noqa: E402
+from service_processes import DEMO_WALLET_PORT, PORTS, RUN_DIR  # noqa: E402
 
 ISSUER = f"http://127.0.0.1:{PORTS['issuer']}"
 REGISTRY = f"http://127.0.0.1:{PORTS['registry']}"

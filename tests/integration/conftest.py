@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
-from services import ServiceProcess  # noqa: E402
+from service_processes import ServiceProcess  # noqa: E402
 
 SERVICE_NAMES = ("issuer", "registry", "revocation", "notifier")
 API_KEYS = {"key-uni-a": "did:web:uni-a.example", "key-uni-b": "did:web:uni-b.example"}

@@ -1,6 +1,6 @@
 """Run the four credreg services (and a demo wallet) as local processes: up, down, status.
 
-Usage: python deploy/local/services.py {up,down,status}
+Usage: python deploy/local/service_processes.py {up,down,status}
 
 Each service runs as `python -m credreg_<name>` with its settings in CREDREG_* variables; pid
 files and logs go to .local/run/. The same ServiceProcess class starts real service processes
