@@ -9,7 +9,10 @@ from typing import Any
 import rfc8785
 from pyld import jsonld
 
+from . import context_cache
 from .document_loader import document_loader
+
+context_cache.install()
 
 _PYLD_PLACEHOLDER_BASE = "<http://example.org/base/"
 _MAX_SAFE_INTEGER = 2**53 - 1
