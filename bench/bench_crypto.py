@@ -20,17 +20,7 @@ from typing import Any
 from credreg_shared.credentials.bitstring import MIN_STATUS_LIST_LENGTH, Bitstring
 from credreg_shared.credentials.data_integrity import add_proof, verify_proofs
 from credreg_shared.credentials.keys import Ed25519KeyPair
-from credreg_shared.credentials.model import (
-    Accreditation,
-    Achievement,
-    AchievementCredential,
-    AchievementSubject,
-    Alignment,
-    AssessmentMethod,
-    Criteria,
-    Pathway,
-    Profile,
-)
+from credreg_shared.credentials.samples import sample_micro_credential
 from credreg_shared.credentials.status_list import status_list_entry
 
 RESULTS = Path(__file__).parent / "results"
@@ -39,35 +29,9 @@ TARGETS = {"eddsa-rdfc-2022": (700, 700), "eddsa-jcs-2022": (5000, None)}
 
 def representative_credential(serial: int) -> dict[str, Any]:
     """A micro-credential with five competencies, status entry and extension metadata."""
-    achievement = Achievement(
-        id="https://registrar.example.edu/achievements/data-analysis-101",
-        name="Applied Data Analysis",
-        description="Cleans, analyses and visualises tabular data for business decisions.",
-        criteria=Criteria(narrative="Pass the capstone project and the proctored exam."),
-        alignment=[
-            Alignment(
-                target_name=f"Competency {n}",
-                target_url=f"https://frameworks.example.org/data/competency-{n}",
-                target_framework="Example Data Skills Framework",
-                target_code=f"DS-{n}",
-            )
-            for n in range(1, 6)
-        ],
-        learning_hours="42.5",
-        delivery_mode="blended",
-        assessment=AssessmentMethod(assessment_type="project", description="Capstone project."),
-        accreditation=[Accreditation(accreditor=Profile(id="https://qa.example.org", name="QA"))],
-        industry_partner=[Profile(id="https://partner.example.com", name="Partner Inc.")],
-        stacks_into=[Pathway(id="https://registrar.example.edu/pathways/data", name="Data")],
-    )
-    credential = AchievementCredential(
-        id=f"urn:uuid:00000000-0000-4000-8000-{serial:012d}",
-        name="Applied Data Analysis micro-credential",
-        issuer=Profile(id="did:web:registrar.example.edu", name="Example University"),
-        valid_from=datetime(2026, 1, 1, tzinfo=UTC),
-        credential_subject=AchievementSubject(
-            id=f"did:example:learner-{serial}", achievement=achievement
-        ),
+    credential = sample_micro_credential(
+        credential_id=f"urn:uuid:00000000-0000-4000-8000-{serial:012d}",
+        holder=f"did:example:learner-{serial}",
         credential_status=[
             status_list_entry(
                 status_list_credential="https://registrar.example.edu/status/1",
