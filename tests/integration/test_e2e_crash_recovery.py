@@ -51,7 +51,10 @@ async def test_registry_killed_mid_stream_ends_with_every_credential_exactly_onc
         restarted = stack.start("registry")  # same database and consumer group
         await eventually(lambda: _at_least(client, restarted.url, ISSUANCES), within=180)
         assert await count(client, restarted.url) == ISSUANCES
-    stack.stop_all()
+    # SIGTERM: the registry finishes its batch, commits, leaves the group and exits cleanly.
+    exit_code = restarted.stop()
+    assert exit_code == 0, f"exit code {exit_code}:\n{restarted.tail(8)}"
+    assert '"consumer stopped"' in restarted.tail(15), restarted.tail(15)
 
     # None doubled: one view document per credential, carrying exactly its own issued event.
     database = stack.env_for("registry")["CREDREG_MONGODB_DATABASE"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+import signal
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
 import uvicorn
@@ -14,6 +16,31 @@ from fastapi import FastAPI
 from credreg_shared.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, except that a SIGTERM/SIGINT ends in exit status 0 after a graceful shutdown.
+
+    uvicorn re-raises the signal once it has shut down, so the process dies "killed by SIGTERM"
+    even though it drained requests, stopped its consumer and committed; orchestrators and tests
+    then cannot tell a clean stop from a crash.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Handle SIGINT/SIGTERM by asking the server to exit, and restore the old handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def server_for(app: FastAPI, settings: ServiceSettings) -> uvicorn.Server:
@@ -27,7 +54,7 @@ def server_for(app: FastAPI, settings: ServiceSettings) -> uvicorn.Server:
         lifespan="on",
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     app.state.server = server
     return server
 
