@@ -1,49 +1,54 @@
-"""The notifier's composition root: subscriptions, the delivery planner and worker, routes."""
+"""The notifier's composition root: real adapters by default, fakes injectable for tests."""
 
 from __future__ import annotations
 
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from credreg_notifier import api
-from credreg_notifier.deliveries import INDEXES as DELIVERY_INDEXES
-from credreg_notifier.deliveries import DeliveryPlanner, DeliveryWorker
+from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
+from credreg_notifier.adapters.webhooks import HttpxWebhookSender
+from credreg_notifier.deliveries import DeliveryRepository, RetrySchedule
+from credreg_notifier.planner import DeliveryPlanner
+from credreg_notifier.service import Subscriptions
 from credreg_notifier.settings import NotifierSettings
-from credreg_notifier.subscriptions import INDEXES as SUBSCRIPTION_INDEXES
-from credreg_notifier.subscriptions import SubscriptionStore
+from credreg_notifier.subscriptions import SubscriptionRepository
+from credreg_notifier.worker import DeliveryWorker, WebhookSender
 from credreg_shared.messaging import HandlerRegistry
-from credreg_shared.runtime import ServiceRuntime, service_lifespan
+from credreg_shared.runtime import Lifespan, ServiceRuntime, service_lifespan
 from credreg_shared.web import create_app
 
 
 def build_app(settings: NotifierSettings | None = None) -> FastAPI:
-    """The notifier app; its lifespan runs the consumer and the delivery worker."""
+    """The notifier with MongoDB, the Kafka consumer and the delivery worker in its lifespan."""
     config = settings or NotifierSettings()
 
     def attach(app: FastAPI, runtime: ServiceRuntime) -> None:
-        app.state.settings = config
-        app.state.db = runtime.db
-        app.state.subscriptions = SubscriptionStore(runtime.db)
+        attach_subscriptions(
+            app, config, MongoSubscriptions(runtime.db), MongoDeliveries(runtime.db)
+        )
 
     def handlers(runtime: ServiceRuntime) -> HandlerRegistry:
-        planner = DeliveryPlanner(runtime.db, SubscriptionStore(runtime.db))
+        planner = DeliveryPlanner(
+            subscriptions=MongoSubscriptions(runtime.db), deliveries=MongoDeliveries(runtime.db)
+        )
         return planner.register(HandlerRegistry())
 
     def workers(runtime: ServiceRuntime) -> dict[str, Coroutine[Any, Any, None]]:
-        client = httpx.AsyncClient()
-        worker = DeliveryWorker(runtime.db, SubscriptionStore(runtime.db), config, client)
-        return {"deliveries": deliver_until_cancelled(worker, client)}
+        return {"deliveries": deliver_over_http(config, runtime)}
 
     lifespan = service_lifespan(
-        config,
-        indexes=[*SUBSCRIPTION_INDEXES, *DELIVERY_INDEXES],
-        on_start=attach,
-        handlers=handlers,
-        workers=workers,
+        config, indexes=INDEXES, on_start=attach, handlers=handlers, workers=workers
     )
+    return routes_app(lifespan)
+
+
+def routes_app(lifespan: Lifespan | None = None) -> FastAPI:
+    """The app with its routes; `attach_subscriptions` (or the lifespan) supplies the adapters."""
     app = create_app(
         title="credreg notifier",
         version="0.1.0",
@@ -54,9 +59,55 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     return app
 
 
-async def deliver_until_cancelled(worker: DeliveryWorker, client: httpx.AsyncClient) -> None:
-    """Run the worker; close its HTTP client when the service stops."""
-    try:
+def attach_subscriptions(
+    app: FastAPI,
+    settings: NotifierSettings,
+    subscriptions: SubscriptionRepository,
+    deliveries: DeliveryRepository,
+) -> None:
+    """Give the routes their use cases over these repositories."""
+    app.state.subscriptions = Subscriptions(
+        subscriptions=subscriptions,
+        deliveries=deliveries,
+        allow_private_targets=settings.allow_private_webhook_targets,
+    )
+
+
+def build_worker(
+    settings: NotifierSettings,
+    *,
+    subscriptions: SubscriptionRepository,
+    deliveries: DeliveryRepository,
+    sender: WebhookSender,
+) -> DeliveryWorker:
+    """A delivery worker configured by `settings`."""
+    return DeliveryWorker(
+        deliveries=deliveries,
+        subscriptions=subscriptions,
+        sender=sender,
+        schedule=RetrySchedule(
+            max_attempts=settings.webhook_max_attempts,
+            base_seconds=settings.webhook_backoff_base_seconds,
+            max_seconds=settings.webhook_backoff_max_seconds,
+        ),
+        lease=timedelta(seconds=settings.webhook_lease_seconds),
+        poll_seconds=settings.delivery_poll_seconds,
+        concurrency=settings.delivery_concurrency,
+    )
+
+
+async def deliver_over_http(settings: NotifierSettings, runtime: ServiceRuntime) -> None:
+    """Run the worker with a real HTTP client until cancelled; then close the client."""
+    async with httpx.AsyncClient() as client:
+        sender = HttpxWebhookSender(
+            client,
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_private=settings.allow_private_webhook_targets,
+        )
+        worker = build_worker(
+            settings,
+            subscriptions=MongoSubscriptions(runtime.db),
+            deliveries=MongoDeliveries(runtime.db),
+            sender=sender,
+        )
         await worker.run()
-    finally:
-        await client.aclose()

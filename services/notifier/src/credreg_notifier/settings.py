@@ -1,6 +1,8 @@
 """Notifier settings (``CREDREG_*`` environment variables)."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from credreg_shared.settings import ServiceSettings
 
@@ -17,5 +19,13 @@ class NotifierSettings(ServiceSettings):
     webhook_backoff_base_seconds: float = Field(default=2.0, gt=0)
     webhook_backoff_max_seconds: float = Field(default=600.0, gt=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Longer than one attempt can take, so a live worker never loses its claim mid-send.
     webhook_lease_seconds: float = Field(default=30.0, gt=0)
     delivery_poll_seconds: float = Field(default=0.2, gt=0)
+    delivery_concurrency: int = Field(default=4, ge=1, le=256)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Self:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("webhook_lease_seconds must exceed webhook_timeout_seconds")
+        return self

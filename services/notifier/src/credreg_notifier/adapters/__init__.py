@@ -1,0 +1,1 @@
+"""The notifier's real adapters: MongoDB repositories and the signed-webhook sender."""

@@ -1,0 +1,97 @@
+"""Subscriptions and deliveries in the notifier's own MongoDB database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from credreg_notifier.deliveries import IN_FLIGHT, PENDING, Settlement
+from credreg_shared.storage import MongoIdempotentCollection, index
+from credreg_shared.storage.client import Document
+
+SUBSCRIPTIONS = "subscriptions"
+DELIVERIES = "deliveries"
+INDEXES = [
+    index(SUBSCRIPTIONS, ("holder_id", 1)),
+    index(SUBSCRIPTIONS, ("credential_id", 1)),
+    index(DELIVERIES, ("status", 1), ("next_attempt_at", 1)),
+    index(DELIVERIES, ("status", 1), ("lease_until", 1)),
+    index(DELIVERIES, ("subscription_id", 1), ("created_at", 1)),
+]
+
+
+class MongoSubscriptions:
+    """``SubscriptionRepository`` over the ``subscriptions`` collection."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[SUBSCRIPTIONS]
+
+    async def add(self, subscription: Document) -> None:
+        """Store a new subscription."""
+        await self.collection.insert_one(dict(subscription))
+
+    async def get(self, subscription_id: str) -> Document | None:
+        """One subscription, or None."""
+        return await self.collection.find_one({"_id": subscription_id})
+
+    async def remove(self, subscription_id: str) -> bool:
+        """Delete a subscription; False when there was none."""
+        return (await self.collection.delete_one({"_id": subscription_id})).deleted_count == 1
+
+    async def matching(self, *, credential_id: str, holder_id: str) -> list[Document]:
+        """Subscriptions to this credential or to its holder."""
+        query = {"$or": [{"credential_id": credential_id}, {"holder_id": holder_id}]}
+        return [subscription async for subscription in self.collection.find(query)]
+
+
+class MongoDeliveries:
+    """``DeliveryRepository`` over the ``deliveries`` collection."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[DELIVERIES]
+        self.inserts = MongoIdempotentCollection(self.collection)
+
+    async def add_once(self, delivery: Document) -> bool:
+        """Insert a delivery; False when its (subscription, event) id exists already."""
+        return await self.inserts.insert_once(delivery)
+
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, lease_token: str
+    ) -> Document | None:
+        """Take one due delivery, or one whose worker's lease ran out (the worker died)."""
+        claim = {
+            "$set": {"status": IN_FLIGHT, "lease_until": lease_until, "lease_token": lease_token},
+            "$inc": {"attempts": 1},
+        }
+        for due in (
+            {"status": PENDING, "next_attempt_at": {"$lte": now}},
+            {"status": IN_FLIGHT, "lease_until": {"$lte": now}},
+        ):
+            claimed = await self.collection.find_one_and_update(
+                due, claim, sort=[("next_attempt_at", 1)], return_document=ReturnDocument.AFTER
+            )
+            if claimed is not None:
+                return claimed
+        return None
+
+    async def settle(self, delivery_id: str, lease_token: str, settlement: Settlement) -> bool:
+        """Record the outcome if this worker still holds the lease."""
+        result = await self.collection.update_one(
+            {"_id": delivery_id, "status": IN_FLIGHT, "lease_token": lease_token},
+            {
+                "$set": {
+                    "status": settlement.status,
+                    "last_error": settlement.last_error,
+                    "next_attempt_at": settlement.next_attempt_at,
+                },
+                "$unset": {"lease_until": "", "lease_token": ""},
+            },
+        )
+        return result.modified_count == 1
+
+    async def of_subscription(self, subscription_id: str, *, limit: int) -> list[Document]:
+        """A subscription's deliveries, oldest first, at most `limit`."""
+        cursor = self.collection.find({"subscription_id": subscription_id}, {"body": 0})
+        return [delivery async for delivery in cursor.sort("created_at", 1).limit(limit)]

@@ -1,0 +1,65 @@
+"""The consumer side: a lifecycle event becomes one delivery per matching subscription."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from credreg_notifier.deliveries import DeliveryRepository, new_delivery
+from credreg_notifier.subscriptions import SubscriptionRepository
+from credreg_shared.events import models
+from credreg_shared.events.cloudevents import Envelope
+from credreg_shared.messaging import HandlerRegistry
+
+log = logging.getLogger(__name__)
+
+NOTICE_EVENTS: tuple[type[models.CredentialEvent], ...] = (
+    models.CredentialRevoked,
+    models.CredentialSuspended,
+    models.CredentialReinstated,
+    models.CredentialExpired,
+    models.CredentialExpiring,
+)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+class DeliveryPlanner:
+    """Queues deliveries; inserting them is the handler's whole effect, so a replay adds none."""
+
+    def __init__(
+        self,
+        *,
+        subscriptions: SubscriptionRepository,
+        deliveries: DeliveryRepository,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.subscriptions = subscriptions
+        self.deliveries = deliveries
+        self.clock = clock
+
+    async def on_credential_event(self, envelope: Envelope) -> None:
+        """Queue a delivery for every subscription to the credential or to its holder."""
+        event = envelope.data_as(models.CredentialEvent)
+        matching = await self.subscriptions.matching(
+            credential_id=event.credential_id, holder_id=event.holder_id
+        )
+        for subscription in matching:
+            added = await self.deliveries.add_once(
+                new_delivery(subscription["_id"], envelope, self.clock())
+            )
+            if not added:
+                log.info(
+                    "delivery already planned",
+                    extra={"event_id": envelope.id, "subscription_id": subscription["_id"]},
+                )
+
+    def register(self, registry: HandlerRegistry) -> HandlerRegistry:
+        """The event → handler table."""
+        for kind in NOTICE_EVENTS:
+            registry.register(kind, self.on_credential_event)
+        return registry
