@@ -1,69 +1,176 @@
 """The registry's projection over an in-memory view: once per event, lifecycle rules, order."""
 
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
 from credreg_registry.projection import CredentialProjection
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.messaging import HandlerRegistry
+from credreg_shared.storage import Document
 from credreg_shared.storage.fakes import InMemoryIdempotentCollection
 
 CREDENTIAL = "urn:uuid:7d1e6a3c-5b0f-4f7e-9f61-1c2d3e4f5a6b"
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def envelope(data: models.EventData) -> Envelope:
-    return new_envelope(data, source="urn:test")
+class Log:
+    """Envelopes for one credential, one minute apart, as a producer would write them."""
+
+    def __init__(self) -> None:
+        self.minutes = 0
+
+    def next(self, data: models.EventData) -> Envelope:
+        self.minutes += 1
+        return new_envelope(data, source="urn:test", time=START + timedelta(minutes=self.minutes))
+
+    def issued(self) -> Envelope:
+        return self.next(samples.credential_issued(CREDENTIAL))
+
+    def lifecycle(self, kind: type[models.CredentialEvent], **extra: object) -> Envelope:
+        common = {
+            "credential_id": CREDENTIAL,
+            "issuer_id": samples.SAMPLE_ISSUER,
+            "holder_id": samples.SAMPLE_HOLDER,
+        }
+        return self.next(kind.model_validate({**common, **extra}))
 
 
-def lifecycle(kind: type[models.CredentialEvent], **extra: str) -> Envelope:
-    return envelope(
-        kind(
-            credential_id=CREDENTIAL,
-            issuer_id=samples.SAMPLE_ISSUER,
-            holder_id=samples.SAMPLE_HOLDER,
-            **extra,
-        )
-    )
-
-
-async def apply(projection: CredentialProjection, *envelopes: Envelope) -> None:
-    registry = projection.register(HandlerRegistry())
+async def apply(view: InMemoryIdempotentCollection, *envelopes: Envelope) -> None:
+    """Dispatch like the consumer does: through the registered handler table."""
+    registry = CredentialProjection(view).register(HandlerRegistry())
     for each in envelopes:
-        for handler in registry.handlers_for(each.type):
+        handlers = registry.handlers_for(each.type)
+        assert handlers, f"no handler for {each.type}"
+        for handler in handlers:
             await handler(each)
 
 
-async def test_issued_enters_the_view_as_active_once_even_when_redelivered() -> None:
-    view = InMemoryIdempotentCollection()
-    issued = envelope(samples.credential_issued(CREDENTIAL))
-    await apply(CredentialProjection(view), issued, issued)
-    document = await view.get(CREDENTIAL)
-    assert document is not None
-    assert document["status"] == "active"
-    assert document["holder_id"] == samples.SAMPLE_HOLDER
-    assert document["applied_events"] == [issued.id]
-    assert document["achievement"]["name"] == "CPR and First Aid"
+async def document(view: InMemoryIdempotentCollection) -> Document:
+    found = await view.get(CREDENTIAL)
+    assert found is not None
+    return found
 
 
-async def test_revocation_that_arrives_first_is_kept_when_the_issuance_follows() -> None:
-    view = InMemoryIdempotentCollection()
-    revoked = lifecycle(models.CredentialRevoked, reason="superseded")
-    await apply(
-        CredentialProjection(view), revoked, envelope(samples.credential_issued(CREDENTIAL))
-    )
-    document = await view.get(CREDENTIAL)
-    assert document is not None
-    assert document["status"] == "revoked"
-    assert document["issued"] is True
-    assert document["revocation"]["reason"] == "superseded"
+async def test_issued_enters_the_view_as_active_with_its_summary() -> None:
+    view, log = InMemoryIdempotentCollection(), Log()
+    issued = log.issued()
+    await apply(view, issued)
+    stored = await document(view)
+    assert stored["status"] == "active"
+    assert stored["issued"] is True
+    assert stored["holder_id"] == samples.SAMPLE_HOLDER
+    assert stored["issuer_id"] == samples.SAMPLE_ISSUER
+    assert stored["achievement"]["name"] == "CPR and First Aid"
+    assert stored["achievement"]["type"] == "MicroCredential"
+    assert stored["achievement"]["competencies"][0]["code"] == "FA-1"
+    assert stored["valid_until"] == samples.VALID_UNTIL
+    assert stored["credential"]["id"] == CREDENTIAL
+    assert stored["updated_at"] == issued.time
+    assert stored["applied_events"] == [issued.id]
+
+
+async def test_a_redelivered_event_changes_nothing() -> None:
+    view, log = InMemoryIdempotentCollection(), Log()
+    issued, suspended = log.issued(), log.lifecycle(models.CredentialSuspended, reason="audit")
+    reinstated = log.lifecycle(models.CredentialReinstated)
+    await apply(view, issued, suspended, reinstated)
+    before = copy.deepcopy(await document(view))
+    # The suspension again, after its reinstatement: it must not suspend the credential anew.
+    await apply(view, suspended, issued, reinstated)
+    assert await document(view) == before
+    assert before["status"] == "active"
+    assert before["applied_events"] == [issued.id, suspended.id, reinstated.id]
+
+
+async def test_replaying_the_log_into_an_empty_view_rebuilds_the_same_documents() -> None:
+    log = Log()
+    events = [
+        log.issued(),
+        log.lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL),
+        log.lifecycle(models.CredentialRevoked, reason="superseded", superseded_by="urn:x:2"),
+    ]
+    first, second = InMemoryIdempotentCollection(), InMemoryIdempotentCollection()
+    await apply(first, *events)
+    await apply(second, *events)
+    assert first.documents == second.documents
 
 
 async def test_suspension_is_lifted_by_reinstatement_but_revocation_is_final() -> None:
-    view = InMemoryIdempotentCollection()
-    projection = CredentialProjection(view)
-    await apply(projection, envelope(samples.credential_issued(CREDENTIAL)))
-    await apply(projection, lifecycle(models.CredentialSuspended))
-    assert (await view.get(CREDENTIAL) or {})["status"] == "suspended"
-    await apply(projection, lifecycle(models.CredentialReinstated))
-    assert (await view.get(CREDENTIAL) or {})["status"] == "active"
-    await apply(projection, lifecycle(models.CredentialRevoked, reason="fraud"))
-    await apply(projection, lifecycle(models.CredentialReinstated))
-    assert (await view.get(CREDENTIAL) or {})["status"] == "revoked"
+    view, log = InMemoryIdempotentCollection(), Log()
+    await apply(view, log.issued())
+    suspended = log.lifecycle(models.CredentialSuspended, reason="under review")
+    await apply(view, suspended)
+    stored = await document(view)
+    assert stored["status"] == "suspended"
+    assert stored["suspension"] == {"reason": "under review", "suspended_at": suspended.time}
+
+    reinstated = log.lifecycle(models.CredentialReinstated)
+    await apply(view, reinstated)
+    stored = await document(view)
+    assert stored["status"] == "active"
+    assert "suspension" not in stored
+    assert stored["reinstated_at"] == reinstated.time
+
+    revoked = log.lifecycle(models.CredentialRevoked, reason="fraud")
+    await apply(view, revoked, log.lifecycle(models.CredentialReinstated))
+    await apply(view, log.lifecycle(models.CredentialRevoked, reason="a second opinion"))
+    stored = await document(view)
+    assert stored["status"] == "revoked"
+    assert stored["revocation"] == {
+        "reason": "fraud",
+        "superseded_by": None,
+        "revoked_at": revoked.time,
+    }
+
+
+async def test_expired_and_expiring_are_recorded() -> None:
+    view, log = InMemoryIdempotentCollection(), Log()
+    issued = log.issued()
+    expiring = log.lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL)
+    expired = log.lifecycle(models.CredentialExpired, valid_until=samples.VALID_UNTIL)
+    await apply(view, issued, expiring)
+    stored = await document(view)
+    assert stored["status"] == "active"
+    assert stored["expiring"] == {"valid_until": samples.VALID_UNTIL, "noticed_at": expiring.time}
+    await apply(view, expired)
+    stored = await document(view)
+    assert stored["status"] == "expired"
+    assert stored["expired_at"] == expired.time
+    assert stored["updated_at"] == expired.time
+
+
+async def test_revocation_that_arrives_before_the_issuance_is_kept_when_it_follows() -> None:
+    view, log = InMemoryIdempotentCollection(), Log()
+    issued = log.issued()
+    revoked = log.lifecycle(models.CredentialRevoked, reason="superseded")
+    await apply(view, revoked)
+    placeholder = await document(view)
+    assert placeholder["status"] == "revoked"
+    assert "issued" not in placeholder
+    assert "credential" not in placeholder
+
+    await apply(view, issued)
+    stored = await document(view)
+    assert stored["status"] == "revoked"
+    assert stored["issued"] is True
+    assert stored["revocation"]["reason"] == "superseded"
+    assert stored["credential"]["id"] == CREDENTIAL
+    # The later of the two event times, whatever the order they were applied in.
+    assert stored["updated_at"] == revoked.time
+
+
+async def test_events_that_do_not_change_a_status_still_leave_a_placeholder_with_one() -> None:
+    for early in (
+        Log().lifecycle(models.CredentialReinstated),
+        Log().lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL),
+    ):
+        view = InMemoryIdempotentCollection()
+        await apply(view, early)
+        assert (await document(view))["status"] == "active"
+        await apply(view, Log().issued())
+        stored = await document(view)
+        assert stored["status"] == "active", early.type
+        assert stored["issued"] is True

@@ -1,0 +1,101 @@
+"""The registry's routes over the projection's in-memory view (no Kafka, no MongoDB)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from credreg_registry.adapters.fakes import InMemoryCredentialReader
+from credreg_registry.bootstrap import build_app
+from credreg_registry.projection import CredentialProjection
+from credreg_shared.events import models, samples
+from credreg_shared.events.cloudevents import new_envelope
+from credreg_shared.messaging import HandlerRegistry
+from credreg_shared.storage.fakes import InMemoryIdempotentCollection
+
+HOLDER = "did:example:holder-1"
+FIRST = "urn:uuid:00000000-0000-4000-8000-000000000001"
+SECOND = "urn:uuid:00000000-0000-4000-8000-000000000002"
+PENDING = "urn:uuid:00000000-0000-4000-8000-000000000003"
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    view = InMemoryIdempotentCollection()
+    registry = CredentialProjection(view).register(HandlerRegistry())
+    common = {"issuer_id": samples.SAMPLE_ISSUER, "holder_id": HOLDER}
+    for data in (
+        samples.credential_issued(FIRST, holder_id=HOLDER),
+        samples.credential_issued(SECOND, holder_id=HOLDER),
+        models.CredentialRevoked(credential_id=SECOND, reason="fraud", **common),
+        models.CredentialSuspended(credential_id=PENDING, **common),
+    ):
+        envelope = new_envelope(data, source="urn:test")
+        for handler in registry.handlers_for(envelope.type):
+            await handler(envelope)
+    app = build_app(reader=InMemoryCredentialReader(view))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+        yield http
+
+
+async def test_a_credential_is_found_by_its_urn_id(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/v1/credentials/{SECOND}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == SECOND
+    assert body["status"] == "revoked"
+    assert body["revocation"]["reason"] == "fraud"
+    assert body["holder_id"] == HOLDER
+    assert body["issuer_id"] == samples.SAMPLE_ISSUER
+    assert body["achievement"]["name"] == "CPR and First Aid"
+    assert body["achievement"]["competencies"][0]["name"] == "Adult CPR"
+    assert body["credential"]["credentialSubject"]["id"] == HOLDER
+    assert body["valid_from"].startswith("2026-01-15T09:00:00")
+    assert {"updated_at", "valid_until", "issued_at"} <= set(body)
+    assert "applied_events" not in body and "_id" not in body
+
+
+@pytest.mark.parametrize("unknown", [PENDING, "urn:uuid:nope", "plain-id"])
+async def test_unknown_and_placeholder_credentials_are_404_problems(
+    client: httpx.AsyncClient, unknown: str
+) -> None:
+    response = await client.get(f"/v1/credentials/{unknown}")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert unknown in response.json()["detail"]
+
+
+async def test_a_holders_portfolio_lists_issued_credentials_only(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(f"/v1/holders/{HOLDER}/credentials")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["holder_id"] == HOLDER
+    assert [(c["id"], c["status"]) for c in body["credentials"]] == [
+        (FIRST, "active"),
+        (SECOND, "revoked"),
+    ]
+    assert body["credentials"][0]["achievement_name"] == "CPR and First Aid"
+    assert body["credentials"][0]["issuer_id"] == samples.SAMPLE_ISSUER
+
+
+async def test_an_unknown_holder_has_an_empty_portfolio(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/holders/did:example:nobody/credentials")
+    assert response.status_code == 200
+    assert response.json() == {"holder_id": "did:example:nobody", "credentials": []}
+
+
+async def test_stats_count_issued_credentials_by_status_and_placeholders(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/v1/stats")
+    assert response.status_code == 200
+    assert response.json() == {
+        "credentials": 2,
+        "by_status": {"active": 1, "suspended": 0, "expired": 0, "revoked": 1},
+        "awaiting_issuance": 1,
+    }
