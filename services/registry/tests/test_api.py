@@ -99,3 +99,14 @@ async def test_stats_count_issued_credentials_by_status_and_placeholders(
         "by_status": {"active": 1, "suspended": 0, "expired": 0, "revoked": 1},
         "awaiting_issuance": 1,
     }
+
+
+async def test_the_openapi_document_describes_the_routes_and_the_404_problem(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    get_credential = schema["paths"]["/v1/credentials/{credential_id}"]["get"]
+    assert "application/problem+json" in get_credential["responses"]["404"]["content"]
+    ok = get_credential["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/CredentialView"}
+    assert {"/v1/holders/{holder_id}/credentials", "/v1/stats"} <= set(schema["paths"])
