@@ -1,0 +1,1 @@
+"""Adapters behind the revocation service's port: MongoDB for real, in memory for tests."""

@@ -1,0 +1,107 @@
+"""An in-memory `CredentialRepository` for unit tests, atomic like one MongoDB document."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+
+from credreg_revocation.domain import CredentialRecord
+from credreg_shared.events.lifecycle import ACTIVE
+
+
+@dataclass
+class _Entry:
+    record: CredentialRecord
+    applied: set[str] = field(default_factory=set)
+    claimed_by: str | None = None
+
+
+class InMemoryCredentialRepository:
+    """Each method yields to the event loop once, then reads and writes without interleaving."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, _Entry] = {}
+
+    def status_of(self, credential_id: str) -> str | None:
+        """The stored status, for assertions."""
+        entry = self.entries.get(credential_id)
+        return entry.record.status if entry else None
+
+    async def get(self, credential_id: str) -> CredentialRecord | None:
+        """One credential's record, or None when the view does not know it."""
+        await asyncio.sleep(0)
+        entry = self.entries.get(credential_id)
+        return entry.record if entry else None
+
+    async def record_issued(
+        self, credential_id: str, *, issuer_id: str, holder_id: str, event_id: str
+    ) -> bool:
+        """Remember an issued credential (active unless a later status is known); False if seen."""
+        await asyncio.sleep(0)
+        entry = self.entries.get(credential_id)
+        if entry is None:
+            record = CredentialRecord(credential_id, issuer_id, holder_id, ACTIVE)
+            self.entries[credential_id] = _Entry(record, {event_id})
+            return True
+        if event_id in entry.applied:
+            return False
+        entry.record = replace(entry.record, issuer_id=issuer_id, holder_id=holder_id)
+        entry.applied.add(event_id)
+        return True
+
+    async def record_status(
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        holder_id: str,
+        event_id: str,
+        status: str,
+        sources: frozenset[str],
+    ) -> bool:
+        """Move to `status` if now in one of `sources`; the event is marked applied either way."""
+        await asyncio.sleep(0)
+        entry = self.entries.get(credential_id)
+        if entry is None:
+            record = CredentialRecord(credential_id, issuer_id, holder_id, status)
+            self.entries[credential_id] = _Entry(record, {event_id})
+            return True
+        if event_id in entry.applied:
+            return False
+        if entry.record.status in sources:
+            entry.record = replace(entry.record, status=status)
+        entry.applied.add(event_id)
+        return True
+
+    async def claim(
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        event_id: str,
+        status: str,
+        sources: frozenset[str],
+    ) -> CredentialRecord | None:
+        """Atomically move an owned credential from `sources` to `status`; the record before."""
+        await asyncio.sleep(0)
+        entry = self.entries.get(credential_id)
+        if entry is None or entry.record.issuer_id != issuer_id:
+            return None
+        if entry.record.status not in sources:
+            return None
+        before = entry.record
+        entry.record = replace(before, status=status)
+        entry.claimed_by = event_id
+        entry.applied.add(event_id)
+        return before
+
+    async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
+        """Undo the claim made with `event_id` (back to `status`); False if it is not there."""
+        await asyncio.sleep(0)
+        entry = self.entries.get(credential_id)
+        if entry is None or entry.claimed_by != event_id:
+            return False
+        entry.record = replace(entry.record, status=status)
+        entry.claimed_by = None
+        entry.applied.discard(event_id)
+        return True

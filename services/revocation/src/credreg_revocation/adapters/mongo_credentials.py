@@ -1,0 +1,136 @@
+"""The ownership view in the service's own MongoDB database: one document per credential.
+
+A document carries the effect and its proof together: ``status`` and the ids of the events
+already applied to it (``applied_events``), changed in one single-document update, so a
+redelivered event, or this service's own event coming back from the log, changes nothing.
+"""
+
+from __future__ import annotations
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from credreg_revocation.domain import CredentialRecord
+from credreg_shared.events.lifecycle import ACTIVE
+from credreg_shared.storage import (
+    APPLIED_EVENTS_FIELD,
+    Document,
+    EffectOutcome,
+    MongoIdempotentCollection,
+    index,
+)
+
+COLLECTION = "credentials"
+CLAIM_FIELD = "claimed_by"
+INDEXES = [index(COLLECTION, ("issuer_id", 1))]
+
+
+class MongoCredentialRepository:
+    """`CredentialRepository` over the ``credentials`` collection."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection: AsyncCollection[Document] = db[COLLECTION]
+        self._once = MongoIdempotentCollection(self.collection)
+
+    async def get(self, credential_id: str) -> CredentialRecord | None:
+        """One credential's record, or None when the view does not know it."""
+        found = await self.collection.find_one({"_id": credential_id})
+        return as_record(found) if found is not None else None
+
+    async def record_issued(
+        self, credential_id: str, *, issuer_id: str, holder_id: str, event_id: str
+    ) -> bool:
+        """Remember an issued credential (active unless a later status is known); False if seen."""
+        outcome = await self._once.apply_once(
+            credential_id,
+            event_id,
+            {
+                "$set": {"issuer_id": issuer_id, "holder_id": holder_id},
+                "$setOnInsert": {"status": ACTIVE},
+            },
+        )
+        return outcome is EffectOutcome.APPLIED
+
+    async def record_status(
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        holder_id: str,
+        event_id: str,
+        status: str,
+        sources: frozenset[str],
+    ) -> bool:
+        """Move to `status` if now in one of `sources`; the event is marked applied either way."""
+        not_applied = {"_id": credential_id, APPLIED_EVENTS_FIELD: {"$ne": event_id}}
+        moved = await self.collection.update_one(
+            {**not_applied, "status": {"$in": sorted(sources)}},
+            {"$set": {"status": status}, "$addToSet": {APPLIED_EVENTS_FIELD: event_id}},
+        )
+        if moved.matched_count:
+            return True
+        try:
+            # A status event before its issuance (a log replayed from a later offset).
+            await self.collection.insert_one(
+                {
+                    "_id": credential_id,
+                    "issuer_id": issuer_id,
+                    "holder_id": holder_id,
+                    "status": status,
+                    APPLIED_EVENTS_FIELD: [event_id],
+                }
+            )
+            return True
+        except DuplicateKeyError:
+            pass
+        # The credential's status rules the event out (e.g. suspended after revoked): only mark.
+        marked = await self.collection.update_one(
+            not_applied, {"$addToSet": {APPLIED_EVENTS_FIELD: event_id}}
+        )
+        return marked.matched_count == 1
+
+    async def claim(
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        event_id: str,
+        status: str,
+        sources: frozenset[str],
+    ) -> CredentialRecord | None:
+        """Atomically move an owned credential from `sources` to `status`; the record before."""
+        before = await self.collection.find_one_and_update(
+            {"_id": credential_id, "issuer_id": issuer_id, "status": {"$in": sorted(sources)}},
+            {
+                "$set": {"status": status, CLAIM_FIELD: event_id},
+                "$addToSet": {APPLIED_EVENTS_FIELD: event_id},
+            },
+            return_document=ReturnDocument.BEFORE,
+        )
+        return as_record(before) if before is not None else None
+
+    async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
+        """Undo the claim made with `event_id` (back to `status`); False if it is not there."""
+        # Forgetting the event id too: should the broker have stored the event after all,
+        # the consumer then applies it when it arrives, and the view follows the log.
+        undone = await self.collection.update_one(
+            {"_id": credential_id, CLAIM_FIELD: event_id},
+            {
+                "$set": {"status": status},
+                "$unset": {CLAIM_FIELD: ""},
+                "$pull": {APPLIED_EVENTS_FIELD: event_id},
+            },
+        )
+        return undone.matched_count == 1
+
+
+def as_record(document: Document) -> CredentialRecord:
+    """The domain record of a view document."""
+    return CredentialRecord(
+        credential_id=str(document["_id"]),
+        issuer_id=str(document["issuer_id"]),
+        holder_id=str(document["holder_id"]),
+        status=str(document["status"]),
+    )

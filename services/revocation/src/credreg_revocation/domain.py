@@ -1,0 +1,104 @@
+"""The revocation domain: a credential as this service sees it, the changes an issuer may ask
+for, and why a request is refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from credreg_shared.events import models
+from credreg_shared.events.lifecycle import ACTIVE, REVOKED, STATUSES, SUSPENDED, next_status
+
+
+@dataclass(frozen=True)
+class CredentialRecord:
+    """One credential in this service's view: who issued it, who holds it, its status."""
+
+    credential_id: str
+    issuer_id: str
+    holder_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A status change an issuer can request: the status it reaches and those it may leave."""
+
+    name: str
+    target: str
+    sources: frozenset[str]
+    event: type[models.CredentialEvent]
+
+
+REVOCATION = Transition(
+    "revocation", REVOKED, frozenset({ACTIVE, SUSPENDED}), models.CredentialRevoked
+)
+SUSPENSION = Transition("suspension", SUSPENDED, frozenset({ACTIVE}), models.CredentialSuspended)
+REINSTATEMENT = Transition(
+    "reinstatement", ACTIVE, frozenset({SUSPENDED}), models.CredentialReinstated
+)
+
+
+class RefusedChange(Exception):
+    """A requested status change that did not happen; `status` is the HTTP answer for it."""
+
+    status = 400
+
+
+class UnknownCredential(RefusedChange):
+    """The credential is not (yet) in this service's view."""
+
+    status = 404
+
+
+class NotTheIssuer(RefusedChange):
+    """Only the institution that issued a credential may change its status."""
+
+    status = 403
+
+
+class TransitionNotAllowed(RefusedChange):
+    """The credential's current status does not allow the change (e.g. already revoked)."""
+
+    status = 409
+
+
+class EventLogUnavailable(RefusedChange):
+    """The broker did not acknowledge the event; the change was undone."""
+
+    status = 503
+
+
+def owned_record(
+    record: CredentialRecord | None, credential_id: str, institution: str
+) -> CredentialRecord:
+    """`record` if it exists and `institution` issued it; else the refusal (404 or 403)."""
+    if record is None:
+        raise UnknownCredential(f"no credential {credential_id!r} is known here")
+    if record.issuer_id != institution:
+        raise NotTheIssuer("only the issuing institution can change a credential's status")
+    return record
+
+
+def refusal(transition: Transition, credential_id: str, current: str | None) -> RefusedChange:
+    """Why a claim on `credential_id` found nothing to change."""
+    if current is None:
+        return UnknownCredential(f"no credential {credential_id!r} is known here")
+    if current == transition.target:
+        return TransitionNotAllowed(f"credential {credential_id!r} is already {current}")
+    return TransitionNotAllowed(
+        f"credential {credential_id!r} is {current}; {transition.name} is not possible"
+    )
+
+
+def status_after(event: models.CredentialEvent) -> tuple[str, frozenset[str]] | None:
+    """The status a log event moves a credential to and the statuses it moves it from.
+
+    Derived from the shared lifecycle rules, so every view applies the same transitions; None
+    for events that never change a status.
+    """
+    reachable = {(status, next_status(status, event)) for status in STATUSES}
+    targets = {target for status, target in reachable if target is not None and target != status}
+    if not targets:
+        return None
+    (target,) = targets
+    return target, frozenset(status for status, to in reachable if to == target and status != to)

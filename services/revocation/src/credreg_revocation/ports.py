@@ -1,0 +1,54 @@
+"""The revocation service's port: what its use cases and event handlers ask of storage."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from credreg_revocation.domain import CredentialRecord
+
+
+class CredentialRepository(Protocol):
+    """The ownership view; every write is one atomic single-document update."""
+
+    async def get(self, credential_id: str) -> CredentialRecord | None:
+        """One credential's record, or None when the view does not know it."""
+        ...
+
+    async def record_issued(
+        self, credential_id: str, *, issuer_id: str, holder_id: str, event_id: str
+    ) -> bool:
+        """Remember an issued credential (active unless a later status is known); False if seen."""
+        ...
+
+    async def record_status(
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        holder_id: str,
+        event_id: str,
+        status: str,
+        sources: frozenset[str],
+    ) -> bool:
+        """Move to `status` if now in one of `sources`; the event is marked applied either way.
+
+        False when the event was applied before (a redelivery, or this service's own event).
+        """
+        ...
+
+    async def claim(
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        event_id: str,
+        status: str,
+        sources: frozenset[str],
+    ) -> CredentialRecord | None:
+        """Atomically move an `issuer_id` credential from `sources` to `status`, marking
+        `event_id` applied; the record as it was before, or None when nothing matched."""
+        ...
+
+    async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
+        """Undo the claim made with `event_id` (back to `status`); False if it is not there."""
+        ...

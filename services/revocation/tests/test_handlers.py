@@ -1,0 +1,264 @@
+"""The status change use case and the ownership projection over fakes: 404, 403, 409, 202, 503,
+one winner among concurrent requests, and a log that replays onto the view without effect."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
+from credreg_revocation.domain import (
+    REINSTATEMENT,
+    REVOCATION,
+    SUSPENSION,
+    EventLogUnavailable,
+    NotTheIssuer,
+    RefusedChange,
+    Transition,
+    TransitionNotAllowed,
+    UnknownCredential,
+)
+from credreg_revocation.handlers import ChangeStatus, OwnershipProjection, StatusChanges
+from credreg_shared.events import models, samples
+from credreg_shared.events.cloudevents import Envelope, new_envelope
+from credreg_shared.messaging import HandlerRegistry, InMemoryPublisher
+
+TOPIC = "t.credreg.credentials"
+CREDENTIAL = "urn:uuid:6f1c2a64-0000-4000-8000-000000000001"
+OWNER, OTHER = samples.SAMPLE_ISSUER, "did:web:other-university.example"
+HOLDER = samples.SAMPLE_HOLDER
+
+
+class Service:
+    """The use case, its fakes and the projection, wired as the composition root would."""
+
+    def __init__(self) -> None:
+        self.credentials = InMemoryCredentialRepository()
+        self.publisher = InMemoryPublisher()
+        self.changes = StatusChanges(
+            credentials=self.credentials, publisher=self.publisher, topic=TOPIC, source="urn:t"
+        )
+        self.projection = OwnershipProjection(self.credentials)
+        self.registry = self.projection.register(HandlerRegistry())
+
+    async def deliver(self, envelope: Envelope) -> None:
+        """Hand one event to its handlers, as the consumer runner does."""
+        for handler in self.registry.handlers_for(envelope.event_type):
+            await handler(envelope)
+
+    async def issue(self, credential_id: str = CREDENTIAL) -> Envelope:
+        envelope = new_envelope(samples.credential_issued(credential_id, HOLDER), source="urn:i")
+        await self.deliver(envelope)
+        return envelope
+
+    def published(self) -> list[Envelope]:
+        return self.publisher.envelopes(TOPIC)
+
+
+def revoke(by: str = OWNER, reason: str = "competency out of date") -> ChangeStatus:
+    return ChangeStatus(CREDENTIAL, by, REVOCATION, reason=reason)
+
+
+def lifecycle(kind: type[models.CredentialEvent], **extra: object) -> Envelope:
+    data = kind.model_validate(
+        {"credential_id": CREDENTIAL, "issuer_id": OWNER, "holder_id": HOLDER, **extra}
+    )
+    return new_envelope(data, source="urn:elsewhere")
+
+
+async def outcome(service: Service, command: ChangeStatus) -> int:
+    """The HTTP status the use case's answer maps to."""
+    try:
+        await service.changes.handle(command)
+    except RefusedChange as refused:
+        return refused.status
+    return 202
+
+
+@pytest.fixture
+def service() -> Service:
+    return Service()
+
+
+async def test_owner_revokes_and_the_event_carries_the_request(service: Service) -> None:
+    await service.issue()
+    command = ChangeStatus(
+        CREDENTIAL, OWNER, REVOCATION, reason="superseded", superseded_by="urn:uuid:new"
+    )
+    changed = await service.changes.handle(command)
+    [event] = service.published()
+    assert (changed.credential_id, changed.status, changed.event_id) == (
+        CREDENTIAL,
+        "revoked",
+        event.id,
+    )
+    data = event.data_as(models.CredentialRevoked)
+    assert (data.issuer_id, data.holder_id, data.reason, data.superseded_by) == (
+        OWNER,
+        HOLDER,
+        "superseded",
+        "urn:uuid:new",
+    )
+    assert event.subject == CREDENTIAL
+    assert service.publisher.on(TOPIC)[0].key == CREDENTIAL.encode()
+    assert service.credentials.status_of(CREDENTIAL) == "revoked"
+
+
+async def test_unknown_is_404_and_another_institution_is_403_with_nothing_changed(
+    service: Service,
+) -> None:
+    with pytest.raises(UnknownCredential):
+        await service.changes.handle(revoke())
+    await service.issue()
+    with pytest.raises(NotTheIssuer):
+        await service.changes.handle(revoke(by=OTHER))
+    assert service.published() == []
+    assert service.credentials.status_of(CREDENTIAL) == "active"
+
+
+async def test_second_revocation_is_409(service: Service) -> None:
+    await service.issue()
+    await service.changes.handle(revoke())
+    with pytest.raises(TransitionNotAllowed, match="already revoked"):
+        await service.changes.handle(revoke())
+    assert len(service.published()) == 1
+
+
+async def test_concurrent_revocations_publish_exactly_one_event(service: Service) -> None:
+    await service.issue()
+    answers = await asyncio.gather(*[outcome(service, revoke()) for _ in range(10)])
+    assert sorted(answers) == [202] + [409] * 9
+    assert len(service.published()) == 1
+
+
+async def test_concurrent_revocation_and_suspension_have_one_winner(service: Service) -> None:
+    await service.issue()
+    suspend = ChangeStatus(CREDENTIAL, OWNER, SUSPENSION)
+    answers = await asyncio.gather(outcome(service, revoke()), outcome(service, suspend))
+    assert sorted(answers) == [202, 409]
+    assert len(service.published()) == 1
+
+
+async def test_broker_down_undoes_the_claim_and_a_retry_succeeds(service: Service) -> None:
+    await service.issue()
+    service.publisher.fail_with = KafkaConnectionError()
+    with pytest.raises(EventLogUnavailable):
+        await service.changes.handle(revoke())
+    assert service.credentials.status_of(CREDENTIAL) == "active"
+    assert service.published() == []
+    service.publisher.fail_with = None
+    changed = await service.changes.handle(revoke())
+    assert changed.status == "revoked"
+    assert len(service.published()) == 1
+
+
+async def test_a_failed_revocation_of_a_suspended_credential_leaves_it_suspended(
+    service: Service,
+) -> None:
+    await service.issue()
+    await service.changes.handle(ChangeStatus(CREDENTIAL, OWNER, SUSPENSION, reason="audit"))
+    service.publisher.fail_with = KafkaConnectionError()
+    assert await outcome(service, revoke()) == 503
+    assert service.credentials.status_of(CREDENTIAL) == "suspended"
+
+
+async def test_a_revocation_without_reason_is_refused_before_any_claim(service: Service) -> None:
+    await service.issue()
+    with pytest.raises(ValueError, match="reason"):
+        await service.changes.handle(ChangeStatus(CREDENTIAL, OWNER, REVOCATION))
+    assert service.credentials.status_of(CREDENTIAL) == "active"
+    assert service.credentials.entries[CREDENTIAL].claimed_by is None
+
+
+async def test_an_unexpected_publish_error_also_undoes_the_claim(service: Service) -> None:
+    await service.issue()
+    service.publisher.fail_with = RuntimeError("bug")
+    with pytest.raises(RuntimeError):
+        await service.changes.handle(revoke())
+    assert service.credentials.status_of(CREDENTIAL) == "active"
+
+
+@pytest.mark.parametrize(
+    ("steps", "answers", "final"),
+    [
+        ([SUSPENSION, REINSTATEMENT, REVOCATION], [202, 202, 202], "revoked"),
+        ([SUSPENSION, SUSPENSION], [202, 409], "suspended"),
+        ([REINSTATEMENT], [409], "active"),
+        ([SUSPENSION, REVOCATION, REINSTATEMENT], [202, 202, 409], "revoked"),
+    ],
+)
+async def test_suspension_and_reinstatement_follow_the_lifecycle(
+    service: Service, steps: list[Transition], answers: list[int], final: str
+) -> None:
+    await service.issue()
+    got = [
+        await outcome(service, ChangeStatus(CREDENTIAL, OWNER, step, reason="audit"))
+        for step in steps
+    ]
+    assert got == answers
+    assert service.credentials.status_of(CREDENTIAL) == final
+    assert [e.event_type for e in service.published()] == [
+        step.event.event_type for step, answer in zip(steps, answers, strict=True) if answer == 202
+    ]
+
+
+async def test_own_events_coming_back_from_the_log_change_nothing(service: Service) -> None:
+    await service.issue()
+    await service.changes.handle(ChangeStatus(CREDENTIAL, OWNER, SUSPENSION))
+    await service.changes.handle(ChangeStatus(CREDENTIAL, OWNER, REINSTATEMENT))
+    before = dict(service.credentials.entries[CREDENTIAL].__dict__)
+    for envelope in service.published():
+        assert not await service.credentials.record_status(
+            CREDENTIAL,
+            issuer_id=OWNER,
+            holder_id=HOLDER,
+            event_id=envelope.id,
+            status="suspended",
+            sources=frozenset({"active"}),
+        ), "an event id the claim recorded must be a no-op"
+        await service.deliver(envelope)
+    assert service.credentials.entries[CREDENTIAL].__dict__ == before
+    assert service.credentials.status_of(CREDENTIAL) == "active"
+
+
+async def test_the_projection_applies_each_event_once_in_lifecycle_order(service: Service) -> None:
+    issued = await service.issue()
+    assert service.credentials.status_of(CREDENTIAL) == "active"
+    suspended = lifecycle(models.CredentialSuspended, reason="audit")
+    revoked = lifecycle(models.CredentialRevoked, reason="fraud")
+    for envelope in (suspended, suspended, revoked, issued, suspended):
+        await service.deliver(envelope)
+    assert service.credentials.status_of(CREDENTIAL) == "revoked"
+    await service.deliver(lifecycle(models.CredentialReinstated))
+    assert service.credentials.status_of(CREDENTIAL) == "revoked", "revoked stays revoked"
+
+
+async def test_a_reinstatement_redelivered_after_a_new_suspension_is_a_no_op(
+    service: Service,
+) -> None:
+    await service.issue()
+    await service.deliver(lifecycle(models.CredentialSuspended))
+    reinstated = lifecycle(models.CredentialReinstated)
+    await service.deliver(reinstated)
+    await service.deliver(lifecycle(models.CredentialSuspended))
+    await service.deliver(reinstated)
+    assert service.credentials.status_of(CREDENTIAL) == "suspended"
+
+
+async def test_a_status_event_before_its_issuance_is_kept(service: Service) -> None:
+    await service.deliver(lifecycle(models.CredentialRevoked, reason="fraud"))
+    await service.issue()
+    assert service.credentials.status_of(CREDENTIAL) == "revoked"
+    record = await service.credentials.get(CREDENTIAL)
+    assert record is not None and record.issuer_id == OWNER
+    assert await outcome(service, revoke()) == 409
+
+
+async def test_expiry_from_the_log_blocks_revocation_and_suspension(service: Service) -> None:
+    await service.issue()
+    await service.deliver(lifecycle(models.CredentialExpired, valid_until=samples.VALID_UNTIL))
+    assert await outcome(service, revoke()) == 409
+    assert await outcome(service, ChangeStatus(CREDENTIAL, OWNER, SUSPENSION)) == 409
+    assert service.published() == []
