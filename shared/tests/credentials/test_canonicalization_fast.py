@@ -196,6 +196,23 @@ def _define_and_use(document: dict[str, Any], container: str, value: Any) -> Non
     document["l"] = value
 
 
+def _values_pyld_keeps_apart(document: dict[str, Any]) -> None:
+    """Values that serialise alike but that pyld keeps apart, writing one N-Quad twice."""
+    xsd = "http://www.w3.org/2001/XMLSchema#"
+    document["@context"].append(
+        {
+            "n2": {"@id": "https://schema.org/name", "@type": xsd + "string"},
+            "n3": {"@id": "https://schema.org/name", "@type": xsd + "integer"},
+            "n4": {"@id": "https://schema.org/name", "@type": xsd + "boolean"},
+            "rt": {"@id": "http://www.w3.org/1999/02/22-rdf-syntax-ns#type", "@type": "@id"},
+        }
+    )
+    document.update(name=["x", 5, True, "x", 5], n2="x", n3=["5", 5], n4=[True, "true"])
+    document["rt"] = ["https://www.w3.org/2018/credentials#VerifiableCredential"]
+    document["issuer"]["name"] = ["dup", "dup"]
+    document["evidence"] = [{"name": "same"}, {"name": "same", "n2": "same"}]
+
+
 # JSON-LD features outside the fast subset, each placed in an otherwise plain credential.
 FEATURES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("value object", lambda d: d.update(name={"@value": "x", "@language": "en"})),
@@ -249,6 +266,7 @@ FEATURES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("index map", lambda d: _define_and_use(d, "@index", {"k": {"id": "urn:x"}})),
     ("graph container", lambda d: _define_and_use(d, "@graph", {"id": "urn:x", "name": "x"})),
     ("tricky strings", lambda d: d.update(name=TRICKY_STRINGS)),
+    ("values pyld keeps apart", _values_pyld_keeps_apart),
     ("duplicate node", lambda d: d.update(evidence=[d["issuer"], d["issuer"]])),
     ("non-dict input", lambda d: d.update(issuer=["did:example:a", {"id": "did:example:b"}])),
 ]

@@ -32,7 +32,7 @@ _XSD_BOOLEAN = _XSD + "boolean"
 _XSD_INTEGER = _XSD + "integer"
 _XSD_DOUBLE = _XSD + "double"
 _RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
-_MAX_MEMO = 65536
+_MAX_MEMO = 16384  # entries per memo: a few MB at most
 # Integers at or beyond 1e21 become xsd:double in JSON-LD 1.1 toRDF.
 _MAX_INTEGER = 10**21
 
@@ -205,10 +205,13 @@ class _Writer:
     """Collects the triples of one document, with blank nodes `_:b0`, `_:b1`, ..."""
 
     def __init__(self) -> None:
-        self.triples: set[tuple[str, str, str]] = set()
+        # The fourth member tells apart what pyld keeps as distinct values even when they
+        # serialise alike (`5` and `"5"` coerced to xsd:integer, `@type` and an explicit
+        # rdf:type): pyld then writes the same N-Quad twice, and so must this path.
+        self.triples: set[tuple[str, str, str, Any]] = set()
         self.blank_nodes = 0
 
-    def node(self, ctx: Any, property_ctx: Any, element: dict[str, Any], top: bool) -> str:
+    def node(self, ctx: Any, property_ctx: Any, element: dict[str, Any], top: bool = False) -> str:
         """Write a node object's triples (mirrors pyld `_expand` for node objects)."""
         previous = ctx.get("previousContext")
         if previous is not None:
@@ -262,28 +265,30 @@ class _Writer:
             self.blank_nodes += 1
         add = self.triples.add
         for type_iri in types:
-            add((subject, _RDF_TYPE, type_iri))
+            add((subject, _RDF_TYPE, type_iri, "@type"))
         for plan, value in properties:
             for item in value if type(value) is list else (value,):
                 if item is None:
                     continue
                 if type(item) is dict:
-                    term = self.node(plan.context, plan.scoped, item, top=False)
+                    add((subject, plan.predicate, self.node(plan.context, plan.scoped, item), None))
                 elif type(item) is list:
                     raise Unsupported("nested array")
                 else:
-                    term = _scalar(plan, item)
-                add((subject, plan.predicate, term))
+                    add((subject, plan.predicate, *_scalar(plan, item)))
         return subject
 
 
-def _scalar(plan: _Property, value: Any) -> str:
-    """The RDF term of a scalar value (mirrors pyld `_expand_value` and `_object_to_rdf`)."""
+def _scalar(plan: _Property, value: Any) -> tuple[str, Any]:
+    """The RDF term of a scalar value and what makes it distinct for pyld (`compare_values`).
+
+    Mirrors pyld `_expand_value` and `_object_to_rdf`.
+    """
     coerce = plan.coerce
     if coerce == "@id" or coerce == "@vocab":
         if type(value) is not str:
             raise Unsupported("non-string IRI value")
-        return _absolute(_iri(plan.context, value, vocab=coerce == "@vocab", base=True))
+        return _absolute(_iri(plan.context, value, vocab=coerce == "@vocab", base=True)), None
     kind = type(value)
     if kind is str:
         lexical, datatype = escape(value), _XSD_STRING
@@ -295,9 +300,11 @@ def _scalar(plan: _Property, value: Any) -> str:
         lexical, datatype = str(value), _XSD_INTEGER
     else:
         raise Unsupported(f"{kind.__name__} value")
+    value_type = None
     if coerce is not None and coerce != "@none":
-        datatype = coerce  # a datatype IRI, checked when the plan was made
-    return f'"{lexical}"' if datatype == _XSD_STRING else f'"{lexical}"^^<{datatype}>'
+        datatype = value_type = coerce  # a datatype IRI, checked when the plan was made
+    term = f'"{lexical}"' if datatype == _XSD_STRING else f'"{lexical}"^^<{datatype}>'
+    return term, (kind, value_type)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -306,13 +313,16 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def to_triples(document: Mapping[str, Any]) -> set[tuple[str, str, str]]:
-    """Return the document's triples as N-Quads terms (blank nodes `_:bN`) or raise Unsupported."""
+def to_triples(document: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Return the document's triples as N-Quads terms (blank nodes `_:bN`) or raise Unsupported.
+
+    Like pyld's dataset, the list may hold the same triple twice (see `_Writer`).
+    """
     processor, options = _state()
     writer = _Writer()
     root = document if type(document) is dict else dict(document)
     writer.node(processor._get_initial_context(options), None, root, top=True)
-    return writer.triples
+    return [(s, p, o) for s, p, o, _ in writer.triples]
 
 
 def canonicalize(document: Mapping[str, Any]) -> str:
