@@ -16,6 +16,8 @@ context_cache.install()
 
 _PYLD_PLACEHOLDER_BASE = "<http://example.org/base/"
 _MAX_SAFE_INTEGER = 2**53 - 1
+# Built once: json.dumps() would build an equal encoder on every call.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 class CanonicalizationError(ValueError):
@@ -60,9 +62,7 @@ def canonicalize_jcs(document: Any) -> bytes:
     if _json_dumps_is_jcs(document):
         # Same bytes as JCS for this value (checked against rfc8785 in the tests), ~5x faster.
         try:
-            return json.dumps(
-                document, ensure_ascii=False, sort_keys=True, separators=(",", ":")
-            ).encode("utf-8")
+            return _JSON_ENCODER.encode(document).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 report it
     try:
