@@ -1,0 +1,309 @@
+"""The notifier over the real Kafka and MongoDB, with a webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+from standardwebhooks.webhooks import Webhook
+
+from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
+from credreg_notifier.bootstrap import build_app, build_worker
+from credreg_notifier.deliveries import new_delivery
+from credreg_notifier.settings import NotifierSettings
+from credreg_shared.events import models, samples
+from credreg_shared.events.cloudevents import Envelope
+from credreg_shared.events.topics import CREDENTIALS_TOPIC
+from credreg_shared.messaging import KafkaPublisher
+from credreg_shared.storage import connect, ensure_indexes, service_database
+
+pytestmark = pytest.mark.integration
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Receiver:
+    """A wallet's webhook endpoint: records each POST, answers the queued codes, then 204."""
+
+    url: str = ""
+    status_codes: list[int] = field(default_factory=list)
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def received(self) -> list[tuple[dict[str, str], bytes]]:
+        with self.lock:
+            return list(self.requests)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            with found.lock:
+                found.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                status = found.status_codes.pop(0) if found.status_codes else 204
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    found.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    try:
+        yield found
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class Notifier:
+    """The notifier app running in-process, its API client and a publisher on its topic."""
+
+    api: httpx.AsyncClient
+    publisher: KafkaPublisher
+    topic: str
+
+    async def publish(self, envelope: Envelope) -> None:
+        await self.publisher.publish(envelope, topic=self.topic)
+
+    async def subscribe(self, **body: str) -> dict[str, Any]:
+        created = await self.api.post("/v1/subscriptions", json=body)
+        assert created.status_code == 201, created.text
+        answer: dict[str, Any] = created.json()
+        return answer
+
+    async def deliveries(self, subscription_id: str) -> list[dict[str, Any]]:
+        listed = await self.api.get(f"/v1/subscriptions/{subscription_id}/deliveries")
+        assert listed.status_code == 200, listed.text
+        found: list[dict[str, Any]] = listed.json()["deliveries"]
+        return found
+
+
+@pytest.fixture
+async def notifier(
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    mongo_db: AsyncDatabase[dict[str, object]],
+    unique_name: Callable[[str], str],
+) -> AsyncIterator[Notifier]:
+    settings = NotifierSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongodb_uri=mongodb_uri,
+        mongodb_database=mongo_db.name,
+        topic_namespace=unique_name("ns") + ".",
+        allow_private_webhook_targets=True,
+        webhook_max_attempts=MAX_ATTEMPTS,
+        webhook_backoff_base_seconds=0.2,
+        webhook_backoff_max_seconds=1.0,
+        webhook_timeout_seconds=3.0,
+        webhook_lease_seconds=10.0,
+        delivery_poll_seconds=0.05,
+        log_json=False,
+    )
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://notifier") as api,
+            KafkaPublisher(kafka_bootstrap, client_id="notifier-test") as publisher,
+        ):
+            yield Notifier(api, publisher, settings.topic(CREDENTIALS_TOPIC))
+
+
+async def eventually(check: Callable[[], Awaitable[Any]], within: float = 60.0) -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value at the deadline."""
+    deadline = asyncio.get_running_loop().time() + within
+    last = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not met within {within:.0f}s; last value: {last!r}")
+
+
+def revoked(holder_id: str) -> Envelope:
+    return samples.sample_envelope(
+        models.CredentialRevoked(
+            credential_id=samples.sample_credential_id(),
+            issuer_id=samples.SAMPLE_ISSUER,
+            holder_id=holder_id,
+            reason="issued in error",
+        )
+    )
+
+
+async def settled(notifier: Notifier, subscription_id: str, status: str) -> dict[str, Any]:
+    """The subscription's single delivery once it has `status`."""
+
+    async def check() -> dict[str, Any] | None:
+        deliveries = await notifier.deliveries(subscription_id)
+        assert len(deliveries) <= 1, deliveries
+        return deliveries[0] if deliveries and deliveries[0]["status"] == status else None
+
+    found: dict[str, Any] = await eventually(check)
+    return found
+
+
+async def test_a_revocation_reaches_the_wallet_once_signed(
+    notifier: Notifier, receiver: Receiver, unique_name: Callable[[str], str]
+) -> None:
+    holder = f"did:example:{unique_name('holder')}"
+    subscription = await notifier.subscribe(holder_id=holder, url=receiver.url)
+    envelope = revoked(holder)
+    await notifier.publish(envelope)
+
+    delivery = await settled(notifier, subscription["id"], "delivered")
+
+    assert (delivery["attempts"], delivery["event_id"]) == (1, envelope.id)
+    [(headers, body)] = receiver.received()
+    assert headers["webhook-id"] == delivery["id"]
+    notice = Webhook(subscription["secret"]).verify(body, headers)
+    assert notice["type"] == models.CredentialRevoked.event_type
+    assert (
+        notice["data"]["credential_id"] == envelope.data_as(models.CredentialRevoked).credential_id
+    )
+    assert notice["data"]["holder_id"] == holder
+
+
+async def test_an_event_the_log_delivers_twice_is_sent_once(
+    notifier: Notifier, receiver: Receiver, unique_name: Callable[[str], str]
+) -> None:
+    holder = f"did:example:{unique_name('holder')}"
+    subscription = await notifier.subscribe(holder_id=holder, url=receiver.url)
+    envelope = revoked(holder)
+    await notifier.publish(envelope)
+    await notifier.publish(envelope)
+    # A new event for the same credential lands on the same partition after both copies, so
+    # once it is delivered both copies have been consumed.
+    later = samples.sample_envelope(envelope.data)
+    await notifier.publish(later)
+
+    async def later_delivered() -> list[dict[str, Any]] | None:
+        deliveries = await notifier.deliveries(subscription["id"])
+        done = {d["event_id"] for d in deliveries if d["status"] == "delivered"}
+        return deliveries if later.id in done else None
+
+    deliveries = await eventually(later_delivered)
+    assert sorted(d["event_id"] for d in deliveries) == sorted([envelope.id, later.id])
+    assert len(receiver.received()) == 2
+    assert len({headers["webhook-id"] for headers, _ in receiver.received()}) == 2
+
+
+async def test_a_failing_wallet_gets_the_notice_on_the_third_attempt_under_one_id(
+    notifier: Notifier, receiver: Receiver, unique_name: Callable[[str], str]
+) -> None:
+    receiver.status_codes.extend([500, 500])
+    credential_event = revoked(f"did:example:{unique_name('holder')}")
+    credential_id = credential_event.data_as(models.CredentialRevoked).credential_id
+    subscription = await notifier.subscribe(credential_id=credential_id, url=receiver.url)
+    await notifier.publish(credential_event)
+
+    delivery = await settled(notifier, subscription["id"], "delivered")
+
+    assert delivery["attempts"] == 3
+    received = receiver.received()
+    assert len(received) == 3
+    assert {headers["webhook-id"] for headers, _ in received} == {delivery["id"]}
+    for headers, body in received:
+        Webhook(subscription["secret"]).verify(body, headers)
+
+
+async def test_a_wallet_that_always_fails_ends_as_a_visible_dead_letter(
+    notifier: Notifier, receiver: Receiver, unique_name: Callable[[str], str]
+) -> None:
+    receiver.status_codes.extend([503] * (MAX_ATTEMPTS + 5))
+    holder = f"did:example:{unique_name('holder')}"
+    subscription = await notifier.subscribe(holder_id=holder, url=receiver.url)
+    await notifier.publish(revoked(holder))
+
+    delivery = await settled(notifier, subscription["id"], "dead")
+
+    assert (delivery["attempts"], delivery["last_error"]) == (MAX_ATTEMPTS, "HTTP 503")
+    assert len(receiver.received()) == MAX_ATTEMPTS
+
+
+async def test_subscriptions_refuse_private_targets_when_not_allowed_over_the_real_app(
+    notifier: Notifier,
+) -> None:
+    created = await notifier.api.post(
+        "/v1/subscriptions", json={"holder_id": "h", "url": "ftp://127.0.0.1/hook"}
+    )
+    assert created.status_code == 422
+    assert created.headers["content-type"] == "application/problem+json"
+
+
+class CountingSender:
+    """Counts attempts per ``webhook-id``; yields once so concurrent lanes interleave."""
+
+    def __init__(self) -> None:
+        self.sent: Counter[str] = Counter()
+
+    async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
+        self.sent[message_id] += 1
+        await asyncio.sleep(0.01)
+        return None
+
+
+async def test_two_replicas_claiming_the_same_deliveries_send_each_exactly_once(
+    mongodb_uri: str, mongo_db: AsyncDatabase[dict[str, object]]
+) -> None:
+    settings = NotifierSettings(
+        mongodb_uri=mongodb_uri,
+        mongodb_database=mongo_db.name,
+        delivery_concurrency=4,
+        delivery_poll_seconds=0.05,
+    )
+    client = connect(settings)
+    try:
+        db = service_database(client, settings)
+        await ensure_indexes(db, INDEXES)
+        subscriptions, deliveries = MongoSubscriptions(db), MongoDeliveries(db)
+        await subscriptions.add(
+            {"_id": "sub", "holder_id": "h", "url": "https://w.example/h", "secret": "whsec_x"}
+        )
+        now = datetime.now(UTC)
+        planned = [new_delivery("sub", revoked("h"), now) for _ in range(30)]
+        for delivery in planned:
+            assert await deliveries.add_once(delivery)
+        senders = [CountingSender(), CountingSender()]
+        replicas = [
+            build_worker(settings, subscriptions=subscriptions, deliveries=deliveries, sender=s)
+            for s in senders
+        ]
+        tasks = [asyncio.create_task(replica.run()) for replica in replicas]
+        try:
+
+            async def all_delivered() -> bool:
+                found = await deliveries.of_subscription("sub", limit=100)
+                return all(d["status"] == "delivered" for d in found)
+
+            await eventually(all_delivered)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        sent = senders[0].sent + senders[1].sent
+        assert sorted(sent) == sorted(d["_id"] for d in planned)
+        assert set(sent.values()) == {1}
+    finally:
+        await client.close()
