@@ -44,13 +44,13 @@ def test_status_after_follows_the_shared_lifecycle(
     data: models.CredentialEvent, expected: tuple[str, set[str]] | None
 ) -> None:
     change = status_after(data)
-    assert (change[0], set(change[1])) == expected if change else change is expected
+    assert (None if change is None else (change[0], set(change[1]))) == expected
 
 
 def test_requested_transitions() -> None:
-    assert (REVOCATION.target, REVOCATION.sources) == ("revoked", {"active", "suspended"})
-    assert (SUSPENSION.target, SUSPENSION.sources) == ("suspended", {"active"})
-    assert (REINSTATEMENT.target, REINSTATEMENT.sources) == ("active", {"suspended"})
+    assert (REVOCATION.target, set(REVOCATION.sources)) == ("revoked", {"active", "suspended"})
+    assert (SUSPENSION.target, set(SUSPENSION.sources)) == ("suspended", {"active"})
+    assert (REINSTATEMENT.target, set(REINSTATEMENT.sources)) == ("active", {"suspended"})
 
 
 def test_owned_record_refuses_unknown_and_foreign_credentials() -> None:

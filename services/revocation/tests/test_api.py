@@ -1,0 +1,120 @@
+"""The HTTP routes over fakes: auth, bodies, status codes, problem+json, ids with colons."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+
+from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
+from credreg_revocation.bootstrap import build_app
+from credreg_revocation.handlers import OwnershipProjection
+from credreg_revocation.settings import RevocationSettings
+from credreg_shared.events import CREDENTIALS_TOPIC, models, samples
+from credreg_shared.events.cloudevents import new_envelope
+from credreg_shared.messaging import InMemoryPublisher
+
+CREDENTIAL = "urn:uuid:0b7e6f0e-7c1a-4c55-9a55-2f0d3c1e9a10"
+OWNER, OTHER = samples.SAMPLE_ISSUER, "did:web:other-university.example"
+AS_OWNER = {"Authorization": "Bearer key-owner"}
+AS_OTHER = {"Authorization": "Bearer key-other"}
+SETTINGS = RevocationSettings(
+    api_keys={"key-owner": OWNER, "key-other": OTHER}, topic_namespace="unit."
+)
+TOPIC = SETTINGS.topic(CREDENTIALS_TOPIC)
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    credentials: InMemoryCredentialRepository
+    publisher: InMemoryPublisher
+
+    async def post(self, action: str, body: Any = None, headers: Any = None) -> httpx.Response:
+        return await self.client.post(
+            f"/v1/credentials/{CREDENTIAL}/{action}",
+            json=body,
+            headers=AS_OWNER if headers is None else headers,
+        )
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    credentials, publisher = InMemoryCredentialRepository(), InMemoryPublisher()
+    issued = new_envelope(samples.credential_issued(CREDENTIAL), source="urn:issuer")
+    await OwnershipProjection(credentials).on_issued(issued)
+    app = build_app(SETTINGS, credentials=credentials, publisher=publisher)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
+        yield Api(client, credentials, publisher)
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+async def test_owner_revokes_a_urn_id_and_gets_202_with_the_event_id(api: Api) -> None:
+    response = await api.post("revocation", {"reason": "superseded", "superseded_by": "urn:x"})
+    assert response.status_code == 202, response.text
+    [event] = api.publisher.envelopes(TOPIC)
+    assert response.json() == {"id": CREDENTIAL, "status": "revoked", "event_id": event.id}
+    assert event.data_as(models.CredentialRevoked).superseded_by == "urn:x"
+    again = await api.post("revocation", {"reason": "again"})
+    assert "already revoked" in assert_problem(again, 409)["detail"]
+    assert len(api.publisher.envelopes(TOPIC)) == 1
+
+
+async def test_refusals_are_problems_and_change_nothing(api: Api) -> None:
+    assert_problem(await api.post("revocation", {"reason": "x"}, headers={}), 401)
+    assert_problem(await api.post("revocation", {"reason": "x"}, headers=AS_OTHER), 403)
+    unknown = await api.client.post(
+        "/v1/credentials/urn:uuid:unknown/revocation", json={"reason": "x"}, headers=AS_OWNER
+    )
+    assert_problem(unknown, 404)
+    assert api.publisher.records == []
+    assert api.credentials.status_of(CREDENTIAL) == "active"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [None, {}, {"reason": ""}, {"reason": "x" * 501}, {"reason": "x", "extra": 1}],
+    ids=["no-body", "no-reason", "empty", "too-long", "unknown-field"],
+)
+async def test_invalid_revocation_bodies_are_422(api: Api, body: Any) -> None:
+    assert_problem(await api.post("revocation", body), 422)
+    assert api.publisher.records == []
+
+
+async def test_broker_down_is_503_and_nothing_changes(api: Api) -> None:
+    api.publisher.fail_with = KafkaTimeoutError()
+    assert_problem(await api.post("revocation", {"reason": "x"}), 503)
+    assert api.credentials.status_of(CREDENTIAL) == "active"
+
+
+async def test_suspend_then_reinstate_with_and_without_a_body(api: Api) -> None:
+    suspended = await api.post("suspension", {"reason": "under review"})
+    assert suspended.status_code == 202, suspended.text
+    assert suspended.json()["status"] == "suspended"
+    assert_problem(await api.post("suspension"), 409)
+    reinstated = await api.post("reinstatement")
+    assert reinstated.status_code == 202, reinstated.text
+    assert reinstated.json()["status"] == "active"
+    assert_problem(await api.post("reinstatement", headers=AS_OTHER), 403)
+    types = [event.event_type for event in api.publisher.envelopes(TOPIC)]
+    assert types == [models.CredentialSuspended.event_type, models.CredentialReinstated.event_type]
+
+
+async def test_openapi_documents_the_lifecycle_routes(api: Api) -> None:
+    paths = (await api.client.get("/openapi.json")).json()["paths"]
+    for action in ("revocation", "suspension", "reinstatement"):
+        responses = paths[f"/v1/credentials/{{credential_id}}/{action}"]["post"]["responses"]
+        assert {"202", "403", "404", "409", "503"} <= set(responses)
+    assert (await api.client.get("/healthz")).json() == {"status": "ok"}

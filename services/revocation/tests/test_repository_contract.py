@@ -1,0 +1,132 @@
+"""One contract for the credential repository, run against the in-memory fake and MongoDB.
+
+The fake stands in for MongoDB in the unit tests, so both must agree on what each update does;
+the MongoDB run also proves the claim is atomic across concurrent callers on the real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
+from credreg_revocation.adapters.mongo_credentials import MongoCredentialRepository
+from credreg_revocation.domain import CredentialRecord
+from credreg_revocation.ports import CredentialRepository
+
+CREDENTIAL, ISSUER, HOLDER = "urn:uuid:c-1", "did:web:uni.example", "did:example:holder"
+REVOCABLE = frozenset({"active", "suspended"})
+
+
+async def issued(repository: CredentialRepository, event_id: str = "e-issued") -> bool:
+    return await repository.record_issued(
+        CREDENTIAL, issuer_id=ISSUER, holder_id=HOLDER, event_id=event_id
+    )
+
+
+async def status_event(
+    repository: CredentialRepository, event_id: str, status: str, sources: set[str]
+) -> bool:
+    return await repository.record_status(
+        CREDENTIAL,
+        issuer_id=ISSUER,
+        holder_id=HOLDER,
+        event_id=event_id,
+        status=status,
+        sources=frozenset(sources),
+    )
+
+
+async def claim(
+    repository: CredentialRepository, event_id: str, issuer: str = ISSUER
+) -> CredentialRecord | None:
+    return await repository.claim(
+        CREDENTIAL, issuer_id=issuer, event_id=event_id, status="revoked", sources=REVOCABLE
+    )
+
+
+async def status(repository: CredentialRepository) -> str | None:
+    record = await repository.get(CREDENTIAL)
+    return record.status if record else None
+
+
+class RepositoryContract:
+    """The behaviour every `CredentialRepository` must have; subclasses give `repository`."""
+
+    async def test_issued_once_is_active_and_a_redelivery_is_reported(
+        self, repository: CredentialRepository
+    ) -> None:
+        assert await repository.get(CREDENTIAL) is None
+        assert await issued(repository)
+        assert not await issued(repository)
+        assert await repository.get(CREDENTIAL) == CredentialRecord(
+            CREDENTIAL, ISSUER, HOLDER, "active"
+        )
+
+    async def test_status_moves_only_from_its_sources_and_marks_the_event_anyway(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        assert await status_event(repository, "e-revoked", "revoked", {"active", "suspended"})
+        assert await status_event(repository, "e-suspended", "suspended", {"active"})
+        assert await status(repository) == "revoked"
+        assert not await status_event(repository, "e-suspended", "suspended", {"active"})
+        assert not await status_event(repository, "e-revoked", "revoked", {"active"})
+
+    async def test_status_event_before_issuance_creates_the_record_and_issuance_keeps_it(
+        self, repository: CredentialRepository
+    ) -> None:
+        assert await status_event(repository, "e-revoked", "revoked", {"active"})
+        assert await issued(repository)
+        assert await repository.get(CREDENTIAL) == CredentialRecord(
+            CREDENTIAL, ISSUER, HOLDER, "revoked"
+        )
+
+    async def test_claim_is_conditional_and_returns_the_record_before(
+        self, repository: CredentialRepository
+    ) -> None:
+        assert await claim(repository, "e-0") is None, "unknown credential"
+        await issued(repository)
+        assert await claim(repository, "e-1", issuer="did:web:other.example") is None
+        before = await claim(repository, "e-2")
+        assert before == CredentialRecord(CREDENTIAL, ISSUER, HOLDER, "active")
+        assert await status(repository) == "revoked"
+        assert await claim(repository, "e-3") is None, "already revoked"
+        assert not await status_event(repository, "e-2", "revoked", {"active"}), "own event"
+
+    async def test_release_undoes_only_its_own_claim_and_forgets_its_event(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        await claim(repository, "e-claim")
+        assert not await repository.release(CREDENTIAL, event_id="e-other", status="active")
+        assert await status(repository) == "revoked"
+        assert await repository.release(CREDENTIAL, event_id="e-claim", status="active")
+        assert await status(repository) == "active"
+        assert not await repository.release(CREDENTIAL, event_id="e-claim", status="suspended")
+        # Should the broker have stored the event after all, the log still gets its way.
+        assert await status_event(repository, "e-claim", "revoked", {"active"})
+        assert await status(repository) == "revoked"
+
+    async def test_concurrent_claims_have_exactly_one_winner(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        claims = await asyncio.gather(*[claim(repository, f"e-{n}") for n in range(20)])
+        assert len([found for found in claims if found is not None]) == 1
+        assert await status(repository) == "revoked"
+
+
+class TestInMemoryRepository(RepositoryContract):
+    @pytest.fixture
+    def repository(self) -> CredentialRepository:
+        return InMemoryCredentialRepository()
+
+
+@pytest.mark.integration
+class TestMongoRepository(RepositoryContract):
+    @pytest.fixture
+    def repository(self, mongo_db: AsyncDatabase[dict[str, object]]) -> CredentialRepository:
+        return MongoCredentialRepository(mongo_db)

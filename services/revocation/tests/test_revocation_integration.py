@@ -1,0 +1,264 @@
+"""The revocation service in-process over the real Kafka and MongoDB-wire server.
+
+Each test builds the app through the composition root with its own topic namespace, consumer
+group and database, runs its lifespan (indexes, topics, consumer), feeds `credential.issued`
+events through the topic and asks for revocations over HTTP. What reached the log is read back
+from the topic up to its end offsets: every 202 came after the broker's ack, so an event that
+is not there by then never will be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
+
+from credreg_revocation.adapters.mongo_credentials import COLLECTION
+from credreg_revocation.bootstrap import build_app
+from credreg_revocation.settings import RevocationSettings
+from credreg_shared.events import CREDENTIALS_TOPIC, dlq_topic, models, samples
+from credreg_shared.events.cloudevents import Envelope, from_record, new_envelope
+from credreg_shared.messaging import KafkaPublisher
+from credreg_shared.messaging.processing import ConsumerStats
+
+pytestmark = pytest.mark.integration
+
+PATIENCE = 60.0
+"""Seconds before a wait is declared stuck; a guard against hangs, not a timing assertion."""
+OWNER, OTHER = samples.SAMPLE_ISSUER, "did:web:other-university.example"
+AS_OWNER = {"Authorization": "Bearer key-owner"}
+AS_OTHER = {"Authorization": "Bearer key-other"}
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    """Poll `probe` until it returns something truthy; fail after `PATIENCE` seconds."""
+    try:
+        async with asyncio.timeout(PATIENCE):
+            while True:
+                found = await probe()
+                if found:
+                    return found
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+@pytest.fixture
+async def settings(
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    mongo_db: AsyncDatabase[dict[str, object]],
+    unique_name: Callable[[str], str],
+) -> AsyncIterator[RevocationSettings]:
+    """Settings private to this test; its topics are deleted afterwards."""
+    config = RevocationSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongodb_uri=mongodb_uri,
+        mongodb_database=mongo_db.name,
+        topic_namespace=f"{unique_name('ns')}.",
+        consumer_group=unique_name("revocation"),
+        api_keys={"key-owner": OWNER, "key-other": OTHER},
+        log_json=False,
+    )
+    try:
+        yield config
+    finally:
+        topic = config.topic(CREDENTIALS_TOPIC)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([topic, dlq_topic(topic)])
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def running(settings: RevocationSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """One replica: the app with its lifespan running (consumer included) and a client."""
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
+            yield app, client
+
+
+async def issue(settings: RevocationSettings, *credential_ids: str) -> None:
+    """Publish `credential.issued` (issuer: OWNER) for each id, as the issuer service would."""
+    async with KafkaPublisher(settings.kafka_bootstrap_servers) as publisher:
+        await publisher.publish_many(
+            [
+                new_envelope(samples.credential_issued(credential_id), source="urn:test:issuer")
+                for credential_id in credential_ids
+            ],
+            topic=settings.topic(CREDENTIALS_TOPIC),
+        )
+
+
+async def known(db: AsyncDatabase[dict[str, object]], *credential_ids: str) -> None:
+    """Wait until the service's view has every credential."""
+
+    async def all_there() -> bool:
+        count = await db[COLLECTION].count_documents({"_id": {"$in": list(credential_ids)}})
+        return count == len(credential_ids)
+
+    await eventually(all_there, f"the view knows {credential_ids}")
+
+
+async def log_of(settings: RevocationSettings) -> list[tuple[bytes | None, Envelope]]:
+    """Every record now on the credentials topic, decoded: (key, envelope)."""
+    topic = settings.topic(CREDENTIALS_TOPIC)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        # The lifespan's ensure_topics created the topic with this many partitions.
+        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[tuple[bytes | None, Envelope]] = []
+
+        async def read_to_the_end() -> bool:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found.extend(
+                    (r.key, from_record(r.key, r.value, r.headers))
+                    for r in records
+                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                )
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            return all(positions[tp] >= end for tp, end in ends.items())
+
+        await eventually(read_to_the_end, f"read {topic} to its end offsets")
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def revocations_of(settings: RevocationSettings, credential_id: str) -> list[Envelope]:
+    return [
+        envelope
+        for _, envelope in await log_of(settings)
+        if envelope.subject == credential_id and isinstance(envelope.data, models.CredentialRevoked)
+    ]
+
+
+async def revoke(
+    client: httpx.AsyncClient, credential_id: str, headers: dict[str, str]
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/credentials/{credential_id}/revocation",
+        json={"reason": "competency out of date"},
+        headers=headers,
+    )
+
+
+def new_id() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def stats(app: FastAPI) -> ConsumerStats:
+    found: ConsumerStats = app.state.consumer.stats
+    return found
+
+
+async def test_owner_revokes_once_others_are_refused_and_the_log_has_one_event(
+    settings: RevocationSettings, mongo_db: AsyncDatabase[dict[str, object]]
+) -> None:
+    credential = new_id()
+    async with running(settings) as (app, client):
+        assert (await client.get("/readyz")).status_code == 200
+        unknown = await revoke(client, credential, AS_OWNER)
+        assert unknown.status_code == 404, unknown.text
+        assert unknown.headers["content-type"].startswith("application/problem+json")
+
+        await issue(settings, credential)
+        await known(mongo_db, credential)
+        foreign = await revoke(client, credential, AS_OTHER)
+        assert foreign.status_code == 403, foreign.text
+        assert await revocations_of(settings, credential) == []
+
+        accepted = await revoke(client, credential, AS_OWNER)
+        assert accepted.status_code == 202, accepted.text
+        body: dict[str, Any] = accepted.json()
+        assert (body["id"], body["status"]) == (credential, "revoked")
+        [event] = await revocations_of(settings, credential)
+        assert event.id == body["event_id"]
+        data = event.data_as(models.CredentialRevoked)
+        assert (data.issuer_id, data.reason) == (OWNER, "competency out of date")
+        keys = [key for key, envelope in await log_of(settings) if envelope.id == event.id]
+        assert keys == [credential.encode()]
+
+        again = await revoke(client, credential, AS_OWNER)
+        assert again.status_code == 409, again.text
+        assert again.headers["content-type"].startswith("application/problem+json")
+
+        # The consumer then meets the service's own event: already applied, nothing changes.
+        await eventually(lambda: _processed(app, 2), "consumer handled issued and revoked")
+        document = await mongo_db[COLLECTION].find_one({"_id": credential})
+        assert document is not None
+        assert document["status"] == "revoked"
+        applied = document["applied_events"]
+        assert isinstance(applied, list) and applied.count(event.id) == 1
+    assert len(await revocations_of(settings, credential)) == 1
+
+
+async def _processed(app: FastAPI, count: int) -> bool:
+    return stats(app).processed >= count
+
+
+async def test_concurrent_revocations_on_two_replicas_publish_exactly_one_event(
+    settings: RevocationSettings, mongo_db: AsyncDatabase[dict[str, object]]
+) -> None:
+    credential = new_id()
+    async with running(settings) as (_, first), running(settings) as (_, second):
+        await issue(settings, credential)
+        await known(mongo_db, credential)
+        answers = await asyncio.gather(
+            *[revoke(client, credential, AS_OWNER) for client in (first, second) * 4]
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [202] + [409] * 7, [answer.text for answer in answers]
+    [winner] = [answer.json() for answer in answers if answer.status_code == 202]
+    assert [event.id for event in await revocations_of(settings, credential)] == [
+        winner["event_id"]
+    ]
+
+
+async def test_suspension_and_reinstatement_reach_the_log_in_order(
+    settings: RevocationSettings, mongo_db: AsyncDatabase[dict[str, object]]
+) -> None:
+    credential = new_id()
+    async with running(settings) as (_, client):
+        await issue(settings, credential)
+        await known(mongo_db, credential)
+        for action in ("suspension", "reinstatement", "revocation"):
+            answer = await client.post(
+                f"/v1/credentials/{credential}/{action}",
+                json={"reason": f"{action} requested"},
+                headers=AS_OWNER,
+            )
+            assert answer.status_code == 202, answer.text
+    types = [
+        envelope.event_type
+        for _, envelope in await log_of(settings)
+        if envelope.subject == credential
+    ]
+    assert types == [
+        models.CredentialIssued.event_type,
+        models.CredentialSuspended.event_type,
+        models.CredentialReinstated.event_type,
+        models.CredentialRevoked.event_type,
+    ]
