@@ -240,6 +240,9 @@ async def test_a_wallet_that_always_fails_ends_as_a_visible_dead_letter(
 
     assert (delivery["attempts"], delivery["last_error"]) == (MAX_ATTEMPTS, "HTTP 503")
     assert len(receiver.received()) == MAX_ATTEMPTS
+    metrics = (await notifier.api.get("/metrics")).text
+    assert 'credreg_webhook_attempts_total{outcome="dead"} 1.0' in metrics
+    assert f'credreg_webhook_attempts_total{{outcome="pending"}} {MAX_ATTEMPTS - 1}.0' in metrics
 
 
 async def test_subscriptions_refuse_private_targets_when_not_allowed_over_the_real_app(

@@ -213,3 +213,31 @@ async def test_a_crashed_workers_lease_expires_and_its_late_outcome_is_ignored(
     late = await deliveries.settle(stalled["_id"], "stalled", Settlement(DEAD, "too late"))
     assert late is False
     assert deliveries.documents[stalled["_id"]]["status"] == DELIVERED
+
+
+async def test_a_delivery_reclaimed_past_its_budget_dies_without_another_send(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries, sender, clock = InMemoryDeliveries(), ScriptedSender(), Clock()
+    await plan(subscriptions, deliveries, revoked(holder_id=OTHER_HOLDER, credential_id="c-9"))
+    [delivery] = deliveries.documents.values()
+    delivery.update(attempts=3, last_error="HTTP 502")  # three workers died mid-attempt
+    outcomes: list[str] = []
+    worker = worker_for(subscriptions, deliveries, sender, clock, max_attempts=3)
+    worker.on_outcome = outcomes.append
+    assert await worker.deliver_one() is True
+    assert (delivery["status"], delivery["last_error"]) == (DEAD, "HTTP 502")
+    assert sender.calls == []
+    assert outcomes == [DEAD]
+
+
+async def test_each_recorded_outcome_is_reported(subscriptions: InMemorySubscriptions) -> None:
+    deliveries, clock = InMemoryDeliveries(), Clock()
+    await plan(subscriptions, deliveries, revoked(holder_id=OTHER_HOLDER, credential_id="c-9"))
+    outcomes: list[str] = []
+    worker = worker_for(subscriptions, deliveries, ScriptedSender("HTTP 500"), clock)
+    worker.on_outcome = outcomes.append
+    await worker.deliver_one()
+    clock.advance(60)
+    await worker.deliver_one()
+    assert outcomes == [PENDING, DELIVERED]

@@ -13,6 +13,7 @@ from credreg_notifier import api
 from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
 from credreg_notifier.adapters.webhooks import HttpxWebhookSender
 from credreg_notifier.deliveries import DeliveryRepository, RetrySchedule
+from credreg_notifier.metrics import DeliveryMetrics
 from credreg_notifier.planner import DeliveryPlanner
 from credreg_notifier.service import Subscriptions
 from credreg_notifier.settings import NotifierSettings
@@ -20,17 +21,20 @@ from credreg_notifier.subscriptions import SubscriptionRepository
 from credreg_notifier.worker import DeliveryWorker, WebhookSender
 from credreg_shared.messaging import HandlerRegistry
 from credreg_shared.runtime import Lifespan, ServiceRuntime, service_lifespan
-from credreg_shared.web import create_app
+from credreg_shared.web import create_app, metrics_registry
 
 
 def build_app(settings: NotifierSettings | None = None) -> FastAPI:
     """The notifier with MongoDB, the Kafka consumer and the delivery worker in its lifespan."""
     config = settings or NotifierSettings()
 
+    metrics: list[DeliveryMetrics] = []
+
     def attach(app: FastAPI, runtime: ServiceRuntime) -> None:
         attach_subscriptions(
             app, config, MongoSubscriptions(runtime.db), MongoDeliveries(runtime.db)
         )
+        metrics.append(DeliveryMetrics(metrics_registry(app)))
 
     def handlers(runtime: ServiceRuntime) -> HandlerRegistry:
         planner = DeliveryPlanner(
@@ -39,7 +43,7 @@ def build_app(settings: NotifierSettings | None = None) -> FastAPI:
         return planner.register(HandlerRegistry())
 
     def workers(runtime: ServiceRuntime) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"deliveries": deliver_over_http(config, runtime)}
+        return {"deliveries": deliver_over_http(config, runtime, metrics[0])}
 
     lifespan = service_lifespan(
         config, indexes=INDEXES, on_start=attach, handlers=handlers, workers=workers
@@ -79,6 +83,7 @@ def build_worker(
     subscriptions: SubscriptionRepository,
     deliveries: DeliveryRepository,
     sender: WebhookSender,
+    metrics: DeliveryMetrics | None = None,
 ) -> DeliveryWorker:
     """A delivery worker configured by `settings`."""
     return DeliveryWorker(
@@ -93,10 +98,13 @@ def build_worker(
         lease=timedelta(seconds=settings.webhook_lease_seconds),
         poll_seconds=settings.delivery_poll_seconds,
         concurrency=settings.delivery_concurrency,
+        on_outcome=metrics.record if metrics is not None else None,
     )
 
 
-async def deliver_over_http(settings: NotifierSettings, runtime: ServiceRuntime) -> None:
+async def deliver_over_http(
+    settings: NotifierSettings, runtime: ServiceRuntime, metrics: DeliveryMetrics
+) -> None:
     """Run the worker with a real HTTP client until cancelled; then close the client."""
     async with httpx.AsyncClient() as client:
         sender = HttpxWebhookSender(
@@ -109,5 +117,6 @@ async def deliver_over_http(settings: NotifierSettings, runtime: ServiceRuntime)
             subscriptions=MongoSubscriptions(runtime.db),
             deliveries=MongoDeliveries(runtime.db),
             sender=sender,
+            metrics=metrics,
         )
         await worker.run()

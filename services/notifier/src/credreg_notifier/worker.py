@@ -49,6 +49,7 @@ class DeliveryWorker:
         poll_seconds: float = 0.2,
         concurrency: int = 1,
         clock: Callable[[], datetime] = utc_now,
+        on_outcome: Callable[[str], None] | None = None,
     ) -> None:
         self.deliveries = deliveries
         self.subscriptions = subscriptions
@@ -58,6 +59,7 @@ class DeliveryWorker:
         self.poll_seconds = poll_seconds
         self.concurrency = concurrency
         self.clock = clock
+        self.on_outcome = on_outcome
 
     async def run(self) -> None:
         """Deliver until cancelled, with `concurrency` attempts at a time."""
@@ -87,6 +89,9 @@ class DeliveryWorker:
         subscription = await self.subscriptions.get(delivery["subscription_id"])
         if subscription is None:
             outcome = Settlement(DEAD, "subscription deleted")
+        elif delivery["attempts"] > self.schedule.max_attempts:
+            # Reclaimed after workers died mid-attempt until the budget was spent.
+            outcome = Settlement(DEAD, delivery.get("last_error") or "attempts exhausted")
         else:
             error = await self.sender.send(
                 url=subscription["url"],
@@ -96,6 +101,8 @@ class DeliveryWorker:
             )
             outcome = settle(delivery["attempts"], error, self.schedule, self.clock())
         recorded = await self.deliveries.settle(delivery["_id"], token, outcome)
+        if recorded and self.on_outcome is not None:
+            self.on_outcome(outcome.status)
         context = {
             "delivery_id": delivery["_id"],
             "subscription_id": delivery["subscription_id"],

@@ -1,0 +1,21 @@
+"""Prometheus metrics of webhook deliveries (on the app's ``/metrics`` registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class DeliveryMetrics:
+    """Counts recorded attempt outcomes: delivered, pending (will retry) and dead."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.outcomes = Counter(
+            "credreg_webhook_attempts",
+            "Webhook attempts by the state they left the delivery in.",
+            ["outcome"],
+            registry=registry,
+        )
+
+    def record(self, status: str) -> None:
+        """Count one attempt that left its delivery in `status`."""
+        self.outcomes.labels(outcome=status).inc()
