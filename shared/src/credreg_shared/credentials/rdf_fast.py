@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from frozendict import frozendict
 from pyld import jsonld
 from pyld.nquads import escape
 
@@ -59,7 +60,8 @@ _local = threading.local()
 # Memos keyed by pyld's `_uuid` of an active context: every processed context gets a fresh
 # uuid1 and pyld never mutates a context once processed, so a uuid names one fixed context.
 _iri_memo: dict[tuple[str, str, bool, bool], str | None] = {}
-_context_memo: dict[tuple[Any, ...], Any] = {}
+_iri_term_memo: dict[tuple[Any, ...], str | Unsupported] = {}
+_context_memo: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
 
 def _state() -> tuple[jsonld.JsonLdProcessor, dict[str, Any]]:
@@ -100,27 +102,47 @@ def _absolute(iri: str) -> str:
     return f"<{iri}>"
 
 
+def _iri_term(ctx: Any, value: str, *, vocab: bool) -> str:
+    """Return `<iri>` for a value expanded as an IRI (an `@id`, `@type` or coerced string)."""
+    key = (ctx.get("_uuid"), value, vocab)
+    found = _iri_term_memo.get(key)
+    if found is None:
+        try:
+            found = _absolute(_iri(ctx, value, vocab=vocab, base=True))
+        except Unsupported as error:
+            found = Unsupported(str(error))
+        _remember(_iri_term_memo, key, found)
+    if type(found) is not str:
+        raise Unsupported(str(found))
+    return found
+
+
 def _process(ctx: Any, local: Any, *, propagate: bool = True, override: bool = False) -> Any:
+    """Apply a local context with pyld, memoised for URLs and the frozen loaded contexts."""
     processor, options = _state()
-    if "_uuid" not in ctx:
+    uuid = ctx.get("_uuid")
+    if uuid is None:
         raise Unsupported("active context without an id")
-    plain = isinstance(local, str) or (
-        isinstance(local, list) and all(isinstance(item, str) for item in local)
-    )
-    if not plain:
-        # Contexts of loaded documents are frozen and memoised by context_cache; embedded
-        # mutable ones are processed afresh.
+    ident: Any
+    if isinstance(local, frozendict):
+        ident = id(local)  # kept alive by the memo entry, so the id is not reused
+    elif isinstance(local, str):
+        ident = local
+    elif isinstance(local, list) and all(isinstance(item, str) for item in local):
+        ident = tuple(local)
+    else:  # a mutable context embedded in the document: processed afresh
         return processor._process_context(
             ctx, local, options, override_protected=override, propagate=propagate
         )
-    key = (ctx["_uuid"], local if isinstance(local, str) else tuple(local), propagate, override)
+    key = (uuid, ident, propagate, override)
     found = _context_memo.get(key)
-    if found is None:
-        found = processor._process_context(
-            ctx, local, options, override_protected=override, propagate=propagate
-        )
-        _remember(_context_memo, key, found)
-    return found
+    if found is not None and (type(ident) is not int or found[0] is local):
+        return found[1]
+    processed = processor._process_context(
+        ctx, local, options, override_protected=override, propagate=propagate
+    )
+    _remember(_context_memo, key, (local, processed))
+    return processed
 
 
 def _term(ctx: Any, key: str, entry: str) -> Any:
@@ -254,12 +276,12 @@ class _Writer:
             elif plan == _ID:
                 if subject is not None or not isinstance(value, str):
                     raise Unsupported("@id is repeated or not a string")
-                subject = _absolute(_iri(ctx, value, vocab=False, base=True))
+                subject = _iri_term(ctx, value, vocab=False)
             elif plan == _TYPE:
                 for type_name in _as_list(value):
                     if not isinstance(type_name, str):
                         raise Unsupported("@type value is not a string")
-                    types.append(_absolute(_iri(type_scoped, type_name, vocab=True, base=True)))
+                    types.append(_iri_term(type_scoped, type_name, vocab=True))
         if subject is None:
             subject = f"_:b{self.blank_nodes}"
             self.blank_nodes += 1
@@ -288,7 +310,7 @@ def _scalar(plan: _Property, value: Any) -> tuple[str, Any]:
     if coerce == "@id" or coerce == "@vocab":
         if type(value) is not str:
             raise Unsupported("non-string IRI value")
-        return _absolute(_iri(plan.context, value, vocab=coerce == "@vocab", base=True)), None
+        return _iri_term(plan.context, value, vocab=coerce == "@vocab"), None
     kind = type(value)
     if kind is str:
         lexical, datatype = escape(value), _XSD_STRING
