@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from credreg_shared.credentials.canonicalization import (
     canonicalize_rdf_reference,
 )
 from credreg_shared.credentials.data_integrity import add_proof
+from credreg_shared.credentials.document_loader import known_context_urls, load_context
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.model import IdentityObject, StatusEntry, hashed_identifier
 from credreg_shared.credentials.status_list import build_status_list_credential
@@ -80,6 +81,14 @@ def test_the_published_rdfc_vector_comes_from_the_fast_path(vectors: Any) -> Non
     unsigned = vectors.json("unsigned.json")
     expected = vectors.text("eddsa-rdfc-2022/canonDocDataInt.txt")
     assert rdf_fast.canonicalize(unsigned) == expected
+
+
+def test_the_open_badges_vector_comes_from_the_fast_path(vectors: Any) -> None:
+    vector = vectors.json("openbadges/ob-eddsa-rdfc-2022-vector.json")
+    credential = vector["credential"]
+    config = {**vector["proofBeforeSigning"], "@context": credential["@context"]}
+    assert rdf_fast.canonicalize(credential) == vectors.text("openbadges/document-canon.txt")
+    assert rdf_fast.canonicalize(config) == vectors.text("openbadges/proof-canon.txt")
 
 
 def test_the_representative_credential_and_its_proof_config_take_the_fast_path(
@@ -260,6 +269,8 @@ FEATURES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("two ids", lambda d: d["issuer"].update({"@id": "did:example:other"})),
     ("non-string id", lambda d: d["issuer"].update(id=5)),
     ("non-string type", lambda d: d.update(type=["VerifiableCredential", 5])),
+    ("null type", lambda d: d["issuer"].update(type=None)),
+    ("empty type", lambda d: d["issuer"].update(type=[])),
     ("string for a node", lambda d: d.update(credentialSubject="did:example:subject")),
     ("list container", lambda d: _define_and_use(d, "@list", ["a", "b", {"id": "urn:x"}])),
     ("language map", lambda d: _define_and_use(d, "@language", {"en": "x", "de": "y"})),
@@ -352,3 +363,60 @@ def test_randomly_mutated_credentials_canonicalise_as_pyld_does(
         except Exception:  # noqa: BLE001 - pyld may reject the document: the reference decides
             assert outcome(canonicalize_rdf_reference, document).startswith("Canonicalization")
     assert fast > 100, "the mutations should mostly stay inside the fast subset"
+
+
+def context_terms() -> list[str]:
+    """Every term the shipped contexts define, scoped ones included."""
+    found: set[str] = set()
+    stack: list[Any] = [load_context(url) for url in known_context_urls()]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            found.update(key for key in item if not key.startswith("@"))
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return sorted(found)
+
+
+def test_credentials_with_random_known_terms_canonicalise_as_pyld_does(
+    micro_credential: Callable[..., Any],
+) -> None:
+    rng = random.Random(5)
+    terms = context_terms()
+    values: list[Any] = [
+        *TRICKY_STRINGS[:6],
+        "did:example:1",
+        "https://x.example/a",
+        "Profile",
+        "Achievement",
+        "xsd:string",
+        "2026-01-01T00:00:00Z",
+        True,
+        5,
+        None,
+        {},
+        {"id": "urn:z"},
+        {"type": "Profile", "name": "p"},
+        {"type": "Alignment", "targetName": "t"},
+        ["a", "b"],
+    ]
+    base = micro_credential().to_document()
+    fast = 0
+    for _ in range(300):
+        document = copy.deepcopy(base)
+        for _ in range(rng.randrange(1, 5)):
+            node: Any = document
+            for _ in range(rng.randrange(4)):
+                children = [v for k, v in node.items() if isinstance(v, dict) and k != "@context"]
+                if not children:
+                    break
+                node = rng.choice(children)
+            node[rng.choice(terms)] = copy.deepcopy(rng.choice(values))
+        assert_same(document)
+        try:
+            rdf_fast.canonicalize(document)
+            fast += 1
+        except rdf_fast.Unsupported:
+            pass
+    assert fast > 100, "random known terms should mostly stay inside the fast subset"

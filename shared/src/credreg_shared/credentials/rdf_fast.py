@@ -278,6 +278,8 @@ class _Writer:
                     raise Unsupported("@id is repeated or not a string")
                 subject = _iri_term(ctx, value, vocab=False)
             elif plan == _TYPE:
+                if value is None:
+                    raise Unsupported("@type is null")
                 for type_name in _as_list(value):
                     if not isinstance(type_name, str):
                         raise Unsupported("@type value is not a string")
