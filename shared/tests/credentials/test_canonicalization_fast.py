@@ -222,6 +222,30 @@ def _values_pyld_keeps_apart(document: dict[str, Any]) -> None:
     document["evidence"] = [{"name": "same"}, {"name": "same", "n2": "same"}]
 
 
+_RDF, _XSD = "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "http://www.w3.org/2001/XMLSchema#"
+_COERCIONS = [
+    _RDF + "langString",
+    _RDF + "JSON",
+    _XSD + "double",
+    _XSD + "string",
+    _XSD + "boolean",
+    "https://www.w3.org/ns/i18n#en_ltr",
+    "@none",
+    "@vocab",
+    "@id",
+]
+
+
+def _coerced(kind: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """A term coerced to `kind`, some of which pyld writes specially (or not at all)."""
+
+    def change(document: dict[str, Any]) -> None:
+        document["@context"].append({"t": {"@id": "http://ex.org/t", "@type": kind}})
+        document["t"] = value
+
+    return change
+
+
 # JSON-LD features outside the fast subset, each placed in an otherwise plain credential.
 FEATURES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("value object", lambda d: d.update(name={"@value": "x", "@language": "en"})),
@@ -278,6 +302,11 @@ FEATURES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("graph container", lambda d: _define_and_use(d, "@graph", {"id": "urn:x", "name": "x"})),
     ("tricky strings", lambda d: d.update(name=TRICKY_STRINGS)),
     ("values pyld keeps apart", _values_pyld_keeps_apart),
+    *(
+        (f"coerced to {kind} {value!r}", _coerced(kind, value))
+        for kind in _COERCIONS
+        for value in ("x", "1.5", 2, True)
+    ),
     ("duplicate node", lambda d: d.update(evidence=[d["issuer"], d["issuer"]])),
     ("non-dict input", lambda d: d.update(issuer=["did:example:a", {"id": "did:example:b"}])),
 ]

@@ -33,6 +33,7 @@ _XSD_BOOLEAN = _XSD + "boolean"
 _XSD_INTEGER = _XSD + "integer"
 _XSD_DOUBLE = _XSD + "double"
 _RDF_TYPE = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>"
+_RDF_LANGSTRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
 _MAX_MEMO = 16384  # entries per memo: a few MB at most
 # Integers at or beyond 1e21 become xsd:double in JSON-LD 1.1 toRDF.
 _MAX_INTEGER = 10**21
@@ -213,8 +214,8 @@ def _make_plan(ctx: Any, key: str) -> int | _Property:
         raise Unsupported("property-scoped context turns the term into a keyword")
     coerce = _term(term_ctx, key, "@type")
     if coerce is not None and coerce not in ("@id", "@vocab", "@none"):
-        if coerce == _XSD_DOUBLE:
-            raise Unsupported("xsd:double coercion")
+        if coerce in (_XSD_DOUBLE, _RDF_LANGSTRING):
+            raise Unsupported(f"{coerce} coercion")  # pyld rewrites or drops these
         _absolute(coerce)
     tagged = (
         _term(term_ctx, key, "@language") is not None
