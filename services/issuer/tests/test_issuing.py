@@ -1,96 +1,173 @@
-"""Issuing with fakes: one event per credential, idempotent retries, broker down → 503."""
+"""The issue use case over fakes: ids, one event per credential, idempotent retries, outages."""
 
+from __future__ import annotations
+
+import asyncio
+import re
 from typing import Any
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
-from credreg_issuer.idempotency import InMemoryIdempotencyRecords
-from credreg_issuer.requests import IssueRequest
-from credreg_issuer.service import IssuerService
+from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords
+from credreg_issuer.handlers import IssueCredentials
+from credreg_issuer.issuance import (
+    IdempotencyKeyReused,
+    IssuanceUnavailable,
+    credential_id_for,
+)
+from credreg_issuer.signing import CredentialSigner
 from credreg_shared.credentials.schema_validation import achievement_credential_errors
 from credreg_shared.events import models
+from credreg_shared.events.cloudevents import derived_event_id
 from credreg_shared.messaging import InMemoryPublisher
-from credreg_shared.web import ProblemError
 
-UNI = "did:web:uni.example"
-TOPIC = "t.credreg.credentials"
+from .fixtures import OTHER_UNI, UNI, command
 
-
-def request(holder: str = "did:example:ada", name: str = "Data Literacy") -> IssueRequest:
-    return IssueRequest.model_validate(
-        {
-            "holder_id": holder,
-            "achievement": {
-                "name": name,
-                "competencies": [{"name": "Read charts", "code": "DL-1"}, {"name": "Clean data"}],
-                "hours": 12.5,
-                "delivery_mode": "online",
-            },
-        }
-    )
+TOPIC = "unit.credreg.credentials"
+URN_UUID = re.compile(
+    r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
 
 
-def service(publisher: InMemoryPublisher) -> IssuerService:
-    return IssuerService(
-        publisher=publisher, records=InMemoryIdempotencyRecords(), topic=TOPIC, source="urn:t"
-    )
+class Issuer:
+    """The use case wired to fakes."""
+
+    def __init__(self) -> None:
+        self.publisher = InMemoryPublisher()
+        self.records = InMemoryIdempotencyRecords()
+        self.use_case = IssueCredentials(
+            publisher=self.publisher,
+            records=self.records,
+            signer=CredentialSigner({}),
+            topic=TOPIC,
+            source="urn:credreg:issuer",
+        )
+
+    def published(self) -> list[models.CredentialIssued]:
+        return [e.data_as(models.CredentialIssued) for e in self.publisher.envelopes(TOPIC)]
 
 
-async def test_issue_publishes_one_schema_valid_credential_event() -> None:
-    publisher = InMemoryPublisher()
-    answer = await service(publisher).issue(request(), institution=UNI, idempotency_key=None)
-    [envelope] = publisher.envelopes(TOPIC)
-    event = envelope.data_as(models.CredentialIssued)
-    assert answer["id"] == event.credential_id == envelope.subject
-    assert event.issuer_id == UNI
+def test_credential_ids_are_fresh_without_a_key_and_derived_with_one() -> None:
+    fresh = {credential_id_for(UNI, None) for _ in range(3)}
+    assert len(fresh) == 3
+    assert all(URN_UUID.fullmatch(i) for i in fresh)
+    derived = credential_id_for(UNI, "k-1")
+    assert URN_UUID.fullmatch(derived)
+    assert derived == credential_id_for(UNI, "k-1")
+    assert len({derived, credential_id_for(UNI, "k-2"), credential_id_for(OTHER_UNI, "k-1")}) == 3
+
+
+async def test_issue_publishes_one_schema_valid_event_keyed_by_the_credential_id() -> None:
+    issuer = Issuer()
+    envelope = await issuer.use_case.handle(command(), institution=UNI)
+    [record] = issuer.publisher.on(TOPIC)
+    [event] = issuer.published()
+    assert record.key == event.credential_id.encode() == envelope.subject.encode()
+    assert URN_UUID.fullmatch(event.credential_id)
+    assert envelope.id == derived_event_id(event.credential_id, "issued")
+    assert (event.issuer_id, event.holder_id) == (UNI, "did:example:ada")
     assert [c.name for c in event.competencies] == ["Read charts", "Clean data"]
-    assert event.credential["credentialSubject"]["id"] == "did:example:ada"
-    assert achievement_credential_errors(event.credential) == []
+    credential: dict[str, Any] = event.credential
+    assert credential["id"] == event.credential_id
+    assert credential["issuer"]["id"] == UNI
+    assert credential["credentialSubject"]["id"] == "did:example:ada"
+    achievement = credential["credentialSubject"]["achievement"]
+    assert achievement["achievementType"] == "MicroCredential"
+    assert achievement["learningHours"] == "12.5"
+    assert achievement["alignment"][1]["targetUrl"] == "https://skills.example/clean-data"
+    assert "proof" not in credential
+    assert achievement_credential_errors(credential) == []
 
 
 async def test_a_learner_without_a_did_is_identified_by_a_salted_hash_only() -> None:
-    publisher = InMemoryPublisher()
-    await service(publisher).issue(request("student-4711"), institution=UNI, idempotency_key=None)
-    credential: dict[str, Any] = (
-        publisher.envelopes(TOPIC)[0].data_as(models.CredentialIssued).credential
+    issuer = Issuer()
+    await issuer.use_case.handle(command("student-4711"), institution=UNI)
+    [event] = issuer.published()
+    assert "student-4711" not in str(event.credential)
+    [identity] = event.credential["credentialSubject"]["identifier"]
+    assert identity["hashed"] is True
+    assert achievement_credential_errors(event.credential) == []
+
+
+async def test_the_same_key_answers_the_same_credential_and_publishes_once() -> None:
+    issuer = Issuer()
+    first = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    again = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    assert again == first
+    assert first.subject == credential_id_for(UNI, "k-1")
+    assert len(issuer.published()) == 1
+    other_key = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-2")
+    other_uni = await issuer.use_case.handle(
+        command(), institution=OTHER_UNI, idempotency_key="k-1"
     )
-    assert "student-4711" not in str(credential)
-    assert credential["credentialSubject"]["identifier"][0]["hashed"] is True
+    assert len({first.subject, other_key.subject, other_uni.subject}) == 3
+    assert len(issuer.published()) == 3
 
 
-async def test_the_same_idempotency_key_answers_the_same_and_publishes_once() -> None:
-    publisher = InMemoryPublisher()
-    issuer = service(publisher)
-    first = await issuer.issue(request(), institution=UNI, idempotency_key="k-1")
-    second = await issuer.issue(request(), institution=UNI, idempotency_key="k-1")
-    other = await issuer.issue(request(), institution=UNI, idempotency_key="k-2")
-    assert first == second
-    assert other["id"] != first["id"]
-    assert len(publisher.envelopes(TOPIC)) == 2
-    with pytest.raises(ProblemError) as conflict:
-        await issuer.issue(request(name="Other"), institution=UNI, idempotency_key="k-1")
-    assert conflict.value.status == 409
+async def test_a_key_reused_for_another_request_is_refused_and_publishes_nothing() -> None:
+    issuer = Issuer()
+    await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    with pytest.raises(IdempotencyKeyReused):
+        await issuer.use_case.handle(command(name="Other"), institution=UNI, idempotency_key="k-1")
+    assert len(issuer.published()) == 1
 
 
-async def test_broker_down_is_a_503_and_a_retry_after_recovery_publishes() -> None:
-    publisher = InMemoryPublisher(fail_with=KafkaConnectionError())
-    issuer = service(publisher)
-    with pytest.raises(ProblemError) as down:
-        await issuer.issue(request(), institution=UNI, idempotency_key="k-1")
-    assert down.value.status == 503
-    assert publisher.envelopes(TOPIC) == []
-    publisher.fail_with = None
-    answer = await issuer.issue(request(), institution=UNI, idempotency_key="k-1")
-    assert [e.subject for e in publisher.envelopes(TOPIC)] == [answer["id"]]
+async def test_concurrent_requests_with_one_key_issue_one_credential() -> None:
+    issuer = Issuer()
+    answers = await asyncio.gather(
+        *[
+            issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+            for _ in range(5)
+        ]
+    )
+    assert len({answer.model_dump_json() for answer in answers}) == 1
+    # Racing requests may each publish, but only the one stored event: consumers see one.
+    published = issuer.publisher.envelopes(TOPIC)
+    assert {e.model_dump_json() for e in published} == {answers[0].model_dump_json()}
 
 
-def test_validity_window_must_be_ordered() -> None:
-    with pytest.raises(ValueError, match="valid_until must be after valid_from"):
-        IssueRequest.model_validate(
-            {
-                **request().model_dump(),
-                "valid_from": "2027-01-01T00:00:00Z",
-                "valid_until": "2026-01-01T00:00:00Z",
-            }
-        )
+@pytest.mark.parametrize("failure", [KafkaConnectionError(), KafkaTimeoutError()])
+async def test_broker_down_is_unavailable_and_the_retry_publishes_the_stored_event(
+    failure: Exception,
+) -> None:
+    issuer = Issuer()
+    issuer.publisher.fail_with = failure
+    with pytest.raises(IssuanceUnavailable):
+        await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    with pytest.raises(IssuanceUnavailable):
+        await issuer.use_case.handle(command(), institution=UNI)
+    assert issuer.publisher.records == []
+    [pending] = issuer.records.records.values()
+    assert pending.published is False
+
+    issuer.publisher.fail_with = None
+    answer = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    # The retry publishes the event stored by the failed attempt, not a new credential.
+    assert answer == pending.envelope
+    assert issuer.publisher.envelopes(TOPIC) == [answer]
+    assert issuer.records.records[(UNI, "k-1")].published is True
+    await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    assert len(issuer.publisher.records) == 1
+
+
+async def test_database_down_is_unavailable_and_nothing_is_published() -> None:
+    issuer = Issuer()
+    issuer.records.fail_with = ServerSelectionTimeoutError("no server")
+    with pytest.raises(IssuanceUnavailable):
+        await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    assert issuer.publisher.records == []
+
+
+async def test_acknowledged_but_unmarked_is_issued_and_a_retry_republishes_the_same_event() -> None:
+    issuer = Issuer()
+    issuer.records.fail_marking_with = AutoReconnect("gone")
+    first = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    issuer.records.fail_marking_with = None
+    again = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    assert again == first
+    # Same event id twice on the log: consumers deduplicate it.
+    assert [e.id for e in issuer.publisher.envelopes(TOPIC)] == [first.id, first.id]
+    await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
+    assert len(issuer.publisher.records) == 2

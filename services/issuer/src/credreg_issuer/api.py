@@ -1,30 +1,78 @@
-"""The issuer's HTTP routes: thin, the work is in service.py."""
+"""The issuer's HTTP routes: thin; the work is in handlers.py."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import BaseModel
 
-from credreg_issuer.requests import IssueRequest
-from credreg_issuer.service import IssuerService
+from credreg_issuer.commands import IssueCredential
+from credreg_issuer.handlers import IssueCredentials
+from credreg_issuer.issuance import IssuanceRefused
 from credreg_shared.auth import CallingInstitution
+from credreg_shared.events import models
+from credreg_shared.web import Problem, ProblemError
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", tags=["issuance"])
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": description}
+    for status, description in {
+        401: "Missing or unknown API key",
+        409: "The Idempotency-Key was first used for a different request",
+        422: "The body or a header is not valid",
+        503: "The event log or database did not answer; nothing was issued, retry later",
+    }.items()
+}
 
 
-def issuer_service(request: Request) -> IssuerService:
-    """The service object the lifespan attached to the app."""
-    found: IssuerService = request.app.state.issuer
+class IssuedCredential(BaseModel):
+    """The issued credential, its holder and issuer, and the id of its `credential.issued`."""
+
+    id: str
+    issuer_id: str
+    holder_id: str
+    event_id: str
+    credential: dict[str, Any]
+
+
+def issue_credentials(request: Request) -> IssueCredentials:
+    """The use case the composition root attached to the app."""
+    found: IssueCredentials = request.app.state.issue_credentials
     return found
 
 
-@router.post("/credentials", status_code=201, summary="Issue one credential")
+@router.post(
+    "/credentials",
+    status_code=201,
+    responses=REFUSALS,
+    summary="Issue one credential",
+)
 async def issue_credential(
-    body: IssueRequest,
-    service: Annotated[IssuerService, Depends(issuer_service)],
+    body: IssueCredential,
+    request: Request,
+    response: Response,
+    use_case: Annotated[IssueCredentials, Depends(issue_credentials)],
     caller: CallingInstitution,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
-    """Sign-ready OB 3.0 credential, published as `credential.issued` before the 201."""
-    return await service.issue(body, institution=caller, idempotency_key=idempotency_key)
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> IssuedCredential:
+    """Publishes `credential.issued` and answers 201 once the event log acknowledged it.
+
+    The same `Idempotency-Key` from the same institution answers the same credential again
+    without issuing another one.
+    """
+    try:
+        envelope = await use_case.handle(body, institution=caller, idempotency_key=idempotency_key)
+    except IssuanceRefused as refused:
+        raise ProblemError(refused.status, detail=str(refused)) from refused
+    issued = envelope.data_as(models.CredentialIssued)
+    base = request.app.state.credentials_url.rstrip("/")
+    response.headers["Location"] = f"{base}/{quote(issued.credential_id, safe=':')}"
+    return IssuedCredential(
+        id=issued.credential_id,
+        issuer_id=issued.issuer_id,
+        holder_id=issued.holder_id,
+        event_id=envelope.id,
+        credential=issued.credential,
+    )

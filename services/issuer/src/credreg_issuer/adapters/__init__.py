@@ -1,0 +1,1 @@
+"""Adapters behind the issuer's ports: MongoDB and in-memory idempotency records."""

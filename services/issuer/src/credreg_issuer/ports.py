@@ -1,0 +1,48 @@
+"""The issuer's storage port: Idempotency-Key records, one document per (institution, key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """The event an Idempotency-Key stands for, exactly as published (or to be published).
+
+    It is stored *before* the first publish: a retry after a failed publish or a crash
+    republishes these very bytes (same credential, same event id) instead of building a new
+    credential, and `published` only says that an earlier attempt saw the broker's ack.
+    """
+
+    institution_id: str
+    key: str
+    request_digest: str
+    event: KafkaRecord
+    published: bool = False
+
+    @classmethod
+    def of(
+        cls, envelope: Envelope, *, institution_id: str, key: str, request_digest: str
+    ) -> IdempotencyRecord:
+        """A new, not yet published record for an event."""
+        return cls(institution_id, key, request_digest, to_record(envelope))
+
+    @property
+    def envelope(self) -> Envelope:
+        """The stored event, decoded."""
+        return from_record(self.event.key, self.event.value, self.event.headers)
+
+
+class IdempotencyRecords(Protocol):
+    """Idempotency-Key records; unique per (institution, key), single-document writes only."""
+
+    async def reserve(self, record: IdempotencyRecord) -> IdempotencyRecord:
+        """Store `record` unless its (institution, key) is taken; the stored record either way."""
+        ...
+
+    async def mark_published(self, institution_id: str, key: str) -> None:
+        """Note that the record's event was acknowledged by the broker."""
+        ...
