@@ -246,6 +246,49 @@ def _coerced(kind: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _typed_evidence(scoped: dict[str, Any], evidence: dict[str, Any]) -> Any:
+    """Evidence of a type `T` whose type-scoped context is `scoped` (not propagated)."""
+
+    def change(document: dict[str, Any]) -> None:
+        document["@context"].append({"T": {"@id": "http://ex.org/T", "@context": scoped}})
+        document["evidence"] = {"type": "T", **evidence}
+
+    return change
+
+
+_PREFIX_AND_REL = {"ex": "http://scoped.example/", "rel": "http://ex.org/rel"}
+
+# Type- and property-scoped contexts where reverting (or not) changes the quads.
+SCOPED: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    (
+        "id-only reference keeps the type-scoped context",
+        _typed_evidence(_PREFIX_AND_REL, {"rel": {"id": "ex:a"}}),
+    ),
+    (
+        "node reverts the type-scoped context",
+        _typed_evidence(_PREFIX_AND_REL, {"rel": {"id": "ex:a", "name": "n"}}),
+    ),
+    (
+        "property-scoped context applies after reverting",
+        _typed_evidence(
+            {"p": {"@id": "http://ex.org/p", "@context": {"q": "http://prop.example/q"}}},
+            {"p": {"q": "v", "r": {"q": "w"}}},
+        ),
+    ),
+    (
+        "types expand before their scoped contexts",
+        _typed_evidence({"@vocab": "http://scoped.example/"}, {"type": ["T", "U"], "x": "y"}),
+    ),
+    (
+        "reverse term",
+        lambda d: (
+            d["@context"].append({"rev": {"@reverse": "http://ex.org/r"}}),
+            d.update(rev={"id": "urn:x"}),
+        ),
+    ),
+]
+
+
 # JSON-LD features outside the fast subset, each placed in an otherwise plain credential.
 FEATURES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("value object", lambda d: d.update(name={"@value": "x", "@language": "en"})),
@@ -312,7 +355,9 @@ FEATURES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "change"), FEATURES, ids=[name for name, _ in FEATURES])
+@pytest.mark.parametrize(
+    ("name", "change"), FEATURES + SCOPED, ids=[name for name, _ in FEATURES + SCOPED]
+)
 def test_documents_beyond_plain_nodes_canonicalise_as_pyld_does(
     micro_credential: Callable[..., Any], name: str, change: Callable[[dict[str, Any]], None]
 ) -> None:
