@@ -6,6 +6,7 @@ import copy
 import json
 import random
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -494,3 +495,13 @@ def test_credentials_with_random_known_terms_canonicalise_as_pyld_does(
         except rdf_fast.Unsupported:
             pass
     assert fast > 100, "random known terms should mostly stay inside the fast subset"
+
+
+def test_threads_canonicalise_concurrently_as_pyld_does(
+    micro_credential: Callable[..., Any],
+) -> None:
+    documents = list(credential_variants(micro_credential, seed=11))
+    expected = [canonicalize_rdf_reference(document) for document in documents]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            assert list(pool.map(canonicalize_rdf, documents)) == expected
