@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from aiokafka.errors import KafkaError
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, PyMongoError
 
 from credreg_issuer.commands import IssueCredential
 from credreg_issuer.issuance import (
@@ -89,7 +89,7 @@ class IssueCredentials:
     async def _reserve(self, record: IdempotencyRecord) -> IdempotencyRecord:
         try:
             return await self.records.reserve(record)
-        except PyMongoError as error:
+        except ConnectionFailure as error:
             raise IssuanceUnavailable(
                 f"the database is unavailable ({type(error).__name__}); nothing was issued"
             ) from error

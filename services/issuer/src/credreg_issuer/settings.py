@@ -3,6 +3,7 @@
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.settings import InstitutionApiSettings
@@ -10,6 +11,9 @@ from credreg_shared.settings import InstitutionApiSettings
 
 class IssuerSettings(InstitutionApiSettings):
     """Settings of the issuer service."""
+
+    # A refused setting must not echo secrets (API keys, signing keys) into the start-up log.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     service_name: str = "issuer"
     http_port: int = Field(default=8001, ge=0, le=65535)

@@ -65,7 +65,8 @@ def as_document(record: IdempotencyRecord) -> Document:
         "event": {
             "key": record.event.key,
             "value": record.event.value,
-            "headers": [[name, value] for name, value in record.event.headers],
+            # Documents, not pairs: FerretDB 1.x stores no nested arrays.
+            "headers": [{"name": name, "value": value} for name, value in record.event.headers],
         },
         "published": record.published,
         "created_at": datetime.now(UTC),
@@ -82,7 +83,7 @@ def as_record(document: Document) -> IdempotencyRecord:
         event=KafkaRecord(
             key=bytes(event["key"]),
             value=bytes(event["value"]),
-            headers=[(str(name), bytes(value)) for name, value in event["headers"]],
+            headers=[(str(h["name"]), bytes(h["value"])) for h in event["headers"]],
         ),
         published=bool(document["published"]),
     )

@@ -1,0 +1,153 @@
+"""The HTTP route over fakes: 201 with Location, 401, 422/409/503 as problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka.errors import KafkaConnectionError
+
+from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords
+from credreg_issuer.bootstrap import build_app
+from credreg_issuer.settings import IssuerSettings
+from credreg_shared.events import CREDENTIALS_TOPIC, models
+from credreg_shared.messaging import InMemoryPublisher
+
+from .fixtures import UNI, body
+
+AS_UNI = {"Authorization": "Bearer key-uni"}
+SETTINGS = IssuerSettings(
+    api_keys={"key-uni": UNI},
+    topic_namespace="unit.",
+    credentials_url="https://registry.example/v1/credentials",
+)
+TOPIC = SETTINGS.topic(CREDENTIALS_TOPIC)
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    publisher: InMemoryPublisher
+    records: InMemoryIdempotencyRecords
+
+    async def issue(self, payload: Any, headers: Any = None) -> httpx.Response:
+        return await self.client.post(
+            "/v1/credentials", json=payload, headers=AS_UNI if headers is None else headers
+        )
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    publisher, records = InMemoryPublisher(), InMemoryIdempotencyRecords()
+    app = build_app(SETTINGS, records=records, publisher=publisher)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
+        yield Api(client, publisher, records)
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status
+    return problem
+
+
+async def test_issue_answers_201_with_the_credential_and_its_location(api: Api) -> None:
+    response = await api.issue(body())
+    assert response.status_code == 201, response.text
+    answer = response.json()
+    [event] = api.publisher.envelopes(TOPIC)
+    issued = event.data_as(models.CredentialIssued)
+    assert answer == {
+        "id": issued.credential_id,
+        "issuer_id": UNI,
+        "holder_id": "did:example:ada",
+        "event_id": event.id,
+        "credential": issued.credential,
+    }
+    assert response.headers["location"] == (
+        f"https://registry.example/v1/credentials/{issued.credential_id}"
+    )
+
+
+async def test_in_person_is_written_in_the_credential_vocabulary(api: Api) -> None:
+    payload = body()
+    payload["achievement"]["delivery_mode"] = "in_person"
+    response = await api.issue(payload)
+    assert response.status_code == 201, response.text
+    achievement = response.json()["credential"]["credentialSubject"]["achievement"]
+    assert achievement["deliveryMode"] == "in-person"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic a2V5LXVuaQ=="}],
+    ids=["missing", "unknown", "not-bearer"],
+)
+async def test_without_a_known_key_it_is_401_and_nothing_is_published(
+    api: Api, headers: dict[str, str]
+) -> None:
+    assert_problem(await api.issue(body(), headers=headers), 401)
+    assert api.publisher.records == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"holder_id": "did:example:ada"},
+        "not an object",
+        body(holder=""),
+        body(holder="   "),
+        body(unexpected="field"),
+        {**body(), "achievement": {"name": "No competencies", "competencies": []}},
+    ],
+    ids=[
+        "empty",
+        "no-achievement",
+        "not-object",
+        "empty-holder",
+        "blank-holder",
+        "extra",
+        "no-competencies",
+    ],
+)
+async def test_junk_bodies_are_422_problems_and_publish_nothing(api: Api, payload: Any) -> None:
+    problem = assert_problem(await api.issue(payload), 422)
+    assert problem.get("errors") or problem.get("detail")
+    assert api.publisher.records == []
+
+
+async def test_a_too_long_idempotency_key_is_a_422(api: Api) -> None:
+    headers = {**AS_UNI, "Idempotency-Key": "k" * 201}
+    assert_problem(await api.issue(body(), headers=headers), 422)
+
+
+async def test_the_idempotency_key_replays_the_same_201_and_publishes_once(api: Api) -> None:
+    headers = {**AS_UNI, "Idempotency-Key": "enrolment-42"}
+    first = await api.issue(body(), headers=headers)
+    again = await api.issue(body(), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    assert len(api.publisher.records) == 1
+    other = await api.issue(body(name="Another course"), headers=headers)
+    assert_problem(other, 409)
+    assert len(api.publisher.records) == 1
+
+
+async def test_broker_down_is_a_503_problem_and_claims_nothing(api: Api) -> None:
+    api.publisher.fail_with = KafkaConnectionError()
+    problem = assert_problem(await api.issue(body()), 503)
+    assert "nothing was issued" in problem["detail"]
+    assert api.publisher.records == []
+
+
+async def test_the_route_is_documented_with_its_problems(api: Api) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    responses = spec["paths"]["/v1/credentials"]["post"]["responses"]
+    assert {"201", "401", "409", "422", "503"} <= set(responses)

@@ -1,0 +1,191 @@
+"""The issuer in-process over the real Kafka and MongoDB-wire server.
+
+Each test builds the app through the composition root with its own topic namespace and
+database and runs its lifespan (indexes, topics, producer). What reached the log is read back
+from the topic up to its end offsets: every 201 came after the broker's ack, so an event that
+is not there by then never will be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from credreg_issuer.adapters.mongo_idempotency import COLLECTION
+from credreg_issuer.bootstrap import build_app
+from credreg_issuer.settings import IssuerSettings
+from credreg_shared.events import CREDENTIALS_TOPIC, models
+from credreg_shared.events.cloudevents import Envelope, from_record
+
+from .fixtures import OTHER_UNI, UNI, body
+
+pytestmark = pytest.mark.integration
+
+PATIENCE = 60.0
+"""Seconds before a wait is declared stuck; a guard against hangs, not a timing assertion."""
+AS_UNI = {"Authorization": "Bearer key-uni"}
+AS_OTHER = {"Authorization": "Bearer key-other"}
+T = TypeVar("T")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
+    """Poll `probe` until it returns something truthy; fail after `PATIENCE` seconds."""
+    try:
+        async with asyncio.timeout(PATIENCE):
+            while True:
+                found = await probe()
+                if found:
+                    return found
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+@pytest.fixture
+async def settings(
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    mongo_db: AsyncDatabase[dict[str, object]],
+    unique_name: Callable[[str], str],
+) -> AsyncIterator[IssuerSettings]:
+    """Settings private to this test; its topic is deleted afterwards."""
+    config = IssuerSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        mongodb_uri=mongodb_uri,
+        mongodb_database=mongo_db.name,
+        topic_namespace=f"{unique_name('ns')}.",
+        api_keys={"key-uni": UNI, "key-other": OTHER_UNI},
+        log_json=False,
+    )
+    try:
+        yield config
+    finally:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        await admin.start()
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([config.topic(CREDENTIALS_TOPIC)])
+        await admin.close()
+
+
+@pytest.fixture
+async def client(settings: IssuerSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app with its lifespan running."""
+    app = build_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
+            yield client
+
+
+async def log_of(settings: IssuerSettings) -> list[tuple[bytes | None, Envelope]]:
+    """Every record now on the credentials topic, decoded: (key, envelope)."""
+    topic = settings.topic(CREDENTIALS_TOPIC)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        # The lifespan's ensure_topics created the topic with this many partitions.
+        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[tuple[bytes | None, Envelope]] = []
+
+        async def read_to_the_end() -> bool:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found.extend(
+                    (r.key, from_record(r.key, r.value, r.headers))
+                    for r in records
+                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                )
+            positions = {tp: await consumer.position(tp) for tp in ends}
+            return all(positions[tp] >= end for tp, end in ends.items())
+
+        await eventually(read_to_the_end, f"read {topic} to its end offsets")
+        return found
+    finally:
+        await consumer.stop()
+
+
+def assert_problem(response: httpx.Response, status: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == status
+
+
+async def test_issue_puts_one_credential_issued_event_on_the_topic(
+    settings: IssuerSettings, client: httpx.AsyncClient
+) -> None:
+    assert (await client.get("/readyz")).status_code == 200
+    response = await client.post("/v1/credentials", json=body(), headers=AS_UNI)
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    assert response.headers["location"] == f"/v1/credentials/{answer['id']}"
+    [(key, envelope)] = await log_of(settings)
+    assert key == answer["id"].encode()
+    assert envelope.id == answer["event_id"]
+    assert envelope.source == settings.source
+    issued = envelope.data_as(models.CredentialIssued)
+    assert (issued.credential_id, issued.issuer_id, issued.holder_id) == (
+        answer["id"],
+        UNI,
+        "did:example:ada",
+    )
+    assert issued.credential == answer["credential"]
+
+
+async def test_refused_requests_are_problems_and_put_nothing_on_the_topic(
+    settings: IssuerSettings, client: httpx.AsyncClient
+) -> None:
+    bad_body = await client.post("/v1/credentials", json={"holder_id": ""}, headers=AS_UNI)
+    assert_problem(bad_body, 422)
+    bad_key = await client.post(
+        "/v1/credentials", json=body(), headers={"Authorization": "Bearer not-a-key"}
+    )
+    assert_problem(bad_key, 401)
+    no_key = await client.post("/v1/credentials", json=body())
+    assert_problem(no_key, 401)
+    assert await log_of(settings) == []
+
+
+async def test_an_idempotency_key_issues_one_credential_and_one_event(
+    settings: IssuerSettings, client: httpx.AsyncClient, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    def post(headers: dict[str, str], name: str = "Data Literacy") -> Awaitable[httpx.Response]:
+        return client.post("/v1/credentials", json=body(name=name), headers=headers)
+
+    keyed = {**AS_UNI, "Idempotency-Key": "enrolment-42"}
+    first = await post(keyed)
+    assert first.status_code == 201, first.text
+    retries = await asyncio.gather(*[post(keyed) for _ in range(3)])
+    assert [r.status_code for r in retries] == [201] * 3
+    assert all(r.json() == first.json() for r in retries)
+    assert_problem(await post(keyed, name="Another course"), 409)
+    # The same key from another institution is another credential.
+    other = await post({**AS_OTHER, "Idempotency-Key": "enrolment-42"})
+    assert other.status_code == 201, other.text
+    assert other.json()["id"] != first.json()["id"]
+
+    events = [envelope for _, envelope in await log_of(settings)]
+    ours = [e for e in events if e.subject == first.json()["id"]]
+    assert [e.id for e in ours] == [first.json()["event_id"]]
+    assert len(events) == 2
+    record = await mongo_db[COLLECTION].find_one({"credential_id": first.json()["id"]})
+    assert record is not None
+    assert (record["institution_id"], record["key"], record["published"]) == (
+        UNI,
+        "enrolment-42",
+        True,
+    )
