@@ -143,7 +143,7 @@ async def test_the_idempotency_key_replays_the_same_201_and_publishes_once(api: 
 async def test_broker_down_is_a_503_problem_and_claims_nothing(api: Api) -> None:
     api.publisher.fail_with = KafkaConnectionError()
     problem = assert_problem(await api.issue(body()), 503)
-    assert "nothing was issued" in problem["detail"]
+    assert "no credential is confirmed as issued" in problem["detail"]
     assert api.publisher.records == []
 
 

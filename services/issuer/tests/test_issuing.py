@@ -20,7 +20,7 @@ from credreg_issuer.issuance import (
 from credreg_issuer.signing import CredentialSigner
 from credreg_shared.credentials.schema_validation import achievement_credential_errors
 from credreg_shared.events import models
-from credreg_shared.events.cloudevents import derived_event_id
+from credreg_shared.events.cloudevents import Envelope, derived_event_id
 from credreg_shared.messaging import InMemoryPublisher
 
 from .fixtures import OTHER_UNI, UNI, command
@@ -150,6 +150,26 @@ async def test_broker_down_is_unavailable_and_the_retry_publishes_the_stored_eve
     assert issuer.records.records[(UNI, "k-1")].published is True
     await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
     assert len(issuer.publisher.records) == 1
+
+
+class HangingPublisher(InMemoryPublisher):
+    """A broker that never acknowledges (aiokafka's producer retries a down broker forever)."""
+
+    async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_broker_that_never_acknowledges_is_unavailable() -> None:
+    use_case = IssueCredentials(
+        publisher=HangingPublisher(),
+        records=InMemoryIdempotencyRecords(),
+        signer=CredentialSigner({}),
+        topic=TOPIC,
+        source="urn:credreg:issuer",
+        publish_timeout=0.01,
+    )
+    with pytest.raises(IssuanceUnavailable, match="TimeoutError"):
+        await use_case.handle(command(), institution=UNI, idempotency_key="k-1")
 
 
 async def test_database_down_is_unavailable_and_nothing_is_published() -> None:

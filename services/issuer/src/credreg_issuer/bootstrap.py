@@ -42,6 +42,7 @@ def build_app(
             signer=signer,
             topic=config.topic(CREDENTIALS_TOPIC),
             source=config.source,
+            publish_timeout=config.publish_timeout_seconds,
         )
 
     if (records is None) != (publisher is None):

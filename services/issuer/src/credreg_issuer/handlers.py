@@ -9,6 +9,7 @@ and a stored record never answers 201 for an event that no attempt has published
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka.errors import KafkaError
@@ -40,12 +41,14 @@ class IssueCredentials:
         signer: CredentialSigner,
         topic: str,
         source: str,
+        publish_timeout: float = 10.0,
     ) -> None:
         self.publisher = publisher
         self.records = records
         self.signer = signer
         self.topic = topic
         self.source = source
+        self.publish_timeout = publish_timeout
 
     async def handle(
         self, command: IssueCredential, *, institution: str, idempotency_key: str | None = None
@@ -79,11 +82,15 @@ class IssueCredentials:
 
     async def _publish(self, envelope: Envelope) -> None:
         try:
-            await self.publisher.publish(envelope, topic=self.topic)
-        except KafkaError as error:
+            # aiokafka's idempotent producer retries a down broker without end: bound the wait.
+            async with asyncio.timeout(self.publish_timeout):
+                await self.publisher.publish(envelope, topic=self.topic)
+        except (KafkaError, TimeoutError) as error:
+            # A record already handed to the producer may still reach the log later, so the
+            # answer promises nothing either way; the same Idempotency-Key resolves it.
             raise IssuanceUnavailable(
-                f"the event log is unavailable ({type(error).__name__}); nothing was issued, "
-                "retry later (with the same Idempotency-Key, to be safe)"
+                f"the event log did not acknowledge ({type(error).__name__}); no credential is "
+                "confirmed as issued: retry with the same Idempotency-Key to issue at most one"
             ) from error
 
     async def _reserve(self, record: IdempotencyRecord) -> IdempotencyRecord:
