@@ -154,6 +154,22 @@ async def test_broker_down_undoes_the_claim_and_a_retry_succeeds(service: Servic
     assert len(service.published()) == 1
 
 
+async def test_a_broker_that_never_answers_is_a_503_within_the_publish_timeout(
+    service: Service,
+) -> None:
+    class HangingPublisher(InMemoryPublisher):
+        async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
+            await asyncio.Event().wait()
+
+    await service.issue()
+    service.changes.publisher = HangingPublisher()
+    service.changes.publish_timeout = 0.05
+    # Without the service's own bound this would wait forever: fail after 5 s instead.
+    assert await asyncio.wait_for(outcome(service, revoke()), timeout=5) == 503
+    assert service.credentials.status_of(CREDENTIAL) == "active"
+    assert service.credentials.entries[CREDENTIAL].claimed_by is None
+
+
 async def test_a_failed_revocation_of_a_suspended_credential_leaves_it_suspended(
     service: Service,
 ) -> None:

@@ -74,3 +74,6 @@ class InstitutionApiSettings(ServiceSettings):
 
     # JSON object of API key → institution id (the credential's issuer id); never logged.
     api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
+    # How long a request waits for the broker's ack before answering 503: aiokafka's idempotent
+    # producer retries a down broker without end.
+    publish_timeout_seconds: float = Field(default=10.0, gt=0)

@@ -19,8 +19,6 @@ class IssuerSettings(InstitutionApiSettings):
     http_port: int = Field(default=8001, ge=0, le=65535)
     mongodb_database: str = "credreg_issuer"
     source: str = "urn:credreg:issuer"
-    # How long a request waits for the broker's ack before answering 503.
-    publish_timeout_seconds: float = Field(default=10.0, gt=0)
     # Where the credential's view is served (the registry); the 201's Location starts with it.
     credentials_url: str = "/v1/credentials"
     # JSON object of institution id → Ed25519 `secretKeyMultibase` (z3u2…); institutions

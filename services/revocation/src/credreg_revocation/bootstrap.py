@@ -44,6 +44,7 @@ def build_app(
             publisher=publisher,
             topic=config.topic(CREDENTIALS_TOPIC),
             source=config.source,
+            publish_timeout=config.publish_timeout_seconds,
         )
 
     if (credentials is None) != (publisher is None):

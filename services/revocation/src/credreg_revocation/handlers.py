@@ -3,6 +3,7 @@ ownership view built from the log (events), with the one event → handler table
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -52,11 +53,13 @@ class StatusChanges:
         publisher: EventPublisher,
         topic: str,
         source: str,
+        publish_timeout: float = 10.0,
     ) -> None:
         self.credentials = credentials
         self.publisher = publisher
         self.topic = topic
         self.source = source
+        self.publish_timeout = publish_timeout
 
     async def handle(self, command: ChangeStatus) -> StatusChanged:
         """404 unknown, 403 not the issuer, 409 not allowed now, 503 broker down; else done.
@@ -91,14 +94,19 @@ class StatusChanges:
             raise refusal(transition, credential_id, current.status if current else None)
         envelope = new_envelope(data, source=self.source, event_id=event_id)
         try:
-            await self.publisher.publish(envelope, topic=self.topic)
+            # aiokafka's idempotent producer retries a down broker without end: bound the wait.
+            async with asyncio.timeout(self.publish_timeout):
+                await self.publisher.publish(envelope, topic=self.topic)
         except BaseException as error:
             # Whatever stopped the publish (broker down, timeout, cancellation), the claim
             # must not outlive it, or the view would say revoked with no event in the log.
             await self.credentials.release(credential_id, event_id=event_id, status=before.status)
-            if isinstance(error, KafkaError):
+            if isinstance(error, KafkaError | TimeoutError):
+                # A record already handed to the producer may still reach the log later; the
+                # view then follows the log (the undo removed the event id from it).
                 raise EventLogUnavailable(
-                    f"the event log is unavailable; nothing changed ({type(error).__name__})"
+                    f"the event log did not acknowledge ({type(error).__name__}); "
+                    "no change is confirmed"
                 ) from error
             raise
         return StatusChanged(credential_id, transition.target, event_id)
