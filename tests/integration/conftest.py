@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import sys
@@ -19,6 +18,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 from service_processes import ServiceProcess  # noqa: E402
+
+from credreg_shared import testing  # noqa: E402
 
 SERVICE_NAMES = ("issuer", "registry", "revocation", "notifier")
 API_KEYS = {"key-uni-a": "did:web:uni-a.example", "key-uni-b": "did:web:uni-b.example"}
@@ -152,18 +153,9 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         server.server_close()
 
 
-async def poll_until(
-    check: Callable[[], Awaitable[Any]], *, within: float = 60.0, interval: float = 0.25
-) -> Any:
+async def poll_until(check: Callable[[], Awaitable[Any]], *, within: float = 60.0) -> Any:
     """Await `check` until it returns something truthy; fail with the last value at the deadline."""
-    deadline = asyncio.get_running_loop().time() + within
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {within:.0f}s; last value: {last!r}")
+    return await testing.eventually(check, "the end-to-end condition", patience=within)
 
 
 @pytest.fixture

@@ -9,44 +9,26 @@ is not there by then never will be.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from credreg_issuer.adapters.mongo_idempotency import COLLECTION
 from credreg_issuer.bootstrap import build_app
 from credreg_issuer.settings import IssuerSettings
 from credreg_shared.events import CREDENTIALS_TOPIC, models
-from credreg_shared.events.cloudevents import Envelope, from_record
+from credreg_shared.events.cloudevents import Envelope
+from credreg_shared.testing import delete_topics, read_log
 
 from .fixtures import OTHER_UNI, UNI, body
 
 pytestmark = pytest.mark.integration
 
-PATIENCE = 60.0
-"""Seconds before a wait is declared stuck; a guard against hangs, not a timing assertion."""
 AS_UNI = {"Authorization": "Bearer key-uni"}
 AS_OTHER = {"Authorization": "Bearer key-other"}
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """Poll `probe` until it returns something truthy; fail after `PATIENCE` seconds."""
-    try:
-        async with asyncio.timeout(PATIENCE):
-            while True:
-                found = await probe()
-                if found:
-                    return found
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 @pytest.fixture
@@ -68,11 +50,7 @@ async def settings(
     try:
         yield config
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([config.topic(CREDENTIALS_TOPIC)])
-        await admin.close()
+        await delete_topics(kafka_bootstrap, [config.topic(CREDENTIALS_TOPIC)])
 
 
 @pytest.fixture
@@ -87,36 +65,11 @@ async def client(settings: IssuerSettings) -> AsyncIterator[httpx.AsyncClient]:
 
 async def log_of(settings: IssuerSettings) -> list[tuple[bytes | None, Envelope]]:
     """Every record now on the credentials topic, decoded: (key, envelope)."""
-    topic = settings.topic(CREDENTIALS_TOPIC)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+    return await read_log(
+        settings.kafka_bootstrap_servers,
+        settings.topic(CREDENTIALS_TOPIC),
+        settings.topic_partitions,
     )
-    await consumer.start()
-    try:
-        # The lifespan's ensure_topics created the topic with this many partitions.
-        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[tuple[bytes | None, Envelope]] = []
-
-        async def read_to_the_end() -> bool:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found.extend(
-                    (r.key, from_record(r.key, r.value, r.headers))
-                    for r in records
-                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
-                )
-            positions = {tp: await consumer.position(tp) for tp in ends}
-            return all(positions[tp] >= end for tp, end in ends.items())
-
-        await eventually(read_to_the_end, f"read {topic} to its end offsets")
-        return found
-    finally:
-        await consumer.stop()
 
 
 def assert_problem(response: httpx.Response, status: int) -> None:

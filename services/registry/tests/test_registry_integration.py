@@ -6,16 +6,14 @@ lifespan (indexes, topics, consumer) and reads the view through the HTTP API.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -25,24 +23,9 @@ from credreg_shared.events import CREDENTIALS_TOPIC, dlq_topic, models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope, to_record
 from credreg_shared.messaging import KafkaPublisher, ensure_topics
 from credreg_shared.messaging.processing import ConsumerStats
+from credreg_shared.testing import delete_topics, eventually
 
 pytestmark = pytest.mark.integration
-
-PATIENCE = 60.0
-"""Seconds before a wait is declared stuck; a guard against hangs, not a timing assertion."""
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """Poll `probe` until it returns something truthy; fail after `PATIENCE` seconds."""
-    last: T | None = None
-    async with asyncio.timeout(PATIENCE):
-        while True:
-            last = await probe()
-            if last:
-                return last
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"never happened: {what} (last: {last!r})")  # pragma: no cover
 
 
 @pytest.fixture
@@ -66,11 +49,7 @@ async def settings(
     try:
         yield config
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([topic, dlq_topic(topic)])
-        await admin.close()
+        await delete_topics(kafka_bootstrap, [topic, dlq_topic(topic)])
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -26,31 +24,16 @@ from credreg_revocation.adapters.mongo_credentials import COLLECTION
 from credreg_revocation.bootstrap import build_app
 from credreg_revocation.settings import RevocationSettings
 from credreg_shared.events import CREDENTIALS_TOPIC, dlq_topic, models, samples
-from credreg_shared.events.cloudevents import Envelope, from_record, new_envelope
+from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.messaging import KafkaPublisher
 from credreg_shared.messaging.processing import ConsumerStats
+from credreg_shared.testing import delete_topics, eventually, read_log
 
 pytestmark = pytest.mark.integration
 
-PATIENCE = 60.0
-"""Seconds before a wait is declared stuck; a guard against hangs, not a timing assertion."""
 OWNER, OTHER = samples.SAMPLE_ISSUER, "did:web:other-university.example"
 AS_OWNER = {"Authorization": "Bearer key-owner"}
 AS_OTHER = {"Authorization": "Bearer key-other"}
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str) -> T:
-    """Poll `probe` until it returns something truthy; fail after `PATIENCE` seconds."""
-    try:
-        async with asyncio.timeout(PATIENCE):
-            while True:
-                found = await probe()
-                if found:
-                    return found
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 @pytest.fixture
@@ -74,11 +57,7 @@ async def settings(
         yield config
     finally:
         topic = config.topic(CREDENTIALS_TOPIC)
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        with contextlib.suppress(Exception):
-            await admin.delete_topics([topic, dlq_topic(topic)])
-        await admin.close()
+        await delete_topics(kafka_bootstrap, [topic, dlq_topic(topic)])
 
 
 @contextlib.asynccontextmanager
@@ -115,36 +94,11 @@ async def known(db: AsyncDatabase[dict[str, object]], *credential_ids: str) -> N
 
 async def log_of(settings: RevocationSettings) -> list[tuple[bytes | None, Envelope]]:
     """Every record now on the credentials topic, decoded: (key, envelope)."""
-    topic = settings.topic(CREDENTIALS_TOPIC)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+    return await read_log(
+        settings.kafka_bootstrap_servers,
+        settings.topic(CREDENTIALS_TOPIC),
+        settings.topic_partitions,
     )
-    await consumer.start()
-    try:
-        # The lifespan's ensure_topics created the topic with this many partitions.
-        partitions = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[tuple[bytes | None, Envelope]] = []
-
-        async def read_to_the_end() -> bool:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found.extend(
-                    (r.key, from_record(r.key, r.value, r.headers))
-                    for r in records
-                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
-                )
-            positions = {tp: await consumer.position(tp) for tp in ends}
-            return all(positions[tp] >= end for tp, end in ends.items())
-
-        await eventually(read_to_the_end, f"read {topic} to its end offsets")
-        return found
-    finally:
-        await consumer.stop()
 
 
 async def revocations_of(settings: RevocationSettings, credential_id: str) -> list[Envelope]:
