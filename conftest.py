@@ -19,14 +19,21 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from credreg_shared import testing
+from credreg_shared.events import CREDENTIALS_TOPIC, dlq_topic
+from credreg_shared.messaging import ensure_topics
+from credreg_shared.settings import ServiceSettings
+
 REPO = Path(__file__).resolve().parent
 LAUNCHER = REPO / "deploy" / "local" / "infra.py"
+S = TypeVar("S", bound=ServiceSettings)
 LAUNCHER_ENV = {
     "CREDREG_INFRA_DIR": str(REPO / ".local" / "pytest-infra"),
     "CREDREG_KAFKA_PORT": "19192",
@@ -180,3 +187,37 @@ async def mongo_db(
         yield mongo_client[name]
     finally:
         await mongo_client.drop_database(name)
+
+
+@pytest.fixture
+async def service_settings(
+    endpoints: Endpoints,
+    mongo_db: AsyncDatabase[dict[str, object]],
+    unique_name: Callable[[str], str],
+) -> AsyncIterator[testing.SettingsFactory]:
+    """``await service_settings(RegistrySettings, **overrides)``: settings private to this test.
+
+    The real endpoints, this test's database, a topic namespace and consumer group of its own;
+    the credentials topic exists on return, and every topic is deleted afterwards.
+    """
+    topics: dict[str, None] = {}  # ordered and without repeats: Kafka refuses a name twice
+
+    async def make(kind: type[S], **overrides: Any) -> S:
+        settings = testing.integration_settings(
+            kind,
+            kafka_bootstrap=endpoints.kafka_bootstrap,
+            mongodb_uri=endpoints.mongodb_uri,
+            database=mongo_db.name,
+            name=unique_name("ns"),
+            **overrides,
+        )
+        topic = settings.topic(CREDENTIALS_TOPIC)
+        await ensure_topics(endpoints.kafka_bootstrap, {topic: settings.topic_partitions})
+        topics.update(dict.fromkeys([topic, dlq_topic(topic)]))
+        return settings
+
+    try:
+        yield make
+    finally:
+        if topics:
+            await testing.delete_topics(endpoints.kafka_bootstrap, topics)

@@ -42,6 +42,13 @@ async def registry_status(client: httpx.AsyncClient, stack: Any, credential_id: 
     return response.json()["status"] if response.status_code == 200 else None
 
 
+async def registry_status_is(
+    client: httpx.AsyncClient, stack: Any, credential_id: str, wanted: str
+) -> str | None:
+    """A probe for `eventually`: `wanted` once the registry shows that status, else None."""
+    return wanted if await registry_status(client, stack, credential_id) == wanted else None
+
+
 async def revoke(
     client: httpx.AsyncClient, stack: Any, credential_id: str, headers: dict[str, str]
 ) -> httpx.Response:
@@ -83,17 +90,14 @@ async def test_issue_view_revoke_and_exactly_one_signed_webhook(
         secret = subscription.json()["secret"]
 
         credential_id = await issue(client, stack, holder)
-        assert await eventually(lambda: registry_status(client, stack, credential_id)) == "active"
+        await eventually(lambda: registry_status_is(client, stack, credential_id, "active"))
         portfolio = await client.get(f"{stack.url('registry')}/v1/holders/{holder}/credentials")
         assert [c["id"] for c in portfolio.json()["credentials"]] == [credential_id]
 
         answer = await revoke_once_known(client, stack, credential_id, UNI_A, eventually)
         assert answer.status_code == 202, answer.text
 
-        async def revoked() -> bool:
-            return await registry_status(client, stack, credential_id) == "revoked"
-
-        await eventually(revoked)
+        await eventually(lambda: registry_status_is(client, stack, credential_id, "revoked"))
         again = await revoke(client, stack, credential_id, UNI_A)
         assert again.status_code == 409
         assert again.headers["content-type"].startswith("application/problem+json")
@@ -128,7 +132,7 @@ async def test_revoking_another_issuers_credential_is_refused_and_changes_nothin
         refused = await revoke_once_known(client, stack, credential_id, UNI_B, eventually)
         assert refused.status_code == 403, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
-        assert await eventually(lambda: registry_status(client, stack, credential_id)) == "active"
+        await eventually(lambda: registry_status_is(client, stack, credential_id, "active"))
         # Still revocable by its issuer: the refused attempt claimed nothing.
         owner = await revoke(client, stack, credential_id, UNI_A)
         assert owner.status_code == 202, owner.text
@@ -172,7 +176,7 @@ async def test_poison_record_goes_to_the_dlq_and_the_next_record_is_processed(
     holder = f"did:example:{uuid.uuid4().hex}"
     async with httpx.AsyncClient(timeout=30) as client:
         credential_id = await issue(client, stack, holder)
-        assert await eventually(lambda: registry_status(client, stack, credential_id)) == "active"
+        await eventually(lambda: registry_status_is(client, stack, credential_id, "active"))
 
     registry_group = stack.env_for("registry")["CREDREG_CONSUMER_GROUP"]
     dead = await eventually(

@@ -8,11 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.errors import KafkaConnectionError
 
 from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords
 from credreg_issuer.bootstrap import build_app
+from credreg_issuer.domain import credential_id_for
+from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import CREDENTIALS_TOPIC, models
 from credreg_shared.messaging import InMemoryPublisher
 
@@ -42,7 +44,7 @@ class Api:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     publisher, records = InMemoryPublisher(), InMemoryIdempotencyRecords()
-    app = build_app(SETTINGS, records=records, publisher=publisher)
+    app = build_app(SETTINGS, fakes=Adapters(records=records, publisher=publisher))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
         yield Api(client, publisher, records)
@@ -141,9 +143,41 @@ async def test_the_idempotency_key_replays_the_same_201_and_publishes_once(api: 
 
 
 async def test_broker_down_is_a_503_problem_and_claims_nothing(api: Api) -> None:
-    api.publisher.fail_with = KafkaConnectionError()
+    api.publisher.fail_with = PublishUnavailable(
+        "the event log did not acknowledge (KafkaConnectionError)"
+    )
     problem = assert_problem(await api.issue(body()), 503)
     assert "no credential is confirmed as issued" in problem["detail"]
+    assert api.publisher.records == []
+
+
+async def test_a_broker_that_never_acknowledges_is_a_503_and_the_retry_issues_one(
+    api: Api,
+) -> None:
+    # What the Kafka publisher raises once its bounded wait for the ack is over.
+    api.publisher.fail_with = PublishUnavailable("the event log did not acknowledge (TimeoutError)")
+    headers = {**AS_UNI, "Idempotency-Key": "enrolment-7"}
+    problem = assert_problem(await api.issue(body(), headers=headers), 503)
+    assert problem["detail"] == (
+        "the event log did not acknowledge (TimeoutError); no credential is confirmed as "
+        "issued: retry with the same Idempotency-Key to issue at most one"
+    )
+    assert api.publisher.records == []
+
+    api.publisher.fail_with = None
+    retried = await api.issue(body(), headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["id"] == credential_id_for(UNI, "enrolment-7")
+    again = await api.issue(body(), headers=headers)
+    assert again.json() == retried.json()
+    assert len(api.publisher.records) == 1
+
+
+async def test_database_down_is_a_503_problem_and_publishes_nothing(api: Api) -> None:
+    api.records.fail_with = StorageUnavailable("the database is unavailable (AutoReconnect)")
+    headers = {**AS_UNI, "Idempotency-Key": "enrolment-8"}
+    problem = assert_problem(await api.issue(body(), headers=headers), 503)
+    assert problem["detail"] == "the database is unavailable (AutoReconnect); nothing was issued"
     assert api.publisher.records == []
 
 

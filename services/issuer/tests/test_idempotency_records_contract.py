@@ -8,10 +8,9 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords
-from credreg_issuer.adapters.mongo_idempotency import INDEXES, MongoIdempotencyRecords
-from credreg_issuer.issuance import credential_id_for, prepare_issuance
+from credreg_issuer.adapters.mongo import INDEXES, MongoIdempotencyRecords
+from credreg_issuer.domain import CredentialSigner, credential_id_for, prepare_issuance
 from credreg_issuer.ports import IdempotencyRecord, IdempotencyRecords
-from credreg_issuer.signing import CredentialSigner
 from credreg_shared.storage import Document, ensure_indexes
 
 from .fixtures import OTHER_UNI, UNI, command
@@ -31,8 +30,27 @@ def record(institution: str, key: str, holder: str = "did:example:ada") -> Idemp
     )
 
 
-class RecordsContract:
-    """What every `IdempotencyRecords` must do; subclasses give the `records` fixture."""
+@pytest.fixture(params=["in-memory", pytest.param("mongo", marks=pytest.mark.integration)])
+def database(request: pytest.FixtureRequest) -> AsyncDatabase[Document] | None:
+    """No database for the fake; this test's own MongoDB database for the adapter."""
+    # Asked for here, outside the event loop: only the Mongo run needs the real server.
+    if request.param == "in-memory":
+        return None
+    found: AsyncDatabase[Document] = request.getfixturevalue("mongo_db")
+    return found
+
+
+@pytest.fixture
+async def records(database: AsyncDatabase[Document] | None) -> IdempotencyRecords:
+    """The fake, or the MongoDB adapter (with its indexes)."""
+    if database is None:
+        return InMemoryIdempotencyRecords()
+    await ensure_indexes(database, INDEXES)
+    return MongoIdempotencyRecords(database)
+
+
+class TestIdempotencyRecordsContract:
+    """What every `IdempotencyRecords` must do, on the fake and on MongoDB alike."""
 
     async def test_the_first_record_for_a_key_wins_and_comes_back_byte_for_byte(
         self, records: IdempotencyRecords
@@ -67,17 +85,3 @@ class RecordsContract:
         stored = await asyncio.gather(*[records.reserve(c) for c in candidates])
         assert len({s.event.value for s in stored}) == 1
         assert stored[0] in candidates
-
-
-class TestInMemoryRecords(RecordsContract):
-    @pytest.fixture
-    def records(self) -> IdempotencyRecords:
-        return InMemoryIdempotencyRecords()
-
-
-@pytest.mark.integration
-class TestMongoRecords(RecordsContract):
-    @pytest.fixture
-    async def records(self, mongo_db: AsyncDatabase[Document]) -> IdempotencyRecords:
-        await ensure_indexes(mongo_db, INDEXES)
-        return MongoIdempotencyRecords(mongo_db)

@@ -9,19 +9,20 @@ is not there by then never will be.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from credreg_issuer.adapters.mongo_idempotency import COLLECTION
+from credreg_issuer.adapters.mongo import COLLECTION
 from credreg_issuer.bootstrap import build_app
 from credreg_issuer.settings import IssuerSettings
 from credreg_shared.events import CREDENTIALS_TOPIC, models
 from credreg_shared.events.cloudevents import Envelope
-from credreg_shared.testing import delete_topics, read_log
+from credreg_shared.testing import SettingsFactory, read_log, serving
 
 from .fixtures import OTHER_UNI, UNI, body
 
@@ -31,45 +32,30 @@ AS_UNI = {"Authorization": "Bearer key-uni"}
 AS_OTHER = {"Authorization": "Bearer key-other"}
 
 
-@pytest.fixture
-async def settings(
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    mongo_db: AsyncDatabase[dict[str, object]],
-    unique_name: Callable[[str], str],
-) -> AsyncIterator[IssuerSettings]:
-    """Settings private to this test; its topic is deleted afterwards."""
-    config = IssuerSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        mongodb_uri=mongodb_uri,
-        mongodb_database=mongo_db.name,
-        topic_namespace=f"{unique_name('ns')}.",
-        api_keys={"key-uni": UNI, "key-other": OTHER_UNI},
-        log_json=False,
-    )
-    try:
-        yield config
-    finally:
-        await delete_topics(kafka_bootstrap, [config.topic(CREDENTIALS_TOPIC)])
+@dataclass
+class Issuer:
+    """The running issuer: its settings and a client of its routes."""
+
+    settings: IssuerSettings
+    client: httpx.AsyncClient
+
+    async def log(self) -> list[tuple[bytes | None, Envelope]]:
+        """Every record now on the credentials topic, decoded: (key, envelope)."""
+        return await read_log(
+            self.settings.kafka_bootstrap_servers,
+            self.settings.topic(CREDENTIALS_TOPIC),
+            self.settings.topic_partitions,
+        )
 
 
 @pytest.fixture
-async def client(settings: IssuerSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the app with its lifespan running."""
-    app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
-            yield client
-
-
-async def log_of(settings: IssuerSettings) -> list[tuple[bytes | None, Envelope]]:
-    """Every record now on the credentials topic, decoded: (key, envelope)."""
-    return await read_log(
-        settings.kafka_bootstrap_servers,
-        settings.topic(CREDENTIALS_TOPIC),
-        settings.topic_partitions,
+async def issuer(service_settings: SettingsFactory) -> AsyncIterator[Issuer]:
+    """The issuer app with its lifespan running, over this test's own database and topics."""
+    settings: IssuerSettings = await service_settings(
+        IssuerSettings, api_keys={"key-uni": UNI, "key-other": OTHER_UNI}
     )
+    async with serving(build_app(settings), base_url="http://issuer") as client:
+        yield Issuer(settings, client)
 
 
 def assert_problem(response: httpx.Response, status: int) -> None:
@@ -78,15 +64,14 @@ def assert_problem(response: httpx.Response, status: int) -> None:
     assert response.json()["status"] == status
 
 
-async def test_issue_puts_one_credential_issued_event_on_the_topic(
-    settings: IssuerSettings, client: httpx.AsyncClient
-) -> None:
+async def test_issue_puts_one_credential_issued_event_on_the_topic(issuer: Issuer) -> None:
+    settings, client = issuer.settings, issuer.client
     assert (await client.get("/readyz")).status_code == 200
     response = await client.post("/v1/credentials", json=body(), headers=AS_UNI)
     assert response.status_code == 201, response.text
     answer: dict[str, Any] = response.json()
     assert response.headers["location"] == f"/v1/credentials/{answer['id']}"
-    [(key, envelope)] = await log_of(settings)
+    [(key, envelope)] = await issuer.log()
     assert key == answer["id"].encode()
     assert envelope.id == answer["event_id"]
     assert envelope.source == settings.source
@@ -99,9 +84,8 @@ async def test_issue_puts_one_credential_issued_event_on_the_topic(
     assert issued.credential == answer["credential"]
 
 
-async def test_refused_requests_are_problems_and_put_nothing_on_the_topic(
-    settings: IssuerSettings, client: httpx.AsyncClient
-) -> None:
+async def test_refused_requests_are_problems_and_put_nothing_on_the_topic(issuer: Issuer) -> None:
+    client = issuer.client
     bad_body = await client.post("/v1/credentials", json={"holder_id": ""}, headers=AS_UNI)
     assert_problem(bad_body, 422)
     bad_key = await client.post(
@@ -110,12 +94,14 @@ async def test_refused_requests_are_problems_and_put_nothing_on_the_topic(
     assert_problem(bad_key, 401)
     no_key = await client.post("/v1/credentials", json=body())
     assert_problem(no_key, 401)
-    assert await log_of(settings) == []
+    assert await issuer.log() == []
 
 
 async def test_an_idempotency_key_issues_one_credential_and_one_event(
-    settings: IssuerSettings, client: httpx.AsyncClient, mongo_db: AsyncDatabase[dict[str, Any]]
+    issuer: Issuer, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:
+    client = issuer.client
+
     def post(headers: dict[str, str], name: str = "Data Literacy") -> Awaitable[httpx.Response]:
         return client.post("/v1/credentials", json=body(name=name), headers=headers)
 
@@ -131,7 +117,7 @@ async def test_an_idempotency_key_issues_one_credential_and_one_event(
     assert other.status_code == 201, other.text
     assert other.json()["id"] != first.json()["id"]
 
-    events = [envelope for _, envelope in await log_of(settings)]
+    events = [envelope for _, envelope in await issuer.log()]
     ours = [e for e in events if e.subject == first.json()["id"]]
     assert [e.id for e in ours] == [first.json()["event_id"]]
     assert len(events) == 2

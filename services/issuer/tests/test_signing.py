@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords
-from credreg_issuer.handlers import IssueCredentials
+from credreg_issuer.domain import CredentialSigner, verification_method_for
 from credreg_issuer.settings import IssuerSettings
-from credreg_issuer.signing import CredentialSigner, verification_method_for
+from credreg_issuer.use_cases import IssueCredentials
 from credreg_shared.credentials.dids import did_key_for, did_web_document
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.report import Outcome

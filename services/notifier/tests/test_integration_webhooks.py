@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
-from pymongo.asynchronous.database import AsyncDatabase
 from standardwebhooks.webhooks import Webhook
 
-from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
-from credreg_notifier.bootstrap import build_app, build_worker
-from credreg_notifier.deliveries import new_delivery
+from credreg_notifier.bootstrap import build_app
 from credreg_notifier.settings import NotifierSettings
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope
 from credreg_shared.events.topics import CREDENTIALS_TOPIC
 from credreg_shared.messaging import KafkaPublisher
-from credreg_shared.storage import connect, ensure_indexes, service_database
+from credreg_shared.testing import eventually, serving
 
 pytestmark = pytest.mark.integration
 
@@ -99,17 +93,9 @@ class Notifier:
 
 
 @pytest.fixture
-async def notifier(
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    mongo_db: AsyncDatabase[dict[str, object]],
-    unique_name: Callable[[str], str],
-) -> AsyncIterator[Notifier]:
-    settings = NotifierSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        mongodb_uri=mongodb_uri,
-        mongodb_database=mongo_db.name,
-        topic_namespace=unique_name("ns") + ".",
+async def notifier(service_settings: Callable[..., Any]) -> AsyncIterator[Notifier]:
+    settings: NotifierSettings = await service_settings(
+        NotifierSettings,
         allow_private_webhook_targets=True,
         webhook_max_attempts=MAX_ATTEMPTS,
         webhook_backoff_base_seconds=0.2,
@@ -117,51 +103,27 @@ async def notifier(
         webhook_timeout_seconds=3.0,
         webhook_lease_seconds=10.0,
         delivery_poll_seconds=0.05,
-        log_json=False,
     )
-    app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            httpx.AsyncClient(transport=transport, base_url="http://notifier") as api,
-            KafkaPublisher(kafka_bootstrap, client_id="notifier-test") as publisher,
-        ):
-            yield Notifier(api, publisher, settings.topic(CREDENTIALS_TOPIC))
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 60.0) -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value at the deadline."""
-    deadline = asyncio.get_running_loop().time() + within
-    last = None
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not met within {within:.0f}s; last value: {last!r}")
+    async with (
+        serving(build_app(settings), base_url="http://notifier") as api,
+        KafkaPublisher(settings.kafka_bootstrap_servers, client_id="notifier-test") as publisher,
+    ):
+        yield Notifier(api, publisher, settings.topic(CREDENTIALS_TOPIC))
 
 
 def revoked(holder_id: str) -> Envelope:
-    return samples.sample_envelope(
-        models.CredentialRevoked(
-            credential_id=samples.sample_credential_id(),
-            issuer_id=samples.SAMPLE_ISSUER,
-            holder_id=holder_id,
-            reason="issued in error",
-        )
-    )
+    return samples.sample_envelope(samples.credential_revoked(holder_id=holder_id))
 
 
 async def settled(notifier: Notifier, subscription_id: str, status: str) -> dict[str, Any]:
     """The subscription's single delivery once it has `status`."""
 
-    async def check() -> dict[str, Any] | None:
+    async def with_status() -> dict[str, Any] | None:
         deliveries = await notifier.deliveries(subscription_id)
         assert len(deliveries) <= 1, deliveries
         return deliveries[0] if deliveries and deliveries[0]["status"] == status else None
 
-    found: dict[str, Any] = await eventually(check)
-    return found
+    return await eventually(with_status, f"the delivery to {subscription_id} is {status}")
 
 
 async def test_a_revocation_reaches_the_wallet_once_signed(
@@ -194,16 +156,19 @@ async def test_an_event_the_log_delivers_twice_is_sent_once(
     await notifier.publish(envelope)
     await notifier.publish(envelope)
     # A new event for the same credential lands on the same partition after both copies, so
-    # once it is delivered both copies have been consumed.
+    # once it is planned both copies have been consumed.
     later = samples.sample_envelope(envelope.data)
     await notifier.publish(later)
 
-    async def later_delivered() -> list[dict[str, Any]] | None:
+    async def all_delivered_including_the_later_event() -> list[dict[str, Any]] | None:
         deliveries = await notifier.deliveries(subscription["id"])
-        done = {d["event_id"] for d in deliveries if d["status"] == "delivered"}
-        return deliveries if later.id in done else None
+        planned = {d["event_id"] for d in deliveries}
+        done = all(d["status"] == "delivered" for d in deliveries)
+        return deliveries if later.id in planned and done else None
 
-    deliveries = await eventually(later_delivered)
+    deliveries = await eventually(
+        all_delivered_including_the_later_event, "every planned delivery, the later one's too"
+    )
     assert sorted(d["event_id"] for d in deliveries) == sorted([envelope.id, later.id])
     assert len(receiver.received()) == 2
     assert len({headers["webhook-id"] for headers, _ in receiver.received()}) == 2
@@ -253,60 +218,3 @@ async def test_subscriptions_refuse_private_targets_when_not_allowed_over_the_re
     )
     assert created.status_code == 422
     assert created.headers["content-type"] == "application/problem+json"
-
-
-class CountingSender:
-    """Counts attempts per ``webhook-id``; yields once so concurrent lanes interleave."""
-
-    def __init__(self) -> None:
-        self.sent: Counter[str] = Counter()
-
-    async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
-        self.sent[message_id] += 1
-        await asyncio.sleep(0.01)
-        return None
-
-
-async def test_two_replicas_claiming_the_same_deliveries_send_each_exactly_once(
-    mongodb_uri: str, mongo_db: AsyncDatabase[dict[str, object]]
-) -> None:
-    settings = NotifierSettings(
-        mongodb_uri=mongodb_uri,
-        mongodb_database=mongo_db.name,
-        delivery_concurrency=4,
-        delivery_poll_seconds=0.05,
-    )
-    client = connect(settings)
-    try:
-        db = service_database(client, settings)
-        await ensure_indexes(db, INDEXES)
-        subscriptions, deliveries = MongoSubscriptions(db), MongoDeliveries(db)
-        await subscriptions.add(
-            {"_id": "sub", "holder_id": "h", "url": "https://w.example/h", "secret": "whsec_x"}
-        )
-        now = datetime.now(UTC)
-        planned = [new_delivery("sub", revoked("h"), now) for _ in range(30)]
-        for delivery in planned:
-            assert await deliveries.add_once(delivery)
-        senders = [CountingSender(), CountingSender()]
-        replicas = [
-            build_worker(settings, subscriptions=subscriptions, deliveries=deliveries, sender=s)
-            for s in senders
-        ]
-        tasks = [asyncio.create_task(replica.run()) for replica in replicas]
-        try:
-
-            async def all_delivered() -> bool:
-                found = await deliveries.of_subscription("sub", limit=100)
-                return all(d["status"] == "delivered" for d in found)
-
-            await eventually(all_delivered)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        sent = senders[0].sent + senders[1].sent
-        assert sorted(sent) == sorted(d["_id"] for d in planned)
-        assert set(sent.values()) == {1}
-    finally:
-        await client.close()

@@ -9,7 +9,9 @@ import pytest
 
 from credreg_registry.adapters.fakes import InMemoryCredentialReader
 from credreg_registry.bootstrap import build_app
+from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
+from credreg_shared.errors import StorageUnavailable
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import new_envelope
 from credreg_shared.messaging import HandlerRegistry
@@ -35,7 +37,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         envelope = new_envelope(data, source="urn:test")
         for handler in registry.handlers_for(envelope.type):
             await handler(envelope)
-    app = build_app(reader=InMemoryCredentialReader(view))
+    app = build_app(fakes=Adapters(reader=InMemoryCredentialReader(view), view=view))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
         yield http
@@ -110,3 +112,20 @@ async def test_the_openapi_document_describes_the_routes_and_the_404_problem(
     ok = get_credential["responses"]["200"]["content"]["application/json"]["schema"]
     assert ok == {"$ref": "#/components/schemas/CredentialView"}
     assert {"/v1/holders/{holder_id}/credentials", "/v1/stats"} <= set(schema["paths"])
+
+
+class UnreachableReader(InMemoryCredentialReader):
+    """A reader whose database is away, as the Mongo adapter reports it."""
+
+    async def count_by_status(self) -> dict[str, int]:
+        raise StorageUnavailable("the database is unavailable (ServerSelectionTimeoutError)")
+
+
+async def test_a_database_outage_is_a_503_problem() -> None:
+    view = InMemoryIdempotentCollection()
+    app = build_app(fakes=Adapters(reader=UnreachableReader(view), view=view))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+        response = await http.get("/v1/stats")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")

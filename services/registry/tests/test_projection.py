@@ -9,8 +9,8 @@ from credreg_registry.projection import CredentialProjection
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.messaging import HandlerRegistry
-from credreg_shared.storage import Document
 from credreg_shared.storage.fakes import InMemoryIdempotentCollection
+from credreg_shared.storage.ports import Document
 
 CREDENTIAL = "urn:uuid:7d1e6a3c-5b0f-4f7e-9f61-1c2d3e4f5a6b"
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,14 +1,14 @@
 """The registry in-process over the real Kafka and MongoDB-wire server: consume, view, replay, DLQ.
 
-Each test builds the app with its own topic namespace, consumer group and database, runs its
-lifespan (indexes, topics, consumer) and reads the view through the HTTP API.
+Each test gets settings of its own from the root conftest's ``service_settings`` (topic
+namespace, consumer group and database), runs the app's lifespan (indexes, topics, consumer)
+with ``serving`` and reads the view through the HTTP API.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -21,51 +21,20 @@ from credreg_registry.bootstrap import build_app
 from credreg_registry.settings import RegistrySettings
 from credreg_shared.events import CREDENTIALS_TOPIC, dlq_topic, models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope, to_record
-from credreg_shared.messaging import KafkaPublisher, ensure_topics
+from credreg_shared.messaging import KafkaPublisher
 from credreg_shared.messaging.processing import ConsumerStats
-from credreg_shared.testing import delete_topics, eventually
+from credreg_shared.testing import SettingsFactory, eventually, serving
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def settings(
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    mongo_db: AsyncDatabase[dict[str, object]],
-    unique_name: Callable[[str], str],
-) -> AsyncIterator[RegistrySettings]:
-    """Registry settings private to this test; its topics exist and are deleted afterwards."""
-    config = RegistrySettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        mongodb_uri=mongodb_uri,
-        mongodb_database=mongo_db.name,
-        topic_namespace=f"{unique_name('ns')}.",
-        consumer_group=unique_name("registry"),
-        log_json=False,
-    )
-    topic = config.topic(CREDENTIALS_TOPIC)
-    await ensure_topics(kafka_bootstrap, {topic: config.topic_partitions})
-    try:
-        yield config
-    finally:
-        await delete_topics(kafka_bootstrap, [topic, dlq_topic(topic)])
+BASE_URL = "http://registry"
+"""The root conftest's ``service_settings`` factory."""
 
 
 @pytest.fixture
 async def publisher(kafka_bootstrap: str) -> AsyncIterator[KafkaPublisher]:
     async with KafkaPublisher(kafka_bootstrap) as started:
         yield started
-
-
-@contextlib.asynccontextmanager
-async def running(settings: RegistrySettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The registry app with its lifespan running (consumer included) and a client for it."""
-    app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
-            yield app, client
 
 
 def stats_of(app: FastAPI) -> ConsumerStats:
@@ -84,8 +53,29 @@ async def finished_with(app: FastAPI, records: int) -> None:
 
 
 async def status(client: httpx.AsyncClient, credential_id: str) -> str | None:
+    """The credential's status now, None while the registry does not show it (no polling)."""
     response = await client.get(f"/v1/credentials/{credential_id}")
     return response.json()["status"] if response.status_code == 200 else None
+
+
+def shown_with_status(
+    client: httpx.AsyncClient, credential_id: str, expected: str
+) -> Callable[[], Awaitable[dict[str, Any] | None]]:
+    """A probe: the credential's body once the registry shows it with `expected` status."""
+
+    async def probe() -> dict[str, Any] | None:
+        response = await client.get(f"/v1/credentials/{credential_id}")
+        if response.status_code != 200:
+            return None
+        body: dict[str, Any] = response.json()
+        return body if body["status"] == expected else None
+
+    return probe
+
+
+def shown(client: httpx.AsyncClient, credential_id: str) -> Callable[[], Awaitable[str | None]]:
+    """A probe: the credential's status once its issued event is in (before that: 404, None)."""
+    return lambda: status(client, credential_id)
 
 
 def lifecycle(
@@ -115,11 +105,12 @@ async def view_documents(db: AsyncDatabase[dict[str, object]]) -> dict[object, A
 
 
 async def test_lifecycle_events_show_through_the_api(
-    settings: RegistrySettings, publisher: KafkaPublisher
+    service_settings: SettingsFactory, publisher: KafkaPublisher
 ) -> None:
+    settings: RegistrySettings = await service_settings(RegistrySettings)
     holder, kept, revoked = f"did:example:{uuid.uuid4().hex}", new_id(), new_id()
     topic = settings.topic(CREDENTIALS_TOPIC)
-    async with running(settings) as (_, client):
+    async with serving(build_app(settings), BASE_URL) as client:
         await publisher.publish_many(
             [
                 issued(kept, holder),
@@ -134,8 +125,11 @@ async def test_lifecycle_events_show_through_the_api(
 
         async def kept_final() -> dict[str, Any] | None:
             response = await client.get(f"/v1/credentials/{kept}")
+            if response.status_code != 200:
+                return None
             body: dict[str, Any] = response.json()
-            done = response.status_code == 200 and "expiring" in body and body["reinstated_at"]
+            # Every field is in a 200 body (null until set): wait for both values, not keys.
+            done = body["expiring"] is not None and body["reinstated_at"] is not None
             return body if done else None
 
         body = await eventually(kept_final, "reinstated credential with its expiring notice")
@@ -143,9 +137,11 @@ async def test_lifecycle_events_show_through_the_api(
         assert body["suspension"] is None
         assert body["achievement"]["name"] == "CPR and First Aid"
         assert body["credential"]["id"] == kept
-        assert await eventually(lambda: status(client, revoked), "revoked") == "revoked"
-        revocation = (await client.get(f"/v1/credentials/{revoked}")).json()["revocation"]
-        assert revocation["reason"] == "out of date"
+        # The two credentials sit on different partitions: the revocation may come later.
+        revoked_body = await eventually(
+            shown_with_status(client, revoked, "revoked"), "revoked credential"
+        )
+        assert revoked_body["revocation"]["reason"] == "out of date"
 
         portfolio = (await client.get(f"/v1/holders/{holder}/credentials")).json()
         assert {(c["id"], c["status"]) for c in portfolio["credentials"]} == {
@@ -162,11 +158,12 @@ async def test_lifecycle_events_show_through_the_api(
 
 
 async def test_redelivery_and_replay_by_a_new_group_leave_the_view_unchanged(
-    settings: RegistrySettings,
+    service_settings: SettingsFactory,
     publisher: KafkaPublisher,
     mongo_db: AsyncDatabase[dict[str, object]],
     unique_name: Callable[[str], str],
 ) -> None:
+    settings: RegistrySettings = await service_settings(RegistrySettings)
     holder, first, second = f"did:example:{uuid.uuid4().hex}", new_id(), new_id()
     events = [
         issued(first, holder),
@@ -178,7 +175,8 @@ async def test_redelivery_and_replay_by_a_new_group_leave_the_view_unchanged(
     # Every event twice in the log, as a producer retry after a lost ack would leave it.
     await publisher.publish_many(events, topic=topic)
     await publisher.publish_many(events, topic=topic)
-    async with running(settings) as (app, client):
+    app = build_app(settings)
+    async with serving(app, BASE_URL) as client:
         await finished_with(app, 2 * len(events))
         assert await status(client, first) == "revoked"
         assert await status(client, second) == "active"
@@ -188,19 +186,20 @@ async def test_redelivery_and_replay_by_a_new_group_leave_the_view_unchanged(
         second: [events[2].id],
     }
 
-    replay = settings.model_copy(update={"consumer_group": unique_name("replay")})
-    async with running(replay) as (app, client):
-        await finished_with(app, 2 * len(events))
-        assert stats_of(app).dead_lettered == 0
+    replay = build_app(settings.model_copy(update={"consumer_group": unique_name("replay")}))
+    async with serving(replay, BASE_URL):
+        await finished_with(replay, 2 * len(events))
+        assert stats_of(replay).dead_lettered == 0
     assert await view_documents(mongo_db) == before
 
 
 async def test_a_revocation_replayed_before_its_issuance_is_not_lost(
-    settings: RegistrySettings, publisher: KafkaPublisher
+    service_settings: SettingsFactory, publisher: KafkaPublisher
 ) -> None:
+    settings: RegistrySettings = await service_settings(RegistrySettings)
     holder, credential = f"did:example:{uuid.uuid4().hex}", new_id()
     topic = settings.topic(CREDENTIALS_TOPIC)
-    async with running(settings) as (app, client):
+    async with serving(build_app(settings), BASE_URL) as client:
         await publisher.publish(
             lifecycle(models.CredentialRevoked, credential, holder, reason="superseded"),
             topic=topic,
@@ -216,15 +215,17 @@ async def test_a_revocation_replayed_before_its_issuance_is_not_lost(
         assert portfolio["credentials"] == []
 
         await publisher.publish(issued(credential, holder), topic=topic)
-        assert await eventually(lambda: status(client, credential), "issued") == "revoked"
+        # Awaited: the issuance shows (404 until then); asserted: it kept the revocation.
+        assert await eventually(shown(client, credential), "issued") == "revoked"
         stats = (await client.get("/v1/stats")).json()
         assert stats["awaiting_issuance"] == 0
         assert stats["by_status"]["revoked"] == 1
 
 
 async def test_malformed_records_go_to_the_dlq_and_the_next_good_record_is_applied(
-    settings: RegistrySettings, publisher: KafkaPublisher, kafka_bootstrap: str
+    service_settings: SettingsFactory, publisher: KafkaPublisher, kafka_bootstrap: str
 ) -> None:
+    settings: RegistrySettings = await service_settings(RegistrySettings)
     topic = settings.topic(CREDENTIALS_TOPIC)
     good = new_id()
     # All three under the good record's key: one partition, the poison first in line.
@@ -236,8 +237,10 @@ async def test_malformed_records_go_to_the_dlq_and_the_next_good_record_is_appli
     headers = to_record(issued(good, "did:example:good")).headers
     await publisher.publish_record(topic, key=key, value=bad_data, headers=headers)
     await publisher.publish(issued(good, "did:example:good"), topic=topic)
-    async with running(settings) as (app, client):
-        assert await eventually(lambda: status(client, good), "the good record") == "active"
+    app = build_app(settings)
+    async with serving(app, BASE_URL) as client:
+        # Awaited: the good record shows (404 until then); asserted: as an active credential.
+        assert await eventually(shown(client, good), "the good record") == "active"
         await finished_with(app, 3)
         assert stats_of(app).dead_lettered == 2
         assert stats_of(app).processed == 1

@@ -8,12 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.errors import KafkaTimeoutError
 
 from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
 from credreg_revocation.bootstrap import build_app
-from credreg_revocation.handlers import OwnershipProjection
+from credreg_revocation.domain import CredentialRecord
+from credreg_revocation.ports import Adapters
+from credreg_revocation.projection import OwnershipProjection
 from credreg_revocation.settings import RevocationSettings
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import CREDENTIALS_TOPIC, models, samples
 from credreg_shared.events.cloudevents import new_envelope
 from credreg_shared.messaging import InMemoryPublisher
@@ -47,7 +49,7 @@ async def api() -> AsyncIterator[Api]:
     credentials, publisher = InMemoryCredentialRepository(), InMemoryPublisher()
     issued = new_envelope(samples.credential_issued(CREDENTIAL), source="urn:issuer")
     await OwnershipProjection(credentials).on_issued(issued)
-    app = build_app(SETTINGS, credentials=credentials, publisher=publisher)
+    app = build_app(SETTINGS, fakes=Adapters(credentials=credentials, publisher=publisher))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
         yield Api(client, credentials, publisher)
@@ -94,9 +96,27 @@ async def test_invalid_revocation_bodies_are_422(api: Api, body: Any) -> None:
 
 
 async def test_broker_down_is_503_and_nothing_changes(api: Api) -> None:
-    api.publisher.fail_with = KafkaTimeoutError()
-    assert_problem(await api.post("revocation", {"reason": "x"}), 503)
+    api.publisher.fail_with = PublishUnavailable("the event log did not acknowledge")
+    problem = assert_problem(await api.post("revocation", {"reason": "x"}), 503)
+    assert "no change is confirmed" in problem["detail"]
     assert api.credentials.status_of(CREDENTIAL) == "active"
+
+
+async def test_database_down_is_503(api: Api) -> None:
+    class UnreachableCredentials(InMemoryCredentialRepository):
+        async def get(self, credential_id: str) -> CredentialRecord | None:
+            raise StorageUnavailable("the database is unavailable (AutoReconnect)")
+
+    app = build_app(
+        SETTINGS, fakes=Adapters(credentials=UnreachableCredentials(), publisher=api.publisher)
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
+        down = await client.post(
+            f"/v1/credentials/{CREDENTIAL}/suspension", json=None, headers=AS_OWNER
+        )
+    assert_problem(down, 503)
+    assert api.publisher.records == []
 
 
 async def test_suspend_then_reinstate_with_and_without_a_body(api: Api) -> None:

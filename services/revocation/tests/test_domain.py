@@ -14,6 +14,7 @@ from credreg_revocation.domain import (
     refusal,
     status_after,
 )
+from credreg_shared.errors import DomainError
 from credreg_shared.events import models, samples
 
 OWNER, OTHER = "did:web:uni-a.example", "did:web:uni-b.example"
@@ -68,3 +69,9 @@ def test_refusal_explains_the_current_status() -> None:
     assert isinstance(not_now, TransitionNotAllowed)
     assert "is expired; suspension is not possible" in str(not_now)
     assert isinstance(refusal(REVOCATION, "c", None), UnknownCredential)
+
+
+@pytest.mark.parametrize("kind", [UnknownCredential, NotTheIssuer, TransitionNotAllowed])
+def test_refusals_are_domain_errors_that_know_no_http_status(kind: type[Exception]) -> None:
+    assert issubclass(kind, DomainError)
+    assert not hasattr(kind("x"), "status")

@@ -7,14 +7,17 @@ the MongoDB run also proves the claim is atomic across concurrent callers on the
 from __future__ import annotations
 
 import asyncio
+from typing import Any, cast
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import AutoReconnect
 
 from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
-from credreg_revocation.adapters.mongo_credentials import MongoCredentialRepository
+from credreg_revocation.adapters.mongo import COLLECTION, MongoCredentialRepository
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.ports import CredentialRepository
+from credreg_shared.errors import StorageUnavailable
 
 CREDENTIAL, ISSUER, HOLDER = "urn:uuid:c-1", "did:web:uni.example", "did:example:holder"
 REVOCABLE = frozenset({"active", "suspended"})
@@ -130,3 +133,23 @@ class TestMongoRepository(RepositoryContract):
     @pytest.fixture
     def repository(self, mongo_db: AsyncDatabase[dict[str, object]]) -> CredentialRepository:
         return MongoCredentialRepository(mongo_db)
+
+
+class CollectionInAnOutage:
+    """Stands in for a PyMongo collection whose server is unreachable."""
+
+    async def _unreachable(self, *args: Any, **kwargs: Any) -> Any:
+        raise AutoReconnect("connection refused")
+
+    find_one = find_one_and_update = update_one = insert_one = _unreachable
+
+
+async def test_the_mongo_adapter_reports_a_database_outage_as_storage_unavailable() -> None:
+    outage = cast(AsyncDatabase[dict[str, Any]], {COLLECTION: CollectionInAnOutage()})
+    repository = MongoCredentialRepository(outage)
+    with pytest.raises(StorageUnavailable):
+        await repository.get(CREDENTIAL)
+    with pytest.raises(StorageUnavailable):
+        await claim(repository, "e-1")
+    with pytest.raises(StorageUnavailable):
+        await repository.release(CREDENTIAL, event_id="e-1", status="active")

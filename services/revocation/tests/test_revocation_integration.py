@@ -1,18 +1,16 @@
 """The revocation service in-process over the real Kafka and MongoDB-wire server.
 
 Each test builds the app through the composition root with its own topic namespace, consumer
-group and database, runs its lifespan (indexes, topics, consumer), feeds `credential.issued`
-events through the topic and asks for revocations over HTTP. What reached the log is read back
-from the topic up to its end offsets: every 202 came after the broker's ack, so an event that
-is not there by then never will be.
+group and database (the root `service_settings` fixture), runs its lifespan (indexes, topics,
+consumer), feeds `credential.issued` events through the topic and asks for revocations over
+HTTP. What reached the log is read back from the topic up to its end offsets: every 202 came
+after the broker's ack, so an event that is not there by then never will be.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -20,54 +18,29 @@ import pytest
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from credreg_revocation.adapters.mongo_credentials import COLLECTION
+from credreg_revocation.adapters.mongo import COLLECTION
 from credreg_revocation.bootstrap import build_app
 from credreg_revocation.settings import RevocationSettings
-from credreg_shared.events import CREDENTIALS_TOPIC, dlq_topic, models, samples
+from credreg_shared.events import CREDENTIALS_TOPIC, models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.messaging import KafkaPublisher
 from credreg_shared.messaging.processing import ConsumerStats
-from credreg_shared.testing import delete_topics, eventually, read_log
+from credreg_shared.testing import SettingsFactory, eventually, read_log, serving
 
 pytestmark = pytest.mark.integration
 
 OWNER, OTHER = samples.SAMPLE_ISSUER, "did:web:other-university.example"
 AS_OWNER = {"Authorization": "Bearer key-owner"}
 AS_OTHER = {"Authorization": "Bearer key-other"}
+API_KEYS = {"key-owner": OWNER, "key-other": OTHER}
+BASE_URL = "http://revocation"
+"""The root conftest's `service_settings` fixture."""
 
 
-@pytest.fixture
-async def settings(
-    kafka_bootstrap: str,
-    mongodb_uri: str,
-    mongo_db: AsyncDatabase[dict[str, object]],
-    unique_name: Callable[[str], str],
-) -> AsyncIterator[RevocationSettings]:
-    """Settings private to this test; its topics are deleted afterwards."""
-    config = RevocationSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        mongodb_uri=mongodb_uri,
-        mongodb_database=mongo_db.name,
-        topic_namespace=f"{unique_name('ns')}.",
-        consumer_group=unique_name("revocation"),
-        api_keys={"key-owner": OWNER, "key-other": OTHER},
-        log_json=False,
-    )
-    try:
-        yield config
-    finally:
-        topic = config.topic(CREDENTIALS_TOPIC)
-        await delete_topics(kafka_bootstrap, [topic, dlq_topic(topic)])
-
-
-@contextlib.asynccontextmanager
-async def running(settings: RevocationSettings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """One replica: the app with its lifespan running (consumer included) and a client."""
-    app = build_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
-            yield app, client
+async def revocation_settings(service_settings: SettingsFactory) -> RevocationSettings:
+    """This test's settings (its own database, topics and group) with the test's API keys."""
+    settings: RevocationSettings = await service_settings(RevocationSettings, api_keys=API_KEYS)
+    return settings
 
 
 async def issue(settings: RevocationSettings, *credential_ids: str) -> None:
@@ -86,6 +59,7 @@ async def known(db: AsyncDatabase[dict[str, object]], *credential_ids: str) -> N
     """Wait until the service's view has every credential."""
 
     async def all_there() -> bool:
+        # True only once every one is there (a partial count is not progress to report).
         count = await db[COLLECTION].count_documents({"_id": {"$in": list(credential_ids)}})
         return count == len(credential_ids)
 
@@ -128,11 +102,18 @@ def stats(app: FastAPI) -> ConsumerStats:
     return found
 
 
+async def processed(app: FastAPI, count: int) -> bool:
+    """True once the replica's consumer has handled at least `count` events."""
+    return stats(app).processed >= count
+
+
 async def test_owner_revokes_once_others_are_refused_and_the_log_has_one_event(
-    settings: RevocationSettings, mongo_db: AsyncDatabase[dict[str, object]]
+    service_settings: SettingsFactory, mongo_db: AsyncDatabase[dict[str, object]]
 ) -> None:
+    settings = await revocation_settings(service_settings)
     credential = new_id()
-    async with running(settings) as (app, client):
+    app = build_app(settings)
+    async with serving(app, BASE_URL) as client:
         assert (await client.get("/readyz")).status_code == 200
         unknown = await revoke(client, credential, AS_OWNER)
         assert unknown.status_code == 404, unknown.text
@@ -160,7 +141,7 @@ async def test_owner_revokes_once_others_are_refused_and_the_log_has_one_event(
         assert again.headers["content-type"].startswith("application/problem+json")
 
         # The consumer then meets the service's own event: already applied, nothing changes.
-        await eventually(lambda: _processed(app, 2), "consumer handled issued and revoked")
+        await eventually(lambda: processed(app, 2), "consumer handled issued and revoked")
         document = await mongo_db[COLLECTION].find_one({"_id": credential})
         assert document is not None
         assert document["status"] == "revoked"
@@ -169,15 +150,16 @@ async def test_owner_revokes_once_others_are_refused_and_the_log_has_one_event(
     assert len(await revocations_of(settings, credential)) == 1
 
 
-async def _processed(app: FastAPI, count: int) -> bool:
-    return stats(app).processed >= count
-
-
 async def test_concurrent_revocations_on_two_replicas_publish_exactly_one_event(
-    settings: RevocationSettings, mongo_db: AsyncDatabase[dict[str, object]]
+    service_settings: SettingsFactory, mongo_db: AsyncDatabase[dict[str, object]]
 ) -> None:
+    # Replicas of one deployment: the same settings (topics, consumer group, database).
+    settings = await revocation_settings(service_settings)
     credential = new_id()
-    async with running(settings) as (_, first), running(settings) as (_, second):
+    async with (
+        serving(build_app(settings), BASE_URL) as first,
+        serving(build_app(settings), BASE_URL) as second,
+    ):
         await issue(settings, credential)
         await known(mongo_db, credential)
         answers = await asyncio.gather(
@@ -192,10 +174,11 @@ async def test_concurrent_revocations_on_two_replicas_publish_exactly_one_event(
 
 
 async def test_suspension_and_reinstatement_reach_the_log_in_order(
-    settings: RevocationSettings, mongo_db: AsyncDatabase[dict[str, object]]
+    service_settings: SettingsFactory, mongo_db: AsyncDatabase[dict[str, object]]
 ) -> None:
+    settings = await revocation_settings(service_settings)
     credential = new_id()
-    async with running(settings) as (_, client):
+    async with serving(build_app(settings), BASE_URL) as client:
         await issue(settings, credential)
         await known(mongo_db, credential)
         for action in ("suspension", "reinstatement", "revocation"):

@@ -1,25 +1,33 @@
-"""The wiring every service shares: Mongo, topics, publisher and consumer under one lifespan.
+"""The service chassis, written once: every service is a `ServiceDefinition` and a settings object.
 
-A service's composition root (its ``bootstrap.py``) says what is its own — indexes, handlers,
-routes — and ``service_lifespan`` connects the real adapters in the right order: database and
-indexes, topics, producer, then the consumer runner as a supervised task. On shutdown the
-runner finishes its in-flight batch and commits before the producer and client close.
+A service's ``bootstrap.py`` declares what is its own (routes, error statuses, indexes, how its
+ports are filled from the platform, its use cases, its event handlers and its workers);
+`build_service_app` does the rest the same way for all four:
+
+- **fakes or real adapters**: given ``fakes``, the app serves its routes from them and connects
+  to nothing (unit tests drive handlers and workers themselves); otherwise its lifespan
+  connects MongoDB (indexes), Kafka (topics, a publisher with a bounded wait for acks), builds
+  the real adapters, then starts the consumer and the workers;
+- **the lifespan**: on shutdown every worker (the consumer included) is asked to stop, finishes
+  its step (the consumer commits its batch) and only then are the publisher and client closed;
+- **domain errors → problem+json**: the service's status table, plus 503 for outages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from fastapi import FastAPI
-from pymongo import AsyncMongoClient
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, ConnectionFailure
+from starlette.types import Lifespan
 
+from credreg_shared.errors import StorageUnavailable
 from credreg_shared.events.topics import CREDENTIALS_TOPIC
 from credreg_shared.logs import configure_logging
 from credreg_shared.messaging import (
@@ -31,32 +39,44 @@ from credreg_shared.messaging import (
 )
 from credreg_shared.settings import ServiceSettings
 from credreg_shared.storage import connect, ensure_indexes, service_database
-from credreg_shared.storage.client import Document
 from credreg_shared.storage.indexes import IndexSpec
+from credreg_shared.storage.ports import Document
 from credreg_shared.web import (
     add_readiness_check,
+    attach_use_cases,
+    create_app,
+    install_error_statuses,
     kafka_ready,
+    metrics_registry,
     mongo_ready,
-    request_shutdown,
     serve,
-    supervised_task,
+    supervised_worker,
 )
+from credreg_shared.workers import Worker
 
 log = logging.getLogger(__name__)
 
-STOP_TIMEOUT_S = 15.0
+A = TypeVar("A")
+"""A service's ports bundle (``ports.Adapters``): real adapters or fakes."""
+
+VERSION = "0.1.0"
 # The database being away is never the event's fault: retry without bound, never dead-letter.
-INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (ConnectionFailure, AutoReconnect)
+RETRY_FOREVER_ON: tuple[type[Exception], ...] = (StorageUnavailable,)
 
 
-@dataclass
-class ServiceRuntime:
-    """The real adapters of a running service."""
+@dataclass(frozen=True)
+class Platform:
+    """What the chassis connected for a running service, from which its adapters are built."""
 
     settings: ServiceSettings
-    client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     publisher: KafkaPublisher
+    metrics: CollectorRegistry
+    resources: AsyncExitStack
+
+    def close_on_shutdown(self, close: Callable[[], Awaitable[object]]) -> None:
+        """Run `close` at shutdown, after the workers stopped (an adapter's own client)."""
+        self.resources.push_async_callback(close)
 
     @property
     def credentials_topic(self) -> str:
@@ -64,87 +84,92 @@ class ServiceRuntime:
         return self.settings.topic(CREDENTIALS_TOPIC)
 
 
-Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+@dataclass(frozen=True)
+class ServiceDefinition(Generic[A]):
+    """What one service declares; `build_service_app` wires it."""
+
+    title: str
+    description: str
+    routers: Sequence[APIRouter]
+    error_statuses: Mapping[type[Exception], int]
+    adapters: Callable[[Platform], A]
+    use_cases: Callable[[A], Sequence[object]]
+    indexes: Sequence[IndexSpec] = ()
+    projection: Callable[[A], HandlerRegistry] | None = None
+    workers: Callable[[A], Mapping[str, Worker]] = field(default=lambda _adapters: {})
 
 
-def service_lifespan(
-    settings: ServiceSettings,
-    *,
-    indexes: Sequence[IndexSpec],
-    on_start: Callable[[FastAPI, ServiceRuntime], None],
-    handlers: Callable[[ServiceRuntime], HandlerRegistry] | None = None,
-    workers: Callable[[ServiceRuntime], Mapping[str, Coroutine[Any, Any, None]]] | None = None,
-) -> Lifespan:
-    """A lifespan starting the real adapters, the consumer (with `handlers`) and `workers`."""
+def build_service_app(
+    definition: ServiceDefinition[A], settings: ServiceSettings, *, fakes: A | None = None
+) -> FastAPI:
+    """The service's app: real adapters in its lifespan, or `fakes` and no connection at all."""
+    if fakes is not None:
+        app = create_app(
+            title=definition.title, version=VERSION, description=definition.description
+        )
+        attach_use_cases(app, definition.use_cases(fakes))
+    else:
+        app = create_app(
+            title=definition.title,
+            version=VERSION,
+            description=definition.description,
+            lifespan=_lifespan(definition, settings),
+        )
+    install_error_statuses(app, definition.error_statuses)
+    for router in definition.routers:
+        app.include_router(router)
+    return app
 
+
+def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = connect(settings)
-        db = service_database(client, settings)
         add_readiness_check(app, mongo_ready(client))
         add_readiness_check(app, kafka_ready(settings.kafka_bootstrap_servers))
-        await ensure_indexes(db, indexes)
-        await ensure_topics(
-            settings.kafka_bootstrap_servers,
-            {settings.topic(CREDENTIALS_TOPIC): settings.topic_partitions},
-        )
-        publisher = KafkaPublisher(
-            settings.kafka_bootstrap_servers, client_id=settings.service_name
-        )
-        await publisher.start()
-        runtime = ServiceRuntime(settings, client, db, publisher)
-        on_start(app, runtime)
         try:
-            async with AsyncExitStack() as stack:
-                if handlers is not None:
-                    await stack.enter_async_context(_consumer(app, runtime, handlers(runtime)))
-                for name, work in (workers(runtime) if workers else {}).items():
-                    # Workers keep their state in the database, so cancelling them is safe.
-                    await stack.enter_async_context(supervised_task(app, name, work))
+            db = service_database(client, settings)
+            await ensure_indexes(db, definition.indexes)
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                {settings.topic(CREDENTIALS_TOPIC): settings.topic_partitions},
+            )
+            async with (
+                KafkaPublisher(
+                    settings.kafka_bootstrap_servers,
+                    client_id=settings.service_name,
+                    publish_timeout=settings.publish_timeout_seconds,
+                ) as publisher,
+                AsyncExitStack() as resources,
+                AsyncExitStack() as workers,
+            ):
+                platform = Platform(settings, db, publisher, metrics_registry(app), resources)
+                adapters = definition.adapters(platform)
+                attach_use_cases(app, definition.use_cases(adapters))
+                if definition.projection is not None:
+                    consumer = _consumer(platform, definition.projection(adapters))
+                    app.state.consumer = consumer
+                    await workers.enter_async_context(supervised_worker(app, "consumer", consumer))
+                for name, worker in definition.workers(adapters).items():
+                    await workers.enter_async_context(supervised_worker(app, name, worker))
                 yield
         finally:
-            await publisher.stop()
             await client.close()
 
     return lifespan
 
 
-@asynccontextmanager
-async def _consumer(
-    app: FastAPI, runtime: ServiceRuntime, registry: HandlerRegistry
-) -> AsyncIterator[None]:
-    settings = runtime.settings
-    runner = ConsumerRunner(
+def _consumer(platform: Platform, registry: HandlerRegistry) -> ConsumerRunner:
+    settings = platform.settings
+    return ConsumerRunner(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.consumer_group,
-        topics=[runtime.credentials_topic],
+        topics=[platform.credentials_topic],
         registry=registry,
-        dead_letters=runtime.publisher,
-        retry=RetryPolicy(retry_forever_on=INFRASTRUCTURE_ERRORS),
+        dead_letters=platform.publisher,
+        retry=RetryPolicy(retry_forever_on=RETRY_FOREVER_ON),
         client_id=settings.service_name,
     )
-    app.state.consumer = runner
-    task = asyncio.create_task(runner.run(), name="consumer")
-
-    def on_done(finished: asyncio.Task[None]) -> None:
-        # A consumer that ends by itself leaves an API for a service doing no work: exit, so
-        # the orchestrator restarts the process.
-        if not runner.stopping:
-            error = None if finished.cancelled() else finished.exception()
-            log.error("consumer stopped unexpectedly", exc_info=error)
-            request_shutdown(app)
-
-    task.add_done_callback(on_done)
-    try:
-        yield
-    finally:
-        # Graceful stop: finish the in-flight batch and commit its offsets before exiting.
-        runner.stop()
-        done, _ = await asyncio.wait({task}, timeout=STOP_TIMEOUT_S)
-        if not done:
-            log.warning("consumer did not stop in %.0fs; cancelling it", STOP_TIMEOUT_S)
-            task.cancel()
-            await asyncio.wait({task})
 
 
 def run_service(settings: ServiceSettings, build_app: Callable[[], FastAPI]) -> None:

@@ -52,6 +52,9 @@ class ServiceSettings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1)
     # Prepended to every topic name; tests give each run its own topics with it.
     topic_namespace: str = ""
+    # How long a publish waits for the broker's ack before it fails as unavailable (an HTTP
+    # request then answers 503): aiokafka's idempotent producer retries a down broker forever.
+    publish_timeout_seconds: float = Field(default=10.0, gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -74,6 +77,3 @@ class InstitutionApiSettings(ServiceSettings):
 
     # JSON object of API key → institution id (the credential's issuer id); never logged.
     api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
-    # How long a request waits for the broker's ack before answering 503: aiokafka's idempotent
-    # producer retries a down broker without end.
-    publish_timeout_seconds: float = Field(default=10.0, gt=0)

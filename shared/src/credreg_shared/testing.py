@@ -8,24 +8,69 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from fastapi import FastAPI
 
 from credreg_shared.events.cloudevents import Envelope, from_record
+from credreg_shared.settings import ServiceSettings
 
 T = TypeVar("T")
+S = TypeVar("S", bound=ServiceSettings)
+
+SettingsFactory = Callable[..., Awaitable[Any]]
+"""The root conftest's ``service_settings`` fixture: ``await factory(Kind, **overrides)``."""
 
 PATIENCE = 60.0
 """Seconds before a wait is declared stuck; a guard against hangs, not a timing assertion."""
 
 
+def integration_settings(
+    kind: type[S],
+    *,
+    kafka_bootstrap: str,
+    mongodb_uri: str,
+    database: str,
+    name: str,
+    **overrides: Any,
+) -> S:
+    """A service's settings under test: the real endpoints; its own database, topics and group."""
+    values: dict[str, Any] = {
+        "kafka_bootstrap_servers": kafka_bootstrap,
+        "mongodb_uri": mongodb_uri,
+        "mongodb_database": database,
+        "topic_namespace": f"{name}.",
+        "consumer_group": f"{name}-group",
+        "log_json": False,
+        **overrides,
+    }
+    return kind(**values)
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: FastAPI, base_url: str = "http://service"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run `app`'s lifespan (adapters, consumer, workers) with an HTTP client for its routes."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
 async def eventually(
     probe: Callable[[], Awaitable[T | None]], what: str, *, patience: float = PATIENCE
 ) -> T:
-    """Poll `probe` until it returns something truthy; fail after `patience` seconds."""
+    """Poll `probe` until it returns something truthy; fail after `patience` seconds.
+
+    The probe must return a value only once the awaited state holds (None otherwise): a
+    probe that returns the current state, e.g. a status string, is truthy before the state
+    it is meant to wait for.
+    """
     last: T | None = None
     try:
         async with asyncio.timeout(patience):
@@ -36,6 +81,16 @@ async def eventually(
                 await asyncio.sleep(0.1)
     except TimeoutError:
         raise AssertionError(f"never happened: {what} (last: {last!r})") from None
+
+
+async def finishes(task: asyncio.Future[Any], seconds: float = 10.0) -> bool:
+    """Whether `task` ends within `seconds` (it is left running otherwise); a hang guard."""
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.wait({task})
+    except TimeoutError:
+        return False
+    return True
 
 
 async def read_log(

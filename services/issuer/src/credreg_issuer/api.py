@@ -1,4 +1,4 @@
-"""The issuer's HTTP routes: thin; the work is in handlers.py."""
+"""The issuer's HTTP routes: thin; the work is in use_cases.py."""
 
 from __future__ import annotations
 
@@ -8,23 +8,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel
 
-from credreg_issuer.commands import IssueCredential
-from credreg_issuer.handlers import IssueCredentials
-from credreg_issuer.issuance import IssuanceRefused
+from credreg_issuer.domain import IdempotencyKeyReused, IssueCredential
+from credreg_issuer.use_cases import IssueCredentials
 from credreg_shared.auth import CallingInstitution
 from credreg_shared.events import models
-from credreg_shared.web import Problem, ProblemError
+from credreg_shared.web import problem_responses, use_case
 
 router = APIRouter(prefix="/v1", tags=["issuance"])
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": description}
-    for status, description in {
-        401: "Missing or unknown API key",
-        409: "The Idempotency-Key was first used for a different request",
-        422: "The body or a header is not valid",
-        503: "The event log or database did not answer; nothing was issued, retry later",
-    }.items()
-}
+
+ERROR_STATUSES: dict[type[Exception], int] = {IdempotencyKeyReused: 409}
 
 
 class IssuedCredential(BaseModel):
@@ -37,23 +29,24 @@ class IssuedCredential(BaseModel):
     credential: dict[str, Any]
 
 
-def issue_credentials(request: Request) -> IssueCredentials:
-    """The use case the composition root attached to the app."""
-    found: IssueCredentials = request.app.state.issue_credentials
-    return found
-
-
 @router.post(
     "/credentials",
     status_code=201,
-    responses=REFUSALS,
+    responses=problem_responses(
+        {
+            401: "Missing or unknown API key",
+            409: "The Idempotency-Key was first used for a different request",
+            422: "The body or a header is not valid",
+            503: "The event log or database did not answer; nothing was issued, retry later",
+        }
+    ),
     summary="Issue one credential",
 )
 async def issue_credential(
     body: IssueCredential,
     request: Request,
     response: Response,
-    use_case: Annotated[IssueCredentials, Depends(issue_credentials)],
+    issue: Annotated[IssueCredentials, Depends(use_case(IssueCredentials))],
     caller: CallingInstitution,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> IssuedCredential:
@@ -62,10 +55,7 @@ async def issue_credential(
     The same `Idempotency-Key` from the same institution answers the same credential again
     without issuing another one.
     """
-    try:
-        envelope = await use_case.handle(body, institution=caller, idempotency_key=idempotency_key)
-    except IssuanceRefused as refused:
-        raise ProblemError(refused.status, detail=str(refused)) from refused
+    envelope = await issue.handle(body, institution=caller, idempotency_key=idempotency_key)
     issued = envelope.data_as(models.CredentialIssued)
     base = request.app.state.credentials_url.rstrip("/")
     response.headers["Location"] = f"{base}/{quote(issued.credential_id, safe=':')}"

@@ -1,4 +1,4 @@
-"""The issuer's storage port: Idempotency-Key records, one document per (institution, key)."""
+"""The issuer's ports: Idempotency-Key records (one per institution and key) and the publisher."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
+from credreg_shared.messaging.ports import EventPublisher
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class IdempotencyRecord:
 class IdempotencyRecords(Protocol):
     """Idempotency-Key records; unique per (institution, key), single-document writes only."""
 
+    # Outages raise `credreg_shared.errors.StorageUnavailable`, never a driver error.
+
     async def reserve(self, record: IdempotencyRecord) -> IdempotencyRecord:
         """Store `record` unless its (institution, key) is taken; the stored record either way."""
         ...
@@ -46,3 +49,11 @@ class IdempotencyRecords(Protocol):
     async def mark_published(self, institution_id: str, key: str) -> None:
         """Note that the record's event was acknowledged by the broker."""
         ...
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """What the issuer's use case needs: its Idempotency-Key records and the event publisher."""
+
+    records: IdempotencyRecords
+    publisher: EventPublisher

@@ -2,94 +2,66 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from credreg_notifier import api
 from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
-from credreg_notifier.adapters.webhooks import HttpxWebhookSender
-from credreg_notifier.deliveries import DeliveryRepository, RetrySchedule
-from credreg_notifier.metrics import DeliveryMetrics
-from credreg_notifier.planner import DeliveryPlanner
-from credreg_notifier.service import Subscriptions
+from credreg_notifier.adapters.prometheus import PrometheusDeliveryOutcomes
+from credreg_notifier.adapters.webhooks import DnsWebhookTargets, HttpxWebhookSender
+from credreg_notifier.domain import RetrySchedule
+from credreg_notifier.ports import Adapters
+from credreg_notifier.projection import DeliveryPlanner
 from credreg_notifier.settings import NotifierSettings
-from credreg_notifier.subscriptions import SubscriptionRepository
-from credreg_notifier.worker import DeliveryWorker, WebhookSender
-from credreg_shared.messaging import HandlerRegistry
-from credreg_shared.runtime import Lifespan, ServiceRuntime, service_lifespan
-from credreg_shared.web import create_app, metrics_registry
+from credreg_notifier.use_cases import Subscriptions
+from credreg_notifier.workers import DeliveryWorker
+from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
+
+TITLE = "credreg notifier"
+DESCRIPTION = "Wallets subscribe; revocation and expiry notices arrive as signed webhooks."
 
 
-def build_app(settings: NotifierSettings | None = None) -> FastAPI:
-    """The notifier with MongoDB, the Kafka consumer and the delivery worker in its lifespan."""
-    config = settings or NotifierSettings()
-
-    metrics: list[DeliveryMetrics] = []
-
-    def attach(app: FastAPI, runtime: ServiceRuntime) -> None:
-        attach_subscriptions(
-            app, config, MongoSubscriptions(runtime.db), MongoDeliveries(runtime.db)
-        )
-        metrics.append(DeliveryMetrics(metrics_registry(app)))
-
-    def handlers(runtime: ServiceRuntime) -> HandlerRegistry:
-        planner = DeliveryPlanner(
-            subscriptions=MongoSubscriptions(runtime.db), deliveries=MongoDeliveries(runtime.db)
-        )
-        return planner.register(HandlerRegistry())
-
-    def workers(runtime: ServiceRuntime) -> dict[str, Coroutine[Any, Any, None]]:
-        return {"deliveries": deliver_over_http(config, runtime, metrics[0])}
-
-    lifespan = service_lifespan(
-        config, indexes=INDEXES, on_start=attach, handlers=handlers, workers=workers
-    )
-    return routes_app(lifespan)
-
-
-def routes_app(lifespan: Lifespan | None = None) -> FastAPI:
-    """The app with its routes; `attach_subscriptions` (or the lifespan) supplies the adapters."""
-    app = create_app(
-        title="credreg notifier",
-        version="0.1.0",
-        lifespan=lifespan,
-        description="Wallets subscribe; revocation and expiry notices arrive as signed webhooks.",
-    )
-    app.include_router(api.router)
-    return app
-
-
-def attach_subscriptions(
-    app: FastAPI,
-    settings: NotifierSettings,
-    subscriptions: SubscriptionRepository,
-    deliveries: DeliveryRepository,
-) -> None:
-    """Give the routes their use cases over these repositories."""
-    app.state.subscriptions = Subscriptions(
-        subscriptions=subscriptions,
-        deliveries=deliveries,
-        allow_private_targets=settings.allow_private_webhook_targets,
+def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
+    """The ports over the platform's database, a real HTTP client and the app's metrics."""
+    targets = DnsWebhookTargets(allow_private=settings.allow_private_webhook_targets)
+    client = httpx.AsyncClient()
+    # Closed at shutdown, after the delivery worker (its only user) has stopped.
+    platform.close_on_shutdown(client.aclose)
+    return Adapters(
+        subscriptions=MongoSubscriptions(platform.db),
+        deliveries=MongoDeliveries(platform.db),
+        targets=targets,
+        sender=HttpxWebhookSender(
+            client, targets=targets, timeout_seconds=settings.webhook_timeout_seconds
+        ),
+        outcomes=PrometheusDeliveryOutcomes(platform.metrics),
     )
 
 
-def build_worker(
-    settings: NotifierSettings,
-    *,
-    subscriptions: SubscriptionRepository,
-    deliveries: DeliveryRepository,
-    sender: WebhookSender,
-    metrics: DeliveryMetrics | None = None,
-) -> DeliveryWorker:
+def subscriptions(adapters: Adapters) -> Subscriptions:
+    """The use cases behind the routes."""
+    return Subscriptions(
+        subscriptions=adapters.subscriptions,
+        deliveries=adapters.deliveries,
+        targets=adapters.targets,
+    )
+
+
+def planner(adapters: Adapters) -> DeliveryPlanner:
+    """The consumer's handlers: lifecycle events become deliveries."""
+    return DeliveryPlanner(subscriptions=adapters.subscriptions, deliveries=adapters.deliveries)
+
+
+def delivery_worker(settings: NotifierSettings, adapters: Adapters) -> DeliveryWorker:
     """A delivery worker configured by `settings`."""
     return DeliveryWorker(
-        deliveries=deliveries,
-        subscriptions=subscriptions,
-        sender=sender,
+        deliveries=adapters.deliveries,
+        subscriptions=adapters.subscriptions,
+        sender=adapters.sender,
+        outcomes=adapters.outcomes,
         schedule=RetrySchedule(
             max_attempts=settings.webhook_max_attempts,
             base_seconds=settings.webhook_backoff_base_seconds,
@@ -98,25 +70,27 @@ def build_worker(
         lease=timedelta(seconds=settings.webhook_lease_seconds),
         poll_seconds=settings.delivery_poll_seconds,
         concurrency=settings.delivery_concurrency,
-        on_outcome=metrics.record if metrics is not None else None,
     )
 
 
-async def deliver_over_http(
-    settings: NotifierSettings, runtime: ServiceRuntime, metrics: DeliveryMetrics
-) -> None:
-    """Run the worker with a real HTTP client until cancelled; then close the client."""
-    async with httpx.AsyncClient() as client:
-        sender = HttpxWebhookSender(
-            client,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            allow_private=settings.allow_private_webhook_targets,
-        )
-        worker = build_worker(
-            settings,
-            subscriptions=MongoSubscriptions(runtime.db),
-            deliveries=MongoDeliveries(runtime.db),
-            sender=sender,
-            metrics=metrics,
-        )
-        await worker.run()
+def build_app(
+    settings: NotifierSettings | None = None, *, fakes: Adapters | None = None
+) -> FastAPI:
+    """The notifier: routes, plus the Kafka consumer and the delivery worker in its lifespan.
+
+    With `fakes`, the routes run over them and nothing is connected or started; unit tests
+    drive `DeliveryPlanner` and `DeliveryWorker` themselves.
+    """
+    config = settings or NotifierSettings()
+    definition = ServiceDefinition[Adapters](
+        title=TITLE,
+        description=DESCRIPTION,
+        routers=[api.router],
+        error_statuses=api.ERROR_STATUSES,
+        indexes=INDEXES,
+        adapters=lambda platform: real_adapters(platform, config),
+        use_cases=lambda adapters: [subscriptions(adapters)],
+        projection=lambda adapters: planner(adapters).register(HandlerRegistry()),
+        workers=lambda adapters: {"deliveries": delivery_worker(config, adapters)},
+    )
+    return build_service_app(definition, config, fakes=fakes)

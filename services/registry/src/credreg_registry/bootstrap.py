@@ -5,42 +5,39 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from credreg_registry import api
-from credreg_registry.adapters.mongo_view import INDEXES, MongoCredentialReader, view_writer
-from credreg_registry.ports import CredentialReader
+from credreg_registry.adapters.mongo import INDEXES, MongoCredentialReader, view_writer
+from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
-from credreg_shared.messaging import HandlerRegistry
-from credreg_shared.runtime import ServiceRuntime, service_lifespan
-from credreg_shared.web import create_app
+from credreg_registry.use_cases import RegistryQueries
+from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 
 TITLE = "credreg registry"
-VERSION = "0.1.0"
 DESCRIPTION = "Portfolios and verification of every credential in the event log."
 
 
-def handlers(runtime: ServiceRuntime) -> HandlerRegistry:
-    """The registry's event → handler table over its own view collection."""
-    return CredentialProjection(view_writer(runtime.db)).register(HandlerRegistry())
-
-
-def attach(app: FastAPI, runtime: ServiceRuntime) -> None:
-    """Give the routes their reader once the database is connected."""
-    app.state.reader = MongoCredentialReader(runtime.db)
+def real_adapters(platform: Platform) -> Adapters:
+    """The view collection in the registry's own database, read and written."""
+    return Adapters(reader=MongoCredentialReader(platform.db), view=view_writer(platform.db))
 
 
 def build_app(
-    settings: RegistrySettings | None = None, *, reader: CredentialReader | None = None
+    settings: RegistrySettings | None = None, *, fakes: Adapters | None = None
 ) -> FastAPI:
     """The registry app: HTTP API plus the Kafka consumer, both started by the lifespan.
 
-    With `reader` (a fake), the app serves the API from it and connects to nothing.
+    With `fakes`, the app serves the API from them and connects to nothing (no consumer).
     """
-    if reader is not None:
-        app = create_app(title=TITLE, version=VERSION, description=DESCRIPTION)
-        app.state.reader = reader
-    else:
-        config = settings or RegistrySettings()
-        lifespan = service_lifespan(config, indexes=INDEXES, on_start=attach, handlers=handlers)
-        app = create_app(title=TITLE, version=VERSION, lifespan=lifespan, description=DESCRIPTION)
-    app.include_router(api.router)
-    return app
+    config = settings or RegistrySettings()
+    definition = ServiceDefinition(
+        title=TITLE,
+        description=DESCRIPTION,
+        routers=[api.router],
+        error_statuses=api.ERROR_STATUSES,
+        indexes=INDEXES,
+        adapters=real_adapters,
+        use_cases=lambda adapters: [RegistryQueries(reader=adapters.reader)],
+        projection=lambda adapters: CredentialProjection(adapters.view).register(HandlerRegistry()),
+    )
+    return build_service_app(definition, config, fakes=fakes)

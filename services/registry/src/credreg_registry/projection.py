@@ -21,16 +21,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from credreg_registry.domain import ISSUED_FLAG
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
 from credreg_shared.events.lifecycle import ACTIVE, next_status
-from credreg_shared.messaging import HandlerRegistry
-from credreg_shared.storage import EffectOutcome, IdempotentCollection
+from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.storage.ports import EffectOutcome, IdempotentCollection
 
 log = logging.getLogger(__name__)
-
-ISSUED_FLAG = "issued"
-"""True once the credential's ``issued`` event is in the view; placeholders lack it."""
 
 
 def issued_update(event: models.CredentialIssued, envelope: Envelope) -> dict[str, Any]:

@@ -1,34 +1,46 @@
-"""The revocation service's HTTP routes: thin; the work is in handlers.py."""
+"""The revocation service's HTTP routes: thin; the work is in use_cases.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from credreg_revocation.domain import (
     REINSTATEMENT,
     REVOCATION,
     SUSPENSION,
-    RefusedChange,
+    ChangeStatus,
+    NotTheIssuer,
+    Transition,
+    TransitionNotAllowed,
+    UnknownCredential,
 )
-from credreg_revocation.handlers import ChangeStatus, StatusChanges
+from credreg_revocation.use_cases import StatusChanges
 from credreg_shared.auth import CallingInstitution
-from credreg_shared.web import Problem, ProblemError
+from credreg_shared.web import problem_responses, use_case
+
+ERROR_STATUSES: dict[type[Exception], int] = {
+    UnknownCredential: 404,
+    NotTheIssuer: 403,
+    TransitionNotAllowed: 409,
+}
+"""How each refusal of the domain answers over HTTP (the chassis adds 503 for outages)."""
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": description}
-    for status, description in {
+StatusChangesDependency = Annotated[StatusChanges, Depends(use_case(StatusChanges))]
+REFUSALS = problem_responses(
+    {
         401: "Missing or unknown API key",
         403: "The credential belongs to another institution; nothing changed",
         404: "The credential is not known to this service (yet)",
         409: "The credential's status does not allow this change",
-        503: "The event log did not acknowledge; nothing changed, retry later",
-    }.items()
-}
+        503: "The event log did not acknowledge (or the database did not answer); "
+        "no change is confirmed, retry later",
+    }
+)
 
 
 class RevocationRequest(BaseModel):
@@ -56,79 +68,67 @@ class StatusChangeAccepted(BaseModel):
     event_id: str
 
 
-def status_changes(request: Request) -> StatusChanges:
-    """The use case the composition root attached to the app."""
-    found: StatusChanges = request.app.state.status_changes
-    return found
-
-
-StatusChangesDependency = Annotated[StatusChanges, Depends(status_changes)]
-
-
-async def change(use_case: StatusChanges, command: ChangeStatus) -> StatusChangeAccepted:
-    """Run the command; a refusal becomes its problem+json answer."""
-    try:
-        changed = await use_case.handle(command)
-    except RefusedChange as refused:
-        raise ProblemError(refused.status, detail=str(refused)) from refused
+async def accepted(changes: StatusChanges, command: ChangeStatus) -> StatusChangeAccepted:
+    """Run the command; its refusals leave as domain errors, which the chassis answers."""
+    changed = await changes.handle(command)
     return StatusChangeAccepted(
         id=changed.credential_id, status=changed.status, event_id=changed.event_id
     )
 
 
+def acknowledged(transition: Transition) -> str:
+    """A route's description: the event it publishes, and when it answers."""
+    return (
+        f"Publishes `{transition.event.event_type}` and answers once the event log acknowledged it."
+    )
+
+
 @router.post(
-    "/credentials/{credential_id}/revocation",
+    f"/credentials/{{credential_id}}/{REVOCATION.name}",
     status_code=202,
     responses=REFUSALS,
     summary="Revoke a credential for good",
+    description=acknowledged(REVOCATION),
 )
 async def revoke(
     credential_id: str,
     body: RevocationRequest,
-    use_case: StatusChangesDependency,
+    changes: StatusChangesDependency,
     caller: CallingInstitution,
 ) -> StatusChangeAccepted:
-    """Publishes `credential.revoked` and answers once the event log acknowledged it."""
+    """Revoke: a reason is required; `superseded_by` names the replacing credential."""
     revocation = ChangeStatus(
-        credential_id,
-        caller,
-        REVOCATION,
-        reason=body.reason,
-        superseded_by=body.superseded_by,
+        credential_id, caller, REVOCATION, reason=body.reason, superseded_by=body.superseded_by
     )
-    return await change(use_case, revocation)
+    return await accepted(changes, revocation)
 
 
-@router.post(
-    "/credentials/{credential_id}/suspension",
-    status_code=202,
-    responses=REFUSALS,
-    summary="Suspend an active credential",
-)
-async def suspend(
-    credential_id: str,
-    use_case: StatusChangesDependency,
-    caller: CallingInstitution,
-    body: StatusRequest | None = None,
-) -> StatusChangeAccepted:
-    """Publishes `credential.suspended` and answers once the event log acknowledged it."""
-    reason = body.reason if body else None
-    return await change(use_case, ChangeStatus(credential_id, caller, SUSPENSION, reason=reason))
+def add_status_route(transition: Transition, *, name: str, summary: str) -> None:
+    """Add the route of a change whose body is an optional reason, or none at all."""
+
+    async def change_status(
+        credential_id: str,
+        changes: StatusChangesDependency,
+        caller: CallingInstitution,
+        body: StatusRequest | None = None,
+    ) -> StatusChangeAccepted:
+        reason = body.reason if body else None
+        return await accepted(
+            changes, ChangeStatus(credential_id, caller, transition, reason=reason)
+        )
+
+    router.add_api_route(
+        f"/credentials/{{credential_id}}/{transition.name}",
+        change_status,
+        methods=["POST"],
+        status_code=202,
+        responses=REFUSALS,
+        summary=summary,
+        description=acknowledged(transition),
+        # The name keeps each route's OpenAPI operation id (suspend_…, reinstate_…).
+        name=name,
+    )
 
 
-@router.post(
-    "/credentials/{credential_id}/reinstatement",
-    status_code=202,
-    responses=REFUSALS,
-    summary="Reinstate a suspended credential",
-)
-async def reinstate(
-    credential_id: str,
-    use_case: StatusChangesDependency,
-    caller: CallingInstitution,
-    body: StatusRequest | None = None,
-) -> StatusChangeAccepted:
-    """Publishes `credential.reinstated` and answers once the event log acknowledged it."""
-    reason = body.reason if body else None
-    reinstatement = ChangeStatus(credential_id, caller, REINSTATEMENT, reason=reason)
-    return await change(use_case, reinstatement)
+add_status_route(SUSPENSION, name="suspend", summary="Suspend an active credential")
+add_status_route(REINSTATEMENT, name="reinstate", summary="Reinstate a suspended credential")

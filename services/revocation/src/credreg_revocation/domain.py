@@ -1,10 +1,12 @@
 """The revocation domain: a credential as this service sees it, the changes an issuer may ask
-for, and why a request is refused."""
+for, the event each change becomes, and why a request is refused."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from credreg_shared.errors import DomainError
 from credreg_shared.events import models
 from credreg_shared.events.lifecycle import ACTIVE, REVOKED, STATUSES, SUSPENDED, next_status
 
@@ -38,40 +40,42 @@ REINSTATEMENT = Transition(
 )
 
 
-class RefusedChange(Exception):
-    """A requested status change that did not happen; `status` is the HTTP answer for it."""
+@dataclass(frozen=True)
+class ChangeStatus:
+    """Command: an institution asks to revoke, suspend or reinstate one of its credentials."""
 
-    status = 400
+    credential_id: str
+    institution: str
+    transition: Transition
+    reason: str | None = None
+    superseded_by: str | None = None
 
 
-class UnknownCredential(RefusedChange):
+@dataclass(frozen=True)
+class StatusChanged:
+    """The accepted change: the credential, its new status and the event the log holds."""
+
+    credential_id: str
+    status: str
+    event_id: str
+
+
+class UnknownCredential(DomainError):
     """The credential is not (yet) in this service's view."""
 
-    status = 404
 
-
-class NotTheIssuer(RefusedChange):
+class NotTheIssuer(DomainError):
     """Only the institution that issued a credential may change its status."""
 
-    status = 403
 
-
-class TransitionNotAllowed(RefusedChange):
+class TransitionNotAllowed(DomainError):
     """The credential's current status does not allow the change (e.g. already revoked)."""
-
-    status = 409
-
-
-class EventLogUnavailable(RefusedChange):
-    """The broker did not acknowledge the event; the change was undone."""
-
-    status = 503
 
 
 def owned_record(
     record: CredentialRecord | None, credential_id: str, institution: str
 ) -> CredentialRecord:
-    """`record` if it exists and `institution` issued it; else the refusal (404 or 403)."""
+    """`record` if it exists and `institution` issued it; else why the change is refused."""
     if record is None:
         raise UnknownCredential(f"no credential {credential_id!r} is known here")
     if record.issuer_id != institution:
@@ -79,7 +83,9 @@ def owned_record(
     return record
 
 
-def refusal(transition: Transition, credential_id: str, current: str | None) -> RefusedChange:
+def refusal(
+    transition: Transition, credential_id: str, current: str | None
+) -> UnknownCredential | TransitionNotAllowed:
     """Why a claim on `credential_id` found nothing to change."""
     if current is None:
         return UnknownCredential(f"no credential {credential_id!r} is known here")
@@ -88,6 +94,16 @@ def refusal(transition: Transition, credential_id: str, current: str | None) -> 
     return TransitionNotAllowed(
         f"credential {credential_id!r} is {current}; {transition.name} is not possible"
     )
+
+
+def event_details(command: ChangeStatus) -> dict[str, Any]:
+    """The event fields that come from the request itself."""
+    details: dict[str, Any] = {}
+    if command.reason is not None:
+        details["reason"] = command.reason
+    if command.superseded_by is not None:
+        details["superseded_by"] = command.superseded_by
+    return details
 
 
 def status_after(event: models.CredentialEvent) -> tuple[str, frozenset[str]] | None:

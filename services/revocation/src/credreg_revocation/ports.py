@@ -1,10 +1,12 @@
-"""The revocation service's port: what its use cases and event handlers ask of storage."""
+"""The revocation service's ports: what its use case and projection ask of storage and the log."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from credreg_revocation.domain import CredentialRecord
+from credreg_shared.messaging.ports import EventPublisher
 
 
 class CredentialRepository(Protocol):
@@ -52,3 +54,11 @@ class CredentialRepository(Protocol):
     async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
         """Undo the claim made with `event_id` (back to `status`); False if it is not there."""
         ...
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The ports the use case and the projection need: real adapters, or fakes in unit tests."""
+
+    credentials: CredentialRepository
+    publisher: EventPublisher

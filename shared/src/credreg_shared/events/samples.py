@@ -83,6 +83,20 @@ def credential_issued(
     )
 
 
+def credential_revoked(
+    credential_id: str | None = None,
+    holder_id: str = SAMPLE_HOLDER,
+    reason: str = "issued in error",
+) -> CredentialRevoked:
+    """A `CredentialRevoked` of a sample credential (a new one unless `credential_id` is given)."""
+    return CredentialRevoked(
+        credential_id=credential_id or sample_credential_id(),
+        issuer_id=SAMPLE_ISSUER,
+        holder_id=holder_id,
+        reason=reason,
+    )
+
+
 def every_event_kind(credential_id: str | None = None) -> list[EventData]:
     """One valid data object of every current event type."""
     credential_id = credential_id or sample_credential_id()

@@ -7,7 +7,11 @@ from credreg_shared.events.cloudevents import Envelope
 
 
 class EventPublisher(Protocol):
-    """Publishes events; returns only after the broker acknowledged them (acks=all)."""
+    """Publishes events; returns only after the broker acknowledged them (acks=all).
+
+    Raises `credreg_shared.errors.PublishUnavailable` when no ack came within the adapter's
+    bounded wait (the record may still reach the log later).
+    """
 
     async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
         """Publish one event to `topic` (default: the data's own topic) and await the ack."""

@@ -2,15 +2,23 @@
 
 Use as ``async with KafkaPublisher(bootstrap) as publisher: await publisher.publish(envelope)``
 (or ``start()``/``stop()`` in a lifespan). Every publish returns only after the broker's ack.
+
+aiokafka's idempotent producer retries a broker that is down without end, so each publish
+waits at most ``publish_timeout`` seconds; a timeout or a Kafka error leaves this adapter as
+`PublishUnavailable`. A record already handed to the producer may still reach the log later,
+so that error promises nothing either way: callers say "not confirmed" and stay idempotent.
 """
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
+from credreg_shared.errors import PublishUnavailable
 from credreg_shared.events.cloudevents import Envelope, to_record
 
 
@@ -23,8 +31,10 @@ class KafkaPublisher:
         *,
         client_id: str = "credreg",
         linger_ms: int = 5,
+        publish_timeout: float | None = None,
         **producer_options: Any,
     ) -> None:
+        self.publish_timeout = publish_timeout
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap_servers,
             client_id=client_id,
@@ -57,32 +67,34 @@ class KafkaPublisher:
     async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
         """Publish one event to `topic` (default: the data's topic); returns after the ack."""
         record = to_record(envelope)
-        await self._producer.send_and_wait(
-            topic or envelope.data.topic, record.value, key=record.key, headers=record.headers
-        )
+        async with self._acknowledged():
+            await self._producer.send_and_wait(
+                topic or envelope.data.topic, record.value, key=record.key, headers=record.headers
+            )
 
     async def publish_many(
         self, envelopes: Sequence[Envelope], *, topic: str | None = None
     ) -> None:
         """Send every event, then await every ack; raises the first failure after all settle."""
-        pending: list[asyncio.Future[Any]] = []
-        try:
-            for envelope in envelopes:
-                record = to_record(envelope)
-                pending.append(
-                    await self._producer.send(
-                        topic or envelope.data.topic,
-                        record.value,
-                        key=record.key,
-                        headers=record.headers,
+        async with self._acknowledged():
+            pending: list[asyncio.Future[Any]] = []
+            try:
+                for envelope in envelopes:
+                    record = to_record(envelope)
+                    pending.append(
+                        await self._producer.send(
+                            topic or envelope.data.topic,
+                            record.value,
+                            key=record.key,
+                            headers=record.headers,
+                        )
                     )
-                )
-        finally:
-            # Settle what was sent even when a later send failed, so no ack goes unobserved.
-            outcomes = await asyncio.gather(*pending, return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+            finally:
+                # Settle what was sent even when a later send failed, so no ack goes unobserved.
+                outcomes = await asyncio.gather(*pending, return_exceptions=True)
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
     async def publish_record(
         self,
@@ -93,4 +105,16 @@ class KafkaPublisher:
         headers: Sequence[tuple[str, bytes]],
     ) -> None:
         """Publish one raw record as-is (dead letters); returns after the ack."""
-        await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
+        async with self._acknowledged():
+            await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
+
+    @contextlib.asynccontextmanager
+    async def _acknowledged(self) -> AsyncIterator[None]:
+        """Bound the wait for the ack; Kafka's errors leave as `PublishUnavailable`."""
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                yield
+        except (KafkaError, TimeoutError) as error:
+            raise PublishUnavailable(
+                f"the event log did not acknowledge ({type(error).__name__})"
+            ) from error

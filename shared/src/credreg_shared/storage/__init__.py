@@ -1,20 +1,24 @@
 """MongoDB storage for services: client, start-up indexes, and exactly-once effects per event.
 
-See ``credreg_shared.storage.idempotency`` for the consumer pattern (effect and event-id
-marker in one single-document atomic update; no multi-document transactions).
+``ports`` is what core modules import (no driver); ``idempotency`` explains the consumer pattern
+(effect and event-id marker in one single-document atomic update; no multi-document
+transactions); ``errors`` turns PyMongo's outages into ``StorageUnavailable``.
 """
 
-from credreg_shared.storage.client import Document, connect, service_database
-from credreg_shared.storage.idempotency import (
+from credreg_shared.errors import StorageUnavailable
+from credreg_shared.storage.client import connect, service_database
+from credreg_shared.storage.errors import storage_adapter, storage_errors
+from credreg_shared.storage.idempotency import MongoIdempotentCollection
+from credreg_shared.storage.indexes import IndexMismatchError, IndexSpec, ensure_indexes, index
+from credreg_shared.storage.ports import (
     APPLIED_EVENTS_FIELD,
     PROCESSED_EVENTS_COLLECTION,
+    Document,
     EffectOutcome,
     IdempotentCollection,
-    MongoIdempotentCollection,
     ProcessedEvents,
     update_with_marker,
 )
-from credreg_shared.storage.indexes import IndexMismatchError, IndexSpec, ensure_indexes, index
 
 __all__ = [
     "APPLIED_EVENTS_FIELD",
@@ -26,9 +30,12 @@ __all__ = [
     "IndexSpec",
     "MongoIdempotentCollection",
     "ProcessedEvents",
+    "StorageUnavailable",
     "connect",
     "ensure_indexes",
     "index",
     "service_database",
+    "storage_adapter",
+    "storage_errors",
     "update_with_marker",
 ]

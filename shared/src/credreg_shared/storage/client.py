@@ -8,8 +8,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from credreg_shared.settings import ServiceSettings
-
-Document = dict[str, Any]
+from credreg_shared.storage.ports import Document
 
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 CONNECT_TIMEOUT_MS = 5_000

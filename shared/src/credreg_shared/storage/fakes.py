@@ -6,9 +6,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from credreg_shared.storage.client import Document
-from credreg_shared.storage.idempotency import (
+from credreg_shared.storage.ports import (
     APPLIED_EVENTS_FIELD,
+    Document,
     EffectOutcome,
     EventId,
     update_with_marker,

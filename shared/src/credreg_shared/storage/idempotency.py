@@ -41,70 +41,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
-import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from credreg_shared.storage.client import Document
+from credreg_shared.storage.errors import storage_adapter
+from credreg_shared.storage.ports import (
+    APPLIED_EVENTS_FIELD,
+    Document,
+    EffectOutcome,
+    EventId,
+    update_with_marker,
+)
 
-EventId = str | uuid.UUID
-
-APPLIED_EVENTS_FIELD = "applied_events"
-PROCESSED_EVENTS_COLLECTION = "processed_events"
 # An upsert that loses a race to create the document is retried once, as a plain update.
 _ATTEMPTS = 2
-
-
-class EffectOutcome(enum.Enum):
-    """What ``apply_once`` did."""
-
-    APPLIED = "applied"
-    ALREADY_APPLIED = "already_applied"
-    NO_DOCUMENT = "no_document"
-
-
-class IdempotentCollection(Protocol):
-    """A collection whose documents change at most once per event (see the module docstring)."""
-
-    async def get(self, document_id: str) -> Document | None:
-        """The document with this ``_id``, or None."""
-        ...
-
-    async def apply_once(
-        self,
-        document_id: str,
-        event_id: EventId,
-        update: Mapping[str, Any],
-        *,
-        upsert: bool = True,
-    ) -> EffectOutcome:
-        """Apply a MongoDB update document unless this event was already applied to it."""
-        ...
-
-    async def insert_once(self, document: Mapping[str, Any]) -> bool:
-        """Insert the document; False when one with the same ``_id`` exists already."""
-        ...
-
-
-def update_with_marker(
-    update: Mapping[str, Any], event_id: str, field: str = APPLIED_EVENTS_FIELD
-) -> Document:
-    """``update`` plus ``$addToSet`` of the event id; refuses replacements and marker edits."""
-    if not update or not all(operator.startswith("$") for operator in update):
-        raise ValueError("apply_once takes an update document of $-operators, not a replacement")
-    for operator, fields in update.items():
-        if isinstance(fields, Mapping) and any(
-            path == field or path.startswith(f"{field}.") for path in fields
-        ):
-            raise ValueError(f"{operator} must not touch the marker field {field!r}")
-    merged: Document = {operator: dict(fields) for operator, fields in update.items()}
-    merged.setdefault("$addToSet", {})[field] = event_id
-    return merged
 
 
 class _PerDocumentLocks:
@@ -132,6 +85,7 @@ class _PerDocumentLocks:
 _document_locks = _PerDocumentLocks()
 
 
+@storage_adapter
 class MongoIdempotentCollection:
     """``IdempotentCollection`` over a PyMongo async collection."""
 
@@ -198,19 +152,3 @@ class MongoIdempotentCollection:
             {"_id": document_id, self.applied_field: event_id}, projection={"_id": 1}
         )
         return found is not None
-
-
-class ProcessedEvents:
-    """Markers of events whose (non-document) work is finished; record after the work."""
-
-    def __init__(self, documents: IdempotentCollection) -> None:
-        self.documents = documents
-
-    async def seen(self, event_id: EventId) -> bool:
-        """True when ``record`` already ran for this event."""
-        return await self.documents.get(str(event_id)) is not None
-
-    async def record(self, event_id: EventId, **details: Any) -> bool:
-        """Mark the event processed; False when it was marked already."""
-        marker = {**details, "_id": str(event_id), "processed_at": datetime.now(UTC)}
-        return await self.documents.insert_once(marker)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 
 PROBLEM_JSON = "application/problem+json"
 ABOUT_BLANK = "about:blank"
@@ -145,8 +147,34 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(request, 500, detail="An unexpected error occurred.")
 
 
-def unavailable(error: Exception, nothing_done: str) -> ProblemError:
-    """The 503 problem for a broker that did not acknowledge: nothing happened, retry later."""
-    return ProblemError(
-        503, detail=f"the event log is unavailable; {nothing_done} ({type(error).__name__})"
-    )
+PLATFORM_ERROR_STATUSES: Mapping[type[Exception], int] = {
+    PublishUnavailable: 503,
+    StorageUnavailable: 503,
+}
+"""Outages of the event log or the database: nothing is confirmed, the client may retry."""
+
+
+def install_error_statuses(app: FastAPI, statuses: Mapping[type[Exception], int]) -> None:
+    """Answer each exception kind (and its subclasses) with its status, as problem+json.
+
+    `statuses` is a service's own table (its ``api.py``); platform outages answer 503 unless
+    the table says otherwise. The exception's message is the problem's detail, so it must
+    never carry secrets or personal data.
+    """
+    for kind, status in {**PLATFORM_ERROR_STATUSES, **statuses}.items():
+        app.add_exception_handler(kind, _answer_with(status))
+
+
+def _answer_with(status: int) -> Callable[[Request, Exception], Awaitable[ProblemResponse]]:
+    async def on_error(request: Request, exc: Exception) -> ProblemResponse:
+        return problem_response(request, status, detail=str(exc) or None)
+
+    return on_error
+
+
+def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's refusals: problem+json, one line each."""
+    return {
+        status: {"model": Problem, "description": description}
+        for status, description in descriptions.items()
+    }

@@ -7,13 +7,13 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
 from credreg_shared.settings import ServiceSettings
+from credreg_shared.workers import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -71,22 +71,26 @@ def request_shutdown(app: FastAPI) -> None:
         server.should_exit = True
 
 
-@contextlib.asynccontextmanager
-async def supervised_task(
-    app: FastAPI, name: str, coroutine: Coroutine[Any, Any, None]
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Run ``coroutine`` for the lifespan of the app; shut the server down if it ends early.
+STOP_TIMEOUT_S = 15.0
+"""How long a worker may take to finish its step after `stop` before it is cancelled."""
 
-    Use inside a lifespan: ``async with supervised_task(app, "consumer", runner.run()): yield``.
-    A consumer that stops (crash or not) leaves the HTTP side answering for a service that does
-    no work, so the whole process exits and the orchestrator restarts it.
+
+@contextlib.asynccontextmanager
+async def supervised_worker(
+    app: FastAPI, name: str, worker: Worker, *, stop_timeout: float = STOP_TIMEOUT_S
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``worker`` for the lifespan of the app; shut the server down if it ends early.
+
+    A worker that stops by itself (crash or not) leaves the HTTP side answering for a service
+    that does no work, so the whole process exits and the orchestrator restarts it. On exit the
+    worker is asked to stop and given `stop_timeout` seconds; only then is it cancelled, and a
+    worker that ignores even that is left behind with an error in the log rather than hanging
+    the shutdown.
     """
-    task = asyncio.create_task(coroutine, name=name)
+    task = asyncio.create_task(worker.run(), name=name)
 
     def on_done(finished: asyncio.Task[None]) -> None:
-        if finished.cancelled():
-            return
-        error = finished.exception()
+        error = None if finished.cancelled() else finished.exception()
         if error is not None:
             logger.error("background task %s failed", name, exc_info=error)
         else:
@@ -98,6 +102,13 @@ async def supervised_task(
         yield task
     finally:
         task.remove_done_callback(on_done)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        worker.stop()
+        done, _ = await asyncio.wait({task}, timeout=stop_timeout)
+        if not done:
+            logger.warning("%s did not stop in %.0fs; cancelling it", name, stop_timeout)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=stop_timeout)
+        if not done:
+            logger.error("%s ignored its cancellation; leaving it behind", name)
+        elif not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("background task %s failed while stopping", name, exc_info=error)

@@ -1,1 +1,1 @@
-"""Adapters behind the issuer's ports: MongoDB and in-memory idempotency records."""
+"""Adapters behind the issuer's ports: MongoDB (`mongo`) and in-memory fakes (`fakes`)."""

@@ -13,6 +13,7 @@ class InMemoryIdempotencyRecords:
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], IdempotencyRecord] = {}
+        # Set these to what the MongoDB adapter raises for an outage: `StorageUnavailable`.
         self.fail_with: Exception | None = None
         self.fail_marking_with: Exception | None = None
 

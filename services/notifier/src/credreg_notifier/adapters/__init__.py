@@ -1,1 +1,1 @@
-"""The notifier's real adapters: MongoDB repositories and the signed-webhook sender."""
+"""The notifier's adapters: MongoDB repositories, the webhook sender and targets, metrics, fakes."""

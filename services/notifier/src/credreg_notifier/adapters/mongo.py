@@ -7,9 +7,8 @@ from datetime import datetime
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from credreg_notifier.deliveries import IN_FLIGHT, PENDING, Settlement
-from credreg_shared.storage import MongoIdempotentCollection, index
-from credreg_shared.storage.client import Document
+from credreg_notifier.domain import IN_FLIGHT, PENDING, Settlement
+from credreg_shared.storage import Document, MongoIdempotentCollection, index, storage_adapter
 
 SUBSCRIPTIONS = "subscriptions"
 DELIVERIES = "deliveries"
@@ -22,6 +21,7 @@ INDEXES = [
 ]
 
 
+@storage_adapter
 class MongoSubscriptions:
     """``SubscriptionRepository`` over the ``subscriptions`` collection."""
 
@@ -46,6 +46,7 @@ class MongoSubscriptions:
         return [subscription async for subscription in self.collection.find(query)]
 
 
+@storage_adapter
 class MongoDeliveries:
     """``DeliveryRepository`` over the ``deliveries`` collection."""
 
@@ -92,6 +93,6 @@ class MongoDeliveries:
         return result.modified_count == 1
 
     async def of_subscription(self, subscription_id: str, *, limit: int) -> list[Document]:
-        """A subscription's deliveries, oldest first, at most `limit`."""
+        """A subscription's deliveries without their bodies, oldest first, at most `limit`."""
         cursor = self.collection.find({"subscription_id": subscription_id}, {"body": 0})
         return [delivery async for delivery in cursor.sort("created_at", 1).limit(limit)]

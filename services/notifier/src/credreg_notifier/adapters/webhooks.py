@@ -1,29 +1,54 @@
-"""Signed webhook POSTs per the Standard Webhooks scheme, over httpx."""
+"""Webhooks over the network: the target check (DNS) and signed POSTs per Standard Webhooks."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from datetime import UTC, datetime
 
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from credreg_notifier.targets import TargetRefused, check_target
+from credreg_notifier.domain import TargetRefused, refuse_private_addresses, webhook_host
+from credreg_notifier.ports import WebhookTargets
+
+
+class DnsWebhookTargets:
+    """``WebhookTargets``: the URL rules, then every address its host resolves to now."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    async def check(self, url: str) -> None:
+        """Raise `TargetRefused` unless `url` is https to public addresses (or private allowed)."""
+        host = webhook_host(url, allow_private=self.allow_private)
+        if not self.allow_private:
+            refuse_private_addresses(await resolve(host))
+
+
+async def resolve(host: str) -> list[str]:
+    """Every address `host` resolves to, without blocking the event loop."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise TargetRefused(f"url host {host!r} does not resolve") from error
+    return sorted({str(info[4][0]) for info in infos})
 
 
 class HttpxWebhookSender:
     """``WebhookSender``: checks the target again, signs, POSTs, and reports the outcome."""
 
     def __init__(
-        self, client: httpx.AsyncClient, *, timeout_seconds: float, allow_private: bool
+        self, client: httpx.AsyncClient, *, targets: WebhookTargets, timeout_seconds: float
     ) -> None:
         self.client = client
+        self.targets = targets
         self.timeout_seconds = timeout_seconds
-        self.allow_private = allow_private
 
     async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
         """POST the signed `body`; None on a 2xx answer, else what went wrong."""
         try:
-            await check_target(url, allow_private=self.allow_private)
+            await self.targets.check(url)
         except TargetRefused as refused:
             return f"target refused: {refused}"
         request = self.client.build_request(

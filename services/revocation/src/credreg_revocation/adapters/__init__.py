@@ -1,1 +1,1 @@
-"""Adapters behind the revocation service's port: MongoDB for real, in memory for tests."""
+"""Adapters behind the revocation service's ports: MongoDB for real, in memory for tests."""

@@ -1,14 +1,31 @@
-"""What the registry's API answers: response models and their mapping from view documents."""
+"""The registry's read model: what it answers about credentials, and how a view document reads.
+
+The view holds one document per credential (``_id`` = credential id), written by
+``projection``. A document without the `ISSUED_FLAG` is a *placeholder*: lifecycle events came
+before the credential's ``issued`` event, and the registry does not show it yet.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from credreg_shared.errors import DomainError
 from credreg_shared.events.models import Competency
-from credreg_shared.storage import Document
+
+ISSUED_FLAG = "issued"
+"""True once the credential's ``issued`` event is in the view; placeholders lack it."""
+
+
+class CredentialNotFound(DomainError):
+    """The registry shows no credential with this id (unknown, or still a placeholder)."""
+
+    def __init__(self, credential_id: str) -> None:
+        super().__init__(f"no credential {credential_id!r} in the registry")
+        self.credential_id = credential_id
 
 
 class Response(BaseModel):
@@ -97,12 +114,12 @@ class Stats(Response):
     )
 
 
-def credential_view(document: Document) -> CredentialView:
+def credential_view(document: Mapping[str, Any]) -> CredentialView:
     """A view document as the API answers it (bookkeeping fields left out)."""
     return CredentialView.model_validate({**document, "id": document["_id"]})
 
 
-def summary(document: Document) -> CredentialSummary:
+def summary(document: Mapping[str, Any]) -> CredentialSummary:
     """The portfolio line of one view document."""
     achievement = document["achievement"]
     return CredentialSummary(

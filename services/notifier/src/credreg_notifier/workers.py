@@ -1,4 +1,9 @@
-"""The delivery worker: claims due deliveries, sends them signed, records each outcome."""
+"""The delivery worker: claims due deliveries, sends them signed, records each outcome.
+
+It runs `concurrency` lanes; each claims one due delivery under a lease, sends it and settles
+it, then claims the next (or pauses when nothing is due). `stop` lets every lane finish its
+attempt and return; cancellation stays the supervisor's last resort and is never absorbed.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,21 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Protocol
 
-from pymongo.errors import AutoReconnect, ConnectionFailure
-
-from credreg_notifier.deliveries import (
-    DEAD,
-    DELIVERED,
+from credreg_notifier.domain import DEAD, DELIVERED, RetrySchedule, Settlement, settle, utc_now
+from credreg_notifier.ports import (
+    DeliveryOutcomes,
     DeliveryRepository,
-    RetrySchedule,
-    Settlement,
-    settle,
+    SubscriptionRepository,
+    WebhookSender,
 )
-from credreg_notifier.planner import utc_now
-from credreg_notifier.subscriptions import SubscriptionRepository
+from credreg_shared.errors import StorageUnavailable
+from credreg_shared.workers import StoppableLoop
 
 log = logging.getLogger(__name__)
-# The database being away is not a delivery's fault: wait and go on, keep the process.
-DATABASE_OUTAGES = (ConnectionFailure, AutoReconnect)
 
 
-class WebhookSender(Protocol):
-    """Sends one signed notice; answers None on success, else what went wrong."""
-
-    async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
-        """POST `body` to `url`, signed with `secret` under ``webhook-id`` `message_id`."""
-        ...
-
-
-class DeliveryWorker:
+class DeliveryWorker(StoppableLoop):
     """Sends due deliveries; each attempt is claimed under a lease so replicas never overlap."""
 
     def __init__(
@@ -44,38 +35,41 @@ class DeliveryWorker:
         deliveries: DeliveryRepository,
         subscriptions: SubscriptionRepository,
         sender: WebhookSender,
+        outcomes: DeliveryOutcomes,
         schedule: RetrySchedule,
         lease: timedelta,
         poll_seconds: float = 0.2,
         concurrency: int = 1,
         clock: Callable[[], datetime] = utc_now,
-        on_outcome: Callable[[str], None] | None = None,
     ) -> None:
+        super().__init__()
         self.deliveries = deliveries
         self.subscriptions = subscriptions
         self.sender = sender
+        self.outcomes = outcomes
         self.schedule = schedule
         self.lease = lease
         self.poll_seconds = poll_seconds
         self.concurrency = concurrency
         self.clock = clock
-        self.on_outcome = on_outcome
 
     async def run(self) -> None:
-        """Deliver until cancelled, with `concurrency` attempts at a time."""
-        async with asyncio.TaskGroup() as group:
+        """Deliver with `concurrency` attempts at a time; return once every lane has stopped."""
+        async with asyncio.TaskGroup() as lanes:
             for lane in range(self.concurrency):
-                group.create_task(self._deliver_forever(), name=f"deliveries-{lane}")
+                lanes.create_task(self._lane(), name=f"deliveries-{lane}")
 
-    async def _deliver_forever(self) -> None:
-        while True:
+    async def _lane(self) -> None:
+        while not self.stopping:
             try:
                 busy = await self.deliver_one()
-            except DATABASE_OUTAGES:
+            except StorageUnavailable as outage:
+                _keep_cancellation(outage)
+                # The database being away is not a delivery's fault: wait and go on.
                 log.warning("database unavailable; deliveries wait", exc_info=True)
                 busy = False
             if not busy:
-                await asyncio.sleep(self.poll_seconds)
+                await self.pause(self.poll_seconds)
 
     async def deliver_one(self) -> bool:
         """Make one due attempt; False when nothing was due."""
@@ -101,8 +95,8 @@ class DeliveryWorker:
             )
             outcome = settle(delivery["attempts"], error, self.schedule, self.clock())
         recorded = await self.deliveries.settle(delivery["_id"], token, outcome)
-        if recorded and self.on_outcome is not None:
-            self.on_outcome(outcome.status)
+        if recorded:
+            self.outcomes.record(outcome.status)
         context = {
             "delivery_id": delivery["_id"],
             "subscription_id": delivery["subscription_id"],
@@ -117,3 +111,14 @@ class DeliveryWorker:
         elif outcome.status != DELIVERED:
             log.info("webhook delivery failed; will retry", extra=context)
         return True
+
+
+def _keep_cancellation(outage: StorageUnavailable) -> None:
+    """Re-raise as a cancellation an outage that a cancellation of this lane caused.
+
+    A driver closes the connection under a cancelled call and reports that as an outage; a
+    lane that waited it out would survive its cancellation and its task group would never end.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from outage

@@ -3,6 +3,7 @@
 A document carries the effect and its proof together: ``status`` and the ids of the events
 already applied to it (``applied_events``), changed in one single-document update, so a
 redelivered event, or this service's own event coming back from the log, changes nothing.
+PyMongo's outages leave this module as `StorageUnavailable` (``@storage_adapter``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from credreg_shared.storage import (
     EffectOutcome,
     MongoIdempotentCollection,
     index,
+    storage_adapter,
 )
 
 COLLECTION = "credentials"
@@ -27,8 +29,9 @@ CLAIM_FIELD = "claimed_by"
 INDEXES = [index(COLLECTION, ("issuer_id", 1))]
 
 
+@storage_adapter
 class MongoCredentialRepository:
-    """`CredentialRepository` over the ``credentials`` collection."""
+    """`CredentialRepository` over the ``credentials`` collection; outages: `StorageUnavailable`."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection: AsyncCollection[Document] = db[COLLECTION]

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from credreg_registry.projection import ISSUED_FLAG
+from credreg_registry.domain import (
+    ISSUED_FLAG,
+    CredentialSummary,
+    CredentialView,
+    credential_view,
+    summary,
+)
 from credreg_shared.events.lifecycle import STATUSES
-from credreg_shared.storage import Document, MongoIdempotentCollection, index
+from credreg_shared.storage import (
+    Document,
+    MongoIdempotentCollection,
+    index,
+    storage_adapter,
+)
 
 VIEW = "credentials"
 INDEXES = [
@@ -21,22 +32,24 @@ def view_writer(db: AsyncDatabase[Document]) -> MongoIdempotentCollection:
     return MongoIdempotentCollection(db[VIEW])
 
 
+@storage_adapter
 class MongoCredentialReader:
     """``CredentialReader`` over the view collection."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.view = db[VIEW]
 
-    async def credential(self, credential_id: str) -> Document | None:
-        """The view document of one issued credential, or None."""
-        return await self.view.find_one({"_id": credential_id, ISSUED_FLAG: True})
+    async def credential(self, credential_id: str) -> CredentialView | None:
+        """One issued credential, or None."""
+        found = await self.view.find_one({"_id": credential_id, ISSUED_FLAG: True})
+        return credential_view(found) if found is not None else None
 
-    async def holder_credentials(self, holder_id: str) -> list[Document]:
-        """The view documents of a holder's issued credentials, oldest first."""
+    async def holder_credentials(self, holder_id: str) -> list[CredentialSummary]:
+        """A holder's issued credentials, oldest first (by ``valid_from``, then id)."""
         cursor = self.view.find({"holder_id": holder_id, ISSUED_FLAG: True}).sort(
             [("valid_from", 1), ("_id", 1)]
         )
-        return [document async for document in cursor]
+        return [summary(document) async for document in cursor]
 
     async def count_by_status(self) -> dict[str, int]:
         """How many issued credentials have each lifecycle status (every status listed)."""

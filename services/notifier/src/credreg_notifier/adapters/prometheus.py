@@ -1,12 +1,12 @@
-"""Prometheus metrics of webhook deliveries (on the app's ``/metrics`` registry)."""
+"""Prometheus metrics of webhook deliveries, on the app's ``/metrics`` registry."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
 
-class DeliveryMetrics:
-    """Counts recorded attempt outcomes: delivered, pending (will retry) and dead."""
+class PrometheusDeliveryOutcomes:
+    """``DeliveryOutcomes``: counts recorded attempts by the status they left the delivery in."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.outcomes = Counter(

@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from credreg_shared.errors import PublishUnavailable
 from credreg_shared.events.cloudevents import Envelope, from_record
 from credreg_shared.events.models import CredentialIssued, CredentialRevoked, EventData
 from credreg_shared.events.samples import credential_issued, every_event_kind, sample_envelope
@@ -79,3 +80,25 @@ async def test_publish_many_keeps_per_credential_order(
     for envelope in received:
         kinds_by_credential.setdefault(envelope.subject, []).append(type(envelope.data))
     assert all(k == [CredentialIssued, CredentialRevoked] for k in kinds_by_credential.values())
+
+
+async def test_an_ack_that_does_not_come_in_time_is_publish_unavailable(
+    kafka_bootstrap: str, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await new_topic("slow")
+    # No broker round trip fits in a microsecond: the bounded wait always runs out.
+    async with KafkaPublisher(kafka_bootstrap, publish_timeout=1e-6) as publisher:
+        with pytest.raises(PublishUnavailable, match="TimeoutError"):
+            await publisher.publish(sample_envelope(credential_issued()), topic=topic)
+        with pytest.raises(PublishUnavailable):
+            await publisher.publish_record(topic, key=b"k", value=b"v", headers=[])
+
+
+async def test_a_kafka_error_leaves_the_adapter_as_publish_unavailable(
+    kafka_bootstrap: str, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await new_topic("large")
+    async with KafkaPublisher(kafka_bootstrap, publish_timeout=30) as publisher:
+        # Larger than the producer's max_request_size: refused with a Kafka error, not a timeout.
+        with pytest.raises(PublishUnavailable, match="MessageSizeTooLargeError"):
+            await publisher.publish_record(topic, key=b"k", value=b"x" * 2_000_000, headers=[])

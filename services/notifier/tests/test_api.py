@@ -1,93 +1,53 @@
-"""The signed-webhook sender over a mock transport, and the HTTP routes over fakes."""
+"""The HTTP routes over fakes: subscribe, look up, list deliveries, unsubscribe, refusals."""
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from credreg_notifier.adapters.memory import InMemoryDeliveries, InMemorySubscriptions
-from credreg_notifier.adapters.webhooks import HttpxWebhookSender
-from credreg_notifier.bootstrap import attach_subscriptions, routes_app
-from credreg_notifier.deliveries import PENDING
+from credreg_notifier.adapters.fakes import (
+    InMemoryDeliveries,
+    InMemorySubscriptions,
+    RecordedOutcomes,
+    ScriptedSender,
+    StaticWebhookTargets,
+)
+from credreg_notifier.bootstrap import build_app
+from credreg_notifier.domain import PENDING, new_secret
+from credreg_notifier.ports import Adapters
 from credreg_notifier.settings import NotifierSettings
-from credreg_notifier.subscriptions import new_secret
+from credreg_shared.errors import StorageUnavailable
+from credreg_shared.storage.ports import Document
 
 BODY = '{"type":"org.credreg.credential.revoked.v1","timestamp":"2026-03-01T12:00:00Z","data":{}}'
 
 
-def sender_answering(
-    status: int, seen: list[httpx.Request], *, allow_private: bool = True
-) -> HttpxWebhookSender:
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(status)
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-    return HttpxWebhookSender(client, timeout_seconds=2, allow_private=allow_private)
-
-
-async def test_the_sender_posts_a_body_whose_signature_verifies() -> None:
-    seen: list[httpx.Request] = []
-    secret = new_secret()
-    sender = sender_answering(204, seen)
-    error = await sender.send(
-        url="http://127.0.0.1:1/hook", secret=secret, message_id="msg_1", body=BODY
-    )
-    assert error is None
-    [request] = seen
-    assert request.headers["webhook-id"] == "msg_1"
-    assert request.headers["content-type"] == "application/json"
-    assert (
-        Webhook(secret)
-        .verify(request.content, dict(request.headers))["type"]
-        .endswith("revoked.v1")
-    )
-    with pytest.raises(WebhookVerificationError):
-        Webhook(new_secret()).verify(request.content, dict(request.headers))
-
-
-async def test_a_non_2xx_answer_or_a_connection_error_is_reported() -> None:
-    assert (
-        await sender_answering(500, []).send(
-            url="http://127.0.0.1:1/h", secret=new_secret(), message_id="m", body=BODY
-        )
-        == "HTTP 500"
+def fakes(
+    subscriptions: InMemorySubscriptions | None = None,
+    deliveries: InMemoryDeliveries | None = None,
+) -> Adapters:
+    return Adapters(
+        subscriptions=subscriptions or InMemorySubscriptions(),
+        deliveries=deliveries or InMemoryDeliveries(),
+        targets=StaticWebhookTargets(allow_private=False),
+        sender=ScriptedSender(),
+        outcomes=RecordedOutcomes(),
     )
 
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
-    sender = HttpxWebhookSender(client, timeout_seconds=2, allow_private=True)
-    error = await sender.send(
-        url="http://127.0.0.1:1/h", secret=new_secret(), message_id="m", body=BODY
-    )
-    assert error == "ConnectError: connection refused"
-
-
-async def test_a_target_that_now_resolves_privately_is_not_called() -> None:
-    seen: list[httpx.Request] = []
-    sender = sender_answering(204, seen, allow_private=False)
-    error = await sender.send(
-        url="https://127.0.0.1/hook", secret=new_secret(), message_id="m", body=BODY
-    )
-    assert error is not None and error.startswith("target refused")
-    assert seen == []
+@contextlib.asynccontextmanager
+async def client_for(adapters: Adapters) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(NotifierSettings(), fakes=adapters)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+        yield client
 
 
 @pytest.fixture
 async def api() -> AsyncIterator[tuple[httpx.AsyncClient, InMemoryDeliveries]]:
-    app = routes_app()
     deliveries = InMemoryDeliveries()
-    attach_subscriptions(
-        app,
-        NotifierSettings(allow_private_webhook_targets=False),
-        InMemorySubscriptions(),
-        deliveries,
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+    async with client_for(fakes(deliveries=deliveries)) as client:
         yield client, deliveries
 
 
@@ -120,6 +80,7 @@ async def test_subscribe_look_up_list_and_unsubscribe(
     ):
         assert gone.status_code == 404
         assert gone.headers["content-type"] == "application/problem+json"
+        assert gone.json()["detail"] == f"no subscription {subscription['id']!r}"
 
 
 async def test_a_given_secret_is_kept(api: tuple[httpx.AsyncClient, InMemoryDeliveries]) -> None:
@@ -155,6 +116,17 @@ async def test_bad_subscriptions_are_422_problems(
     assert refused.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_refused_subscription_is_not_stored() -> None:
+    subscriptions = InMemorySubscriptions()
+    async with client_for(fakes(subscriptions)) as client:
+        refused = await client.post(
+            "/v1/subscriptions", json={"holder_id": "h", "url": "https://10.0.0.8/h"}
+        )
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == "url resolves to a non-public address (10.0.0.8)"
+    assert subscriptions.documents == {}
+
+
 async def test_deliveries_show_status_attempts_and_last_error(
     api: tuple[httpx.AsyncClient, InMemoryDeliveries],
 ) -> None:
@@ -186,3 +158,17 @@ async def test_deliveries_show_status_attempts_and_last_error(
         "HTTP 500",
     )
     assert "body" not in delivery
+
+
+class UnreachableSubscriptions(InMemorySubscriptions):
+    """The database is away."""
+
+    async def get(self, subscription_id: str) -> Document | None:
+        raise StorageUnavailable("the database is unavailable (ServerSelectionTimeoutError)")
+
+
+async def test_a_database_outage_is_a_503_problem() -> None:
+    async with client_for(fakes(UnreachableSubscriptions())) as client:
+        answer = await client.get("/v1/subscriptions/s-1")
+        assert answer.status_code == 503
+        assert answer.headers["content-type"] == "application/problem+json"

@@ -1,12 +1,21 @@
-"""In-memory repositories with the MongoDB adapters' semantics, for unit tests."""
+"""In-memory fakes of the notifier's ports with the real adapters' semantics, for unit tests."""
 
 from __future__ import annotations
 
 import copy
+import ipaddress
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from credreg_notifier.deliveries import IN_FLIGHT, PENDING, Settlement
-from credreg_shared.storage.client import Document
+from credreg_notifier.domain import (
+    IN_FLIGHT,
+    PENDING,
+    Settlement,
+    TargetRefused,
+    refuse_private_addresses,
+    webhook_host,
+)
+from credreg_shared.storage.ports import Document
 
 
 class InMemorySubscriptions:
@@ -90,6 +99,60 @@ class InMemoryDeliveries:
         return True
 
     async def of_subscription(self, subscription_id: str, *, limit: int) -> list[Document]:
-        """A subscription's deliveries, oldest first."""
+        """A subscription's deliveries without their bodies, oldest first."""
         found = [d for d in self.documents.values() if d["subscription_id"] == subscription_id]
-        return copy.deepcopy(sorted(found, key=lambda d: d["created_at"])[:limit])
+        oldest_first = sorted(found, key=lambda d: d["created_at"])[:limit]
+        return [{k: copy.deepcopy(v) for k, v in d.items() if k != "body"} for d in oldest_first]
+
+
+class StaticWebhookTargets:
+    """``WebhookTargets`` with the DNS adapter's rules over a fixed table of host addresses.
+
+    IP literals stand for themselves; a name missing from `hosts` does not resolve.
+    """
+
+    def __init__(
+        self, *, allow_private: bool, hosts: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        self.allow_private = allow_private
+        self.hosts = {name.lower(): list(addresses) for name, addresses in (hosts or {}).items()}
+
+    async def check(self, url: str) -> None:
+        """Raise `TargetRefused` unless `url` is https to public addresses (or private allowed)."""
+        host = webhook_host(url, allow_private=self.allow_private)
+        if not self.allow_private:
+            refuse_private_addresses(self.resolve(host))
+
+    def resolve(self, host: str) -> list[str]:
+        """The table's addresses of `host`."""
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        if host.lower() not in self.hosts:
+            raise TargetRefused(f"url host {host!r} does not resolve")
+        return self.hosts[host.lower()]
+
+
+class ScriptedSender:
+    """``WebhookSender`` answering the scripted errors first (None = 2xx), then success."""
+
+    def __init__(self, *outcomes: str | None) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[dict[str, str]] = []
+
+    async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
+        """Record the call and answer the next scripted outcome."""
+        self.calls.append({"url": url, "secret": secret, "message_id": message_id, "body": body})
+        return self.outcomes.pop(0) if self.outcomes else None
+
+
+class RecordedOutcomes:
+    """``DeliveryOutcomes`` as a list of the statuses recorded, in order."""
+
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    def record(self, status: str) -> None:
+        """Remember one recorded attempt's status."""
+        self.statuses.append(status)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
-from credreg_notifier.deliveries import DeliveryRepository, new_delivery
-from credreg_notifier.subscriptions import SubscriptionRepository
+from credreg_notifier.domain import new_delivery, utc_now
+from credreg_notifier.ports import DeliveryRepository, SubscriptionRepository
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
-from credreg_shared.messaging import HandlerRegistry
+from credreg_shared.messaging.handlers import HandlerRegistry
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,6 @@ NOTICE_EVENTS: tuple[type[models.CredentialEvent], ...] = (
     models.CredentialExpired,
     models.CredentialExpiring,
 )
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 class DeliveryPlanner:
@@ -59,7 +54,7 @@ class DeliveryPlanner:
                 )
 
     def register(self, registry: HandlerRegistry) -> HandlerRegistry:
-        """The event → handler table."""
+        """The event → handler table: every lifecycle notice, and nothing else."""
         for kind in NOTICE_EVENTS:
             registry.register(kind, self.on_credential_event)
         return registry

@@ -9,23 +9,19 @@ and a stored record never answers 201 for an event that no attempt has published
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from aiokafka.errors import KafkaError
-from pymongo.errors import ConnectionFailure, PyMongoError
-
-from credreg_issuer.commands import IssueCredential
-from credreg_issuer.issuance import (
+from credreg_issuer.domain import (
+    CredentialSigner,
     IdempotencyKeyReused,
-    IssuanceUnavailable,
+    IssueCredential,
     credential_id_for,
     prepare_issuance,
 )
 from credreg_issuer.ports import IdempotencyRecord, IdempotencyRecords
-from credreg_issuer.signing import CredentialSigner
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events.cloudevents import Envelope
-from credreg_shared.messaging import EventPublisher
+from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +37,12 @@ class IssueCredentials:
         signer: CredentialSigner,
         topic: str,
         source: str,
-        publish_timeout: float = 10.0,
     ) -> None:
         self.publisher = publisher
         self.records = records
         self.signer = signer
         self.topic = topic
         self.source = source
-        self.publish_timeout = publish_timeout
 
     async def handle(
         self, command: IssueCredential, *, institution: str, idempotency_key: str | None = None
@@ -82,29 +76,28 @@ class IssueCredentials:
 
     async def _publish(self, envelope: Envelope) -> None:
         try:
-            # aiokafka's idempotent producer retries a down broker without end: bound the wait.
-            async with asyncio.timeout(self.publish_timeout):
-                await self.publisher.publish(envelope, topic=self.topic)
-        except (KafkaError, TimeoutError) as error:
+            # The publisher bounds the wait for the ack itself.
+            await self.publisher.publish(envelope, topic=self.topic)
+        except PublishUnavailable as error:
             # A record already handed to the producer may still reach the log later, so the
             # answer promises nothing either way; the same Idempotency-Key resolves it.
-            raise IssuanceUnavailable(
-                f"the event log did not acknowledge ({type(error).__name__}); no credential is "
-                "confirmed as issued: retry with the same Idempotency-Key to issue at most one"
+            reason = str(error) or "the event log did not acknowledge"
+            raise PublishUnavailable(
+                f"{reason}; no credential is confirmed as issued: "
+                "retry with the same Idempotency-Key to issue at most one"
             ) from error
 
     async def _reserve(self, record: IdempotencyRecord) -> IdempotencyRecord:
         try:
             return await self.records.reserve(record)
-        except ConnectionFailure as error:
-            raise IssuanceUnavailable(
-                f"the database is unavailable ({type(error).__name__}); nothing was issued"
-            ) from error
+        except StorageUnavailable as error:
+            reason = str(error) or "the database is unavailable"
+            raise StorageUnavailable(f"{reason}; nothing was issued") from error
 
     async def _mark_published(self, record: IdempotencyRecord) -> None:
         try:
             await self.records.mark_published(record.institution_id, record.key)
-        except PyMongoError:
+        except StorageUnavailable:
             # The credential is issued (the broker acked); an unmarked record only makes a
             # retry publish the same event again, which consumers deduplicate.
             log.warning(

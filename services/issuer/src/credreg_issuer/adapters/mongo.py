@@ -1,8 +1,9 @@
-"""Idempotency-Key records in the issuer's own MongoDB database.
+"""The issuer's MongoDB adapters: Idempotency-Key records in its own database, and INDEXES.
 
 The document ``_id`` is the (institution, key) pair, so the unique ``_id`` index makes the
 first insert win and every later one a `DuplicateKeyError` (safe on FerretDB too, where only
 inserts are isolated); the record is one document, written by one insert and one update.
+PyMongo's outages leave as `StorageUnavailable` (`storage_adapter`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from credreg_issuer.ports import IdempotencyRecord
 from credreg_shared.events.cloudevents import KafkaRecord
-from credreg_shared.storage import Document, index
+from credreg_shared.storage import Document, index, storage_adapter
 
 COLLECTION = "idempotency_keys"
 # The (institution, key) pair is the unique `_id`; the credential id is derived from it.
@@ -28,6 +29,7 @@ def record_id(institution_id: str, key: str) -> str:
     return json.dumps([institution_id, key])
 
 
+@storage_adapter
 class MongoIdempotencyRecords:
     """`IdempotencyRecords` over the ``idempotency_keys`` collection."""
 

@@ -1,0 +1,274 @@
+"""The issuer's rules: the issue command, credential ids, the signed credential and its event.
+
+Nothing here does I/O: the command is validated at the edge, `prepare_issuance` builds the
+signed ``credential.issued`` event for it, and `CredentialSigner` adds Data Integrity proofs
+(crypto only, no I/O).
+
+Signing uses each institution's Ed25519 key, when it has one configured. The verification
+method is ``<institution DID>#<public multikey>``: for a ``did:key`` issuer that is its own key
+(verifiers resolve it offline); for a ``did:web`` issuer it is the method its DID document must
+list. An institution id that is no DID gets a ``did:key`` method, so the proof still verifies,
+but nothing binds the key to the issuer yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from credreg_shared.credentials import model as ob
+from credreg_shared.credentials.cryptosuites import EDDSA_JCS_2022
+from credreg_shared.credentials.data_integrity import add_proof
+from credreg_shared.credentials.dids import did_key_for
+from credreg_shared.credentials.keys import Ed25519KeyPair
+from credreg_shared.credentials.model import DeliveryMode
+from credreg_shared.errors import DomainError
+from credreg_shared.events import models
+from credreg_shared.events.cloudevents import Envelope, derived_event_id, new_envelope
+
+ID_NAMESPACE = uuid.UUID("5b8f3f0e-3d7c-4f55-9a51-9d0c2f1e6a11")
+ISSUED_PURPOSE = "issued"
+
+
+class IdempotencyKeyReused(DomainError):
+    """The Idempotency-Key was first used for a different request."""
+
+
+# --- the command a registrar posts, validated at the edge -------------------------------
+
+# Open Badges 3.0 AchievementType values, plus its `ext:` extension form.
+OB_ACHIEVEMENT_TYPES = Literal[
+    "Achievement", "ApprenticeshipCertificate", "Assessment", "Assignment", "AssociateDegree",
+    "Award", "Badge", "BachelorDegree", "Certificate", "CertificateOfCompletion",
+    "Certification", "CommunityService", "Competency", "Course", "CoCurricular", "Degree",
+    "Diploma", "DoctoralDegree", "Fieldwork", "GeneralEducationDevelopment",
+    "JourneymanCertificate", "LearningProgram", "License", "Membership",
+    "ProfessionalDoctorate", "QualityAssuranceCredential", "MasterCertificate", "MasterDegree",
+    "MicroCredential", "ResearchDoctorate", "SecondarySchoolDiploma",
+]  # fmt: skip
+ExtensionType = Annotated[str, Field(pattern=r"^ext:[A-Za-z0-9._-]+$", max_length=100)]
+Name = Annotated[str, Field(min_length=1, max_length=500)]
+# A DID (`did:method:id`) or an opaque learner id without control characters.
+HolderId = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")]
+DID = re.compile(r"did:[a-z0-9]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._%-]")
+DeliveryModeIn = Literal["online", "in_person", "in-person", "blended"]
+DELIVERY_MODES: dict[str, DeliveryMode] = {
+    "online": "online",
+    "in_person": "in-person",
+    "in-person": "in-person",
+    "blended": "blended",
+}
+STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class CompetencyIn(BaseModel):
+    """One competency the credential certifies, optionally aligned to a framework."""
+
+    model_config = STRICT
+
+    name: Name
+    framework_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    code: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class AchievementIn(BaseModel):
+    """The achievement: what was learnt, how long it took, how it was delivered."""
+
+    model_config = STRICT
+
+    name: Name
+    description: str | None = Field(default=None, min_length=1, max_length=5000)
+    achievement_type: OB_ACHIEVEMENT_TYPES | ExtensionType = "MicroCredential"
+    competencies: list[CompetencyIn] = Field(min_length=1, max_length=100)
+    hours: Decimal | None = Field(default=None, gt=0, le=10_000, decimal_places=2)
+    delivery_mode: DeliveryModeIn | None = None
+
+    @property
+    def credential_delivery_mode(self) -> DeliveryMode | None:
+        """The delivery mode in the credential's vocabulary (which spells it "in-person")."""
+        return DELIVERY_MODES[self.delivery_mode] if self.delivery_mode else None
+
+
+class IssueCredential(BaseModel):
+    """Issue one credential to one holder."""
+
+    model_config = STRICT
+
+    holder_id: HolderId
+    achievement: AchievementIn
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    @field_validator("holder_id")
+    @classmethod
+    def _dids_are_well_formed(cls, value: str) -> str:
+        if value.startswith("did:") and not DID.fullmatch(value):
+            raise ValueError("holder_id starts with 'did:' but is not a well-formed DID")
+        return value
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> Self:
+        start = self.valid_from or datetime.now(UTC)
+        if self.valid_until is not None and self.valid_until <= start:
+            raise ValueError("valid_until must be after valid_from (default: now)")
+        return self
+
+    @property
+    def holder_is_did(self) -> bool:
+        """Whether the holder is identified by a DID (else by a salted hash of the id)."""
+        return self.holder_id.startswith("did:")
+
+    def digest(self) -> str:
+        """A digest of the command, to refuse an idempotency key reused for another request."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+# --- Data Integrity proofs with each institution's Ed25519 key ---------------------------
+
+
+def verification_method_for(institution: str, key_pair: Ed25519KeyPair) -> str:
+    """The id of the verification method that proofs by `institution` name."""
+    controller = (
+        institution if institution.startswith("did:") else did_key_for(key_pair.public_key_bytes)
+    )
+    return f"{controller}#{key_pair.public_multikey}"
+
+
+class CredentialSigner:
+    """Adds one `DataIntegrityProof` per credential, with the issuing institution's key."""
+
+    def __init__(
+        self, keys: Mapping[str, Ed25519KeyPair], *, cryptosuite: str = EDDSA_JCS_2022
+    ) -> None:
+        self.keys = dict(keys)
+        self.cryptosuite = cryptosuite
+
+    def sign(
+        self, document: Mapping[str, Any], *, institution: str, created: datetime
+    ) -> dict[str, Any]:
+        """The document with a proof, or unchanged when the institution has no key."""
+        key_pair = self.keys.get(institution)
+        if key_pair is None:
+            return dict(document)
+        return add_proof(
+            document,
+            key_pair=key_pair,
+            verification_method=verification_method_for(institution, key_pair),
+            cryptosuite=self.cryptosuite,
+            created=created,
+        )
+
+
+# --- ids, the OB 3.0 document and its credential.issued event ----------------------------
+
+
+def _derived(*parts: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, json.dumps(parts))}"
+
+
+def credential_id_for(institution: str, idempotency_key: str | None) -> str:
+    """A fresh id, or one derived from the key so every retry names the same credential."""
+    if idempotency_key is None:
+        return f"urn:uuid:{uuid.uuid4()}"
+    return _derived("credential", institution, idempotency_key)
+
+
+def achievement_id_for(institution: str, achievement: AchievementIn) -> str:
+    """The same achievement name of the same institution always gets the same id."""
+    return _derived("achievement", institution, achievement.name)
+
+
+def competency_url_for(institution: str, code: str | None, name: str) -> str:
+    """A stable URN for a competency the registrar gave no framework URL for."""
+    return _derived("competency", institution, code or name)
+
+
+def build_credential(
+    command: IssueCredential, *, institution: str, credential_id: str, valid_from: datetime
+) -> ob.AchievementCredential:
+    """The unsigned OB 3.0 AchievementCredential the command asks for."""
+    wanted = command.achievement
+    holder = (
+        ob.AchievementSubject(id=command.holder_id, achievement=_achievement(institution, wanted))
+        if command.holder_is_did
+        else ob.AchievementSubject(
+            # Never the plain learner id: OB's salted SHA-256 identity hash.
+            identifier=[ob.hashed_identifier(command.holder_id, identity_type="identifier")],
+            achievement=_achievement(institution, wanted),
+        )
+    )
+    return ob.AchievementCredential(
+        id=credential_id,
+        name=wanted.name,
+        description=wanted.description,
+        issuer=ob.Profile(id=institution),
+        valid_from=valid_from,
+        valid_until=command.valid_until,
+        credential_subject=holder,
+    )
+
+
+def _achievement(institution: str, wanted: AchievementIn) -> ob.Achievement:
+    return ob.Achievement(
+        id=achievement_id_for(institution, wanted),
+        achievement_type=wanted.achievement_type,
+        name=wanted.name,
+        description=wanted.description or wanted.name,
+        criteria=ob.Criteria(narrative=wanted.description or "Demonstrated every competency."),
+        alignment=[
+            ob.Alignment(
+                target_name=c.name,
+                target_url=c.framework_url or competency_url_for(institution, c.code, c.name),
+                target_code=c.code,
+            )
+            for c in wanted.competencies
+        ],
+        learning_hours=wanted.hours,
+        delivery_mode=wanted.credential_delivery_mode,
+    )
+
+
+def prepare_issuance(
+    command: IssueCredential,
+    *,
+    institution: str,
+    credential_id: str,
+    source: str,
+    signer: CredentialSigner,
+) -> Envelope:
+    """The signed credential inside its `credential.issued` event, ready to publish.
+
+    The event id is derived from the credential id, so republishing one credential's event
+    (a retry, two racing replicas) is one event to every consumer.
+    """
+    now = datetime.now(UTC)
+    valid_from = command.valid_from or now
+    credential = build_credential(
+        command, institution=institution, credential_id=credential_id, valid_from=valid_from
+    )
+    document = signer.sign(credential.to_document(), institution=institution, created=now)
+    data = models.CredentialIssued(
+        credential_id=credential_id,
+        issuer_id=institution,
+        holder_id=command.holder_id,
+        achievement_id=credential.credential_subject.achievement.id,
+        achievement_name=command.achievement.name,
+        achievement_type=command.achievement.achievement_type,
+        competencies=tuple(
+            models.Competency(name=c.name, url=c.framework_url, code=c.code)
+            for c in command.achievement.competencies
+        ),
+        valid_from=valid_from,
+        valid_until=command.valid_until,
+        credential=document,
+    )
+    event_id = derived_event_id(credential_id, ISSUED_PURPOSE)
+    return new_envelope(data, source=source, event_id=event_id, time=now)

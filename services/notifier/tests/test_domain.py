@@ -1,0 +1,206 @@
+"""The notifier's rules: delivery ids, notice bodies, retries, secrets, URL shapes, addresses."""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from credreg_notifier.domain import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    InvalidSecret,
+    RetrySchedule,
+    Settlement,
+    SubscriptionNotFound,
+    SubscriptionRequest,
+    TargetRefused,
+    check_secret,
+    delivery_id,
+    is_public,
+    new_delivery,
+    new_secret,
+    new_subscription,
+    notice_body,
+    public,
+    refuse_private_addresses,
+    settle,
+    shown,
+    webhook_host,
+)
+from credreg_shared.errors import DomainError
+from credreg_shared.events import models, samples
+from credreg_shared.events.cloudevents import Envelope
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SCHEDULE = RetrySchedule(max_attempts=4, base_seconds=2, max_seconds=10)
+
+
+def revoked_envelope() -> Envelope:
+    return samples.sample_envelope(
+        models.CredentialRevoked(
+            credential_id="urn:uuid:c-1",
+            issuer_id=samples.SAMPLE_ISSUER,
+            holder_id=samples.SAMPLE_HOLDER,
+            reason="issued in error",
+        )
+    )
+
+
+def test_delivery_id_is_stable_per_subscription_and_event() -> None:
+    assert delivery_id("s", "e") == delivery_id("s", "e")
+    assert len({delivery_id("s", "e"), delivery_id("s", "f"), delivery_id("t", "e")}) == 3
+    assert delivery_id("s", "e").startswith("msg_")
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
+    delays = [SCHEDULE.delay(n).total_seconds() for n in range(1, 7)]
+    assert delays == [2, 4, 8, 10, 10, 10]
+    assert SCHEDULE.delay(10_000) == timedelta(seconds=10)
+
+
+def test_the_notice_body_carries_type_time_and_event_data() -> None:
+    envelope = revoked_envelope()
+    body = json.loads(notice_body(envelope))
+    assert body["type"] == models.CredentialRevoked.event_type
+    assert body["timestamp"].endswith("Z")
+    assert body["data"]["credential_id"] == "urn:uuid:c-1"
+    assert body["data"]["reason"] == "issued in error"
+
+
+def test_a_new_delivery_is_pending_now_under_its_deterministic_id() -> None:
+    envelope = revoked_envelope()
+    delivery = new_delivery("sub-1", envelope, NOW)
+    assert delivery["_id"] == delivery_id("sub-1", envelope.id)
+    assert (delivery["status"], delivery["attempts"], delivery["next_attempt_at"]) == (
+        PENDING,
+        0,
+        NOW,
+    )
+
+
+def test_a_2xx_answer_delivers() -> None:
+    assert settle(1, None, SCHEDULE, NOW) == Settlement(DELIVERED)
+
+
+def test_a_failure_before_the_last_attempt_waits_the_backoff() -> None:
+    assert settle(1, "HTTP 500", SCHEDULE, NOW) == Settlement(
+        PENDING, "HTTP 500", NOW + timedelta(seconds=2)
+    )
+    assert settle(3, "HTTP 503", SCHEDULE, NOW).next_attempt_at == NOW + timedelta(seconds=8)
+
+
+def test_the_last_failed_attempt_is_a_dead_letter_with_a_bounded_error() -> None:
+    outcome = settle(4, "x" * 10_000, SCHEDULE, NOW)
+    assert outcome.status == DEAD
+    assert outcome.next_attempt_at is None
+    assert outcome.last_error is not None and len(outcome.last_error) == 500
+
+
+def test_a_listed_delivery_shows_its_state_but_not_its_body() -> None:
+    listed = shown(new_delivery("sub-1", revoked_envelope(), NOW))
+    assert set(listed) == {
+        "id",
+        "event_id",
+        "type",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+    }
+
+
+def test_a_shown_subscription_names_its_target_but_never_its_secret() -> None:
+    request = SubscriptionRequest(holder_id="did:key:h", url="https://w.example/h")
+    shown_subscription = public(new_subscription(request, new_secret(), NOW))
+    assert shown_subscription["holder_id"] == "did:key:h"
+    assert "credential_id" not in shown_subscription
+    assert "secret" not in shown_subscription
+    assert (shown_subscription["url"], shown_subscription["created_at"]) == (
+        "https://w.example/h",
+        NOW,
+    )
+
+
+def test_generated_secrets_are_valid_distinct_and_sign_per_standard_webhooks() -> None:
+    secret = new_secret()
+    check_secret(secret)
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) >= 24
+    assert new_secret() != secret
+    now = datetime.now(UTC)
+    signature = Webhook(secret).sign("msg_1", now, '{"a":1}')
+    headers = {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+    assert Webhook(secret).verify('{"a":1}', headers) == {"a": 1}
+
+
+def test_given_secret_needs_the_prefix_base64_and_24_bytes() -> None:
+    check_secret("whsec_" + base64.b64encode(bytes(24)).decode())
+    bad = [
+        base64.b64encode(bytes(32)).decode(),
+        "whsec_!!!not-base64!!!",
+        "whsec_" + base64.b64encode(bytes(23)).decode(),
+        "whsec_",
+    ]
+    for secret in bad:
+        with pytest.raises(InvalidSecret):
+            check_secret(secret)
+
+
+def test_a_subscription_names_exactly_one_target() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        SubscriptionRequest.model_validate({"url": "https://w.example/h"})
+    with pytest.raises(ValueError, match="exactly one"):
+        SubscriptionRequest.model_validate(
+            {"url": "https://w.example/h", "holder_id": "h", "credential_id": "c"}
+        )
+    assert SubscriptionRequest.model_validate({"url": "https://w.example/h", "holder_id": "h"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://93.184.215.14/hook",
+        "ftp://wallet.example/hook",
+        "https:///no-host",
+        "wallet.example/hook",
+        "https://user:pw@93.184.215.14/hook",
+    ],
+)
+def test_only_absolute_https_urls_without_credentials_have_a_host(url: str) -> None:
+    with pytest.raises(TargetRefused):
+        webhook_host(url, allow_private=False)
+
+
+def test_plain_http_is_accepted_only_when_private_targets_are_allowed() -> None:
+    assert webhook_host("http://127.0.0.1:9000/hook", allow_private=True) == "127.0.0.1"
+    assert webhook_host("https://[::1]:9000/hook", allow_private=False) == "::1"
+    with pytest.raises(TargetRefused):
+        webhook_host("ftp://127.0.0.1/hook", allow_private=True)
+    with pytest.raises(TargetRefused):
+        webhook_host("https://u:p@127.0.0.1/hook", allow_private=True)
+
+
+def test_ipv4_mapped_addresses_are_judged_by_their_ipv4_address() -> None:
+    assert not is_public("::ffff:10.0.0.1")
+    assert is_public("::ffff:93.184.215.14")
+    assert not is_public("224.0.0.1")
+
+
+def test_one_private_address_among_public_ones_refuses_the_host() -> None:
+    refuse_private_addresses(["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"])
+    with pytest.raises(TargetRefused, match="non-public address"):
+        refuse_private_addresses(["93.184.215.14", "10.0.0.1"])
+
+
+def test_refusals_are_domain_errors_without_an_http_status() -> None:
+    for error in (SubscriptionNotFound("s-1"), TargetRefused("no"), InvalidSecret("no")):
+        assert isinstance(error, DomainError)
+        assert not hasattr(error, "status")
+    assert str(SubscriptionNotFound("s-1")) == "no subscription 's-1'"

@@ -1,0 +1,235 @@
+"""One contract per repository, run against the in-memory fakes and the MongoDB adapters.
+
+The fakes stand in for MongoDB in the unit tests, so both must agree on what each call does;
+the MongoDB runs also show that a claim is atomic across concurrent callers on the real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bson.codec_options import CodecOptions
+from pymongo.asynchronous.database import AsyncDatabase
+
+from credreg_notifier.adapters.fakes import InMemoryDeliveries, InMemorySubscriptions
+from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
+from credreg_notifier.domain import DEAD, DELIVERED, IN_FLIGHT, PENDING, Settlement
+from credreg_notifier.ports import DeliveryRepository, SubscriptionRepository
+from credreg_shared.storage import ensure_indexes
+from credreg_shared.storage.ports import Document
+
+# Whole seconds: MongoDB keeps milliseconds only.
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+HOLDER, CREDENTIAL = "did:example:holder", "urn:uuid:c-1"
+
+
+async def service_db(mongo_db: AsyncDatabase[Document]) -> AsyncDatabase[Document]:
+    """The test's database as the service sees it: aware datetimes, the service's indexes."""
+    db: AsyncDatabase[Document] = mongo_db.with_options(codec_options=CodecOptions(tz_aware=True))
+    await ensure_indexes(db, INDEXES)
+    return db
+
+
+def subscription(
+    sid: str, *, holder_id: str | None = None, credential_id: str | None = None
+) -> Document:
+    return {
+        "_id": sid,
+        "holder_id": holder_id,
+        "credential_id": credential_id,
+        "url": f"https://w.example/{sid}",
+        "secret": "whsec_" + "A" * 44,
+        "created_at": NOW,
+    }
+
+
+def delivery(
+    did: str, *, subscription_id: str = "sub", due: datetime = NOW, created: datetime = NOW
+) -> Document:
+    return {
+        "_id": did,
+        "subscription_id": subscription_id,
+        "event_id": f"event-{did}",
+        "type": "org.credreg.credential.revoked.v1",
+        "body": '{"data":{}}',
+        "status": PENDING,
+        "attempts": 0,
+        "last_error": None,
+        "next_attempt_at": due,
+        "created_at": created,
+    }
+
+
+class SubscriptionContract:
+    """The behaviour every `SubscriptionRepository` must have; subclasses give `subscriptions`."""
+
+    async def test_an_added_subscription_is_found_until_removed(
+        self, subscriptions: SubscriptionRepository
+    ) -> None:
+        assert await subscriptions.get("s-1") is None
+        await subscriptions.add(subscription("s-1", holder_id=HOLDER))
+        assert await subscriptions.get("s-1") == subscription("s-1", holder_id=HOLDER)
+        assert await subscriptions.remove("s-1") is True
+        assert await subscriptions.get("s-1") is None
+        assert await subscriptions.remove("s-1") is False
+
+    async def test_matching_finds_subscriptions_to_the_credential_or_to_its_holder(
+        self, subscriptions: SubscriptionRepository
+    ) -> None:
+        await subscriptions.add(subscription("by-holder", holder_id=HOLDER))
+        await subscriptions.add(subscription("by-credential", credential_id=CREDENTIAL))
+        await subscriptions.add(subscription("other-holder", holder_id="did:example:other"))
+        await subscriptions.add(subscription("other-credential", credential_id="urn:uuid:c-2"))
+        found = await subscriptions.matching(credential_id=CREDENTIAL, holder_id=HOLDER)
+        assert sorted(s["_id"] for s in found) == ["by-credential", "by-holder"]
+        assert await subscriptions.matching(credential_id="urn:uuid:x", holder_id="nobody") == []
+
+    async def test_changing_an_answer_changes_nothing_stored(
+        self, subscriptions: SubscriptionRepository
+    ) -> None:
+        await subscriptions.add(subscription("s-1", holder_id=HOLDER))
+        found = await subscriptions.get("s-1")
+        assert found is not None
+        found["url"] = "https://evil.example/"
+        assert await subscriptions.get("s-1") == subscription("s-1", holder_id=HOLDER)
+
+
+class DeliveryContract:
+    """The behaviour every `DeliveryRepository` must have; subclasses give `deliveries`."""
+
+    async def claim(
+        self, deliveries: DeliveryRepository, token: str, now: datetime = NOW
+    ) -> Document | None:
+        return await deliveries.claim_due(now=now, lease_until=now + LEASE, lease_token=token)
+
+    async def listed(self, deliveries: DeliveryRepository, sid: str = "sub") -> list[Document]:
+        return await deliveries.of_subscription(sid, limit=100)
+
+    async def test_add_once_keeps_the_first_delivery_under_an_id(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        assert await deliveries.add_once(delivery("d-1")) is True
+        assert await deliveries.add_once(delivery("d-1") | {"type": "changed"}) is False
+        [stored] = await self.listed(deliveries)
+        assert stored["type"] == "org.credreg.credential.revoked.v1"
+
+    async def test_a_due_delivery_is_claimed_once_under_a_lease(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        assert await self.claim(deliveries, "t-0") is None, "nothing planned"
+        await deliveries.add_once(delivery("d-1"))
+        claimed = await self.claim(deliveries, "t-1")
+        assert claimed is not None
+        assert (claimed["_id"], claimed["status"], claimed["attempts"]) == ("d-1", IN_FLIGHT, 1)
+        assert (claimed["lease_token"], claimed["lease_until"]) == ("t-1", NOW + LEASE)
+        assert claimed["body"] == '{"data":{}}', "the worker needs the body it signs"
+        assert await self.claim(deliveries, "t-2") is None, "the lease holds"
+        assert await self.claim(deliveries, "t-2", NOW + LEASE - timedelta(seconds=1)) is None
+
+    async def test_a_delivery_is_not_claimed_before_it_is_due(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        await deliveries.add_once(delivery("d-1", due=NOW + timedelta(seconds=5)))
+        assert await self.claim(deliveries, "t-1") is None
+        claimed = await self.claim(deliveries, "t-1", NOW + timedelta(seconds=5))
+        assert claimed is not None and claimed["_id"] == "d-1"
+
+    async def test_an_expired_lease_is_reclaimed_and_the_lost_lease_cannot_settle(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        await deliveries.add_once(delivery("d-1"))
+        await self.claim(deliveries, "crashed")
+        later = NOW + LEASE
+        reclaimed = await self.claim(deliveries, "alive", later)
+        assert reclaimed is not None
+        assert (reclaimed["attempts"], reclaimed["lease_token"]) == (2, "alive")
+        assert await deliveries.settle("d-1", "crashed", Settlement(DEAD, "too late")) is False
+        [stored] = await self.listed(deliveries)
+        assert (stored["status"], stored["last_error"]) == (IN_FLIGHT, None)
+        assert await deliveries.settle("d-1", "alive", Settlement(DELIVERED)) is True
+        [stored] = await self.listed(deliveries)
+        assert stored["status"] == DELIVERED
+
+    async def test_pending_deliveries_come_first_earliest_due_first(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        await deliveries.add_once(delivery("expired", due=NOW - timedelta(seconds=90)))
+        await self.claim(deliveries, "crashed", NOW - timedelta(seconds=90))
+        await deliveries.add_once(delivery("later", due=NOW - timedelta(seconds=10)))
+        await deliveries.add_once(delivery("earlier", due=NOW - timedelta(seconds=20)))
+        claims = [await self.claim(deliveries, f"t-{n}") for n in range(4)]
+        assert [c["_id"] if c else None for c in claims] == ["earlier", "later", "expired", None]
+
+    async def test_settle_records_the_outcome_and_ends_the_lease(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        await deliveries.add_once(delivery("d-1"))
+        await self.claim(deliveries, "t-1")
+        retry_at = NOW + timedelta(seconds=2)
+        assert await deliveries.settle("d-1", "t-1", Settlement(PENDING, "HTTP 500", retry_at))
+        [stored] = await self.listed(deliveries)
+        assert (stored["status"], stored["attempts"], stored["last_error"]) == (
+            PENDING,
+            1,
+            "HTTP 500",
+        )
+        assert stored["next_attempt_at"] == retry_at
+        assert "lease_token" not in stored and "lease_until" not in stored
+        assert await deliveries.settle("d-1", "t-1", Settlement(DELIVERED)) is False, "settled"
+        assert await self.claim(deliveries, "t-2") is None, "not due before its retry"
+        again = await self.claim(deliveries, "t-2", retry_at)
+        assert again is not None and again["attempts"] == 2
+        assert await deliveries.settle("d-1", "t-2", Settlement(DEAD, "HTTP 500")) is True
+        assert await self.claim(deliveries, "t-3", NOW + timedelta(days=1)) is None, "dead"
+        assert await deliveries.settle("unknown", "t-2", Settlement(DELIVERED)) is False
+
+    async def test_a_subscriptions_deliveries_are_listed_oldest_first_without_bodies(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        for n in (3, 1, 2, 4):
+            await deliveries.add_once(delivery(f"d-{n}", created=NOW + timedelta(seconds=n)))
+        await deliveries.add_once(delivery("elsewhere", subscription_id="other"))
+        listed = await deliveries.of_subscription("sub", limit=3)
+        assert [d["_id"] for d in listed] == ["d-1", "d-2", "d-3"]
+        assert all("body" not in d for d in listed)
+        assert listed[0]["created_at"] == NOW + timedelta(seconds=1)
+        assert [d["_id"] for d in await self.listed(deliveries, "other")] == ["elsewhere"]
+        assert await self.listed(deliveries, "nobody") == []
+
+    async def test_concurrent_claims_take_each_delivery_once(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        for n in range(5):
+            await deliveries.add_once(delivery(f"d-{n}"))
+        claims = await asyncio.gather(*[self.claim(deliveries, f"t-{n}") for n in range(20)])
+        taken = [c["_id"] for c in claims if c is not None]
+        assert sorted(taken) == [f"d-{n}" for n in range(5)]
+
+
+class TestInMemorySubscriptions(SubscriptionContract):
+    @pytest.fixture
+    def subscriptions(self) -> SubscriptionRepository:
+        return InMemorySubscriptions()
+
+
+class TestInMemoryDeliveries(DeliveryContract):
+    @pytest.fixture
+    def deliveries(self) -> DeliveryRepository:
+        return InMemoryDeliveries()
+
+
+@pytest.mark.integration
+class TestMongoSubscriptions(SubscriptionContract):
+    @pytest.fixture
+    async def subscriptions(self, mongo_db: AsyncDatabase[Document]) -> SubscriptionRepository:
+        return MongoSubscriptions(await service_db(mongo_db))
+
+
+@pytest.mark.integration
+class TestMongoDeliveries(DeliveryContract):
+    @pytest.fixture
+    async def deliveries(self, mongo_db: AsyncDatabase[Document]) -> DeliveryRepository:
+        return MongoDeliveries(await service_db(mongo_db))
