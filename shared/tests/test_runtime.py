@@ -1,6 +1,6 @@
 """The chassis with fakes: routes served from the injected adapters, errors as problem+json."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import httpx
@@ -52,11 +52,18 @@ def real_adapters(platform: Platform) -> Adapters:
     raise AssertionError("a fakes app must not build real adapters")
 
 
+@dataclass(frozen=True)
+class ExampleApi:
+    """Stands for a service's ``api`` module."""
+
+    TITLE: str = "example"
+    DESCRIPTION: str = "the chassis under test"
+    router: APIRouter = field(default_factory=lambda: router)
+    ERROR_STATUSES: dict[type[Exception], int] = field(default_factory=lambda: {NotHere: 404})
+
+
 DEFINITION = ServiceDefinition(
-    title="example",
-    description="the chassis under test",
-    routers=[router],
-    error_statuses={NotHere: 404},
+    api=ExampleApi(),
     adapters=real_adapters,
     use_cases=lambda adapters: [Lookup(adapters.names)],
 )

@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
@@ -84,14 +84,24 @@ class Platform:
         return self.settings.topic(CREDENTIALS_TOPIC)
 
 
+class ServiceApi(Protocol):
+    """A service's ``api`` module: its OpenAPI title, routes and error statuses."""
+
+    @property
+    def TITLE(self) -> str: ...  # noqa: N802 - a module constant
+    @property
+    def DESCRIPTION(self) -> str: ...  # noqa: N802 - a module constant
+    @property
+    def router(self) -> APIRouter: ...
+    @property
+    def ERROR_STATUSES(self) -> Mapping[type[Exception], int]: ...  # noqa: N802
+
+
 @dataclass(frozen=True)
 class ServiceDefinition(Generic[A]):
     """What one service declares; `build_service_app` wires it."""
 
-    title: str
-    description: str
-    routers: Sequence[APIRouter]
-    error_statuses: Mapping[type[Exception], int]
+    api: ServiceApi
     adapters: Callable[[Platform], A]
     use_cases: Callable[[A], Sequence[object]]
     indexes: Sequence[IndexSpec] = ()
@@ -103,21 +113,15 @@ def build_service_app(
     definition: ServiceDefinition[A], settings: ServiceSettings, *, fakes: A | None = None
 ) -> FastAPI:
     """The service's app: real adapters in its lifespan, or `fakes` and no connection at all."""
+    api = definition.api
+    lifespan = None if fakes is not None else _lifespan(definition, settings)
+    app = create_app(
+        title=api.TITLE, version=VERSION, description=api.DESCRIPTION, lifespan=lifespan
+    )
     if fakes is not None:
-        app = create_app(
-            title=definition.title, version=VERSION, description=definition.description
-        )
         attach_use_cases(app, definition.use_cases(fakes))
-    else:
-        app = create_app(
-            title=definition.title,
-            version=VERSION,
-            description=definition.description,
-            lifespan=_lifespan(definition, settings),
-        )
-    install_error_statuses(app, definition.error_statuses)
-    for router in definition.routers:
-        app.include_router(router)
+    install_error_statuses(app, api.ERROR_STATUSES)
+    app.include_router(api.router)
     return app
 
 

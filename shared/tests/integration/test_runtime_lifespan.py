@@ -1,9 +1,10 @@
 """The chassis over the real Kafka and MongoDB: adapters, consumer and workers start and stop."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from fastapi import APIRouter
 
 from credreg_shared import testing
 from credreg_shared.events import models, samples
@@ -24,6 +25,16 @@ class Adapters:
 
     seen: IdempotentCollection
     publisher: EventPublisher
+
+
+@dataclass(frozen=True)
+class ExampleApi:
+    """Stands for a service's ``api`` module (no routes of its own)."""
+
+    TITLE: str = "example"
+    DESCRIPTION: str = "the chassis under test"
+    router: APIRouter = field(default_factory=APIRouter)
+    ERROR_STATUSES: dict[type[Exception], int] = field(default_factory=dict)
 
 
 class Ticker(StoppableLoop):
@@ -62,10 +73,7 @@ async def test_the_lifespan_runs_the_projection_and_workers_and_stops_them(
         return registry
 
     definition = ServiceDefinition(
-        title="example",
-        description="the chassis under test",
-        routers=[],
-        error_statuses={},
+        api=ExampleApi(),
         adapters=real_adapters,
         use_cases=lambda adapters: [],
         projection=projection,

@@ -14,6 +14,8 @@ from credreg_shared.auth import CallingInstitution
 from credreg_shared.events import models
 from credreg_shared.web import problem_responses, use_case
 
+TITLE = "credreg issuer"
+DESCRIPTION = "Registrars issue Open Badges 3.0 micro-credentials; each one is an event."
 router = APIRouter(prefix="/v1", tags=["issuance"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {IdempotencyKeyReused: 409}

@@ -14,9 +14,6 @@ from credreg_shared.auth import install_api_keys
 from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 
-TITLE = "credreg issuer"
-DESCRIPTION = "Registrars issue Open Badges 3.0 micro-credentials; each one is an event."
-
 
 def real_adapters(platform: Platform) -> Adapters:
     """The issuer's ports over the platform's MongoDB database and Kafka publisher."""
@@ -43,10 +40,7 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
         ]
 
     definition = ServiceDefinition(
-        title=TITLE,
-        description=DESCRIPTION,
-        routers=[api.router],
-        error_statuses=api.ERROR_STATUSES,
+        api=api,
         indexes=INDEXES,
         adapters=real_adapters,
         use_cases=use_cases,

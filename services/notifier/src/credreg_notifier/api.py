@@ -15,6 +15,8 @@ from credreg_notifier.domain import (
 from credreg_notifier.use_cases import Subscriptions
 from credreg_shared.web import problem_responses, use_case
 
+TITLE = "credreg notifier"
+DESCRIPTION = "Wallets subscribe; revocation and expiry notices arrive as signed webhooks."
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {

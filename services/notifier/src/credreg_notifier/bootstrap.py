@@ -20,9 +20,6 @@ from credreg_notifier.workers import DeliveryWorker
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 
-TITLE = "credreg notifier"
-DESCRIPTION = "Wallets subscribe; revocation and expiry notices arrive as signed webhooks."
-
 
 def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
     """The ports over the platform's database, a real HTTP client and the app's metrics."""
@@ -83,10 +80,7 @@ def build_app(
     """
     config = settings or NotifierSettings()
     definition = ServiceDefinition[Adapters](
-        title=TITLE,
-        description=DESCRIPTION,
-        routers=[api.router],
-        error_statuses=api.ERROR_STATUSES,
+        api=api,
         indexes=INDEXES,
         adapters=lambda platform: real_adapters(platform, config),
         use_cases=lambda adapters: [subscriptions(adapters)],

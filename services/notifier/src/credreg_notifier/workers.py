@@ -20,7 +20,7 @@ from credreg_notifier.ports import (
     SubscriptionRepository,
     WebhookSender,
 )
-from credreg_shared.errors import StorageUnavailable
+from credreg_shared.errors import StorageUnavailable, raise_if_cancelling
 from credreg_shared.workers import StoppableLoop
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class DeliveryWorker(StoppableLoop):
             try:
                 busy = await self.deliver_one()
             except StorageUnavailable as outage:
-                _keep_cancellation(outage)
+                raise_if_cancelling(outage)
                 # The database being away is not a delivery's fault: wait and go on.
                 log.warning("database unavailable; deliveries wait", exc_info=True)
                 busy = False
@@ -111,14 +111,3 @@ class DeliveryWorker(StoppableLoop):
         elif outcome.status != DELIVERED:
             log.info("webhook delivery failed; will retry", extra=context)
         return True
-
-
-def _keep_cancellation(outage: StorageUnavailable) -> None:
-    """Re-raise as a cancellation an outage that a cancellation of this lane caused.
-
-    A driver closes the connection under a cancelled call and reports that as an outage; a
-    lane that waited it out would survive its cancellation and its task group would never end.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError from outage

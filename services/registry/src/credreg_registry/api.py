@@ -10,6 +10,8 @@ from credreg_registry.domain import CredentialNotFound, CredentialView, Portfoli
 from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.web import problem_responses, use_case
 
+TITLE = "credreg registry"
+DESCRIPTION = "Portfolios and verification of every credential in the event log."
 router = APIRouter(prefix="/v1", tags=["registry"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {CredentialNotFound: 404}

@@ -13,9 +13,6 @@ from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 
-TITLE = "credreg registry"
-DESCRIPTION = "Portfolios and verification of every credential in the event log."
-
 
 def real_adapters(platform: Platform) -> Adapters:
     """The view collection in the registry's own database, read and written."""
@@ -31,10 +28,7 @@ def build_app(
     """
     config = settings or RegistrySettings()
     definition = ServiceDefinition(
-        title=TITLE,
-        description=DESCRIPTION,
-        routers=[api.router],
-        error_statuses=api.ERROR_STATUSES,
+        api=api,
         indexes=INDEXES,
         adapters=real_adapters,
         use_cases=lambda adapters: [RegistryQueries(reader=adapters.reader)],

@@ -28,6 +28,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
 }
 """How each refusal of the domain answers over HTTP (the chassis adds 503 for outages)."""
 
+TITLE = "credreg revocation"
+DESCRIPTION = "Issuers revoke, suspend and reinstate credentials; every view hears of it."
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 StatusChangesDependency = Annotated[StatusChanges, Depends(use_case(StatusChanges))]

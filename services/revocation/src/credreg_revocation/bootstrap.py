@@ -15,9 +15,6 @@ from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.messaging import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 
-TITLE = "credreg revocation"
-DESCRIPTION = "Issuers revoke, suspend and reinstate credentials; every view hears of it."
-
 
 def real_adapters(platform: Platform) -> Adapters:
     """The ownership view in the service's database, and the platform's publisher."""
@@ -47,10 +44,7 @@ def build_app(
         ]
 
     definition = ServiceDefinition[Adapters](
-        title=TITLE,
-        description=DESCRIPTION,
-        routers=[api.router],
-        error_statuses=api.ERROR_STATUSES,
+        api=api,
         indexes=INDEXES,
         adapters=real_adapters,
         use_cases=use_cases,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import inspect
@@ -11,7 +10,7 @@ from typing import ParamSpec, TypeVar
 
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
-from credreg_shared.errors import StorageUnavailable
+from credreg_shared.errors import StorageUnavailable, raise_if_cancelling
 
 # AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError are ConnectionFailures.
 DRIVER_OUTAGES: tuple[type[Exception], ...] = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
@@ -33,9 +32,7 @@ def storage_errors() -> Iterator[None]:
     try:
         yield
     except DRIVER_OUTAGES as error:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError from error
+        raise_if_cancelling(error)
         raise StorageUnavailable(f"the database is unavailable ({type(error).__name__})") from error
 
 
