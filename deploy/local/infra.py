@@ -375,6 +375,17 @@ FERRETDB_PATCHES = {
     ],
     "internal/backends/sqlite/collection.go": [
         ("if params.Filter.Len() == 1 {", "if params.Filter.Len() >= 1 {"),
+        # `_id: {$in: [...]}` (how the registry's batched projection reads a batch's documents
+        # in one round trip) is pushed down as `IN (...)` on the same indexed expression; the
+        # handler still re-checks the filter on every row it gets back.
+        (
+            "args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n\t\t}\n\t}\n\n"
+            "\tq += whereClause",
+            "args = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+            "\t\tcase *types.Document:\n"
+            "\t\t\twhereClause, args = credregIDIn(v.(*types.Document))\n\t\t}\n\t}\n\n"
+            "\tq += whereClause",
+        ),
     ],
     # FerretDB v1 reads a document, modifies it in Go and writes it back in separate steps, so
     # concurrent updates of one document lose writes (40 concurrent $inc kept 5 to 8). MongoDB
@@ -382,6 +393,14 @@ FERRETDB_PATCHES = {
     # serialise FerretDB's read-modify-write commands. SQLite has one writer at a time anyway.
     "internal/handler/msg_update.go": [
         (UPDATE_SIGNATURE := "(int32, int32, *types.Array, error) {\n", UPDATE_SIGNATURE + LOCK),
+        # Each statement of an update command keeps its query's SQLite rows open until the whole
+        # command returns (a `defer` inside the loop), so a bulk of a few hundred updates of
+        # existing documents runs out of connections and hangs forever at 0 % CPU. Close each
+        # statement's query as soon as it is done.
+        (
+            UPDATE_CALL := 'result, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n',
+            UPDATE_CALL + "\t\tcloser.Close()\n",
+        ),
     ],
     "internal/handler/msg_findandmodify.go": [
         (FAM_SIGNATURE := "(*findAndModifyResult, error) {\n", FAM_SIGNATURE + LOCK),
@@ -391,6 +410,34 @@ FERRETDB_PATCHES = {
     ],
 }
 FERRETDB_NEW_FILES = {
+    "internal/backends/sqlite/credreg_id_in.go": (
+        "package sqlite\n\n"
+        'import (\n\t"fmt"\n\t"strings"\n\n'
+        '\t"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"\n'
+        '\t"github.com/FerretDB/FerretDB/internal/handler/sjson"\n'
+        '\t"github.com/FerretDB/FerretDB/internal/types"\n)\n\n'
+        "// credregIDIn pushes `{$in: [ids]}` on _id down to SQLite (added by credreg); an empty\n"
+        "// clause (full scan, re-checked by the handler) for any other operator or value type.\n"
+        "func credregIDIn(d *types.Document) (string, []any) {\n"
+        '\tif d.Len() != 1 {\n\t\treturn "", nil\n\t}\n'
+        '\tv, err := d.Get("$in")\n\tif err != nil {\n\t\treturn "", nil\n\t}\n'
+        "\tids, ok := v.(*types.Array)\n"
+        '\tif !ok || ids.Len() == 0 {\n\t\treturn "", nil\n\t}\n'
+        "\targs := make([]any, 0, ids.Len())\n"
+        "\tfor i := 0; i < ids.Len(); i++ {\n"
+        "\t\tid, _ := ids.Get(i)\n"
+        "\t\tswitch id.(type) {\n"
+        "\t\tcase string, types.ObjectID:\n"
+        "\t\t\tb, err := sjson.MarshalSingleValue(id)\n"
+        '\t\t\tif err != nil {\n\t\t\t\treturn "", nil\n\t\t\t}\n'
+        "\t\t\targs = append(args, string(b))\n"
+        "\t\tdefault:\n"
+        '\t\t\treturn "", nil\n'
+        "\t\t}\n\t}\n"
+        '\tmarks := strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")\n'
+        '\treturn fmt.Sprintf(" WHERE %s IN (%s)", metadata.IDColumn, marks), args\n'
+        "}\n"
+    ),
     "internal/handler/credreg_write_lock.go": (
         'package handler\n\nimport "sync"\n\n'
         "// credregWriteLock makes read-modify-write commands atomic (added by credreg).\n"

@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from credreg_registry.adapters.fakes import InMemoryCredentialReader
+from credreg_registry.adapters.fakes import InMemoryView
 from credreg_registry.bootstrap import build_app
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
 from credreg_shared.errors import StorageUnavailable
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import new_envelope
-from credreg_shared.messaging import HandlerRegistry
-from credreg_shared.storage.fakes import InMemoryIdempotentCollection
+from credreg_shared.messaging.handlers import ConsumedEvent
+from credreg_shared.storage.ports import Document
 
 HOLDER = "did:example:holder-1"
 FIRST = "urn:uuid:00000000-0000-4000-8000-000000000001"
@@ -25,19 +25,21 @@ PENDING = "urn:uuid:00000000-0000-4000-8000-000000000003"
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    view = InMemoryIdempotentCollection()
-    registry = CredentialProjection(view).register(HandlerRegistry())
+    view = InMemoryView()
     common = {"issuer_id": samples.SAMPLE_ISSUER, "holder_id": HOLDER}
-    for data in (
+    events = (
         samples.credential_issued(FIRST, holder_id=HOLDER),
         samples.credential_issued(SECOND, holder_id=HOLDER),
         models.CredentialRevoked(credential_id=SECOND, reason="fraud", **common),
         models.CredentialSuspended(credential_id=PENDING, **common),
-    ):
-        envelope = new_envelope(data, source="urn:test")
-        for handler in registry.handlers_for(envelope.type):
-            await handler(envelope)
-    app = build_app(fakes=Adapters(reader=InMemoryCredentialReader(view), view=view))
+    )
+    await CredentialProjection(view).apply(
+        [
+            ConsumedEvent(new_envelope(data, source="urn:test"), "credreg.credentials", 0, n)
+            for n, data in enumerate(events)
+        ]
+    )
+    app = build_app(fakes=Adapters(documents=view, store=view))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
         yield http
@@ -88,7 +90,55 @@ async def test_a_holders_portfolio_lists_issued_credentials_only(
 async def test_an_unknown_holder_has_an_empty_portfolio(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/holders/did:example:nobody/credentials")
     assert response.status_code == 200
-    assert response.json() == {"holder_id": "did:example:nobody", "credentials": []}
+    assert response.json() == {
+        "holder_id": "did:example:nobody",
+        "credentials": [],
+        "next_cursor": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/holders/{HOLDER}/credentials?cursor=abc",
+        "/v1/search/credentials",
+        "/v1/search/credentials?competency=",
+        "/v1/search/credentials?competency=FA-1&cursor=1",
+        "/v1/search/credentials?competency=FA-1&limit=0",
+        "/v1/search/credentials?competency=FA-1&limit=101",
+    ],
+)
+async def test_a_search_without_a_criterion_or_a_foreign_cursor_is_a_400_problem(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.get(path)
+    assert response.status_code in (400, 422), response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_search_by_competency_code_shows_live_status_and_no_holder(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/v1/search/credentials", params={"competency": "FA-1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(c["id"], c["status"]) for c in body["credentials"]] == [
+        (FIRST, "active"),
+        (SECOND, "revoked"),
+    ]
+    assert body["next_cursor"] is None
+    assert all("holder_id" not in c for c in body["credentials"])
+
+
+async def test_the_verification_lookup_answers_status_without_the_credential(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get(f"/v1/credentials/{SECOND}/verification")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["id"], body["status"], body["in_force"]) == (SECOND, "revoked", False)
+    assert "credential" not in body
+    assert (await client.get(f"/v1/credentials/{PENDING}/verification")).status_code == 404
 
 
 async def test_stats_count_issued_credentials_by_status_and_placeholders(
@@ -114,16 +164,16 @@ async def test_the_openapi_document_describes_the_routes_and_the_404_problem(
     assert {"/v1/holders/{holder_id}/credentials", "/v1/stats"} <= set(schema["paths"])
 
 
-class UnreachableReader(InMemoryCredentialReader):
-    """A reader whose database is away, as the Mongo adapter reports it."""
+class UnreachableView(InMemoryView):
+    """A view whose database is away, as the Mongo adapter reports it."""
 
-    async def count_by_status(self) -> dict[str, int]:
+    async def find_all(self, collection: str) -> list[Document]:
         raise StorageUnavailable("the database is unavailable (ServerSelectionTimeoutError)")
 
 
 async def test_a_database_outage_is_a_503_problem() -> None:
-    view = InMemoryIdempotentCollection()
-    app = build_app(fakes=Adapters(reader=UnreachableReader(view), view=view))
+    view = UnreachableView()
+    app = build_app(fakes=Adapters(documents=view, store=view))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
         response = await http.get("/v1/stats")

@@ -5,26 +5,37 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
+from credreg_registry.adapters.fakes import InMemoryView
+from credreg_registry.layout import COUNTERS, CREDENTIALS
 from credreg_registry.projection import CredentialProjection
+from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.messaging import HandlerRegistry
-from credreg_shared.storage.fakes import InMemoryIdempotentCollection
+from credreg_shared.messaging.handlers import ConsumedEvent
 from credreg_shared.storage.ports import Document
 
 CREDENTIAL = "urn:uuid:7d1e6a3c-5b0f-4f7e-9f61-1c2d3e4f5a6b"
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TOPIC = "credreg.credentials"
+
+
+OFFSETS: dict[str, int] = {}
+"""Where each event sits in the log: a redelivered event comes again at the same offset."""
 
 
 class Log:
-    """Envelopes for one credential, one minute apart, as a producer would write them."""
+    """Envelopes for one credential, one minute apart, each at its own offset of the log."""
 
     def __init__(self) -> None:
         self.minutes = 0
 
     def next(self, data: models.EventData) -> Envelope:
         self.minutes += 1
-        return new_envelope(data, source="urn:test", time=START + timedelta(minutes=self.minutes))
+        time = START + timedelta(minutes=self.minutes)
+        envelope = new_envelope(data, source="urn:test", time=time)
+        OFFSETS[envelope.id] = len(OFFSETS)
+        return envelope
 
     def issued(self) -> Envelope:
         return self.next(samples.credential_issued(CREDENTIAL))
@@ -38,24 +49,21 @@ class Log:
         return self.next(kind.model_validate({**common, **extra}))
 
 
-async def apply(view: InMemoryIdempotentCollection, *envelopes: Envelope) -> None:
-    """Dispatch like the consumer does: through the registered handler table."""
+async def apply(view: InMemoryView, *envelopes: Envelope) -> None:
+    """Dispatch like the consumer does: one batch through the registered batch handler."""
     registry = CredentialProjection(view).register(HandlerRegistry())
-    for each in envelopes:
-        handlers = registry.handlers_for(each.type)
-        assert handlers, f"no handler for {each.type}"
-        for handler in handlers:
-            await handler(each)
+    assert registry.batch_handler is not None
+    await registry.batch_handler([ConsumedEvent(e, TOPIC, 0, OFFSETS[e.id]) for e in envelopes])
 
 
-async def document(view: InMemoryIdempotentCollection) -> Document:
-    found = await view.get(CREDENTIAL)
+async def document(view: InMemoryView) -> Document:
+    found = await view.find_one(CREDENTIALS, CREDENTIAL)
     assert found is not None
     return found
 
 
 async def test_issued_enters_the_view_as_active_with_its_summary() -> None:
-    view, log = InMemoryIdempotentCollection(), Log()
+    view, log = InMemoryView(), Log()
     issued = log.issued()
     await apply(view, issued)
     stored = await document(view)
@@ -73,7 +81,7 @@ async def test_issued_enters_the_view_as_active_with_its_summary() -> None:
 
 
 async def test_a_redelivered_event_changes_nothing() -> None:
-    view, log = InMemoryIdempotentCollection(), Log()
+    view, log = InMemoryView(), Log()
     issued, suspended = log.issued(), log.lifecycle(models.CredentialSuspended, reason="audit")
     reinstated = log.lifecycle(models.CredentialReinstated)
     await apply(view, issued, suspended, reinstated)
@@ -92,14 +100,14 @@ async def test_replaying_the_log_into_an_empty_view_rebuilds_the_same_documents(
         log.lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL),
         log.lifecycle(models.CredentialRevoked, reason="superseded", superseded_by="urn:x:2"),
     ]
-    first, second = InMemoryIdempotentCollection(), InMemoryIdempotentCollection()
+    first, second = InMemoryView(), InMemoryView()
     await apply(first, *events)
     await apply(second, *events)
-    assert first.documents == second.documents
+    assert first.collections == second.collections
 
 
 async def test_suspension_is_lifted_by_reinstatement_but_revocation_is_final() -> None:
-    view, log = InMemoryIdempotentCollection(), Log()
+    view, log = InMemoryView(), Log()
     await apply(view, log.issued())
     suspended = log.lifecycle(models.CredentialSuspended, reason="under review")
     await apply(view, suspended)
@@ -127,7 +135,7 @@ async def test_suspension_is_lifted_by_reinstatement_but_revocation_is_final() -
 
 
 async def test_expired_and_expiring_are_recorded() -> None:
-    view, log = InMemoryIdempotentCollection(), Log()
+    view, log = InMemoryView(), Log()
     issued = log.issued()
     expiring = log.lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL)
     expired = log.lifecycle(models.CredentialExpired, valid_until=samples.VALID_UNTIL)
@@ -143,7 +151,7 @@ async def test_expired_and_expiring_are_recorded() -> None:
 
 
 async def test_revocation_that_arrives_before_the_issuance_is_kept_when_it_follows() -> None:
-    view, log = InMemoryIdempotentCollection(), Log()
+    view, log = InMemoryView(), Log()
     issued = log.issued()
     revoked = log.lifecycle(models.CredentialRevoked, reason="superseded")
     await apply(view, revoked)
@@ -167,10 +175,35 @@ async def test_events_that_do_not_change_a_status_still_leave_a_placeholder_with
         Log().lifecycle(models.CredentialReinstated),
         Log().lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL),
     ):
-        view = InMemoryIdempotentCollection()
+        view = InMemoryView()
         await apply(view, early)
         assert (await document(view))["status"] == "active"
         await apply(view, Log().issued())
         stored = await document(view)
         assert stored["status"] == "active", early.type
         assert stored["issued"] is True
+
+
+async def test_one_batch_or_many_small_ones_build_the_same_view() -> None:
+    """Batch boundaries are invisible: the log in one batch, or three events at a time."""
+    log = Log()
+    events = [
+        log.issued(),
+        log.lifecycle(models.CredentialSuspended, reason="audit"),
+        log.lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL),
+        log.lifecycle(models.CredentialReinstated),
+        log.lifecycle(models.CredentialRevoked, reason="superseded"),
+    ]
+    whole, pieces = InMemoryView(), InMemoryView()
+    await apply(whole, *events)
+    for start in range(0, len(events), 2):
+        await apply(pieces, *events[start : start + 2])
+    # Counters may differ in fields left at 0; their sums are what the stats read.
+    assert {k: v for k, v in whole.collections.items() if k != COUNTERS} == {
+        k: v for k, v in pieces.collections.items() if k != COUNTERS
+    }
+    assert (
+        await RegistryQueries(documents=whole).stats()
+        == await RegistryQueries(documents=pieces).stats()
+    )
+    assert (await document(whole))["status"] == "revoked"

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
-from credreg_registry.domain import CredentialNotFound, CredentialView, Portfolio, Stats
+from credreg_registry.domain import (
+    SEARCH_PAGE_DEFAULT,
+    SEARCH_PAGE_MAX,
+    CredentialNotFound,
+    CredentialView,
+    InvalidCursor,
+    PortfolioPage,
+    SearchNeedsFilter,
+    SearchPage,
+    Stats,
+    Verification,
+)
 from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.web import problem_responses, use_case
 
 TITLE = "credreg registry"
-DESCRIPTION = "Portfolios and verification of every credential in the event log."
+DESCRIPTION = "Portfolios, search and verification of every credential in the event log."
 router = APIRouter(prefix="/v1", tags=["registry"])
 
-ERROR_STATUSES: dict[type[Exception], int] = {CredentialNotFound: 404}
+ERROR_STATUSES: dict[type[Exception], int] = {
+    CredentialNotFound: 404,
+    InvalidCursor: 400,
+    SearchNeedsFilter: 400,
+}
 
 Queries = Annotated[RegistryQueries, Depends(use_case(RegistryQueries))]
+Cursor = Annotated[
+    str | None, Query(max_length=40, description="`next_cursor` of the previous page")
+]
 
 
 @router.get(
@@ -29,10 +47,41 @@ async def get_credential(credential_id: str, queries: Queries) -> CredentialView
     return await queries.credential(credential_id)
 
 
-@router.get("/holders/{holder_id}/credentials", summary="A holder's portfolio")
-async def get_portfolio(holder_id: str, queries: Queries) -> Portfolio:
-    """Every credential of one holder, oldest first (an empty list for an unknown holder)."""
-    return await queries.portfolio(holder_id)
+@router.get(
+    "/credentials/{credential_id}/verification",
+    summary="Whether a credential is in force now",
+    responses=problem_responses({404: "The registry knows no such credential"}),
+)
+async def get_verification(credential_id: str, queries: Queries) -> Verification:
+    """The verifier's lookup: status and validity now, without the credential itself."""
+    return await queries.verification(credential_id)
+
+
+@router.get(
+    "/holders/{holder_id}/credentials",
+    summary="A holder's portfolio, a page at a time",
+    responses=problem_responses({400: "A cursor this registry did not hand out"}),
+)
+async def get_portfolio(holder_id: str, queries: Queries, cursor: Cursor = None) -> PortfolioPage:
+    """Up to 100 credentials of one holder; follow `next_cursor` for more (unknown: empty)."""
+    return await queries.portfolio(holder_id, cursor)
+
+
+@router.get(
+    "/search/credentials",
+    summary="Credentials that certify a competency",
+    responses=problem_responses({400: "No competency given, or a foreign cursor"}),
+)
+async def search_credentials(
+    queries: Queries,
+    competency: Annotated[
+        str | None, Query(max_length=2000, description="A framework URL or competency code")
+    ] = None,
+    cursor: Cursor = None,
+    limit: Annotated[int, Query(ge=1, le=SEARCH_PAGE_MAX)] = SEARCH_PAGE_DEFAULT,
+) -> SearchPage:
+    """A page of issued credentials aligned to the competency, with their live status."""
+    return await queries.search(competency, cursor, limit)
 
 
 @router.get("/stats", summary="How many credentials the view holds")

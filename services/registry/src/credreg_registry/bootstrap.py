@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from credreg_registry import api
-from credreg_registry.adapters.mongo import INDEXES, MongoCredentialReader, view_writer
+from credreg_registry.adapters.mongo import INDEXES, MongoViewDocuments, MongoViewStore
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
@@ -15,8 +15,8 @@ from credreg_shared.runtime import Platform, ServiceDefinition, build_service_ap
 
 
 def real_adapters(platform: Platform) -> Adapters:
-    """The view collection in the registry's own database, read and written."""
-    return Adapters(reader=MongoCredentialReader(platform.db), view=view_writer(platform.db))
+    """The view in the registry's own database, read and written."""
+    return Adapters(documents=MongoViewDocuments(platform.db), store=MongoViewStore(platform.db))
 
 
 def build_app(
@@ -31,7 +31,9 @@ def build_app(
         api=api,
         indexes=INDEXES,
         adapters=real_adapters,
-        use_cases=lambda adapters: [RegistryQueries(reader=adapters.reader)],
-        projection=lambda adapters: CredentialProjection(adapters.view).register(HandlerRegistry()),
+        use_cases=lambda adapters: [RegistryQueries(documents=adapters.documents)],
+        projection=lambda adapters: CredentialProjection(adapters.store).register(
+            HandlerRegistry()
+        ),
     )
     return build_service_app(definition, config, fakes=fakes)

@@ -1,13 +1,14 @@
 """The registry's read model: what it answers about credentials, and how a view document reads.
 
 The view holds one document per credential (``_id`` = credential id), written by
-``projection``. A document without the `ISSUED_FLAG` is a *placeholder*: lifecycle events came
-before the credential's ``issued`` event, and the registry does not show it yet.
+``projection``, plus portfolio, postings and counters documents derived from them (``layout``).
+A document without the `ISSUED_FLAG` is a *placeholder*: lifecycle events came before the
+credential's ``issued`` event, and the registry does not show it yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,24 @@ class CredentialNotFound(DomainError):
     def __init__(self, credential_id: str) -> None:
         super().__init__(f"no credential {credential_id!r} in the registry")
         self.credential_id = credential_id
+
+
+class InvalidCursor(DomainError):
+    """A page cursor that this registry did not hand out."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(f"{cursor!r} is not a cursor of this list; start without one")
+
+
+class SearchNeedsFilter(DomainError):
+    """A search without a criterion: it would list every credential."""
+
+    def __init__(self) -> None:
+        super().__init__("say what to search for: competency=<framework URL or code>")
+
+
+SEARCH_PAGE_DEFAULT = 20
+SEARCH_PAGE_MAX = 100
 
 
 class Response(BaseModel):
@@ -97,11 +116,36 @@ class CredentialSummary(Response):
     valid_until: datetime | None = None
 
 
-class Portfolio(Response):
-    """Every credential of one holder."""
+class PortfolioPage(Response):
+    """One page of a holder's credentials (at most 100; oldest first within the page)."""
 
     holder_id: str
     credentials: list[CredentialSummary]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; absent on the last page"
+    )
+
+
+class SearchPage(Response):
+    """One page of credentials that certify a competency, with their live status."""
+
+    competency: str
+    credentials: list[CredentialSummary]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; absent on the last page"
+    )
+
+
+class Verification(Response):
+    """What a verifier asks first: is this credential in force now, and since when."""
+
+    id: str
+    issuer_id: str
+    status: str = Field(description="active, suspended, expired or revoked")
+    valid_from: datetime
+    valid_until: datetime | None = None
+    in_force: bool = Field(description="Active, and `checked_at` lies within its validity")
+    checked_at: datetime
 
 
 class Stats(Response):
@@ -130,4 +174,33 @@ def summary(document: Mapping[str, Any]) -> CredentialSummary:
         achievement_type=achievement.get("type"),
         valid_from=document["valid_from"],
         valid_until=document.get("valid_until"),
+    )
+
+
+def competency_keys(competencies: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The search keys of a credential's competencies: each one's URL, code and framework URL."""
+    return {
+        value.strip()
+        for competency in competencies
+        for value in (competency.get("url"), competency.get("code"), competency.get("framework"))
+        if isinstance(value, str) and value.strip()
+    }
+
+
+def verification(document: Mapping[str, Any], now: datetime) -> Verification:
+    """A credential document's verification answer at `now`."""
+    valid_until = document.get("valid_until")
+    in_force = (
+        document["status"] == "active"
+        and document["valid_from"] <= now
+        and (valid_until is None or now < valid_until)
+    )
+    return Verification(
+        id=document["_id"],
+        issuer_id=document["issuer_id"],
+        status=document["status"],
+        valid_from=document["valid_from"],
+        valid_until=valid_until,
+        in_force=in_force,
+        checked_at=now,
     )

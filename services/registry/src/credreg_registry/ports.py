@@ -1,31 +1,51 @@
-"""The registry's ports: reading the credential view, and the view the projection writes."""
+"""The registry's ports: the view's documents to read, and the store a projected batch writes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from credreg_registry.domain import CredentialSummary, CredentialView
-from credreg_shared.storage.ports import IdempotentCollection
+from credreg_registry.layout import ViewChanges, ViewSnapshot
+from credreg_shared.storage.ports import Document
 
 
-class CredentialReader(Protocol):
-    """Reads issued credentials from the view (placeholders awaiting ``issued`` stay hidden)."""
+class ViewDocuments(Protocol):
+    """Reads view documents by ``_id`` (the only kind of read the registry's answers make)."""
 
-    async def credential(self, credential_id: str) -> CredentialView | None:
-        """One issued credential, or None."""
+    async def find_one(
+        self, collection: str, document_id: str, *, without: Sequence[str] = ()
+    ) -> Document | None:
+        """One document, or None; fields in `without` left out."""
         ...
 
-    async def holder_credentials(self, holder_id: str) -> list[CredentialSummary]:
-        """A holder's issued credentials, oldest first (by ``valid_from``, then id)."""
+    async def find_many(
+        self, collection: str, document_ids: Sequence[str], *, without: Sequence[str] = ()
+    ) -> list[Document]:
+        """The documents that exist among these ids, in no particular order."""
         ...
 
-    async def count_by_status(self) -> dict[str, int]:
-        """How many issued credentials have each lifecycle status (every status listed)."""
+    async def find_all(self, collection: str) -> list[Document]:
+        """Every document of a small collection (the counters)."""
         ...
 
-    async def count_awaiting_issuance(self) -> int:
-        """How many placeholders wait for their credential's ``issued`` event."""
+
+class ViewStore(Protocol):
+    """What the projection reads before folding a batch, and where it writes the result."""
+
+    async def snapshot(
+        self,
+        *,
+        credential_ids: Sequence[str],
+        holders: Sequence[str],
+        competency_keys: Sequence[str],
+        counter_ids: Sequence[str],
+    ) -> ViewSnapshot:
+        """The credential documents, bucket tails and counted offsets a batch needs."""
+        ...
+
+    async def save(self, changes: ViewChanges) -> None:
+        """Write a folded batch: counters, then credentials, then portfolio and postings."""
         ...
 
 
@@ -33,5 +53,5 @@ class CredentialReader(Protocol):
 class Adapters:
     """What the registry's use cases and projection need: the view, to read and to write."""
 
-    reader: CredentialReader
-    view: IdempotentCollection
+    documents: ViewDocuments
+    store: ViewStore

@@ -3,10 +3,11 @@
 ``await ConsumerRunner(...).run()`` fetches batches with ``getmany``, gives every record to a
 `RecordProcessor` (parse → handlers with retry → or dead letter), and commits a partition's offset
 only past records whose handlers returned (or that were skipped or dead-lettered). Partitions of
-one batch are processed concurrently, each in offset order. ``stop()`` (or SIGTERM via
-:func:`credreg_shared.messaging.signals.install_stop_signals`) lets the in-flight batch finish,
-commits it and returns; a record waiting for a retry at that moment is left uncommitted and is
-redelivered on restart.
+one batch are processed concurrently, each in offset order; with a batch handler
+(`HandlerRegistry.register_batch`) the whole batch goes to it in one call instead. ``stop()``
+(or SIGTERM via :func:`credreg_shared.messaging.signals.install_stop_signals`) lets the
+in-flight batch finish, commits it and returns; a record waiting for a retry at that moment is
+left uncommitted and is redelivered on restart.
 """
 
 import asyncio
@@ -112,6 +113,16 @@ class ConsumerRunner:
         self, batch: Mapping[TopicPartition, Sequence[InboundRecord]]
     ) -> dict[TopicPartition, OffsetAndMetadata]:
         """Process each partition's records in order; return the offsets safe to commit."""
+        batch_handler = self._processor.registry.batch_handler
+        if batch_handler is not None:
+            records = [
+                record for partition_records in batch.values() for record in partition_records
+            ]
+            finished = await self._processor.process_batch(records, batch_handler)
+            return {
+                TopicPartition(topic, partition): OffsetAndMetadata(next_offset, "")
+                for (topic, partition), next_offset in finished.items()
+            }
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = {

@@ -3,12 +3,17 @@
 `RecordProcessor.process` returns once the record is finished with (its handlers returned, it
 was skipped, or it is in the dead-letter topic), so the caller may commit past it; it raises
 `RetryAbandoned` when asked to stop while waiting to retry (the record is not finished).
+
+`RecordProcessor.process_batch` does the same for a whole fetched batch and the registry's batch
+handler: one call for every admitted event; if that call fails, the events go through the handler
+one at a time, with the usual retries and dead letters, so one poison event never blocks the rest.
 """
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -17,7 +22,12 @@ from credreg_shared.events.cloudevents import Envelope, InvalidEvent, from_recor
 from credreg_shared.events.topics import dlq_topic
 from credreg_shared.messaging import metrics
 from credreg_shared.messaging.dead_letters import dead_letter_headers
-from credreg_shared.messaging.handlers import HandlerRegistry, UnprocessableEvent
+from credreg_shared.messaging.handlers import (
+    BatchHandler,
+    ConsumedEvent,
+    HandlerRegistry,
+    UnprocessableEvent,
+)
 from credreg_shared.messaging.ports import RecordPublisher
 from credreg_shared.messaging.retry import RetryPolicy
 
@@ -100,11 +110,82 @@ class RecordProcessor:
     async def process(self, record: InboundRecord) -> Outcome:
         """Finish with one record; see the module docstring for the contract."""
         outcome = await self._finish(record)
-        self.stats.count(outcome)
-        metrics.CONSUMED_RECORDS.labels(self.group_id, record.topic, outcome.value).inc()
+        self._count(record, outcome)
         return outcome
 
+    async def process_batch(
+        self, records: Sequence[InboundRecord], handler: BatchHandler
+    ) -> dict[tuple[str, int], int]:
+        """Finish with a batch through `handler`; the next offset of each finished partition.
+
+        A partition's offset stops before the first record left unfinished (`RetryAbandoned`
+        while one event at a time was being retried).
+        """
+        admitted: list[tuple[InboundRecord, Envelope]] = []
+        # By identity: aiokafka's records are unhashable dataclasses.
+        finished: set[int] = set()
+        for record in records:
+            envelope = await self._admit(record)
+            if envelope is None:
+                finished.add(id(record))
+            else:
+                admitted.append((record, envelope))
+        if admitted:
+            finished.update(map(id, await self._apply_batch(admitted, handler)))
+        return _committable(records, finished)
+
+    async def _apply_batch(
+        self, admitted: Sequence[tuple[InboundRecord, Envelope]], handler: BatchHandler
+    ) -> list[InboundRecord]:
+        """The records finished with: all of them, unless a stop cut the one-at-a-time path."""
+        started = time.perf_counter()
+        try:
+            await handler([_consumed(record, envelope) for record, envelope in admitted])
+        except Exception:
+            self.stats.failed_attempts += 1
+            log.warning("batch failed; applying its events one at a time", exc_info=True)
+            return await self._one_at_a_time(admitted, handler)
+        metrics.HANDLER_SECONDS.labels(self.group_id, "batch").observe(
+            time.perf_counter() - started
+        )
+        for record, _envelope in admitted:
+            self._count(record, Outcome.PROCESSED)
+        return [record for record, _envelope in admitted]
+
+    async def _one_at_a_time(
+        self, admitted: Sequence[tuple[InboundRecord, Envelope]], handler: BatchHandler
+    ) -> list[InboundRecord]:
+        finished = []
+        for record, envelope in admitted:
+            run = functools.partial(handler, [_consumed(record, envelope)])
+            try:
+                outcome = await self._handle_with_retries(record, envelope, run)
+            except RetryAbandoned:
+                break
+            self._count(record, outcome)
+            finished.append(record)
+        return finished
+
+    def _count(self, record: InboundRecord, outcome: Outcome) -> None:
+        self.stats.count(outcome)
+        metrics.CONSUMED_RECORDS.labels(self.group_id, record.topic, outcome.value).inc()
+
+    async def _admit(self, record: InboundRecord) -> Envelope | None:
+        """The record's envelope when a handler takes it; else dead-lettered or skipped (None)."""
+        routed = await self._route(record)
+        if isinstance(routed, Outcome):
+            self._count(record, routed)
+            return None
+        return routed
+
     async def _finish(self, record: InboundRecord) -> Outcome:
+        routed = await self._route(record)
+        if isinstance(routed, Outcome):
+            return routed
+        return await self._handle_with_retries(record, routed, lambda: self._run_handlers(routed))
+
+    async def _route(self, record: InboundRecord) -> Envelope | Outcome:
+        """The envelope of a record some handler takes; else how it was finished with."""
         try:
             envelope = from_record(record.key, record.value, record.headers)
         except InvalidEvent as exc:
@@ -112,26 +193,31 @@ class RecordProcessor:
                 record, error=str(exc), error_type=f"invalid_event.{exc.reason}", attempts=0
             )
             return Outcome.DEAD_LETTERED
-        if not self.registry.handlers_for(envelope.type):
-            if self.skip_unhandled_types:
-                return Outcome.SKIPPED
-            await self._dead_letter(
-                record,
-                error=f"no handler for {envelope.type} in {self.group_id}",
-                error_type="unhandled_type",
-                attempts=0,
-            )
-            return Outcome.DEAD_LETTERED
-        return await self._handle_with_retries(record, envelope)
+        if self.registry.handles(envelope.type):
+            return envelope
+        if self.skip_unhandled_types:
+            return Outcome.SKIPPED
+        await self._dead_letter(
+            record,
+            error=f"no handler for {envelope.type} in {self.group_id}",
+            error_type="unhandled_type",
+            attempts=0,
+        )
+        return Outcome.DEAD_LETTERED
 
-    async def _handle_with_retries(self, record: InboundRecord, envelope: Envelope) -> Outcome:
+    async def _run_handlers(self, envelope: Envelope) -> None:
+        for handler in self.registry.handlers_for(envelope.type):
+            await handler(envelope)
+
+    async def _handle_with_retries(
+        self, record: InboundRecord, envelope: Envelope, run: Callable[[], Awaitable[None]]
+    ) -> Outcome:
         attempts = 0
         while True:
             attempts += 1
             started = time.perf_counter()
             try:
-                for handler in self.registry.handlers_for(envelope.type):
-                    await handler(envelope)
+                await run()
             except UnprocessableEvent as exc:
                 await self._dead_letter(
                     record,
@@ -209,6 +295,27 @@ class RecordProcessor:
                 attempts=attempts,
             ),
         )
+
+
+def _committable(
+    records: Sequence[InboundRecord], finished: set[int]
+) -> dict[tuple[str, int], int]:
+    """Per partition, the offset after the last record finished with and every one before it."""
+    next_offsets: dict[tuple[str, int], int] = {}
+    blocked: set[tuple[str, int]] = set()
+    for record in records:
+        partition = (record.topic, record.partition)
+        if partition in blocked:
+            continue
+        if id(record) in finished:
+            next_offsets[partition] = record.offset + 1
+        else:
+            blocked.add(partition)
+    return next_offsets
+
+
+def _consumed(record: InboundRecord, envelope: Envelope) -> ConsumedEvent:
+    return ConsumedEvent(envelope, record.topic, record.partition, record.offset)
 
 
 def _context(record: InboundRecord, envelope: Envelope, attempts: int) -> dict[str, object]:

@@ -1,45 +1,107 @@
-"""An in-memory ``CredentialReader`` over the documents of an in-memory view, for unit tests."""
+"""The registry's view in memory, for unit tests: the same layout and updates as MongoDB's."""
 
 from __future__ import annotations
 
 import copy
+from collections import defaultdict
+from collections.abc import Sequence
 
-from credreg_registry.domain import (
-    ISSUED_FLAG,
-    CredentialSummary,
-    CredentialView,
-    credential_view,
-    summary,
+from credreg_registry.layout import (
+    COUNTERS,
+    CREDENTIALS,
+    PORTFOLIOS,
+    POSTINGS,
+    Tail,
+    ViewChanges,
+    ViewSnapshot,
+    bucket_id,
 )
-from credreg_shared.events.lifecycle import STATUSES
-from credreg_shared.storage.fakes import InMemoryIdempotentCollection
-from credreg_shared.storage.ports import Document
+from credreg_shared.storage.fakes import apply_update
+from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
 
-class InMemoryCredentialReader:
-    """Reads what a `CredentialProjection` wrote into an ``InMemoryIdempotentCollection``."""
+class InMemoryView:
+    """``ViewDocuments`` and ``ViewStore`` over dictionaries (collection → ``_id`` → document)."""
 
-    def __init__(self, view: InMemoryIdempotentCollection) -> None:
-        self.view = view
+    def __init__(self) -> None:
+        self.collections: dict[str, dict[str, Document]] = defaultdict(dict)
 
-    def _issued(self) -> list[Document]:
-        return [copy.deepcopy(d) for d in self.view.documents.values() if d.get(ISSUED_FLAG)]
+    async def find_one(
+        self, collection: str, document_id: str, *, without: Sequence[str] = ()
+    ) -> Document | None:
+        """One document, or None; fields in `without` left out."""
+        found = self.collections[collection].get(document_id)
+        if found is None:
+            return None
+        return {k: copy.deepcopy(v) for k, v in found.items() if k not in without}
 
-    async def credential(self, credential_id: str) -> CredentialView | None:
-        """One issued credential, or None."""
-        found = next((d for d in self._issued() if d["_id"] == credential_id), None)
-        return credential_view(found) if found is not None else None
+    async def find_many(
+        self, collection: str, document_ids: Sequence[str], *, without: Sequence[str] = ()
+    ) -> list[Document]:
+        """The documents that exist among these ids."""
+        found = [await self.find_one(collection, i, without=without) for i in document_ids]
+        return [d for d in found if d is not None]
 
-    async def holder_credentials(self, holder_id: str) -> list[CredentialSummary]:
-        """A holder's issued credentials, oldest first (by ``valid_from``, then id)."""
-        mine = [d for d in self._issued() if d.get("holder_id") == holder_id]
-        return [summary(d) for d in sorted(mine, key=lambda d: (d["valid_from"], d["_id"]))]
+    async def find_all(self, collection: str) -> list[Document]:
+        """Every document of the collection."""
+        return copy.deepcopy(list(self.collections[collection].values()))
 
-    async def count_by_status(self) -> dict[str, int]:
-        """How many issued credentials have each lifecycle status (every status listed)."""
-        issued = self._issued()
-        return {status: sum(d.get("status") == status for d in issued) for status in STATUSES}
+    async def snapshot(
+        self,
+        *,
+        credential_ids: Sequence[str],
+        holders: Sequence[str],
+        competency_keys: Sequence[str],
+        counter_ids: Sequence[str],
+    ) -> ViewSnapshot:
+        """The credential documents, bucket tails and counted offsets a batch needs."""
+        return ViewSnapshot(
+            credentials={d["_id"]: d for d in await self.find_many(CREDENTIALS, credential_ids)},
+            portfolio_tails=self._tails(PORTFOLIOS, holders),
+            posting_tails=self._tails(POSTINGS, competency_keys),
+            counted_offsets={
+                d["_id"]: d["offset"] for d in await self.find_many(COUNTERS, counter_ids)
+            },
+        )
 
-    async def count_awaiting_issuance(self) -> int:
-        """How many placeholders wait for their credential's ``issued`` event."""
-        return sum(not d.get(ISSUED_FLAG) for d in self.view.documents.values())
+    def _tails(self, collection: str, keys: Sequence[str]) -> dict[str, Tail]:
+        documents = self.collections[collection]
+        tails = {}
+        for key in keys:
+            head = documents.get(bucket_id(0, key))
+            if head is not None:
+                last = head.get("last", 0)
+                counted = documents.get(bucket_id(last, key), {})
+                tails[key] = Tail(last=last, count=counted.get("count", 0))
+        return tails
+
+    async def save(self, changes: ViewChanges) -> None:
+        """Write a folded batch as MongoDB would (compare-and-set counters, updates, upserts)."""
+        counters = self.collections[COUNTERS]
+        for change in changes.counters:
+            current = counters.get(change.counter_id)
+            if change.expected is None and current is None:
+                counters[change.counter_id] = {
+                    "_id": change.counter_id,
+                    "offset": change.offset,
+                    **change.deltas,
+                }
+            elif current is not None and current["offset"] == change.expected:
+                current["offset"] = change.offset
+                for name, delta in change.deltas.items():
+                    current[name] = current.get(name, 0) + delta
+        credentials = self.collections[CREDENTIALS]
+        for credential in changes.credentials:
+            document_id = credential.document["_id"]
+            if credential.original is None:
+                credentials[document_id] = copy.deepcopy(credential.document)
+                continue
+            current = credentials[document_id]
+            if not set(credential.new_events) & set(current.get(APPLIED_EVENTS_FIELD, [])):
+                credentials[document_id] = apply_update(current, credential.update(), insert=False)
+        for collection, document_id, update in changes.bucket_updates():
+            documents = self.collections[collection]
+            existing = documents.get(document_id)
+            documents[document_id] = apply_update(
+                existing or {"_id": document_id}, update, insert=existing is None
+            )

@@ -1,0 +1,454 @@
+"""One contract for the registry's view, run against the in-memory fake and MongoDB.
+
+The same events go through the batched projection into each view; the queries must then answer
+the same: the fake stands in for MongoDB in the unit tests, so both must agree on what the
+projection's writes leave behind and on how pages, searches and counts read them.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from bson.codec_options import CodecOptions
+from pymongo.asynchronous.database import AsyncDatabase
+
+from credreg_registry.adapters.fakes import InMemoryView
+from credreg_registry.adapters.mongo import MongoViewDocuments, MongoViewStore
+from credreg_registry.domain import (
+    Achievement,
+    CredentialNotFound,
+    CredentialSummary,
+    CredentialView,
+    ExpiringNotice,
+    InvalidCursor,
+    Revocation,
+    SearchNeedsFilter,
+    Suspension,
+)
+from credreg_registry.layout import COUNTERS, CREDENTIALS, PORTFOLIOS, POSTINGS
+from credreg_registry.ports import Adapters
+from credreg_registry.projection import CredentialProjection, fold
+from credreg_registry.use_cases import RegistryQueries
+from credreg_shared.events import models, samples
+from credreg_shared.events.cloudevents import new_envelope
+from credreg_shared.messaging.handlers import ConsumedEvent
+from credreg_shared.storage.ports import Document
+
+HOLDER, OTHER = "did:example:holder", "did:example:other"
+ISSUER = samples.SAMPLE_ISSUER
+TOPIC = "credreg.credentials"
+# Whole seconds: MongoDB keeps milliseconds only, and both views must hold the same times.
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def credential_id(n: int) -> str:
+    return f"urn:uuid:00000000-0000-4000-8000-{n:012d}"
+
+
+class Feed:
+    """Events into one view through the batched projection, one minute apart, offset by offset.
+
+    Each call applies its events as one batch (``batch``), or queues them (``queue``) for a
+    later ``flush`` in batches of any size, so tests can vary batch boundaries.
+    """
+
+    def __init__(self, adapters: Adapters) -> None:
+        self.projection = CredentialProjection(adapters.store)
+        self.minutes = 0
+        self.log: list[ConsumedEvent] = []
+        self.queued: list[ConsumedEvent] = []
+
+    @property
+    def now(self) -> datetime:
+        return START + timedelta(minutes=self.minutes)
+
+    def record(self, data: models.EventData, partition: int = 0) -> ConsumedEvent:
+        """Append an event to the log (not applied yet)."""
+        self.minutes += 1
+        envelope = new_envelope(data, source="urn:test", time=self.now)
+        offset = sum(1 for e in self.log if e.partition == partition)
+        consumed = ConsumedEvent(envelope, TOPIC, partition, offset)
+        self.log.append(consumed)
+        self.queued.append(consumed)
+        return consumed
+
+    async def flush(self, batch_size: int = 500) -> None:
+        """Apply what is queued, `batch_size` events at a time."""
+        queued, self.queued = self.queued, []
+        for start in range(0, len(queued), batch_size):
+            await self.projection.apply(queued[start : start + batch_size])
+
+    async def __call__(self, data: models.EventData) -> datetime:
+        """Apply one event at once; return its time."""
+        self.record(data)
+        await self.flush()
+        return self.now
+
+    async def issued(
+        self, n: int, holder: str = HOLDER, valid_from: datetime | None = None
+    ) -> datetime:
+        return await self(issued(n, holder, valid_from))
+
+    async def lifecycle(
+        self, kind: type[models.CredentialEvent], n: int, holder: str = HOLDER, **extra: object
+    ) -> datetime:
+        return await self(lifecycle(kind, n, holder, **extra))
+
+
+def issued(
+    n: int, holder: str = HOLDER, valid_from: datetime | None = None
+) -> models.CredentialIssued:
+    data = samples.credential_issued(credential_id(n), holder_id=holder)
+    if valid_from is not None:
+        data = data.model_copy(update={"valid_from": valid_from})
+    return data
+
+
+def lifecycle(
+    kind: type[models.CredentialEvent], n: int, holder: str = HOLDER, **extra: object
+) -> models.CredentialEvent:
+    common = {"credential_id": credential_id(n), "issuer_id": ISSUER, "holder_id": holder}
+    return kind.model_validate({**common, **extra})
+
+
+def queries(adapters: Adapters, now: datetime = START) -> RegistryQueries:
+    return RegistryQueries(documents=adapters.documents, clock=lambda: now)
+
+
+async def whole_view(adapters: Adapters) -> dict[str, list[Document]]:
+    """Every document of every collection of the view, sorted by ``_id``."""
+    return {
+        name: sorted(await adapters.documents.find_all(name), key=lambda d: d["_id"])
+        for name in (CREDENTIALS, PORTFOLIOS, POSTINGS, COUNTERS)
+    }
+
+
+async def portfolio_ids(adapters: Adapters, holder: str) -> list[str]:
+    """Every credential id of a holder's portfolio, page after page."""
+    found, cursor = [], None
+    while True:
+        page = await queries(adapters).portfolio(holder, cursor)
+        found += [line.id for line in page.credentials]
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+async def search_ids(adapters: Adapters, competency: str, limit: int = 20) -> list[str]:
+    """Every credential id a search finds, page after page."""
+    found, cursor = [], None
+    while True:
+        page = await queries(adapters).search(competency, cursor, limit)
+        found += [line.id for line in page.credentials]
+        if page.next_cursor is None:
+            return found
+        cursor = page.next_cursor
+
+
+class ViewContract:
+    """What every view answers after the projection; subclasses give `adapters`."""
+
+    async def test_an_empty_view_has_nothing_and_lists_every_status(
+        self, adapters: Adapters
+    ) -> None:
+        with pytest.raises(CredentialNotFound):
+            await queries(adapters).credential(credential_id(1))
+        page = await queries(adapters).portfolio(HOLDER)
+        assert (page.credentials, page.next_cursor) == ([], None)
+        stats = await queries(adapters).stats()
+        assert stats.by_status == {"active": 0, "suspended": 0, "expired": 0, "revoked": 0}
+        assert (stats.credentials, stats.awaiting_issuance) == (0, 0)
+
+    async def test_a_credential_reads_back_with_its_whole_history(self, adapters: Adapters) -> None:
+        feed = Feed(adapters)
+        issued_at = await feed.issued(1)
+        await feed.lifecycle(models.CredentialSuspended, 1, reason="audit")
+        reinstated_at = await feed.lifecycle(models.CredentialReinstated, 1)
+        noticed_at = await feed.lifecycle(
+            models.CredentialExpiring, 1, valid_until=samples.VALID_UNTIL
+        )
+        revoked_at = await feed.lifecycle(
+            models.CredentialRevoked, 1, reason="superseded", superseded_by="urn:x:2"
+        )
+        data = issued(1)
+
+        assert await queries(adapters).credential(credential_id(1)) == CredentialView(
+            id=credential_id(1),
+            issuer_id=ISSUER,
+            holder_id=HOLDER,
+            status="revoked",
+            achievement=Achievement(
+                id=data.achievement_id,
+                name="CPR and First Aid",
+                type="MicroCredential",
+                competencies=list(data.competencies),
+            ),
+            valid_from=samples.VALID_FROM,
+            valid_until=samples.VALID_UNTIL,
+            credential=data.credential,
+            issued_at=issued_at,
+            updated_at=revoked_at,
+            revocation=Revocation(
+                reason="superseded", superseded_by="urn:x:2", revoked_at=revoked_at
+            ),
+            expiring=ExpiringNotice(valid_until=samples.VALID_UNTIL, noticed_at=noticed_at),
+            reinstated_at=reinstated_at,
+        )
+
+    async def test_a_suspension_reads_back_and_is_not_in_force(self, adapters: Adapters) -> None:
+        feed = Feed(adapters)
+        await feed.issued(1)
+        inside = samples.VALID_FROM + timedelta(days=1)
+        assert (await queries(adapters, inside).verification(credential_id(1))).in_force
+        suspended_at = await feed.lifecycle(models.CredentialSuspended, 1, reason="audit")
+        found = await queries(adapters).credential(credential_id(1))
+        assert (found.status, found.suspension) == (
+            "suspended",
+            Suspension(reason="audit", suspended_at=suspended_at),
+        )
+        checked = await queries(adapters, inside).verification(credential_id(1))
+        assert (checked.status, checked.in_force, checked.checked_at) == (
+            "suspended",
+            False,
+            inside,
+        )
+
+    async def test_verification_is_in_force_only_within_the_validity_window(
+        self, adapters: Adapters
+    ) -> None:
+        await Feed(adapters).issued(1)
+        before = samples.VALID_FROM - timedelta(seconds=1)
+        after = samples.VALID_UNTIL
+        assert not (await queries(adapters, before).verification(credential_id(1))).in_force
+        assert not (await queries(adapters, after).verification(credential_id(1))).in_force
+
+    async def test_placeholders_stay_hidden_until_their_issuance(self, adapters: Adapters) -> None:
+        feed = Feed(adapters)
+        revoked_at = await feed.lifecycle(models.CredentialRevoked, 1, reason="superseded")
+        await feed.lifecycle(models.CredentialSuspended, 2)
+        with pytest.raises(CredentialNotFound):
+            await queries(adapters).credential(credential_id(1))
+        with pytest.raises(CredentialNotFound):
+            await queries(adapters).verification(credential_id(2))
+        assert await portfolio_ids(adapters, HOLDER) == []
+        stats = await queries(adapters).stats()
+        assert (stats.credentials, stats.awaiting_issuance) == (0, 2)
+
+        await feed.issued(1)
+        found = await queries(adapters).credential(credential_id(1))
+        assert (found.status, found.revocation) == (
+            "revoked",
+            Revocation(reason="superseded", revoked_at=revoked_at),
+        )
+        stats = await queries(adapters).stats()
+        assert (stats.awaiting_issuance, stats.by_status["revoked"]) == (1, 1)
+        assert await portfolio_ids(adapters, HOLDER) == [credential_id(1)]
+
+    async def test_a_portfolio_page_is_oldest_first_with_live_statuses(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        day = timedelta(days=1)
+        # Issued out of order; 2 and 4 start on the same day, so their ids break the tie.
+        await feed.issued(4, valid_from=samples.VALID_FROM)
+        await feed.issued(3, valid_from=samples.VALID_FROM + day)
+        await feed.issued(2, valid_from=samples.VALID_FROM)
+        await feed.issued(1, valid_from=samples.VALID_FROM - day)
+        await feed.issued(5, holder=OTHER)
+        await feed.lifecycle(models.CredentialRevoked, 6, reason="before its issuance")
+        await feed.lifecycle(models.CredentialExpired, 3, valid_until=samples.VALID_UNTIL)
+
+        page = await queries(adapters).portfolio(HOLDER)
+        assert [(line.id, line.status) for line in page.credentials] == [
+            (credential_id(1), "active"),
+            (credential_id(2), "active"),
+            (credential_id(4), "active"),
+            (credential_id(3), "expired"),
+        ]
+        assert page.next_cursor is None
+        assert page.credentials[0] == CredentialSummary(
+            id=credential_id(1),
+            status="active",
+            issuer_id=ISSUER,
+            achievement_name="CPR and First Aid",
+            achievement_type="MicroCredential",
+            valid_from=samples.VALID_FROM - day,
+            valid_until=samples.VALID_UNTIL,
+        )
+        assert await portfolio_ids(adapters, OTHER) == [credential_id(5)]
+
+    async def test_a_large_portfolio_comes_in_pages_of_at_most_100_each_once(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        for n in range(1, 251):
+            feed.record(issued(n))
+        await feed.flush(batch_size=70)
+        feed.record(lifecycle(models.CredentialRevoked, 250, reason="fraud"))
+        await feed.flush()
+
+        pages = []
+        cursor = None
+        while True:
+            page = await queries(adapters).portfolio(HOLDER, cursor)
+            pages.append(page)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert [len(page.credentials) for page in pages] == [100, 100, 50]
+        lines = [line for page in pages for line in page.credentials]
+        assert sorted(line.id for line in lines) == sorted(credential_id(n) for n in range(1, 251))
+        assert {line.id: line.status for line in lines}[credential_id(250)] == "revoked"
+
+    async def test_a_foreign_cursor_is_refused(self, adapters: Adapters) -> None:
+        for cursor in ("x", "-1", "1.2", "9" * 12):
+            with pytest.raises(InvalidCursor):
+                await queries(adapters).portfolio(HOLDER, cursor)
+        with pytest.raises(InvalidCursor):
+            await queries(adapters).search("FA-1", "3")
+
+    async def test_search_finds_credentials_by_competency_url_or_code(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        for n in range(1, 46):
+            feed.record(issued(n, holder=f"did:example:learner-{n % 7}"))
+        feed.record(lifecycle(models.CredentialRevoked, 7, reason="fraud"))
+        feed.record(lifecycle(models.CredentialSuspended, 99, reason="not issued yet"))
+        await feed.flush(batch_size=16)
+        competency = issued(1).competencies[0]
+        assert competency.code and competency.framework
+
+        every = sorted(credential_id(n) for n in range(1, 46))
+        assert sorted(await search_ids(adapters, competency.code, limit=20)) == every
+        assert sorted(await search_ids(adapters, competency.framework, limit=7)) == every
+        first = await queries(adapters).search(competency.code)
+        assert len(first.credentials) == 20
+        assert first.next_cursor is not None
+        statuses = {line.id: line.status for line in first.credentials}
+        assert statuses.get(credential_id(7), "revoked") == "revoked"
+        assert (await queries(adapters).search("no-such-code")).credentials == []
+        for nothing in (None, "", "   "):
+            with pytest.raises(SearchNeedsFilter):
+                await queries(adapters).search(nothing)
+
+    async def test_counts_by_status_cover_issued_credentials_and_placeholders_apart(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        for n in range(1, 7):
+            await feed.issued(n)
+        await feed.lifecycle(models.CredentialSuspended, 2)
+        await feed.lifecycle(models.CredentialSuspended, 3)
+        await feed.lifecycle(models.CredentialExpired, 4, valid_until=samples.VALID_UNTIL)
+        await feed.lifecycle(models.CredentialRevoked, 5, reason="fraud")
+        await feed.lifecycle(models.CredentialReinstated, 3)
+        await feed.lifecycle(models.CredentialRevoked, 7, reason="before its issuance")
+        await feed.lifecycle(models.CredentialExpiring, 8, valid_until=samples.VALID_UNTIL)
+
+        stats = await queries(adapters).stats()
+        assert stats.by_status == {"active": 3, "suspended": 1, "expired": 1, "revoked": 1}
+        assert (stats.credentials, stats.awaiting_issuance) == (6, 2)
+
+    async def test_batch_boundaries_and_redelivery_leave_the_same_view(
+        self, adapters: Adapters
+    ) -> None:
+        """Applied in one batch, or in batches of 3 and then all again: the same documents."""
+        feed = Feed(adapters)
+        for n in range(1, 21):
+            feed.record(issued(n, holder=f"did:example:learner-{n % 4}"), partition=n % 3)
+        for n in range(1, 21, 3):
+            feed.record(lifecycle(models.CredentialSuspended, n, reason="audit"), partition=n % 3)
+        for n in range(1, 21, 6):
+            feed.record(lifecycle(models.CredentialReinstated, n), partition=n % 3)
+        feed.record(lifecycle(models.CredentialRevoked, 30, reason="early"), partition=0)
+        # Per partition, in offset order: what a consumer hands over.
+        log = sorted(feed.log, key=lambda e: (e.partition, e.offset))
+        await feed.projection.apply(log)
+        once = await whole_view(adapters)
+
+        for start in range(0, len(log), 3):
+            await feed.projection.apply(log[start : start + 3])
+        await feed.projection.apply(log)
+        assert await whole_view(adapters) == once
+        stats = await queries(adapters).stats()
+        # Suspended: 1, 4, 7, 10, 13, 16, 19; reinstated: 1, 7, 13, 19.
+        assert stats.by_status == {"active": 17, "suspended": 3, "expired": 0, "revoked": 0}
+        assert (stats.credentials, stats.awaiting_issuance) == (20, 1)
+
+    async def test_a_batch_cut_short_after_its_counts_is_completed_by_its_redelivery(
+        self, adapters: Adapters
+    ) -> None:
+        """Counts written, documents not (the process died): the redelivery counts nothing twice."""
+        feed = Feed(adapters)
+        for n in range(1, 11):
+            feed.record(issued(n))
+        feed.record(lifecycle(models.CredentialRevoked, 3, reason="fraud"))
+        batch = list(feed.log)
+        store = adapters.store
+        snapshot = await store.snapshot(
+            credential_ids=[credential_id(n) for n in range(1, 11)],
+            holders=[HOLDER],
+            competency_keys=[],
+            counter_ids=[f"{TOPIC}:0"],
+        )
+        changes = fold(snapshot, batch)
+        counters_only = copy.copy(changes)
+        counters_only.credentials = []
+        counters_only.portfolio_entries = {}
+        counters_only.postings = {}
+        counters_only.new_in_bucket = {}
+        await store.save(counters_only)
+        assert (await queries(adapters).stats()).credentials == 10
+        assert await portfolio_ids(adapters, HOLDER) == []
+
+        await feed.projection.apply(batch)
+        stats = await queries(adapters).stats()
+        assert stats.by_status == {"active": 9, "suspended": 0, "expired": 0, "revoked": 1}
+        assert sorted(await portfolio_ids(adapters, HOLDER)) == sorted(
+            credential_id(n) for n in range(1, 11)
+        )
+
+    async def test_entries_lost_after_their_documents_are_written_again(
+        self, adapters: Adapters
+    ) -> None:
+        """Documents written, portfolio entries not: the redelivery writes the entries."""
+        feed = Feed(adapters)
+        feed.record(issued(1))
+        batch = list(feed.log)
+        snapshot = await adapters.store.snapshot(
+            credential_ids=[credential_id(1)],
+            holders=[HOLDER],
+            competency_keys=[],
+            counter_ids=[f"{TOPIC}:0"],
+        )
+        changes = fold(snapshot, batch)
+        changes.portfolio_entries = {}
+        changes.postings = {}
+        changes.new_in_bucket = {}
+        await adapters.store.save(changes)
+        assert await portfolio_ids(adapters, HOLDER) == []
+
+        await feed.projection.apply(batch)
+        assert await portfolio_ids(adapters, HOLDER) == [credential_id(1)]
+        assert (await queries(adapters).stats()).credentials == 1
+
+
+class TestInMemoryView(ViewContract):
+    @pytest.fixture
+    def adapters(self) -> Adapters:
+        view = InMemoryView()
+        return Adapters(documents=view, store=view)
+
+
+@pytest.mark.integration
+class TestMongoView(ViewContract):
+    @pytest.fixture
+    async def adapters(self, mongo_db: AsyncDatabase[dict[str, object]]) -> Adapters:
+        # The service's own client reads times back timezone-aware (storage.connect).
+        db: AsyncDatabase[Document] = mongo_db.with_options(
+            codec_options=CodecOptions(tz_aware=True)
+        )
+        return Adapters(documents=MongoViewDocuments(db), store=MongoViewStore(db))
