@@ -5,13 +5,14 @@ UV := scripts/uv.sh
 PY := $(UV) run --frozen --all-packages python
 PACKAGES := -p credreg_shared -p credreg_cli -p credreg_issuer -p credreg_registry -p credreg_revocation -p credreg_notifier
 
-.PHONY: help deps up down test lint infra-up infra-down infra-status bench clean
+.PHONY: help deps up down test lint infra-up infra-down infra-status bench bench-registry clean
 
 help:
 	@echo "make up        run Kafka, the Mongo server and the services locally with demo data"
 	@echo "make down      stop everything 'make up' started"
 	@echo "make test      install what is missing, start test infra, lint + unit + integration tests"
 	@echo "make bench     run the benchmarks (results in bench/results/)"
+	@echo "make bench-registry   the registry at 1M credentials (ARGS='--credentials 20000 --keep ...')"
 	@echo "make infra-up | infra-down | infra-status   the local Kafka + Mongo server alone"
 
 deps:
@@ -43,6 +44,9 @@ test: deps
 
 bench: deps
 	@scripts/bench.sh
+
+bench-registry: deps
+	@scripts/bench-registry.sh $(ARGS)
 
 clean: down
 	rm -rf .local

@@ -82,7 +82,9 @@ def holder_id(n: int) -> str:
 def competency(k: int, j: int) -> Competency:
     """Competency `j` of institution `k`'s pool (as the issuer publishes it: name, url, code)."""
     return Competency(
-        name=f"Skill {j} of University {k}", url=f"https://esco.example/skill/{k}-{j}", code=f"U{k}-C{j}"
+        name=f"Skill {j} of University {k}",
+        url=f"https://esco.example/skill/{k}-{j}",
+        code=f"U{k}-C{j}",
     )
 
 
@@ -104,9 +106,7 @@ class Template:
 
     def render(self, values: dict[str, str]) -> bytes:
         """The record value with every sentinel replaced."""
-        return "".join(
-            values[p] if i % 2 else p for i, p in enumerate(self.parts)
-        ).encode()
+        return "".join(values[p] if i % 2 else p for i, p in enumerate(self.parts)).encode()
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,7 @@ class Dataset:
         )
 
     def revoked_record(self, c: Credential) -> Event:
-        """The `credential.revoked` record of a credential (a real model, serialised by to_record)."""
+        """The `credential.revoked` record of a credential (the model, serialised by to_record)."""
         data = CredentialRevoked(
             credential_id=c.credential_id,
             issuer_id=institution_id(c.institution),

@@ -14,7 +14,7 @@ from credreg_shared.events.topics import CREDENTIALS_TOPIC, dlq_topic
 from credreg_shared.messaging import dead_letters as dl
 from credreg_shared.messaging.consumer import ConsumerRunner
 from credreg_shared.messaging.fakes import InMemoryPublisher
-from credreg_shared.messaging.handlers import HandlerRegistry, UnprocessableEvent
+from credreg_shared.messaging.handlers import ConsumedEvent, HandlerRegistry, UnprocessableEvent
 from credreg_shared.messaging.processing import Outcome, RecordProcessor, RetryAbandoned
 from credreg_shared.messaging.retry import RetryPolicy
 
@@ -311,3 +311,102 @@ async def test_runner_counts_the_dead_letter_as_finished_and_commits_past_it() -
     assert offsets[p0].offset == 2
     assert (runner.stats.dead_lettered, runner.stats.processed) == (1, 1)
     assert headers_of(dlq.records[0].headers)[dl.SOURCE_OFFSET_HEADER] == b"0"
+
+
+@dataclass
+class BatchRecorder:
+    """A batch handler that remembers each call and fails on any batch holding a poison id."""
+
+    poison: set[str] = field(default_factory=set)
+    calls: list[list[str]] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+
+    async def __call__(self, events: Sequence[ConsumedEvent]) -> None:
+        ids = [e.envelope.id for e in events]
+        self.calls.append(ids)
+        if self.poison & set(ids):
+            raise UnprocessableEvent("poison in the batch")
+        self.applied += ids
+
+
+def batch_registry(handler: BatchRecorder) -> HandlerRegistry:
+    registry = HandlerRegistry()
+    registry.register_batch([CredentialIssued, CredentialRevoked], handler)
+    return registry
+
+
+async def test_a_batch_handler_gets_the_whole_batch_in_one_call_with_positions() -> None:
+    dlq, handler = InMemoryPublisher(), BatchRecorder()
+    envelopes = [sample_envelope() for _ in range(4)]
+    records = [consumed(e, partition=n % 2, offset=10 + n) for n, e in enumerate(envelopes)]
+    seen: list[ConsumedEvent] = []
+
+    async def keep(events: Sequence[ConsumedEvent]) -> None:
+        seen.extend(events)
+        await handler(events)
+
+    registry = HandlerRegistry()
+    registry.register_batch([CredentialIssued], keep)
+    offsets = await processor(registry, dlq).process_batch(records, keep)
+    assert handler.calls == [[e.id for e in envelopes]]
+    assert [(e.partition, e.offset) for e in seen] == [(0, 10), (1, 11), (0, 12), (1, 13)]
+    assert offsets == {(CREDENTIALS_TOPIC, 0): 13, (CREDENTIALS_TOPIC, 1): 14}
+    assert dlq.records == []
+
+
+async def test_a_poison_event_fails_its_batch_and_only_itself_is_dead_lettered() -> None:
+    dlq = InMemoryPublisher()
+    envelopes = [sample_envelope() for _ in range(3)]
+    handler = BatchRecorder(poison={envelopes[1].id})
+    records = [consumed(e, offset=n) for n, e in enumerate(envelopes)]
+    worker = processor(batch_registry(handler), dlq)
+    offsets = await worker.process_batch(records, handler)
+    assert handler.calls[0] == [e.id for e in envelopes]
+    assert handler.applied == [envelopes[0].id, envelopes[2].id]
+    assert [r.topic for r in dlq.records] == [dlq_topic(CREDENTIALS_TOPIC)]
+    assert offsets == {(CREDENTIALS_TOPIC, 0): 3}
+    assert (worker.stats.processed, worker.stats.dead_lettered) == (2, 1)
+
+
+async def test_malformed_and_foreign_records_never_reach_the_batch_handler() -> None:
+    dlq, handler = InMemoryPublisher(), BatchRecorder()
+    good = sample_envelope()
+    records = [FakeRecord(b"k", b"not json", [], offset=0), consumed(good, offset=1)]
+    offsets = await processor(batch_registry(handler), dlq).process_batch(records, handler)
+    assert handler.calls == [[good.id]]
+    assert len(dlq.records) == 1
+    assert offsets == {(CREDENTIALS_TOPIC, 0): 2}
+
+
+async def test_a_stop_while_retrying_commits_only_the_events_before_it() -> None:
+    """Stop requested during the one-at-a-time path: nothing at or after the stuck event."""
+    dlq, stopping = InMemoryPublisher(), asyncio.Event()
+    envelopes = [sample_envelope() for _ in range(3)]
+    stuck = envelopes[1].id
+
+    async def flaky(events: Sequence[ConsumedEvent]) -> None:
+        if any(e.envelope.id == stuck for e in events):
+            stopping.set()
+            raise RuntimeError("database said no")
+
+    registry = HandlerRegistry()
+    registry.register_batch([CredentialIssued], flaky)
+    records = [consumed(e, offset=n) for n, e in enumerate(envelopes)]
+    retry = RetryPolicy(max_attempts=5, initial_delay=0, max_delay=0)
+    worker = processor(registry, dlq, retry=retry, stopping=stopping)
+    offsets = await asyncio.wait_for(worker.process_batch(records, flaky), timeout=10)
+    assert offsets == {(CREDENTIALS_TOPIC, 0): 1}
+    assert dlq.records == []
+
+
+def test_a_registry_takes_per_event_handlers_or_one_batch_handler() -> None:
+    registry = HandlerRegistry()
+    registry.register_batch([CredentialIssued], BatchRecorder())
+    assert registry.handles(CredentialIssued.event_type)
+    assert not registry.handles(CredentialRevoked.event_type)
+    with pytest.raises(ValueError, match="not both"):
+        registry.register(CredentialRevoked, Recorder())
+    with pytest.raises(ValueError, match="not both"):
+        registry_with(CredentialIssued, Recorder()).register_batch(
+            [CredentialIssued], BatchRecorder()
+        )
