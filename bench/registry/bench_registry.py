@@ -834,7 +834,11 @@ def print_table(result: dict[str, Any]) -> None:
         (
             "Kafka topic on disk, MiB",
             disk["kafka_topic_mib"],
-            result.get("produce", {}).get("megabytes"),
+            (
+                result.get("produce", {}).get("megabytes", 0)
+                + result.get("convocation", {}).get("megabytes", 0)
+            )
+            or None,
             "record values, MB",
         )
     )

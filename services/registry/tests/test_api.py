@@ -104,6 +104,7 @@ async def test_an_unknown_holder_has_an_empty_portfolio(client: httpx.AsyncClien
         "/v1/search/credentials",
         "/v1/search/credentials?competency=",
         "/v1/search/credentials?competency=FA-1&cursor=1",
+        "/v1/search/credentials?competency=FA-1&cursor=1.x",
         "/v1/search/credentials?competency=FA-1&limit=0",
         "/v1/search/credentials?competency=FA-1&limit=101",
     ],

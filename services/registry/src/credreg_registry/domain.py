@@ -8,6 +8,7 @@ credential's ``issued`` event, and the registry does not show it yet.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,7 @@ class SearchNeedsFilter(DomainError):
         super().__init__("say what to search for: competency=<framework URL or code>")
 
 
+PORTFOLIO_PAGE = 100
 SEARCH_PAGE_DEFAULT = 20
 SEARCH_PAGE_MAX = 100
 
@@ -117,7 +119,7 @@ class CredentialSummary(Response):
 
 
 class PortfolioPage(Response):
-    """One page of a holder's credentials (at most 100; oldest first within the page)."""
+    """One page of a holder's credentials (at most 100), in the order the registry recorded them."""
 
     holder_id: str
     credentials: list[CredentialSummary]
@@ -160,7 +162,10 @@ class Stats(Response):
 
 def credential_view(document: Mapping[str, Any]) -> CredentialView:
     """A view document as the API answers it (bookkeeping fields left out)."""
-    return CredentialView.model_validate({**document, "id": document["_id"]})
+    credential = json.loads(document["credential_json"])
+    return CredentialView.model_validate(
+        {**document, "id": document["_id"], "credential": credential}
+    )
 
 
 def summary(document: Mapping[str, Any]) -> CredentialSummary:

@@ -2,59 +2,64 @@
 
 Collections (all keyed by ``_id``; no read needs a secondary index):
 
-* ``credentials``: one document per credential (``_id`` = credential id), its state and the
-  Verifiable Credential; ``applied_events`` makes each event apply once. It also records where
-  its derived entries live: ``portfolio_bucket`` and ``posting_buckets`` (``{key, bucket}``).
-* ``portfolios``: a holder's summaries, ``PORTFOLIO_BUCKET_SIZE`` per bucket document
-  (``_id`` = ``"<n>:<holder id>"``, entries keyed by `entry_key`). Bucket 0 also holds ``last``,
-  the highest bucket number. A page of the portfolio is one bucket: one or two lookups.
-* ``postings``: competency search, credential ids per competency key, ``POSTING_BUCKET_SIZE``
-  per bucket (``_id`` = ``"<n>:<key>"``), bucket 0 holding ``last`` too.
+* ``credentials``: one document per credential (``_id`` = credential id): its state, and the
+  Verifiable Credential as JSON text (``credential_json``: one string is several times cheaper
+  for FerretDB to store than the nested document). ``applied_events`` makes each event apply once;
+  ``placed`` records which chunk of which list holds the credential (``"<chunk>|<list>"``).
+* ``lists`` and ``list_heads``: a holder's portfolio (list ``holder:<id>``) and the credentials of
+  a competency key (list ``competency:<key>``, for search) are lists of credential ids, stored in
+  *chunks* (``_id`` = ``"<n>:<list>"``, numbered from 0 without gaps). Each batch that places
+  credentials in a list **inserts** one new chunk with their ids: FerretDB inserts a batch several
+  times faster than it updates documents, and a chunk never changes afterwards (statuses are read
+  live from the credential documents). A page reads a run of chunks in one ``$in``.
+  ``list_heads`` (``_id`` = list) remembers how many chunks a list has, written only every
+  `HEAD_EVERY` chunks: the projection keeps the count in memory and, after a restart, walks on
+  from the head (a chunk that exists already takes the ids with ``$addToSet``).
 * ``counters``: one document per consumed partition (``_id`` = ``"<topic>:<partition>"``) with
   the counts by status and the offset counted up to, so that stats sum a handful of documents.
 
-Bucket sizes are soft bounds: each bucket counts its entries (``count``), and the projection puts
-new entries in the last bucket until it is full. Two replicas that fill the same holder's bucket
-at the same moment may each add a batch's worth past the bound, never more.
-
-Entries in ``portfolios`` and ``postings`` derive from the credential document alone and are
-written with ``$set`` / ``$addToSet``, so writing them again (after a crash, on redelivery) is
-harmless. Counters are not derivable; they move by compare-and-set on the partition's offset.
+List chunks derive from the credential documents (``placed``): a redelivered batch adds its ids to
+their chunks again (``$addToSet``), which mends a crash between the two writes. Counters are not
+derivable; they move by compare-and-set on the partition's offset.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from credreg_registry.domain import ISSUED_FLAG, summary
+from credreg_registry.domain import ISSUED_FLAG
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
 CREDENTIALS = "credentials"
-PORTFOLIOS = "portfolios"
-POSTINGS = "postings"
+LISTS = "lists"
+LIST_HEADS = "list_heads"
 COUNTERS = "counters"
 
-PORTFOLIO_BUCKET_SIZE = 100
-POSTING_BUCKET_SIZE = 500
+HEAD_EVERY = 8
+"""A list's head is written when its chunk count reaches a multiple of this."""
 
 PLACEHOLDERS = "placeholders"
 """Counter of credentials whose lifecycle events came before their ``issued`` event."""
 
-BOOKKEEPING = (APPLIED_EVENTS_FIELD, "portfolio_bucket", "posting_buckets")
+BOOKKEEPING = (APPLIED_EVENTS_FIELD, "placed")
 """Fields of a credential document that no answer shows."""
 
 
-def bucket_id(number: int, key: str) -> str:
-    """The ``_id`` of bucket `number` of a holder's portfolio or a competency's postings."""
-    return f"{number}:{key}"
+def portfolio_list(holder_id: str) -> str:
+    """The list of a holder's credentials."""
+    return f"holder:{holder_id}"
 
 
-def entry_key(credential_id: str) -> str:
-    """A credential's key inside a portfolio bucket: short, and never a dotted path."""
-    return hashlib.blake2b(credential_id.encode(), digest_size=8).hexdigest()
+def competency_list(key: str) -> str:
+    """The list of credentials that certify a competency key (URL, code or framework)."""
+    return f"competency:{key}"
+
+
+def chunk_id(number: int, list_id: str) -> str:
+    """The ``_id`` of chunk `number` of a list."""
+    return f"{number}:{list_id}"
 
 
 def status_counter(status: str) -> str:
@@ -69,26 +74,13 @@ def counted_as(document: Mapping[str, Any] | None) -> str | None:
     return status_counter(document["status"]) if document.get(ISSUED_FLAG) else PLACEHOLDERS
 
 
-def summary_entry(document: Mapping[str, Any]) -> Document:
-    """The portfolio entry of an issued credential document."""
-    return summary(document).model_dump()
-
-
-@dataclass
-class Tail:
-    """Where a bucketed list ends: its last bucket and how many entries that bucket holds."""
-
-    last: int = 0
-    count: int = 0
-
-
 @dataclass(frozen=True)
 class ViewSnapshot:
-    """What a batch needs to read before it folds: documents, bucket tails, counted offsets."""
+    """What a batch needs to read before it folds: credential documents, heads, counted offsets."""
 
     credentials: Mapping[str, Document]
-    portfolio_tails: Mapping[str, Tail]
-    posting_tails: Mapping[str, Tail]
+    list_heads: Mapping[str, int]
+    """List → chunks its head records (absent: none recorded)."""
     counted_offsets: Mapping[str, int]
     """Counter id → last offset counted (absent: nothing counted yet)."""
 
@@ -133,36 +125,64 @@ class CredentialChange:
 _MISSING = object()
 
 
+@dataclass(frozen=True)
+class ChunkWrite:
+    """Ids for one chunk: inserted as a new chunk, or added to the chunk that holds them."""
+
+    list_id: str
+    chunk: int
+    ids: Sequence[str]
+    new: bool
+
+    @property
+    def document_id(self) -> str:
+        """The chunk's ``_id``."""
+        return chunk_id(self.chunk, self.list_id)
+
+    def document(self) -> Document:
+        """The whole chunk, to insert."""
+        return {"_id": self.document_id, "ids": list(self.ids)}
+
+    def update(self) -> Document:
+        """The ids added to the chunk (when it exists already, or to mend it)."""
+        return {"$addToSet": {"ids": {"$each": list(self.ids)}}}
+
+
 @dataclass
 class ViewChanges:
     """Everything one batch writes, collection by collection, in the order to write it."""
 
     counters: list[CounterChange] = field(default_factory=list)
     credentials: list[CredentialChange] = field(default_factory=list)
-    portfolio_entries: dict[tuple[str, int], dict[str, Document]] = field(default_factory=dict)
-    """(holder id, bucket) → entry key → entry."""
-    postings: dict[tuple[str, int], list[str]] = field(default_factory=dict)
-    """(competency key, bucket) → credential ids."""
-    new_in_bucket: dict[tuple[str, str, int], int] = field(default_factory=dict)
-    """(collection, key, bucket) → entries newly placed there (the bucket's ``count``)."""
+    chunk_ids: dict[tuple[str, int], list[str]] = field(default_factory=dict)
+    """(list, chunk) → credential ids this batch puts there."""
+    new_chunks: set[tuple[str, int]] = field(default_factory=set)
+    """The chunks this batch opens (the others it mends)."""
 
-    def bucket_updates(self) -> list[tuple[str, str, Document]]:
-        """(collection, ``_id``, update) of every bucket this batch touches, upserted."""
-        updates: dict[tuple[str, str], Document] = {}
+    def add_to_chunk(self, list_id: str, chunk: int, credential_id: str, *, new: bool) -> None:
+        """Put a credential id in a chunk this batch writes."""
+        self.chunk_ids.setdefault((list_id, chunk), []).append(credential_id)
+        if new:
+            self.new_chunks.add((list_id, chunk))
 
-        def update_of(collection: str, key: str, bucket: int) -> Document:
-            head = updates.setdefault((collection, bucket_id(0, key)), {}).setdefault("$max", {})
-            head["last"] = max(head.get("last", 0), bucket)
-            return updates.setdefault((collection, bucket_id(bucket, key)), {})
+    def chunk_writes(self) -> list[ChunkWrite]:
+        """Every chunk this batch writes."""
+        return [
+            ChunkWrite(list_id, chunk, ids, (list_id, chunk) in self.new_chunks)
+            for (list_id, chunk), ids in self.chunk_ids.items()
+        ]
 
-        for (holder, bucket), entries in self.portfolio_entries.items():
-            update = update_of(PORTFOLIOS, holder, bucket)
-            update.setdefault("$set", {}).update(
-                {f"entries.{key}": entry for key, entry in entries.items()}
-            )
-        for (key, bucket), ids in self.postings.items():
-            update = update_of(POSTINGS, key, bucket)
-            update["$addToSet"] = {"ids": {"$each": ids}}
-        for (collection, key, bucket), added in self.new_in_bucket.items():
-            update_of(collection, key, bucket).setdefault("$inc", {})["count"] = added
-        return [(collection, _id, update) for (collection, _id), update in updates.items()]
+    def next_chunks(self) -> dict[str, int]:
+        """Each list's chunk count once this batch is written."""
+        counts: dict[str, int] = {}
+        for list_id, chunk in self.chunk_ids:
+            counts[list_id] = max(counts.get(list_id, 0), chunk + 1)
+        return counts
+
+    def head_writes(self) -> dict[str, int]:
+        """List → chunk count, for the heads due a write (every `HEAD_EVERY` chunks)."""
+        return {
+            list_id: count
+            for list_id, count in self.next_chunks().items()
+            if (list_id, count - 1) in self.new_chunks and count % HEAD_EVERY == 0
+        }

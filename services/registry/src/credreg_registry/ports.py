@@ -37,15 +37,14 @@ class ViewStore(Protocol):
         self,
         *,
         credential_ids: Sequence[str],
-        holders: Sequence[str],
-        competency_keys: Sequence[str],
+        lists: Sequence[str],
         counter_ids: Sequence[str],
     ) -> ViewSnapshot:
-        """The credential documents, bucket tails and counted offsets a batch needs."""
+        """The credential documents, list heads and counted offsets a batch needs."""
         ...
 
     async def save(self, changes: ViewChanges) -> None:
-        """Write a folded batch: counters, then credentials, then portfolio and postings."""
+        """Write a folded batch: counters, then credentials, then list chunks, then heads."""
         ...
 
 

@@ -25,24 +25,20 @@ log into an empty view rebuilds the very same documents.
 from __future__ import annotations
 
 import copy
+import json
 import logging
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Mapping, Sequence
 
 from credreg_registry.domain import ISSUED_FLAG, competency_keys
 from credreg_registry.layout import (
-    PORTFOLIO_BUCKET_SIZE,
-    PORTFOLIOS,
-    POSTING_BUCKET_SIZE,
-    POSTINGS,
     CounterChange,
     CredentialChange,
-    Tail,
     ViewChanges,
     ViewSnapshot,
+    competency_list,
     counted_as,
-    entry_key,
-    summary_entry,
+    portfolio_list,
 )
 from credreg_registry.ports import ViewStore
 from credreg_shared.events import models
@@ -118,7 +114,8 @@ def issued_fields(event: models.CredentialIssued, envelope: Envelope) -> Documen
         },
         "valid_from": event.valid_from,
         "valid_until": event.valid_until,
-        "credential": event.credential,
+        # Text, not a nested document: several times cheaper for FerretDB to write.
+        "credential_json": json.dumps(event.credential, separators=(",", ":")),
         "issued_at": envelope.time,
         ISSUED_FLAG: True,
     }
@@ -144,16 +141,21 @@ def status_details(event: models.CredentialEvent, envelope: Envelope) -> Documen
     raise TypeError(f"{type(event).__name__} is not a status event")
 
 
-def fold(snapshot: ViewSnapshot, events: Sequence[ConsumedEvent]) -> ViewChanges:
+def fold(
+    snapshot: ViewSnapshot, events: Sequence[ConsumedEvent], counts: ChunkCounts | None = None
+) -> ViewChanges:
     """What a batch of events writes into the view, given what the view held before it."""
     documents: dict[str, Document] = {}
     new_events: dict[str, list[str]] = defaultdict(list)
     deltas: dict[str, Counter[str]] = defaultdict(Counter)
     last_offsets: dict[str, int] = {}
+    issued_now: set[str] = set()
     for consumed in events:
         envelope = consumed.envelope
         event = event_data(envelope)
         credential_id = event.credential_id
+        if isinstance(event, models.CredentialIssued):
+            issued_now.add(credential_id)
         before = documents.get(credential_id) or snapshot.credentials.get(credential_id)
         counters = counter_id(consumed)
         counted = snapshot.counted_offsets.get(counters, -1)
@@ -177,14 +179,18 @@ def fold(snapshot: ViewSnapshot, events: Sequence[ConsumedEvent]) -> ViewChanges
             for counters, offset in last_offsets.items()
         ]
     )
-    placement = _Placement(snapshot, changes)
+    placement = _Placement(snapshot, changes, counts or ChunkCounts())
     for credential_id in {event_data(e.envelope).credential_id: None for e in events}:
         found = documents.get(credential_id) or snapshot.credentials.get(credential_id)
         if found is None:
             continue
         document = dict(found)  # placing sets top-level fields; the snapshot stays as read
         # Placing first: a credential that gets its buckets now records them in its update.
-        placed_now = placement.place(document) if document.get(ISSUED_FLAG) else False
+        placed_now = (
+            placement.place(document, issued_in_batch=credential_id in issued_now)
+            if document.get(ISSUED_FLAG)
+            else False
+        )
         if new_events[credential_id] or placed_now:
             changes.credentials.append(
                 CredentialChange(
@@ -204,45 +210,70 @@ def _count_move(deltas: Counter[str], before: str | None, after: str | None) -> 
             deltas[after] += 1
 
 
+class ChunkCounts:
+    """How many chunks each recently written list has, as this process wrote them (bounded)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._counts: OrderedDict[str, int] = OrderedDict()
+
+    def get(self, list_id: str) -> int:
+        """The count remembered for a list (0 when forgotten or never seen)."""
+        return self._counts.get(list_id, 0)
+
+    def remember(self, counts: Mapping[str, int]) -> None:
+        """Remember counts after a batch is written; forget the least recent past capacity."""
+        for list_id, count in counts.items():
+            self._counts[list_id] = max(count, self._counts.pop(list_id, 0))
+        while len(self._counts) > self.capacity:
+            self._counts.popitem(last=False)
+
+
+def _placement(entry: str) -> tuple[str, int]:
+    """A ``placed`` entry as (list, chunk)."""
+    chunk, _, list_id = entry.partition("|")
+    return list_id, int(chunk)
+
+
 class _Placement:
-    """Puts issued credentials into portfolio and postings buckets (kept where they were)."""
+    """Puts issued credentials into list chunks (kept where they were)."""
 
-    def __init__(self, snapshot: ViewSnapshot, changes: ViewChanges) -> None:
+    def __init__(self, snapshot: ViewSnapshot, changes: ViewChanges, counts: ChunkCounts) -> None:
+        self.snapshot = snapshot
         self.changes = changes
-        self.tails = {
-            PORTFOLIOS: {key: Tail(t.last, t.count) for key, t in snapshot.portfolio_tails.items()},
-            POSTINGS: {key: Tail(t.last, t.count) for key, t in snapshot.posting_tails.items()},
-        }
+        self.counts = counts
+        self.chunk_of_batch: dict[str, int] = {}
 
-    def place(self, document: Document) -> bool:
-        """Record the document's summary and postings; True when it got a bucket just now."""
-        holder = document["holder_id"]
-        placed_now = document.get("portfolio_bucket") is None
-        if placed_now:
-            document["portfolio_bucket"] = self._next_bucket(PORTFOLIOS, holder)
-        entries = self.changes.portfolio_entries.setdefault(
-            (holder, document["portfolio_bucket"]), {}
-        )
-        entries[entry_key(document["_id"])] = summary_entry(document)
-        placed = {p["key"]: p["bucket"] for p in document.get("posting_buckets", [])}
-        for key in sorted(competency_keys(document["achievement"]["competencies"])):
-            if key not in placed:
-                placed[key] = self._next_bucket(POSTINGS, key)
+    def place(self, document: Document, *, issued_in_batch: bool) -> bool:
+        """Record the document in its holder's and its competencies' lists; True when new.
+
+        Ids already placed are written again only when the batch holds the credential's issued
+        event (a redelivery: the chunk's first write may not have landed).
+        """
+        placed = dict(_placement(entry) for entry in document.get("placed", []))
+        lists = [portfolio_list(document["holder_id"])] + [
+            competency_list(key)
+            for key in sorted(competency_keys(document["achievement"]["competencies"]))
+        ]
+        placed_now = False
+        for list_id in lists:
+            if list_id not in placed:
+                placed[list_id] = self._chunk(list_id)
+                self.changes.add_to_chunk(list_id, placed[list_id], document["_id"], new=True)
                 placed_now = True
-            self.changes.postings.setdefault((key, placed[key]), []).append(document["_id"])
-        # Objects, not pairs: FerretDB stores no nested arrays.
-        document["posting_buckets"] = [{"key": k, "bucket": b} for k, b in sorted(placed.items())]
+            elif issued_in_batch:
+                self.changes.add_to_chunk(list_id, placed[list_id], document["_id"], new=False)
+        # "<chunk>|<list>" strings: flat values are cheaper for FerretDB than small documents.
+        document["placed"] = [f"{n}|{k}" for k, n in sorted(placed.items())]
         return placed_now
 
-    def _next_bucket(self, collection: str, key: str) -> int:
-        size = PORTFOLIO_BUCKET_SIZE if collection == PORTFOLIOS else POSTING_BUCKET_SIZE
-        tail = self.tails[collection].setdefault(key, Tail())
-        if tail.count >= size:
-            tail.last, tail.count = tail.last + 1, 0
-        tail.count += 1
-        where = (collection, key, tail.last)
-        self.changes.new_in_bucket[where] = self.changes.new_in_bucket.get(where, 0) + 1
-        return tail.last
+    def _chunk(self, list_id: str) -> int:
+        """The chunk this batch opens in a list: after the last one known here or in its head."""
+        if list_id not in self.chunk_of_batch:
+            self.chunk_of_batch[list_id] = max(
+                self.counts.get(list_id), self.snapshot.list_heads.get(list_id, 0)
+            )
+        return self.chunk_of_batch[list_id]
 
 
 class CredentialProjection:
@@ -250,26 +281,25 @@ class CredentialProjection:
 
     def __init__(self, store: ViewStore) -> None:
         self.store = store
+        self.counts = ChunkCounts()
 
     async def apply(self, events: Sequence[ConsumedEvent]) -> None:
         """Apply a batch of events (in offset order per partition) exactly once each."""
-        credentials = {event_data(e.envelope).credential_id for e in events}
+        data = [event_data(e.envelope) for e in events]
+        lists = {portfolio_list(d.holder_id) for d in data} | {
+            competency_list(key)
+            for d in data
+            if isinstance(d, models.CredentialIssued)
+            for key in competency_keys([c.model_dump(exclude_none=True) for c in d.competencies])
+        }
         snapshot = await self.store.snapshot(
-            credential_ids=sorted(credentials),
-            holders=sorted({event_data(e.envelope).holder_id for e in events}),
-            competency_keys=sorted(
-                {
-                    key
-                    for e in events
-                    if isinstance(issued := event_data(e.envelope), models.CredentialIssued)
-                    for key in competency_keys(
-                        [c.model_dump(exclude_none=True) for c in issued.competencies]
-                    )
-                }
-            ),
+            credential_ids=sorted({d.credential_id for d in data}),
+            lists=sorted(lists),
             counter_ids=sorted({counter_id(e) for e in events}),
         )
-        await self.store.save(fold(snapshot, events))
+        changes = fold(snapshot, events, self.counts)
+        await self.store.save(changes)
+        self.counts.remember(changes.next_chunks())
 
     def register(self, registry: HandlerRegistry) -> HandlerRegistry:
         """Take every credential event, a consumed batch at a time."""

@@ -1,14 +1,14 @@
 """What the registry's routes ask: a credential, its verification, a portfolio page, a search page,
-the view's counts. Each answer is one or two lookups by ``_id`` (see ``layout``)."""
+the view's counts. Each answer takes one to three lookups by ``_id`` (see ``layout``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from credreg_registry.domain import (
     ISSUED_FLAG,
+    PORTFOLIO_PAGE,
     SEARCH_PAGE_DEFAULT,
     CredentialNotFound,
     CredentialSummary,
@@ -27,18 +27,19 @@ from credreg_registry.layout import (
     BOOKKEEPING,
     COUNTERS,
     CREDENTIALS,
+    LISTS,
     PLACEHOLDERS,
-    PORTFOLIOS,
-    POSTINGS,
-    bucket_id,
+    chunk_id,
+    competency_list,
+    portfolio_list,
     status_counter,
 )
 from credreg_registry.ports import ViewDocuments
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
 
-# A search result never carries the credential itself, nor who holds it.
-_SUMMARY_ONLY = (*BOOKKEEPING, "credential", "holder_id")
+# A line of a page carries neither the credential itself nor who holds it.
+_SUMMARY_ONLY = (*BOOKKEEPING, "credential_json", "holder_id")
 
 
 class RegistryQueries:
@@ -56,53 +57,23 @@ class RegistryQueries:
 
     async def verification(self, credential_id: str) -> Verification:
         """Whether a credential is in force now; `CredentialNotFound` as for `credential`."""
-        found = await self._issued(credential_id, without=(*BOOKKEEPING, "credential"))
+        found = await self._issued(credential_id, without=(*BOOKKEEPING, "credential_json"))
         return verification(found, self.clock())
 
     async def portfolio(self, holder_id: str, cursor: str | None = None) -> PortfolioPage:
-        """One page of a holder's issued credentials (an unknown holder has one empty page)."""
-        page = _cursor_numbers(cursor, parts=1)[0] if cursor else 0
-        head, bucket = await self._head_and_bucket(PORTFOLIOS, holder_id, page)
-        entries = sorted(
-            (
-                CredentialSummary.model_validate(e)
-                for e in (bucket or {}).get("entries", {}).values()
-            ),
-            key=lambda s: (s.valid_from, s.id),
-        )
-        last = (head or {}).get("last", 0)
-        return PortfolioPage(
-            holder_id=holder_id,
-            credentials=entries,
-            next_cursor=str(page + 1) if page < last else None,
-        )
+        """A page of a holder's issued credentials, in the order the registry recorded them."""
+        lines, next_cursor = await self._page(portfolio_list(holder_id), cursor, PORTFOLIO_PAGE)
+        return PortfolioPage(holder_id=holder_id, credentials=lines, next_cursor=next_cursor)
 
     async def search(
         self, competency: str | None, cursor: str | None = None, limit: int = SEARCH_PAGE_DEFAULT
     ) -> SearchPage:
-        """Issued credentials that certify a competency (its framework URL or code), a page."""
+        """Issued credentials that certify a competency (its URL, code or framework), a page."""
         key = (competency or "").strip()
         if not key:
             raise SearchNeedsFilter
-        page, start = _cursor_numbers(cursor, parts=2) if cursor else (0, 0)
-        head, bucket = await self._head_and_bucket(POSTINGS, key, page)
-        ids: list[str] = (bucket or {}).get("ids", [])[start : start + limit]
-        found = {
-            d["_id"]: d
-            for d in await self.documents.find_many(CREDENTIALS, ids, without=_SUMMARY_ONLY)
-            if d.get(ISSUED_FLAG)
-        }
-        if start + limit < len((bucket or {}).get("ids", [])):
-            next_cursor: str | None = f"{page}.{start + limit}"
-        elif page < (head or {}).get("last", 0):
-            next_cursor = f"{page + 1}.0"
-        else:
-            next_cursor = None
-        return SearchPage(
-            competency=key,
-            credentials=[summary(found[i]) for i in ids if i in found],
-            next_cursor=next_cursor,
-        )
+        lines, next_cursor = await self._page(competency_list(key), cursor, limit)
+        return SearchPage(competency=key, credentials=lines, next_cursor=next_cursor)
 
     async def stats(self) -> Stats:
         """Counts of issued credentials, in all and by status, and of placeholders."""
@@ -122,23 +93,35 @@ class RegistryQueries:
             raise CredentialNotFound(credential_id)
         return found
 
-    async def _head_and_bucket(
-        self, collection: str, key: str, page: int
-    ) -> tuple[Document | None, Document | None]:
-        """Bucket 0 (which knows the last bucket) and bucket `page`, read together."""
-        if page == 0:
-            head = await self.documents.find_one(collection, bucket_id(0, key))
-            return head, head
-        head, bucket = await asyncio.gather(
-            self.documents.find_one(collection, bucket_id(0, key), without=("entries", "ids")),
-            self.documents.find_one(collection, bucket_id(page, key)),
-        )
-        return head, bucket
+    async def _page(
+        self, list_id: str, cursor: str | None, limit: int
+    ) -> tuple[list[CredentialSummary], str | None]:
+        """Up to `limit` lines of a list from `cursor` on, with their live status."""
+        chunk, offset = _cursor_numbers(cursor) if cursor else (0, 0)
+        # A chunk holds at least one id, so `limit` chunks from the cursor fill a page.
+        wanted = [chunk_id(chunk + n, list_id) for n in range(limit)]
+        chunks = {d["_id"]: d["ids"] for d in await self.documents.find_many(LISTS, wanted)}
+        ids: list[str] = []
+        while len(ids) < limit and chunk_id(chunk, list_id) in chunks:
+            in_chunk = chunks[chunk_id(chunk, list_id)]
+            taken = in_chunk[offset : offset + limit - len(ids)]
+            ids += taken
+            offset += len(taken)
+            if offset >= len(in_chunk):
+                chunk, offset = chunk + 1, 0
+        # A full page may be followed by more; the cursor after the last chunk finds none.
+        next_cursor = f"{chunk}.{offset}" if len(ids) == limit else None
+        found = {
+            d["_id"]: d
+            for d in await self.documents.find_many(CREDENTIALS, ids, without=_SUMMARY_ONLY)
+            if d.get(ISSUED_FLAG)
+        }
+        return [summary(found[i]) for i in ids if i in found], next_cursor
 
 
-def _cursor_numbers(cursor: str, *, parts: int) -> tuple[int, ...]:
-    """The numbers of a cursor this registry handed out; `InvalidCursor` for anything else."""
+def _cursor_numbers(cursor: str) -> tuple[int, int]:
+    """The chunk and offset of a cursor this registry handed out; `InvalidCursor` otherwise."""
     pieces = cursor.split(".")
-    if len(pieces) != parts or not all(p.isdigit() and len(p) <= 9 for p in pieces):
+    if len(pieces) != 2 or not all(p.isdigit() and len(p) <= 9 for p in pieces):
         raise InvalidCursor(cursor)
-    return tuple(int(p) for p in pieces)
+    return int(pieces[0]), int(pieces[1])

@@ -9,12 +9,10 @@ from collections.abc import Sequence
 from credreg_registry.layout import (
     COUNTERS,
     CREDENTIALS,
-    PORTFOLIOS,
-    POSTINGS,
-    Tail,
+    LIST_HEADS,
+    LISTS,
     ViewChanges,
     ViewSnapshot,
-    bucket_id,
 )
 from credreg_shared.storage.fakes import apply_update
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
@@ -50,33 +48,42 @@ class InMemoryView:
         self,
         *,
         credential_ids: Sequence[str],
-        holders: Sequence[str],
-        competency_keys: Sequence[str],
+        lists: Sequence[str],
         counter_ids: Sequence[str],
     ) -> ViewSnapshot:
-        """The credential documents, bucket tails and counted offsets a batch needs."""
+        """The credential documents, list heads and counted offsets a batch needs."""
         return ViewSnapshot(
             credentials={d["_id"]: d for d in await self.find_many(CREDENTIALS, credential_ids)},
-            portfolio_tails=self._tails(PORTFOLIOS, holders),
-            posting_tails=self._tails(POSTINGS, competency_keys),
+            list_heads={d["_id"]: d["chunks"] for d in await self.find_many(LIST_HEADS, lists)},
             counted_offsets={
                 d["_id"]: d["offset"] for d in await self.find_many(COUNTERS, counter_ids)
             },
         )
 
-    def _tails(self, collection: str, keys: Sequence[str]) -> dict[str, Tail]:
-        documents = self.collections[collection]
-        tails = {}
-        for key in keys:
-            head = documents.get(bucket_id(0, key))
-            if head is not None:
-                last = head.get("last", 0)
-                counted = documents.get(bucket_id(last, key), {})
-                tails[key] = Tail(last=last, count=counted.get("count", 0))
-        return tails
-
     async def save(self, changes: ViewChanges) -> None:
         """Write a folded batch as MongoDB would (compare-and-set counters, updates, upserts)."""
+        self._save_counters(changes)
+        credentials = self.collections[CREDENTIALS]
+        for credential in changes.credentials:
+            document_id = credential.document["_id"]
+            if credential.original is None:
+                credentials[document_id] = copy.deepcopy(credential.document)
+                continue
+            current = credentials[document_id]
+            if not set(credential.new_events) & set(current.get(APPLIED_EVENTS_FIELD, [])):
+                credentials[document_id] = apply_update(current, credential.update(), insert=False)
+        chunks = self.collections[LISTS]
+        for write in changes.chunk_writes():
+            existing = chunks.get(write.document_id)
+            chunks[write.document_id] = apply_update(
+                existing or {"_id": write.document_id}, write.update(), insert=existing is None
+            )
+        heads = self.collections[LIST_HEADS]
+        for list_id, count in changes.head_writes().items():
+            head = heads.setdefault(list_id, {"_id": list_id, "chunks": 0})
+            head["chunks"] = max(head["chunks"], count)
+
+    def _save_counters(self, changes: ViewChanges) -> None:
         counters = self.collections[COUNTERS]
         for change in changes.counters:
             current = counters.get(change.counter_id)
@@ -90,18 +97,3 @@ class InMemoryView:
                 current["offset"] = change.offset
                 for name, delta in change.deltas.items():
                     current[name] = current.get(name, 0) + delta
-        credentials = self.collections[CREDENTIALS]
-        for credential in changes.credentials:
-            document_id = credential.document["_id"]
-            if credential.original is None:
-                credentials[document_id] = copy.deepcopy(credential.document)
-                continue
-            current = credentials[document_id]
-            if not set(credential.new_events) & set(current.get(APPLIED_EVENTS_FIELD, [])):
-                credentials[document_id] = apply_update(current, credential.update(), insert=False)
-        for collection, document_id, update in changes.bucket_updates():
-            documents = self.collections[collection]
-            existing = documents.get(document_id)
-            documents[document_id] = apply_update(
-                existing or {"_id": document_id}, update, insert=existing is None
-            )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,12 +14,11 @@ from pymongo.errors import BulkWriteError
 from credreg_registry.layout import (
     COUNTERS,
     CREDENTIALS,
-    PORTFOLIOS,
-    POSTINGS,
-    Tail,
+    LIST_HEADS,
+    LISTS,
+    ChunkWrite,
     ViewChanges,
     ViewSnapshot,
-    bucket_id,
 )
 from credreg_shared.storage import Document, IndexSpec, storage_adapter
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD
@@ -80,62 +78,54 @@ class MongoViewStore:
         self,
         *,
         credential_ids: Sequence[str],
-        holders: Sequence[str],
-        competency_keys: Sequence[str],
+        lists: Sequence[str],
         counter_ids: Sequence[str],
     ) -> ViewSnapshot:
-        """The credential documents, bucket tails and counted offsets a batch needs."""
-        credentials, portfolio_tails, posting_tails, counters = await asyncio.gather(
+        """The credential documents, list heads and counted offsets a batch needs."""
+        credentials, heads, counters = await asyncio.gather(
             self.documents.find_many(CREDENTIALS, credential_ids),
-            self._tails(PORTFOLIOS, holders),
-            self._tails(POSTINGS, competency_keys),
+            self.documents.find_many(LIST_HEADS, lists),
             self.documents.find_many(COUNTERS, counter_ids),
         )
         return ViewSnapshot(
             credentials={d["_id"]: d for d in credentials},
-            portfolio_tails=portfolio_tails,
-            posting_tails=posting_tails,
+            list_heads={d["_id"]: d["chunks"] for d in heads},
             counted_offsets={d["_id"]: d["offset"] for d in counters},
         )
 
-    async def _tails(self, collection: str, keys: Sequence[str]) -> dict[str, Tail]:
-        """Each key's last bucket and its count (absent keys have no bucket yet)."""
-        if not keys:
-            return {}
-        heads = await self._counts(collection, [bucket_id(0, key) for key in keys], keys)
-        later = {key: head["last"] for key, head in heads.items() if head.get("last", 0) > 0}
-        lasts = await self._counts(
-            collection, [bucket_id(last, key) for key, last in later.items()], list(later)
-        )
-        tails = {}
-        for key, head in heads.items():
-            last = head.get("last", 0)
-            counted = lasts.get(key, {}) if last > 0 else head
-            tails[key] = Tail(last=last, count=counted.get("count", 0))
-        return tails
-
-    async def _counts(
-        self, collection: str, ids: list[str], keys: Sequence[str]
-    ) -> dict[str, Document]:
-        if not ids:
-            return {}
-        key_of = dict(zip(ids, keys, strict=True))
-        cursor = self.db[collection].find({"_id": {"$in": ids}}, {"last": 1, "count": 1})
-        return {key_of[d["_id"]]: d async for d in cursor}
-
     async def save(self, changes: ViewChanges) -> None:
-        """Write a folded batch: counters, then credentials, then portfolio and postings."""
+        """Write a folded batch: counters, then credentials, then list chunks, then heads."""
         await self._save_counters(changes)
         await self._save_credentials(changes)
-        by_collection: dict[str, list[UpdateOne]] = defaultdict(list)
-        for collection, document_id, update in changes.bucket_updates():
-            by_collection[collection].append(UpdateOne({"_id": document_id}, update, upsert=True))
-        await asyncio.gather(
-            *(
-                self.db[collection].bulk_write(operations, ordered=False)
-                for collection, operations in by_collection.items()
+        await self._save_chunks(changes.chunk_writes())
+        # A head only after its chunks: it never counts a chunk that is not there.
+        heads = changes.head_writes()
+        if heads:
+            await self.db[LIST_HEADS].bulk_write(
+                [
+                    UpdateOne({"_id": list_id}, {"$max": {"chunks": n}}, upsert=True)
+                    for list_id, n in heads.items()
+                ],
+                ordered=False,
             )
-        )
+
+    async def _save_chunks(self, writes: Sequence[ChunkWrite]) -> None:
+        """Insert the chunks the batch opened; add to those that exist (mended, or taken)."""
+        new = [w for w in writes if w.new]
+        existing = [w for w in writes if not w.new]
+        if new:
+            try:
+                await self.db[LISTS].insert_many([w.document() for w in new], ordered=False)
+            except BulkWriteError as error:
+                _only_duplicates(error)
+                # Another writer, or this one before a restart, opened these chunks first.
+                taken = {failure["index"] for failure in error.details["writeErrors"]}
+                existing += [w for n, w in enumerate(new) if n in taken]
+        if existing:
+            await self.db[LISTS].bulk_write(
+                [UpdateOne({"_id": w.document_id}, w.update(), upsert=True) for w in existing],
+                ordered=False,
+            )
 
     async def _save_counters(self, changes: ViewChanges) -> None:
         operations: list[InsertOne[Document] | UpdateOne] = []
