@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .registry_command import registry
 from .verify_command import verify
 
 app = typer.Typer(
@@ -13,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("verify")(verify)
+app.add_typer(registry, name="registry")
 
 
 @app.callback()

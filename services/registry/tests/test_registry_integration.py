@@ -38,7 +38,7 @@ async def publisher(kafka_bootstrap: str) -> AsyncIterator[KafkaPublisher]:
 
 
 def stats_of(app: FastAPI) -> ConsumerStats:
-    stats: ConsumerStats = app.state.consumer.stats
+    stats: ConsumerStats = app.state.follower.stats
     return stats
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from credreg_registry import api
-from credreg_registry.adapters.mongo import INDEXES, MongoViewDocuments, MongoViewStore
-from credreg_registry.ports import Adapters
+from credreg_registry.adapters.mongo import INDEXES, MongoViewStore, SwitchableViewDocuments
+from credreg_registry.follower import ViewFollower
+from credreg_registry.ports import Adapters, ViewStore
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
 from credreg_registry.use_cases import RegistryQueries
@@ -14,26 +15,47 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 
 
-def real_adapters(platform: Platform) -> Adapters:
-    """The view in the registry's own database, read and written."""
-    return Adapters(documents=MongoViewDocuments(platform.db), store=MongoViewStore(platform.db))
+def projection_registry(store: ViewStore) -> HandlerRegistry:
+    """The handler table of the projection that writes into `store`."""
+    return CredentialProjection(store).register(HandlerRegistry())
+
+
+def real_adapters(platform: Platform, app: FastAPI) -> Adapters:
+    """The view in the registry's database of the serving generation, read and written."""
+    documents = SwitchableViewDocuments(platform.db)
+    follower = ViewFollower(
+        settings=platform.settings,
+        client=platform.db.client,
+        dead_letters=platform.publisher,
+        documents=documents,
+        registry_for=projection_registry,
+    )
+    app.state.follower = follower
+    return Adapters(
+        documents=documents,
+        store=MongoViewStore(platform.db),
+        background={"view consumer": follower},
+    )
 
 
 def build_app(
     settings: RegistrySettings | None = None, *, fakes: Adapters | None = None
 ) -> FastAPI:
-    """The registry app: HTTP API plus the Kafka consumer, both started by the lifespan.
+    """The registry app: HTTP API plus the view's consumer, both started by the lifespan.
 
-    With `fakes`, the app serves the API from them and connects to nothing (no consumer).
+    The consumer is the `ViewFollower` (a background worker rather than the chassis's
+    projection), so that it can follow a rebuilt generation of the view. With `fakes`, the app
+    serves the API from them and connects to nothing (no consumer).
     """
     config = settings or RegistrySettings()
+    app_holder: list[FastAPI] = []
     definition = ServiceDefinition(
         api=api,
         indexes=INDEXES,
-        adapters=real_adapters,
+        adapters=lambda platform: real_adapters(platform, app_holder[0]),
         use_cases=lambda adapters: [RegistryQueries(documents=adapters.documents)],
-        projection=lambda adapters: CredentialProjection(adapters.store).register(
-            HandlerRegistry()
-        ),
+        workers=lambda adapters: adapters.background,
     )
-    return build_service_app(definition, config, fakes=fakes)
+    app = build_service_app(definition, config, fakes=fakes)
+    app_holder.append(app)
+    return app

@@ -15,6 +15,12 @@ Collections (all keyed by ``_id``; no read needs a secondary index):
   ``list_heads`` (``_id`` = list) remembers how many chunks a list has, written only every
   `HEAD_EVERY` chunks: the projection keeps the count in memory and, after a restart, walks on
   from the head (a chunk that exists already takes the ids with ``$addToSet``).
+* ``view_generation`` (in the base database only): which *generation* of the view serves.
+  Generation 0 is the base database and consumer group; generation *n* is database
+  ``<base>_g<n>``, written by consumer group ``<group>-g<n>-<attempt>`` (the pointer names it: an
+  interrupted rebuild's group is never reused, so a new attempt replays from the first offset).
+  ``credreg registry rebuild`` replays the log into the next generation, then moves this
+  pointer; every registry follows it.
 * ``counters``: one document per consumed partition (``_id`` = ``"<topic>:<partition>"``) with
   the counts by status and the offset counted up to, so that stats sum a handful of documents.
 
@@ -36,6 +42,7 @@ CREDENTIALS = "credentials"
 LISTS = "lists"
 LIST_HEADS = "list_heads"
 COUNTERS = "counters"
+VIEW_GENERATION = "view_generation"
 
 HEAD_EVERY = 8
 """A list's head is written when its chunk count reaches a multiple of this."""
@@ -60,6 +67,24 @@ def competency_list(key: str) -> str:
 def chunk_id(number: int, list_id: str) -> str:
     """The ``_id`` of chunk `number` of a list."""
     return f"{number}:{list_id}"
+
+
+def generation_database(base: str, generation: int) -> str:
+    """The database that holds a generation of the view."""
+    return base if generation == 0 else f"{base}_g{generation}"
+
+
+def generation_group(base: str, generation: int, attempt: str) -> str:
+    """The consumer group of one attempt to build a generation of the view."""
+    return f"{base}-g{generation}-{attempt}"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generation of the view: its number and the consumer group that writes it."""
+
+    number: int
+    group: str
 
 
 def status_counter(status: str) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from credreg_registry.layout import ViewChanges, ViewSnapshot
+from credreg_registry.layout import Generation, ViewChanges, ViewSnapshot
 from credreg_shared.storage.ports import Document
+from credreg_shared.workers import Worker
 
 
 class ViewDocuments(Protocol):
@@ -48,9 +49,26 @@ class ViewStore(Protocol):
         ...
 
 
+class GenerationPointer(Protocol):
+    """Which generation of the view serves (0 until a rebuild moves it)."""
+
+    async def active(self, base_group: str) -> Generation:
+        """The generation that serves now (generation 0 is written by `base_group`)."""
+        ...
+
+    async def switch(self, expected: int, generation: Generation) -> bool:
+        """Move from generation `expected` on; False when another rebuild moved it first."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
-    """What the registry's use cases and projection need: the view, to read and to write."""
+    """What the registry's use cases and projection need: the view, to read and to write.
+
+    `background` holds the real service's view follower (it consumes into the serving
+    generation); fakes leave it empty.
+    """
 
     documents: ViewDocuments
     store: ViewStore
+    background: Mapping[str, Worker] = field(default_factory=dict)

@@ -79,6 +79,8 @@ class ConsumerRunner:
         self._batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()
         """Set once the group coordinator assigned this consumer its partitions."""
+        self.caught_up = asyncio.Event()
+        """Set once this consumer reached the end of its partitions (the backlog is consumed)."""
 
     def stop(self) -> None:
         """Ask `run` to finish the in-flight batch, commit it and return."""
@@ -101,10 +103,14 @@ class ConsumerRunner:
                     timeout_ms=self._poll_timeout_ms, max_records=self._max_records
                 )
                 if not batch:
+                    if self.assigned.is_set():
+                        self.caught_up.set()  # a whole poll timeout with nothing to fetch
                     continue
                 async with self._batch_lock:
                     offsets = await self._process_batch(batch)
                     await self._commit(consumer, offsets)
+                if not self.caught_up.is_set() and await _at_end(consumer):
+                    self.caught_up.set()
         finally:
             await consumer.stop()
             log.info("consumer stopped", extra={"group": self.group_id})
@@ -168,6 +174,18 @@ class ConsumerRunner:
             )
             return
         self.stats.commits += 1
+
+
+async def _at_end(consumer: AIOKafkaConsumer) -> bool:
+    """Whether the consumer's position reached the high watermark of every assigned partition."""
+    partitions = consumer.assignment()
+    if not partitions:
+        return False
+    for partition in partitions:
+        highwater = consumer.highwater(partition)
+        if highwater is None or await consumer.position(partition) < highwater:
+            return False
+    return True
 
 
 class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -9,14 +9,16 @@ from typing import Any
 
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from credreg_registry.layout import (
     COUNTERS,
     CREDENTIALS,
     LIST_HEADS,
     LISTS,
+    VIEW_GENERATION,
     ChunkWrite,
+    Generation,
     ViewChanges,
     ViewSnapshot,
 )
@@ -177,3 +179,63 @@ def _only_duplicates(error: BulkWriteError) -> None:
     failures = error.details.get("writeErrors", [])
     if not failures or any(f.get("code") != DUPLICATE_KEY for f in failures):
         raise error
+
+
+@storage_adapter
+class SwitchableViewDocuments:
+    """``ViewDocuments`` over the database of the generation that serves; switched in place."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.current = MongoViewDocuments(db)
+
+    def switch_to(self, db: AsyncDatabase[Document]) -> None:
+        """Read from `db` from now on."""
+        self.current = MongoViewDocuments(db)
+
+    async def find_one(
+        self, collection: str, document_id: str, *, without: Sequence[str] = ()
+    ) -> Document | None:
+        """One document, or None; fields in `without` left out."""
+        return await self.current.find_one(collection, document_id, without=without)
+
+    async def find_many(
+        self, collection: str, document_ids: Sequence[str], *, without: Sequence[str] = ()
+    ) -> list[Document]:
+        """The documents that exist among these ids, in no particular order."""
+        return await self.current.find_many(collection, document_ids, without=without)
+
+    async def find_all(self, collection: str) -> list[Document]:
+        """Every document of a small collection (the counters)."""
+        return await self.current.find_all(collection)
+
+
+ACTIVE = "active"
+
+
+@storage_adapter
+class MongoGenerationPointer:
+    """``GenerationPointer``: one document in the base database."""
+
+    def __init__(self, base: AsyncDatabase[Document]) -> None:
+        self.pointers = base[VIEW_GENERATION]
+
+    async def active(self, base_group: str) -> Generation:
+        """The generation that serves now (generation 0 is written by `base_group`)."""
+        found = await self.pointers.find_one({"_id": ACTIVE})
+        if found is None:
+            return Generation(0, base_group)
+        return Generation(int(found["generation"]), str(found["group"]))
+
+    async def switch(self, expected: int, generation: Generation) -> bool:
+        """Move from generation `expected` on; False when another rebuild moved it first."""
+        fields = {"generation": generation.number, "group": generation.group}
+        if expected == 0:
+            try:
+                await self.pointers.insert_one({"_id": ACTIVE, **fields})
+                return True
+            except DuplicateKeyError:
+                pass
+        moved = await self.pointers.update_one(
+            {"_id": ACTIVE, "generation": expected}, {"$set": fields}
+        )
+        return moved.modified_count == 1

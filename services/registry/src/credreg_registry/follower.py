@@ -1,0 +1,154 @@
+"""The registry's consumer, following the generation of the view that serves.
+
+Generation 0 is the base database and consumer group; the pointer names the others' groups.
+`credreg registry rebuild` replays the log into the next generation, then moves the pointer;
+every registry notices within
+`poll_seconds`, starts consuming into the new generation (from where the rebuild stopped), and
+switches its readers once that consumer has caught up. Only then does it stop the old
+consumer, so readers always see a complete view: the old one, then the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from credreg_registry.adapters.mongo import (
+    MongoGenerationPointer,
+    MongoViewStore,
+    SwitchableViewDocuments,
+)
+from credreg_registry.layout import Generation, generation_database
+from credreg_registry.ports import ViewStore
+from credreg_shared.errors import StorageUnavailable
+from credreg_shared.events.topics import CREDENTIALS_TOPIC
+from credreg_shared.messaging.consumer import ConsumerRunner
+from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.messaging.ports import RecordPublisher
+from credreg_shared.messaging.processing import ConsumerStats
+from credreg_shared.messaging.retry import RetryPolicy
+from credreg_shared.settings import ServiceSettings
+from credreg_shared.storage.ports import Document
+from credreg_shared.workers import StoppableLoop
+
+log = logging.getLogger(__name__)
+
+RETRY_FOREVER_ON = (StorageUnavailable,)
+
+
+def view_consumer(
+    settings: ServiceSettings,
+    group: str,
+    registry: HandlerRegistry,
+    dead_letters: RecordPublisher,
+    *,
+    max_records: int = 500,
+) -> ConsumerRunner:
+    """The consumer that writes one generation of the view."""
+    return ConsumerRunner(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group,
+        topics=[settings.topic(CREDENTIALS_TOPIC)],
+        registry=registry,
+        dead_letters=dead_letters,
+        retry=RetryPolicy(retry_forever_on=RETRY_FOREVER_ON),
+        client_id=settings.service_name,
+        max_records=max_records,
+    )
+
+
+class ViewFollower:
+    """A `Worker`: consumes into the serving generation and moves readers when it changes."""
+
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        client: AsyncMongoClient[Document],
+        dead_letters: RecordPublisher,
+        documents: SwitchableViewDocuments,
+        registry_for: Callable[[ViewStore], HandlerRegistry],
+        poll_seconds: float = 2.0,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.dead_letters = dead_letters
+        self.documents = documents
+        self.registry_for = registry_for
+        self.poll_seconds = poll_seconds
+        self.pointer = MongoGenerationPointer(client[settings.mongodb_database])
+        self.generation = 0
+        self.runner: ConsumerRunner | None = None
+        self._loop = StoppableLoop()
+        self._stopped = asyncio.Event()
+
+    @property
+    def stats(self) -> ConsumerStats:
+        """The counts of the consumer that writes the serving generation."""
+        return self.runner.stats if self.runner else ConsumerStats()
+
+    def stop(self) -> None:
+        """Finish the in-flight batch, commit it and return."""
+        self._loop.stop()
+        self._stopped.set()
+        if self.runner is not None:
+            self.runner.stop()
+
+    async def run(self) -> None:
+        """Consume into the serving generation until stopped, following every switch."""
+        serving = await self.pointer.active(self.settings.consumer_group)
+        self.generation = serving.number
+        self.documents.switch_to(self._database(serving.number))
+        runner, task = self._start(serving)
+        try:
+            while not self._loop.stopping:
+                await self._loop.pause(self.poll_seconds)
+                if task.done():
+                    break
+                target = await self._target()
+                if target is None or target.number == self.generation:
+                    continue
+                runner, task = await self._switch(runner, task, target)
+        finally:
+            runner.stop()
+            await task
+
+    def _start(self, generation: Generation) -> tuple[ConsumerRunner, asyncio.Task[None]]:
+        store = MongoViewStore(self._database(generation.number))
+        runner = view_consumer(
+            self.settings, generation.group, self.registry_for(store), self.dead_letters
+        )
+        self.runner = runner
+        return runner, asyncio.create_task(runner.run(), name=f"view-g{generation.number}")
+
+    async def _switch(
+        self, old: ConsumerRunner, old_task: asyncio.Task[None], target: Generation
+    ) -> tuple[ConsumerRunner, asyncio.Task[None]]:
+        """Catch the new generation up, move the readers, then stop the old consumer."""
+        log.info("view generation %d serves now; catching up", target.number)
+        runner, task = self._start(target)
+        caught_up = asyncio.create_task(runner.caught_up.wait())
+        stopped = asyncio.create_task(self._stopped.wait())
+        await asyncio.wait({caught_up, stopped, task}, return_when=asyncio.FIRST_COMPLETED)
+        caught_up.cancel()
+        stopped.cancel()
+        if runner.caught_up.is_set():
+            self.documents.switch_to(self._database(target.number))
+            self.generation = target.number
+            log.info("readers moved to view generation %d", target.number)
+        old.stop()
+        await old_task
+        return runner, task
+
+    async def _target(self) -> Generation | None:
+        try:
+            return await self.pointer.active(self.settings.consumer_group)
+        except StorageUnavailable:
+            return None  # the consumer retries its own writes; look again next time
+
+    def _database(self, generation: int) -> AsyncDatabase[Document]:
+        return self.client[generation_database(self.settings.mongodb_database, generation)]
