@@ -26,7 +26,7 @@ from credreg_registry.domain import (
     SearchNeedsFilter,
     Suspension,
 )
-from credreg_registry.layout import COUNTERS, CREDENTIALS, LIST_HEADS, LISTS, ViewChanges
+from credreg_registry.layout import BODIES, COUNTERS, CREDENTIALS, LIST_HEADS, LISTS, ViewChanges
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection, fold
 from credreg_registry.use_cases import RegistryQueries
@@ -120,7 +120,7 @@ async def whole_view(adapters: Adapters) -> dict[str, list[Document]]:
     """Every document of every collection of the view, sorted by ``_id``."""
     return {
         name: sorted(await adapters.documents.find_all(name), key=lambda d: d["_id"])
-        for name in (CREDENTIALS, LISTS, LIST_HEADS, COUNTERS)
+        for name in (CREDENTIALS, BODIES, LISTS, LIST_HEADS, COUNTERS)
     }
 
 
@@ -415,7 +415,11 @@ class ViewContract:
             credential_ids=[credential_id(1)], lists=[], counter_ids=[f"{TOPIC}:0"]
         )
         changes = fold(snapshot, batch)
-        await adapters.store.save(ViewChanges(changes.counters, changes.credentials))
+        await adapters.store.save(
+            ViewChanges(
+                counters=changes.counters, bodies=changes.bodies, credentials=changes.credentials
+            )
+        )
         assert await portfolio_ids(adapters, HOLDER) == []
 
         await feed.projection.apply(batch)

@@ -160,9 +160,9 @@ class Stats(Response):
     )
 
 
-def credential_view(document: Mapping[str, Any]) -> CredentialView:
-    """A view document as the API answers it (bookkeeping fields left out)."""
-    credential = json.loads(document["credential_json"])
+def credential_view(document: Mapping[str, Any], body: str) -> CredentialView:
+    """A state document and the credential's JSON text, as the API answers them."""
+    credential = json.loads(body)
     return CredentialView.model_validate(
         {**document, "id": document["_id"], "credential": credential}
     )

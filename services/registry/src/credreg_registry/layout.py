@@ -2,10 +2,13 @@
 
 Collections (all keyed by ``_id``; no read needs a secondary index):
 
-* ``credentials``: one document per credential (``_id`` = credential id): its state, and the
-  Verifiable Credential as JSON text (``credential_json``: one string is several times cheaper
-  for FerretDB to store than the nested document). ``applied_events`` makes each event apply once;
+* ``credentials``: one small document per credential (``_id`` = credential id): its state.
+  ``applied_events`` makes each event apply once;
   ``placed`` records which chunk of which list holds the credential (``"<chunk>|<list>"``).
+* ``credential_bodies``: the Verifiable Credential as issued, as JSON text (``_id`` = credential
+  id), written once and never changed. Apart from the state so that a page's lines and a status
+  change read and rewrite small documents (FerretDB rewrites a whole document on every update),
+  and as one string because FerretDB stores that several times faster than the nested document.
 * ``lists`` and ``list_heads``: a holder's portfolio (list ``holder:<id>``) and the credentials of
   a competency key (list ``competency:<key>``, for search) are lists of credential ids, stored in
   *chunks* (``_id`` = ``"<n>:<list>"``, numbered from 0 without gaps). Each batch that places
@@ -39,6 +42,7 @@ from credreg_registry.domain import ISSUED_FLAG
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
 CREDENTIALS = "credentials"
+BODIES = "credential_bodies"
 LISTS = "lists"
 LIST_HEADS = "list_heads"
 COUNTERS = "counters"
@@ -178,6 +182,8 @@ class ViewChanges:
     """Everything one batch writes, collection by collection, in the order to write it."""
 
     counters: list[CounterChange] = field(default_factory=list)
+    bodies: list[Document] = field(default_factory=list)
+    """Credentials as issued (``{_id, json}``), written before their state documents."""
     credentials: list[CredentialChange] = field(default_factory=list)
     chunk_ids: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     """(list, chunk) → credential ids this batch puts there."""

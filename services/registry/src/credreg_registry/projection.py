@@ -114,8 +114,6 @@ def issued_fields(event: models.CredentialIssued, envelope: Envelope) -> Documen
         },
         "valid_from": event.valid_from,
         "valid_until": event.valid_until,
-        # Text, not a nested document: several times cheaper for FerretDB to write.
-        "credential_json": json.dumps(event.credential, separators=(",", ":")),
         "issued_at": envelope.time,
         ISSUED_FLAG: True,
     }
@@ -150,6 +148,7 @@ def fold(
     deltas: dict[str, Counter[str]] = defaultdict(Counter)
     last_offsets: dict[str, int] = {}
     issued_now: set[str] = set()
+    changes = ViewChanges()
     for consumed in events:
         envelope = consumed.envelope
         event = event_data(envelope)
@@ -164,21 +163,23 @@ def fold(
         if before is not None and envelope.id in before.get(APPLIED_EVENTS_FIELD, ()):
             continue
         after = apply_event(before, event, envelope)
+        if isinstance(event, models.CredentialIssued):
+            # Text, not a nested document: several times cheaper for FerretDB to write.
+            body = json.dumps(event.credential, separators=(",", ":"))
+            changes.bodies.append({"_id": credential_id, "json": body})
         documents[credential_id] = after
         new_events[credential_id].append(envelope.id)
         if consumed.offset > counted:
             _count_move(deltas[counters], counted_as(before), counted_as(after))
-    changes = ViewChanges(
-        counters=[
-            CounterChange(
-                counter_id=counters,
-                expected=snapshot.counted_offsets.get(counters),
-                offset=offset,
-                deltas={name: n for name, n in deltas[counters].items() if n},
-            )
-            for counters, offset in last_offsets.items()
-        ]
-    )
+    changes.counters = [
+        CounterChange(
+            counter_id=counters,
+            expected=snapshot.counted_offsets.get(counters),
+            offset=offset,
+            deltas={name: n for name, n in deltas[counters].items() if n},
+        )
+        for counters, offset in last_offsets.items()
+    ]
     placement = _Placement(snapshot, changes, counts or ChunkCounts())
     for credential_id in {event_data(e.envelope).credential_id: None for e in events}:
         found = documents.get(credential_id) or snapshot.credentials.get(credential_id)

@@ -28,6 +28,7 @@ from pymongo import AsyncMongoClient
 from credreg_registry.adapters.mongo import MongoGenerationPointer, MongoViewStore
 from credreg_registry.follower import view_consumer
 from credreg_registry.layout import (
+    BODIES,
     COUNTERS,
     CREDENTIALS,
     LIST_HEADS,
@@ -122,5 +123,5 @@ async def _drop_generation(client: AsyncMongoClient[Document], base: str, genera
     if generation > 0:
         await client.drop_database(generation_database(base, generation))
         return
-    for collection in (CREDENTIALS, LISTS, LIST_HEADS, COUNTERS):
+    for collection in (CREDENTIALS, BODIES, LISTS, LIST_HEADS, COUNTERS):
         await client[base].drop_collection(collection)

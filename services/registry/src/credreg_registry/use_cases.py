@@ -3,6 +3,7 @@ the view's counts. Each answer takes one to three lookups by ``_id`` (see ``layo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ from credreg_registry.domain import (
     verification,
 )
 from credreg_registry.layout import (
+    BODIES,
     BOOKKEEPING,
     COUNTERS,
     CREDENTIALS,
@@ -39,7 +41,7 @@ from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
 
 # A line of a page carries neither the credential itself nor who holds it.
-_SUMMARY_ONLY = (*BOOKKEEPING, "credential_json", "holder_id")
+_SUMMARY_ONLY = (*BOOKKEEPING, "holder_id")
 
 
 class RegistryQueries:
@@ -53,11 +55,17 @@ class RegistryQueries:
 
     async def credential(self, credential_id: str) -> CredentialView:
         """One issued credential; `CredentialNotFound` for an unknown id or a placeholder."""
-        return credential_view(await self._issued(credential_id, without=BOOKKEEPING))
+        state, body = await asyncio.gather(
+            self._issued(credential_id, without=BOOKKEEPING),
+            self.documents.find_one(BODIES, credential_id),
+        )
+        if body is None:  # written before the state; absent only if the state is too
+            raise CredentialNotFound(credential_id)
+        return credential_view(state, body["json"])
 
     async def verification(self, credential_id: str) -> Verification:
         """Whether a credential is in force now; `CredentialNotFound` as for `credential`."""
-        found = await self._issued(credential_id, without=(*BOOKKEEPING, "credential_json"))
+        found = await self._issued(credential_id, without=BOOKKEEPING)
         return verification(found, self.clock())
 
     async def portfolio(self, holder_id: str, cursor: str | None = None) -> PortfolioPage:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from credreg_registry.layout import (
+    BODIES,
     COUNTERS,
     CREDENTIALS,
     LIST_HEADS,
@@ -63,6 +64,8 @@ class InMemoryView:
     async def save(self, changes: ViewChanges) -> None:
         """Write a folded batch as MongoDB would (compare-and-set counters, updates, upserts)."""
         self._save_counters(changes)
+        for body in changes.bodies:
+            self.collections[BODIES].setdefault(body["_id"], copy.deepcopy(body))
         credentials = self.collections[CREDENTIALS]
         for credential in changes.credentials:
             document_id = credential.document["_id"]

@@ -12,6 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from credreg_registry.layout import (
+    BODIES,
     COUNTERS,
     CREDENTIALS,
     LIST_HEADS,
@@ -98,6 +99,7 @@ class MongoViewStore:
     async def save(self, changes: ViewChanges) -> None:
         """Write a folded batch: counters, then credentials, then list chunks, then heads."""
         await self._save_counters(changes)
+        await self._save_bodies(changes)
         await self._save_credentials(changes)
         await self._save_chunks(changes.chunk_writes())
         # A head only after its chunks: it never counts a chunk that is not there.
@@ -128,6 +130,14 @@ class MongoViewStore:
                 [UpdateOne({"_id": w.document_id}, w.update(), upsert=True) for w in existing],
                 ordered=False,
             )
+
+    async def _save_bodies(self, changes: ViewChanges) -> None:
+        """Insert the credentials as issued; one there already (a redelivery) is the same."""
+        if changes.bodies:
+            try:
+                await self.db[BODIES].insert_many(changes.bodies, ordered=False)
+            except BulkWriteError as error:
+                _only_duplicates(error)
 
     async def _save_counters(self, changes: ViewChanges) -> None:
         operations: list[InsertOne[Document] | UpdateOne] = []
