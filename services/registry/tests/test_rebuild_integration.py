@@ -28,12 +28,6 @@ BASE_URL = "http://registry"
 
 
 @pytest.fixture
-async def publisher(kafka_bootstrap: str) -> AsyncIterator[KafkaPublisher]:
-    async with KafkaPublisher(kafka_bootstrap) as started:
-        yield started
-
-
-@pytest.fixture
 async def settings(
     service_settings: SettingsFactory, mongo_client: AsyncMongoClient[dict[str, Any]]
 ) -> AsyncIterator[RegistrySettings]:

@@ -8,7 +8,7 @@ with ``serving`` and reads the view through the HTTP API.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -29,12 +29,6 @@ pytestmark = pytest.mark.integration
 
 BASE_URL = "http://registry"
 """The root conftest's ``service_settings`` factory."""
-
-
-@pytest.fixture
-async def publisher(kafka_bootstrap: str) -> AsyncIterator[KafkaPublisher]:
-    async with KafkaPublisher(kafka_bootstrap) as started:
-        yield started
 
 
 def stats_of(app: FastAPI) -> ConsumerStats:
