@@ -26,7 +26,15 @@ from credreg_registry.domain import (
     SearchNeedsFilter,
     Suspension,
 )
-from credreg_registry.layout import BODIES, COUNTERS, CREDENTIALS, LIST_HEADS, LISTS, ViewChanges
+from credreg_registry.layout import (
+    BODIES,
+    COUNTERS,
+    CREDENTIALS,
+    LINES,
+    LIST_HEADS,
+    LISTS,
+    ViewChanges,
+)
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection, fold
 from credreg_registry.use_cases import RegistryQueries
@@ -120,7 +128,7 @@ async def whole_view(adapters: Adapters) -> dict[str, list[Document]]:
     """Every document of every collection of the view, sorted by ``_id``."""
     return {
         name: sorted(await adapters.documents.find_all(name), key=lambda d: d["_id"])
-        for name in (CREDENTIALS, BODIES, LISTS, LIST_HEADS, COUNTERS)
+        for name in (CREDENTIALS, BODIES, LINES, LISTS, LIST_HEADS, COUNTERS)
     }
 
 

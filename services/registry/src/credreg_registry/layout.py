@@ -9,6 +9,9 @@ Collections (all keyed by ``_id``; no read needs a secondary index):
   id), written once and never changed. Apart from the state so that a page's lines and a status
   change read and rewrite small documents (FerretDB rewrites a whole document on every update),
   and as one string because FerretDB stores that several times faster than the nested document.
+* ``credential_lines``: what a page shows of each issued credential (status, issuer,
+  achievement, validity), ~150 bytes, rewritten whole by every batch that touches the credential.
+  A page reads these rather than the states: a million of them stay in the page cache.
 * ``lists`` and ``list_heads``: a holder's portfolio (list ``holder:<id>``) and the credentials of
   a competency key (list ``competency:<key>``, for search) are lists of credential ids, stored in
   *chunks* (``_id`` = ``"<n>:<list>"``, numbered from 0 without gaps). Each batch that places
@@ -38,11 +41,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from credreg_registry.domain import ISSUED_FLAG
+from credreg_registry.domain import ISSUED_FLAG, summary
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
 CREDENTIALS = "credentials"
 BODIES = "credential_bodies"
+LINES = "credential_lines"
 LISTS = "lists"
 LIST_HEADS = "list_heads"
 COUNTERS = "counters"
@@ -89,6 +93,12 @@ class Generation:
 
     number: int
     group: str
+
+
+def line(document: Mapping[str, Any]) -> Document:
+    """The page line of an issued credential's state document."""
+    shown = summary(document).model_dump()
+    return {"_id": shown.pop("id"), **shown}
 
 
 def status_counter(status: str) -> str:
@@ -185,6 +195,10 @@ class ViewChanges:
     bodies: list[Document] = field(default_factory=list)
     """Credentials as issued (``{_id, json}``), written before their state documents."""
     credentials: list[CredentialChange] = field(default_factory=list)
+    lines: dict[str, Document] = field(default_factory=dict)
+    """Credential id → its page line, written after the states."""
+    new_lines: set[str] = field(default_factory=set)
+    """Lines of credentials issued by this batch: inserted (the others upserted)."""
     chunk_ids: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     """(list, chunk) → credential ids this batch puts there."""
     new_chunks: set[tuple[str, int]] = field(default_factory=set)

@@ -38,6 +38,7 @@ from credreg_registry.layout import (
     ViewSnapshot,
     competency_list,
     counted_as,
+    line,
     portfolio_list,
 )
 from credreg_registry.ports import ViewStore
@@ -192,6 +193,13 @@ def fold(
             if document.get(ISSUED_FLAG)
             else False
         )
+        if document.get(ISSUED_FLAG):
+            # Every touched credential's line is written again: that mends a crash between
+            # the state's write and the line's.
+            changes.lines[credential_id] = line(document)
+            original = snapshot.credentials.get(credential_id)
+            if original is None or not original.get(ISSUED_FLAG):
+                changes.new_lines.add(credential_id)
         if new_events[credential_id] or placed_now:
             changes.credentials.append(
                 CredentialChange(

@@ -21,7 +21,6 @@ from credreg_registry.domain import (
     Stats,
     Verification,
     credential_view,
-    summary,
     verification,
 )
 from credreg_registry.layout import (
@@ -29,6 +28,7 @@ from credreg_registry.layout import (
     BOOKKEEPING,
     COUNTERS,
     CREDENTIALS,
+    LINES,
     LISTS,
     PLACEHOLDERS,
     chunk_id,
@@ -39,9 +39,6 @@ from credreg_registry.layout import (
 from credreg_registry.ports import ViewDocuments
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
-
-# A line of a page carries neither the credential itself nor who holds it.
-_SUMMARY_ONLY = (*BOOKKEEPING, "holder_id")
 
 
 class RegistryQueries:
@@ -119,12 +116,9 @@ class RegistryQueries:
                 chunk, offset = chunk + 1, 0
         # A full page may be followed by more; the cursor after the last chunk finds none.
         next_cursor = f"{chunk}.{offset}" if len(ids) == limit else None
-        found = {
-            d["_id"]: d
-            for d in await self.documents.find_many(CREDENTIALS, ids, without=_SUMMARY_ONLY)
-            if d.get(ISSUED_FLAG)
-        }
-        return [summary(found[i]) for i in ids if i in found], next_cursor
+        found = {d["_id"]: d for d in await self.documents.find_many(LINES, ids)}
+        lines = [CredentialSummary.model_validate({**found[i], "id": i}) for i in ids if i in found]
+        return lines, next_cursor
 
 
 def _cursor_numbers(cursor: str) -> tuple[int, int]:
