@@ -40,6 +40,9 @@ from credreg_registry.ports import ViewDocuments
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
 
+FIRST_CHUNKS = 4
+"""Chunks a page reads in its first round trip."""
+
 
 class RegistryQueries:
     """Read-only questions answered from the view."""
@@ -103,17 +106,24 @@ class RegistryQueries:
     ) -> tuple[list[CredentialSummary], str | None]:
         """Up to `limit` lines of a list from `cursor` on, with their live status."""
         chunk, offset = _cursor_numbers(cursor) if cursor else (0, 0)
-        # A chunk holds at least one id, so `limit` chunks from the cursor fill a page.
-        wanted = [chunk_id(chunk + n, list_id) for n in range(limit)]
-        chunks = {d["_id"]: d["ids"] for d in await self.documents.find_many(LISTS, wanted)}
         ids: list[str] = []
-        while len(ids) < limit and chunk_id(chunk, list_id) in chunks:
-            in_chunk = chunks[chunk_id(chunk, list_id)]
-            taken = in_chunk[offset : offset + limit - len(ids)]
-            ids += taken
-            offset += len(taken)
-            if offset >= len(in_chunk):
+        # A few chunks first (most pages need one or two), then as many as the page still
+        # lacks lines (a chunk holds at least one id), until the page is full or the list ends.
+        window, ended = FIRST_CHUNKS, False
+        while len(ids) < limit and not ended:
+            wanted = [chunk_id(chunk + n, list_id) for n in range(window)]
+            chunks = {d["_id"]: d["ids"] for d in await self.documents.find_many(LISTS, wanted)}
+            for name in wanted:
+                if name not in chunks:
+                    ended = True
+                    break
+                taken = chunks[name][offset : offset + limit - len(ids)]
+                ids += taken
+                offset += len(taken)
+                if offset < len(chunks[name]):
+                    break  # the page is full inside this chunk
                 chunk, offset = chunk + 1, 0
+            window = limit - len(ids)
         # A full page may be followed by more; the cursor after the last chunk finds none.
         next_cursor = f"{chunk}.{offset}" if len(ids) == limit else None
         found = {d["_id"]: d for d in await self.documents.find_many(LINES, ids)}
