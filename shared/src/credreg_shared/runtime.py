@@ -34,6 +34,7 @@ from credreg_shared.messaging import (
     ConsumerRunner,
     HandlerRegistry,
     KafkaPublisher,
+    RecordPublisher,
     RetryPolicy,
     ensure_topics,
 )
@@ -164,15 +165,30 @@ def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Li
 
 
 def _consumer(platform: Platform, registry: HandlerRegistry) -> ConsumerRunner:
-    settings = platform.settings
+    return credentials_consumer(platform.settings, registry, platform.publisher)
+
+
+def credentials_consumer(
+    settings: ServiceSettings,
+    registry: HandlerRegistry,
+    dead_letters: RecordPublisher,
+    *,
+    group: str | None = None,
+    max_records: int = 500,
+) -> ConsumerRunner:
+    """A consumer of the credentials topic that retries storage outages forever.
+
+    `group` defaults to the service's consumer group.
+    """
     return ConsumerRunner(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.consumer_group,
-        topics=[platform.credentials_topic],
+        group_id=group or settings.consumer_group,
+        topics=[settings.topic(CREDENTIALS_TOPIC)],
         registry=registry,
-        dead_letters=platform.publisher,
+        dead_letters=dead_letters,
         retry=RetryPolicy(retry_forever_on=RETRY_FOREVER_ON),
         client_id=settings.service_name,
+        max_records=max_records,
     )
 
 

@@ -39,6 +39,10 @@ class StoppableLoop:
         """Whether `stop` was called."""
         return self._stop.is_set()
 
+    async def stopped(self) -> None:
+        """Return once `stop` is called."""
+        await self._stop.wait()
+
     async def pause(self, seconds: float) -> None:
         """Sleep `seconds`, or less if `stop` is called meanwhile."""
         with contextlib.suppress(TimeoutError):

@@ -25,19 +25,16 @@ from credreg_registry.adapters.mongo import (
 from credreg_registry.layout import Generation, generation_database
 from credreg_registry.ports import ViewStore
 from credreg_shared.errors import StorageUnavailable
-from credreg_shared.events.topics import CREDENTIALS_TOPIC
 from credreg_shared.messaging.consumer import ConsumerRunner
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import RecordPublisher
 from credreg_shared.messaging.processing import ConsumerStats
-from credreg_shared.messaging.retry import RetryPolicy
+from credreg_shared.runtime import credentials_consumer
 from credreg_shared.settings import ServiceSettings
 from credreg_shared.storage.ports import Document
 from credreg_shared.workers import StoppableLoop
 
 log = logging.getLogger(__name__)
-
-RETRY_FOREVER_ON = (StorageUnavailable,)
 
 
 def view_consumer(
@@ -48,16 +45,9 @@ def view_consumer(
     *,
     max_records: int = 500,
 ) -> ConsumerRunner:
-    """The consumer that writes one generation of the view."""
-    return ConsumerRunner(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=group,
-        topics=[settings.topic(CREDENTIALS_TOPIC)],
-        registry=registry,
-        dead_letters=dead_letters,
-        retry=RetryPolicy(retry_forever_on=RETRY_FOREVER_ON),
-        client_id=settings.service_name,
-        max_records=max_records,
+    """The consumer that writes one generation of the view (`group` names the generation)."""
+    return credentials_consumer(
+        settings, registry, dead_letters, group=group, max_records=max_records
     )
 
 
@@ -84,7 +74,6 @@ class ViewFollower:
         self.generation = 0
         self.runner: ConsumerRunner | None = None
         self._loop = StoppableLoop()
-        self._stopped = asyncio.Event()
 
     @property
     def stats(self) -> ConsumerStats:
@@ -94,7 +83,6 @@ class ViewFollower:
     def stop(self) -> None:
         """Finish the in-flight batch, commit it and return."""
         self._loop.stop()
-        self._stopped.set()
         if self.runner is not None:
             self.runner.stop()
 
@@ -132,7 +120,7 @@ class ViewFollower:
         log.info("view generation %d serves now; catching up", target.number)
         runner, task = self._start(target)
         caught_up = asyncio.create_task(runner.caught_up.wait())
-        stopped = asyncio.create_task(self._stopped.wait())
+        stopped = asyncio.create_task(self._loop.stopped())
         await asyncio.wait({caught_up, stopped, task}, return_when=asyncio.FIRST_COMPLETED)
         caught_up.cancel()
         stopped.cancel()
