@@ -34,9 +34,9 @@ func main() {
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Logger:    logger,
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Logger:   logger,
+		Handler:  "sqlite",
 		// WAL with synchronous=normal survives a killed process (what the tests and
 		// reliability invariants need) without an fsync per write, which made every
 		// single-document update cost ~30 ms on this kind of disk. A 64 MiB page cache per
