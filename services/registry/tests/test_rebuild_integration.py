@@ -63,11 +63,13 @@ async def answers(client: httpx.AsyncClient, holder: str) -> tuple[Any, list[Any
     return stats, sorted((line["id"], line["status"]) for line in page["credentials"])
 
 
-def serving_generation(app: FastAPI, generation: int) -> Any:
-    """A probe: True once the app's readers moved to `generation`."""
+def serving_generation(app: FastAPI, client: httpx.AsyncClient, generation: int) -> Any:
+    """A probe: True once the app's readers moved to `generation`, and its metric says so."""
 
     async def probe() -> bool | None:
-        return True if app.state.follower.generation == generation else None
+        metrics = (await client.get("/metrics")).text
+        shown = f"credreg_registry_view_generation {float(generation)}" in metrics.splitlines()
+        return True if shown and app.state.follower.generation == generation else None
 
     return probe
 
@@ -94,7 +96,7 @@ async def test_a_rebuild_replays_the_log_and_the_running_registry_follows_it(
 
         report = await rebuild(settings)
         assert (report.generation, report.events) == (1, len(events))
-        await eventually(serving_generation(app, 1), "readers on generation 1")
+        await eventually(serving_generation(app, client, 1), "readers on generation 1")
         assert await answers(client, holder) == before
 
         # The running registry now consumes into generation 1.
@@ -112,7 +114,7 @@ async def test_a_rebuild_replays_the_log_and_the_running_registry_follows_it(
 
         second = await rebuild(settings)
         assert (second.generation, second.events) == (2, len(events) + 1)
-        await eventually(serving_generation(app, 2), "readers on generation 2")
+        await eventually(serving_generation(app, client, 2), "readers on generation 2")
         assert (await answers(client, holder))[0]["credentials"] == 31
     # Generation 0's view was dropped with the second rebuild; the pointer stays.
     base = mongo_client[settings.mongodb_database]
@@ -164,5 +166,5 @@ async def test_an_interrupted_rebuild_leaves_the_old_view_serving(
         # The next rebuild starts over: no leftover documents, no leftover offsets.
         report = await rebuild(settings)
         assert (report.generation, report.events) == (1, 40)
-        await eventually(serving_generation(app, 1), "readers on generation 1")
+        await eventually(serving_generation(app, client, 1), "readers on generation 1")
         assert await answers(client, holder) == before

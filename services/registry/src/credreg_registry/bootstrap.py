@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from prometheus_client import Gauge
 
 from credreg_registry import api
 from credreg_registry.adapters.mongo import INDEXES, MongoViewStore, SwitchableViewDocuments
@@ -13,6 +14,7 @@ from credreg_registry.settings import RegistrySettings
 from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
+from credreg_shared.web import metrics_registry
 
 
 def projection_registry(store: ViewStore) -> HandlerRegistry:
@@ -23,12 +25,18 @@ def projection_registry(store: ViewStore) -> HandlerRegistry:
 def real_adapters(platform: Platform, app: FastAPI) -> Adapters:
     """The view in the registry's database of the serving generation, read and written."""
     documents = SwitchableViewDocuments(platform.db)
+    serving = Gauge(
+        "credreg_registry_view_generation",
+        "The generation of the view that readers are served from (0 until the first rebuild).",
+        registry=metrics_registry(app),
+    )
     follower = ViewFollower(
         settings=platform.settings,
         client=platform.db.client,
         dead_letters=platform.publisher,
         documents=documents,
         registry_for=projection_registry,
+        on_serving=serving.set,
     )
     app.state.follower = follower
     return Adapters(

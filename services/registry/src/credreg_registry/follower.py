@@ -63,6 +63,7 @@ class ViewFollower:
         documents: SwitchableViewDocuments,
         registry_for: Callable[[ViewStore], HandlerRegistry],
         poll_seconds: float = 2.0,
+        on_serving: Callable[[int], None] = lambda _generation: None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -70,6 +71,8 @@ class ViewFollower:
         self.documents = documents
         self.registry_for = registry_for
         self.poll_seconds = poll_seconds
+        self.on_serving = on_serving
+        """Told the generation readers are served from, at start and after every switch."""
         self.pointer = MongoGenerationPointer(client[settings.mongodb_database])
         self.generation = 0
         self.runner: ConsumerRunner | None = None
@@ -91,6 +94,7 @@ class ViewFollower:
         serving = await self.pointer.active(self.settings.consumer_group)
         self.generation = serving.number
         self.documents.switch_to(self._database(serving.number))
+        self.on_serving(serving.number)
         runner, task = self._start(serving)
         try:
             while not self._loop.stopping:
@@ -127,6 +131,7 @@ class ViewFollower:
         if runner.caught_up.is_set():
             self.documents.switch_to(self._database(target.number))
             self.generation = target.number
+            self.on_serving(target.number)
             log.info("readers moved to view generation %d", target.number)
         old.stop()
         await old_task
