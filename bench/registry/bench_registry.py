@@ -725,6 +725,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
                 1,
             ),
         }
+        # --- rebuild into the next generation while the registry serves ------------------
+        if args.rebuild:
+            sampler.phase = "rebuild"
+            events = int(dataset_info.get("expected_credentials", dataset_info["credentials"]))
+            events += int(dataset_info["revoked"])
+            result["rebuild"] = timed_rebuild(registry, events, work)
         if args.keep or args.skip_load:
             STATE_FILE.parent.mkdir(exist_ok=True)
             STATE_FILE.write_text(json.dumps(dataset_info) + "\n")
@@ -735,6 +741,78 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
         if cleanup:
             drop_dataset(bootstrap, uri, dataset_info)
     return result
+
+
+def serving_generation(registry: Registry) -> int | None:
+    """The view generation the registry's readers use, from its metrics."""
+    try:
+        with urllib.request.urlopen(f"{registry.url}/metrics", timeout=5) as response:  # noqa: S310
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("credreg_registry_view_generation "):
+            return int(float(line.split()[1]))
+    return None
+
+
+def timed_rebuild(registry: Registry, events: int, work: Path) -> dict[str, Any]:
+    """`python -m credreg_registry rebuild` while the registry serves: its rate, the time until
+    the registry's readers moved, and whether stats ever answered anything but the full count."""
+    before = serving_generation(registry)
+    expected = registry.stats()
+    log(f"rebuild: replaying {events:,} events into the next generation (serving: {before})")
+    output = work / "rebuild.log"
+    started = time.monotonic()
+    polls = wrong = 0
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            ["scripts/uv.sh", "run", "--frozen", "python", "-m", "credreg_registry", "rebuild"],
+            cwd=REPO,
+            env={**os.environ, **registry.env},
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        last_log = started
+        while process.poll() is None:
+            # Readers must keep seeing the whole old view while the new one is written.
+            polls += 1
+            wrong += registry.stats() != expected
+            time.sleep(1)
+            if time.monotonic() - last_log >= 30:
+                last_log = time.monotonic()
+                lines = output.read_text(errors="replace").splitlines()
+                log(lines[-1] if lines else "rebuild: starting")
+    finished = time.monotonic()
+    text = output.read_text(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"rebuild failed (exit {process.returncode}):\n{text[-2000:]}")
+    target = (before or 0) + 1
+    while serving_generation(registry) != target:
+        polls += 1
+        wrong += registry.stats() != expected
+        if time.monotonic() - finished > STALL_SECONDS:
+            raise RuntimeError(f"the registry did not move its readers to generation {target}")
+        time.sleep(0.5)
+    moved = time.monotonic()
+    polls += 1
+    wrong += registry.stats() != expected
+    seconds = finished - started
+    log(
+        f"rebuild: {events:,} events in {seconds:.1f}s ({events / seconds:,.0f}/s); readers on "
+        f"generation {target} {moved - finished:.1f}s later; stats wrong in {wrong}/{polls} polls"
+    )
+    return {
+        "events": events,
+        "seconds": round(seconds, 1),
+        "per_second": round(events / seconds),
+        "generation": target,
+        "seconds_exit_to_readers_moved": round(moved - finished, 1),
+        "stats_polls": polls,
+        "stats_polls_not_the_full_view": wrong,
+        "rebuild_output_tail": text.splitlines()[-1:],
+    }
 
 
 def _read_pid(path: Path) -> int | None:
@@ -749,6 +827,9 @@ def drop_dataset(bootstrap: str, uri: str, info: dict[str, Any]) -> None:
     log(f"dropping database {info['database']}, topic {info['topic']}, its group")
     with MongoClient(uri) as client:
         client.drop_database(info["database"])
+        for name in client.list_database_names():  # the generations a rebuild made
+            if name.startswith(f"{info['database']}_g"):
+                client.drop_database(name)
     asyncio.run(
         delete_topics_and_group(
             bootstrap, [info["topic"], dlq_topic(info["topic"])], info["consumer_group"]
@@ -809,6 +890,25 @@ def print_table(result: dict[str, Any]) -> None:
                 c["per_second_end_to_end"],
                 raw_mongo,
                 "raw Mongo bulk upsert",
+            )
+        )
+    if "rebuild" in result:
+        r = result["rebuild"]
+        rows.append(
+            (
+                "rebuild of the whole log, events/s",
+                r["per_second"],
+                raw_mongo,
+                "raw Mongo bulk upsert",
+            )
+        )
+        rows.append(("  exit → readers moved, s", r["seconds_exit_to_readers_moved"], None, ""))
+        rows.append(
+            (
+                "  stats polls not the full view",
+                r["stats_polls_not_the_full_view"],
+                r["stats_polls"],
+                "polls",
             )
         )
     mem = result["memory"]
@@ -873,6 +973,12 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=10_000, help="distinct ids per route")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the db/topic, write state")
+    parser.add_argument(
+        "--rebuild",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time `credreg_registry rebuild` of the whole log at the end (default: on)",
+    )
     parser.add_argument(
         "--skip-load", action="store_true", help=f"reuse the dataset named in {STATE_FILE.name}"
     )
