@@ -78,6 +78,17 @@ def test_json_report_lists_every_check(signed_file):
     ]
 
 
+def test_a_single_proof_object_verifies_and_the_table_warns(signed_file, tmp_path):
+    document = json.loads(signed_file.read_text())
+    document["proof"] = document["proof"][0]
+    single = tmp_path / "single-proof.json"
+    single.write_text(json.dumps(document))
+    result = runner.invoke(app, ["verify", str(single)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "NOT VERIFIED" not in result.output
+    assert "warning: proof is a single object" in result.output
+
+
 def test_tampered_credential_exits_one(signed_file, tmp_path):
     document = json.loads(signed_file.read_text())
     document["name"] = "Master Welder"

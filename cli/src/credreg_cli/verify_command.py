@@ -51,7 +51,7 @@ def _parse_at(value: str | None) -> datetime | None:
 
 
 def render_report(report: VerificationReport, console: Console) -> None:
-    """Print a report as a table, with details under failed checks."""
+    """Print a report as a table, with details under failed checks and every warning."""
     title = escape(f"Credential {report.credential_id or '(no id)'}")
     table = Table(title=title, title_justify="left")
     table.add_column("Check")
@@ -61,6 +61,7 @@ def render_report(report: VerificationReport, console: Console) -> None:
         reason = check.reason + (f" [{check.error_code}]" if check.error_code else "")
         if check.outcome is Outcome.FAILED and check.details:
             reason += "".join(f"\n  • {line}" for line in check.details[:10])
+        reason += "".join(f"\n  warning: {line}" for line in check.warnings)
         style = _STYLES[check.outcome]
         table.add_row(check.name, f"[{style}]{check.outcome.value}[/]", escape(reason))
     console.print(table)

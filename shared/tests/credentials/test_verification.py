@@ -16,7 +16,7 @@ from credreg_shared.credentials.status_list import (
     build_status_list_credential,
     status_list_entry,
 )
-from credreg_shared.credentials.verification import verify_credential
+from credreg_shared.credentials.verification import SINGLE_PROOF_WARNING, verify_credential
 
 ISSUER = "did:web:registrar.example.edu"
 METHOD = f"{ISSUER}#key-1"
@@ -91,6 +91,28 @@ def test_a_good_credential_passes_every_applicable_check(micro_credential, key, 
         "suspension": Outcome.NOT_APPLICABLE,
         "schema": Outcome.PASSED,
     }
+
+
+def test_a_single_proof_object_verifies_with_a_schema_warning(micro_credential, key, world):
+    signed = _issue(micro_credential, key, purposes=("revocation",))
+    assert isinstance(signed["proof"], list)
+    assert verify_credential(signed, now=NOW, **world).check("schema").warnings == []
+    # How other libraries sign: `proof` as one object, valid VC 2.0 / Data Integrity.
+    single = {**signed, "proof": signed["proof"][0]}
+    report = verify_credential(single, now=NOW, **world)
+    assert report.verified, report.checks
+    assert report.check("proof").outcome is Outcome.PASSED
+    assert report.check("schema").outcome is Outcome.PASSED
+    assert report.check("schema").warnings == [SINGLE_PROOF_WARNING]
+
+
+def test_a_single_proof_object_does_not_hide_other_schema_errors(micro_credential, key, world):
+    signed = _issue(micro_credential, key, purposes=("revocation",))
+    broken = {**signed, "proof": signed["proof"][0], "name": 42}
+    check = verify_credential(broken, now=NOW, **world).check("schema")
+    assert check.outcome is Outcome.FAILED
+    assert any(line.startswith("$.name") for line in check.details)
+    assert check.warnings == [SINGLE_PROOF_WARNING]
 
 
 def test_revoked_credential_fails_only_revocation(micro_credential, key, world):

@@ -27,6 +27,8 @@ class Check(BaseModel):
     reason: str
     error_code: str | None = None
     details: list[str] = []
+    warnings: list[str] = []
+    """What a verifier may want to know although the check passed."""
 
 
 class VerificationReport(BaseModel):

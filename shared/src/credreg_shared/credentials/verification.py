@@ -14,6 +14,10 @@ from .validity import parse_datetime
 
 _VERDICTS = {"revocation": "revoked", "suspension": "suspended"}
 OPEN_BADGE_TYPES = frozenset({"AchievementCredential", "OpenBadgeCredential"})
+SINGLE_PROOF_WARNING = (
+    "proof is a single object: valid VC 2.0 / Data Integrity, but the OB 3.0 JSON Schema "
+    "prefers an array"
+)
 
 
 def _issuer_id(credential: Mapping[str, Any]) -> str | None:
@@ -109,6 +113,13 @@ def _schema_check(credential: Mapping[str, Any]) -> Check:
         return Check(
             name="schema", outcome=Outcome.NOT_APPLICABLE, reason="not an Open Badges credential"
         )
+    warnings: list[str] = []
+    proof = credential.get("proof")
+    if isinstance(proof, Mapping):
+        # A single proof object is valid VC 2.0 / Data Integrity (and what other libraries
+        # sign); only the OB 3.0 JSON Schema insists on an array. Judge the rest as an array.
+        credential = {**credential, "proof": [proof]}
+        warnings.append(SINGLE_PROOF_WARNING)
     errors = achievement_credential_errors(credential)
     if errors:
         return Check(
@@ -116,8 +127,14 @@ def _schema_check(credential: Mapping[str, Any]) -> Check:
             outcome=Outcome.FAILED,
             reason=f"{len(errors)} OB 3.0 schema violation(s)",
             details=errors,
+            warnings=warnings,
         )
-    return Check(name="schema", outcome=Outcome.PASSED, reason="valid OB 3.0 AchievementCredential")
+    return Check(
+        name="schema",
+        outcome=Outcome.PASSED,
+        reason="valid OB 3.0 AchievementCredential",
+        warnings=warnings,
+    )
 
 
 def verify_credential(
