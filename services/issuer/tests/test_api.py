@@ -124,6 +124,44 @@ async def test_junk_bodies_are_422_problems_and_publish_nothing(api: Api, payloa
     assert api.publisher.records == []
 
 
+def with_competency(**competency: str) -> Any:
+    """A valid body whose first competency has these fields."""
+    payload = body()
+    payload["achievement"]["competencies"][0] = {"name": "Read charts", **competency}
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (body(name="Data\x00Literacy"), "name"),
+        (body(name="Data\x1bLiteracy"), "name"),
+        (
+            {**body(), "achievement": {**body()["achievement"], "description": "a\x0bb"}},
+            "description",
+        ),
+        (with_competency(code="DL\x07-1"), "code"),
+        (with_competency(name="Read\x1fcharts"), "name"),
+    ],
+    ids=["nul", "escape", "vertical-tab", "bell-in-code", "unit-separator"],
+)
+async def test_c0_control_characters_are_422_and_publish_nothing(
+    api: Api, payload: Any, field: str
+) -> None:
+    problem = assert_problem(await api.issue(payload), 422)
+    errors = problem["errors"]
+    assert any(e["loc"][-1] == field and "control character U+" in e["msg"] for e in errors), errors
+    assert api.publisher.records == []
+
+
+async def test_tab_line_feed_and_carriage_return_are_kept(api: Api) -> None:
+    payload = {**body(), "achievement": {**body()["achievement"], "description": "a\tb\nc\r\nd"}}
+    response = await api.issue(payload)
+    assert response.status_code == 201, response.text
+    achievement = response.json()["credential"]["credentialSubject"]["achievement"]
+    assert achievement["description"] == "a\tb\nc\r\nd"
+
+
 async def test_a_too_long_idempotency_key_is_a_422(api: Api) -> None:
     headers = {**AS_UNI, "Idempotency-Key": "k" * 201}
     assert_problem(await api.issue(body(), headers=headers), 422)

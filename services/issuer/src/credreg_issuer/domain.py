@@ -22,7 +22,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from credreg_shared.credentials import model as ob
 from credreg_shared.credentials.cryptosuites import EDDSA_JCS_2022
@@ -55,7 +63,24 @@ OB_ACHIEVEMENT_TYPES = Literal[
     "MicroCredential", "ResearchDoctorate", "SecondarySchoolDiploma",
 ]  # fmt: skip
 ExtensionType = Annotated[str, Field(pattern=r"^ext:[A-Za-z0-9._-]+$", max_length=100)]
-Name = Annotated[str, Field(min_length=1, max_length=500)]
+C0_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _without_c0_controls(value: str) -> str:
+    # RDF canonicalisation escapes these in N-Quads, and implementations disagree on how, so a
+    # credential carrying one may verify with some verifiers and not with others (DESIGN §11).
+    found = C0_CONTROLS.search(value)
+    if found:
+        raise ValueError(
+            f"control character U+{ord(found.group()):04X} at position {found.start()}: "
+            "only tab, line feed and carriage return are allowed"
+        )
+    return value
+
+
+Text = Annotated[str, AfterValidator(_without_c0_controls)]
+"""A string of the credential: no C0 control characters other than tab, LF and CR."""
+Name = Annotated[Text, Field(min_length=1, max_length=500)]
 # A DID (`did:method:id`) or an opaque learner id without control characters.
 HolderId = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")]
 DID = re.compile(r"did:[a-z0-9]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._%-]")
@@ -75,8 +100,8 @@ class CompetencyIn(BaseModel):
     model_config = STRICT
 
     name: Name
-    framework_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
-    code: str | None = Field(default=None, min_length=1, max_length=100)
+    framework_url: Text | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
+    code: Text | None = Field(default=None, min_length=1, max_length=100)
 
 
 class AchievementIn(BaseModel):
@@ -85,7 +110,7 @@ class AchievementIn(BaseModel):
     model_config = STRICT
 
     name: Name
-    description: str | None = Field(default=None, min_length=1, max_length=5000)
+    description: Text | None = Field(default=None, min_length=1, max_length=5000)
     achievement_type: OB_ACHIEVEMENT_TYPES | ExtensionType = "MicroCredential"
     competencies: list[CompetencyIn] = Field(min_length=1, max_length=100)
     hours: Decimal | None = Field(default=None, gt=0, le=10_000, decimal_places=2)
