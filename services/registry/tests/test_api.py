@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -11,6 +12,7 @@ from credreg_registry.adapters.fakes import InMemoryView
 from credreg_registry.bootstrap import build_app
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
+from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
 from credreg_shared.errors import StorageUnavailable
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import new_envelope
@@ -180,3 +182,28 @@ async def test_a_database_outage_is_a_503_problem() -> None:
         response = await http.get("/v1/stats")
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_the_extension_context_is_served_as_signed_against_and_cacheable(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/contexts/v1")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/ld+json"
+    assert "max-age=31536000" in response.headers["cache-control"]
+    assert response.headers["access-control-allow-origin"] == "*"
+    # Byte for byte the copy the issuer signs against: the same digest as the shipped index.
+    digest = hashlib.sha256(response.content).hexdigest()
+    assert response.headers["etag"] == f'"{digest}"'
+    assert digest == context_bytes(MICROCREDENTIAL_V1_URL)[1]
+    terms = response.json()["@context"]
+    assert terms["learningHours"]["@id"] == "https://w3id.org/credreg#learningHours"
+    assert {"deliveryMode", "assessment", "accreditation", "accreditor", "industryPartner"} <= set(
+        terms
+    )
+
+    again = await client.get("/contexts/v1", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    stale = await client.get("/contexts/v1", headers={"If-None-Match": '"other"'})
+    assert stale.status_code == 200

@@ -21,7 +21,7 @@ from credreg_shared.credentials.model import (
 from credreg_shared.credentials.schema_validation import achievement_credential_errors
 from credreg_shared.credentials.status_list import status_list_entry
 
-MC = "https://credreg.org/ns/microcredential#"
+MC = "https://w3id.org/credreg#"
 
 
 @pytest.mark.parametrize("suite", ["eddsa-rdfc-2022", "eddsa-jcs-2022"])
@@ -84,6 +84,8 @@ def test_metadata_lands_in_the_signed_rdf(micro_credential):
     ):
         assert f"<{MC}{term}>" in nquads, term
     assert '"42.5"^^<http://www.w3.org/2001/XMLSchema#decimal>' in nquads
+    accreditation = "<https://quality.example.org/accreditations/2026-114>"
+    assert f"{accreditation} <{MC}accreditor> <https://quality.example.org>" in nquads
     assert nquads.count("<https://schema.org/targetName>") == 5
     assert '"MicroCredential"' in nquads
     assert "example.org/base" not in nquads

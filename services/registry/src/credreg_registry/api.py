@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from credreg_registry.domain import (
     SEARCH_PAGE_DEFAULT,
@@ -19,11 +19,13 @@ from credreg_registry.domain import (
     Verification,
 )
 from credreg_registry.use_cases import RegistryQueries
+from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
 from credreg_shared.web import problem_responses, use_case
 
 TITLE = "credreg registry"
 DESCRIPTION = "Portfolios, search and verification of every credential in the event log."
-router = APIRouter(prefix="/v1", tags=["registry"])
+v1 = APIRouter(prefix="/v1", tags=["registry"])
+contexts = APIRouter(prefix="/contexts", tags=["JSON-LD contexts"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {
     CredentialNotFound: 404,
@@ -37,7 +39,7 @@ Cursor = Annotated[
 ]
 
 
-@router.get(
+@v1.get(
     "/credentials/{credential_id}",
     summary="A credential with its current status",
     responses=problem_responses({404: "The registry knows no such credential"}),
@@ -47,7 +49,7 @@ async def get_credential(credential_id: str, queries: Queries) -> CredentialView
     return await queries.credential(credential_id)
 
 
-@router.get(
+@v1.get(
     "/credentials/{credential_id}/verification",
     summary="Whether a credential is in force now",
     responses=problem_responses({404: "The registry knows no such credential"}),
@@ -57,7 +59,7 @@ async def get_verification(credential_id: str, queries: Queries) -> Verification
     return await queries.verification(credential_id)
 
 
-@router.get(
+@v1.get(
     "/holders/{holder_id}/credentials",
     summary="A holder's portfolio, a page at a time",
     responses=problem_responses({400: "A cursor this registry did not hand out"}),
@@ -67,7 +69,7 @@ async def get_portfolio(holder_id: str, queries: Queries, cursor: Cursor = None)
     return await queries.portfolio(holder_id, cursor)
 
 
-@router.get(
+@v1.get(
     "/search/credentials",
     summary="Credentials that certify a competency",
     responses=problem_responses({400: "No competency given, or a foreign cursor"}),
@@ -84,7 +86,41 @@ async def search_credentials(
     return await queries.search(competency, cursor, limit)
 
 
-@router.get("/stats", summary="How many credentials the view holds")
+@v1.get("/stats", summary="How many credentials the view holds")
 async def get_stats(queries: Queries) -> Stats:
     """Counts of issued credentials, in all and by status, and of placeholders."""
     return await queries.stats()
+
+
+CONTEXT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+"""A published context never changes (a new version gets a new URL), so caches may keep it."""
+
+
+@contexts.get(
+    "/v1",
+    summary="credreg's JSON-LD extension context (https://w3id.org/credreg/v1)",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/ld+json": {}}, "description": "The context"},
+        304: {"description": "The copy named by If-None-Match is current"},
+    },
+)
+async def get_context_v1(if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """The extension context, byte for byte the copy credreg signs against."""
+    raw, sha256 = context_bytes(MICROCREDENTIAL_V1_URL)
+    etag = f'"{sha256}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": CONTEXT_CACHE_CONTROL,
+        # Verifiers running in browsers fetch contexts from other origins.
+        "Access-Control-Allow-Origin": "*",
+    }
+    tags = {t.strip().removeprefix("W/") for t in (if_none_match or "").split(",")}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers=headers)
+    return Response(content=raw, media_type="application/ld+json", headers=headers)
+
+
+router = APIRouter()
+router.include_router(v1)
+router.include_router(contexts)

@@ -13,7 +13,9 @@ from frozendict import deepfreeze
 CREDENTIALS_V2_URL = "https://www.w3.org/ns/credentials/v2"
 CREDENTIALS_EXAMPLES_V2_URL = "https://www.w3.org/ns/credentials/examples/v2"
 OPEN_BADGES_V3_URL = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
-MICROCREDENTIAL_V1_URL = "https://credreg.org/ns/microcredential/v1"
+MICROCREDENTIAL_V1_URL = "https://w3id.org/credreg/v1"
+"""credreg's extension context (a permanent-identifier redirect, registered outside this repo, to
+the registry's `/contexts/v1`)."""
 DATA_INTEGRITY_V2_URL = "https://w3id.org/security/data-integrity/v2"
 MULTIKEY_V1_URL = "https://w3id.org/security/multikey/v1"
 DID_V1_URL = "https://www.w3.org/ns/did/v1"
@@ -39,8 +41,8 @@ def known_context_urls() -> frozenset[str]:
 
 
 @cache
-def load_context(url: str) -> Any:
-    """Return the parsed, deeply frozen context document for a known URL."""
+def context_bytes(url: str) -> tuple[bytes, str]:
+    """The shipped file of a known context URL, as published, and its SHA-256 (hex)."""
     try:
         file_name, sha256 = _index()[url]
     except KeyError:
@@ -49,6 +51,13 @@ def load_context(url: str) -> Any:
     # A corrupted or edited context would silently change every signature.
     if hashlib.sha256(raw).hexdigest() != sha256:
         raise DocumentLoaderError(f"context file {file_name} does not match its SHA-256")
+    return raw, sha256
+
+
+@cache
+def load_context(url: str) -> Any:
+    """Return the parsed, deeply frozen context document for a known URL."""
+    raw, _sha256 = context_bytes(url)
     # Frozen so that no caller, pyld included, can mutate the shared copy.
     return deepfreeze(json.loads(raw))
 

@@ -93,6 +93,8 @@ class AssessmentMethod(CredentialModel):
 class Accreditation(CredentialModel):
     """Quality assurance of the program (credreg extension)."""
 
+    id: str | None = None
+    """The accreditation's own identifier (the accreditor's record of it), when it has one."""
     type: list[Literal["Accreditation"]] = ["Accreditation"]
     accreditor: Profile
     name: str | None = None

@@ -44,7 +44,8 @@ def sample_achievement() -> Achievement:
         assessment=AssessmentMethod(assessment_type="project", description="Capstone."),
         accreditation=[
             Accreditation(
-                accreditor=Profile(id="https://quality.example.org", name="Quality Board")
+                id="https://quality.example.org/accreditations/2026-114",
+                accreditor=Profile(id="https://quality.example.org", name="Quality Board"),
             )
         ],
         industry_partner=[Profile(id="https://partner.example.com", name="Partner Inc.")],
