@@ -1,11 +1,19 @@
 """ServiceSettings reads CREDREG_* variables; placeholder secrets are refused at start-up."""
 
+import json
 import os
 
 import pytest
 from pydantic import Field, SecretStr, ValidationError
 
-from credreg_shared.settings import RealSecret, ServiceSettings, require_real_secret
+from credreg_shared.settings import (
+    InstitutionApiSettings,
+    RealSecret,
+    ServiceSettings,
+    require_real_secret,
+)
+
+KEY_DID = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
 
 
 class SampleSettings(ServiceSettings):
@@ -105,3 +113,20 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CREDREG_LOG_LEVEL", "chatty")
     with pytest.raises(ValidationError, match="log_level"):
         ServiceSettings()
+
+
+@pytest.mark.parametrize(
+    "institution", ["demo-university", "https://uni.example", "did:example:uni", "did:web:"]
+)
+def test_an_institution_that_is_not_a_did_is_refused_at_start_up(
+    monkeypatch: pytest.MonkeyPatch, institution: str
+) -> None:
+    monkeypatch.setenv("CREDREG_API_KEYS", json.dumps({"key-1": institution}))
+    with pytest.raises(ValidationError, match="is not a DID"):
+        InstitutionApiSettings()
+
+
+def test_did_web_and_did_key_institutions_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = {"a": "did:web:uni.example", "b": "did:web:host.example:institutions:uni", "c": KEY_DID}
+    monkeypatch.setenv("CREDREG_API_KEYS", json.dumps(keys))
+    assert InstitutionApiSettings().api_keys == keys

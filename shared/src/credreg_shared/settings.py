@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+INSTITUTION_DID = re.compile(r"did:(web|key):[A-Za-z0-9._:%-]*[A-Za-z0-9._%-]")
+"""An institution id: a `did:web` (hosted) or a `did:key` (tests) DID."""
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -77,3 +81,16 @@ class InstitutionApiSettings(ServiceSettings):
 
     # JSON object of API key → institution id (the credential's issuer id); never logged.
     api_keys: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _institutions_are_dids(cls, keys: dict[str, str]) -> dict[str, str]:
+        # An issuer that is not a DID controls no verification method, so every verifier
+        # would reject its credentials (issuer ≠ key controller): refuse it at start-up.
+        for institution in keys.values():
+            if not INSTITUTION_DID.fullmatch(institution):
+                raise ValueError(
+                    f"institution id {institution!r} is not a DID: use did:web:<host> "
+                    "(or did:key:… in tests)"
+                )
+        return keys

@@ -7,8 +7,7 @@ signed ``credential.issued`` event for it, and `CredentialSigner` adds Data Inte
 Signing uses each institution's Ed25519 key, when it has one configured. The verification
 method is ``<institution DID>#<public multikey>``: for a ``did:key`` issuer that is its own key
 (verifiers resolve it offline); for a ``did:web`` issuer it is the method its DID document must
-list. An institution id that is no DID gets a ``did:key`` method, so the proof still verifies,
-but nothing binds the key to the issuer yet.
+list. Institution ids are DIDs (settings refuse anything else at start-up).
 """
 
 from __future__ import annotations
