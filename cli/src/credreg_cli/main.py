@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .institutions_command import institutions
 from .registry_command import registry
 from .verify_command import verify
 
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.command("verify")(verify)
 app.add_typer(registry, name="registry")
+app.add_typer(institutions, name="institutions")
 
 
 @app.callback()

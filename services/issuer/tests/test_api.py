@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords
+from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords, InMemoryInstitutions
 from credreg_issuer.bootstrap import build_app
 from credreg_issuer.domain import credential_id_for
 from credreg_issuer.ports import Adapters
@@ -44,7 +44,10 @@ class Api:
 @pytest.fixture
 async def api() -> AsyncIterator[Api]:
     publisher, records = InMemoryPublisher(), InMemoryIdempotencyRecords()
-    app = build_app(SETTINGS, fakes=Adapters(records=records, publisher=publisher))
+    app = build_app(
+        SETTINGS,
+        fakes=Adapters(records=records, publisher=publisher, institutions=InMemoryInstitutions()),
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
         yield Api(client, publisher, records)

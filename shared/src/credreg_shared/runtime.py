@@ -108,6 +108,8 @@ class ServiceDefinition(Generic[A]):
     indexes: Sequence[IndexSpec] = ()
     projection: Callable[[A], HandlerRegistry] | None = None
     workers: Callable[[A], Mapping[str, Worker]] = field(default=lambda _adapters: {})
+    startup: Callable[[A], Awaitable[None]] | None = None
+    """Checks before the service serves (real adapters only): raising refuses to start."""
 
 
 def build_service_app(
@@ -150,6 +152,8 @@ def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Li
             ):
                 platform = Platform(settings, db, publisher, metrics_registry(app), resources)
                 adapters = definition.adapters(platform)
+                if definition.startup is not None:
+                    await definition.startup(adapters)
                 attach_use_cases(app, definition.use_cases(adapters))
                 if definition.projection is not None:
                     consumer = _consumer(platform, definition.projection(adapters))

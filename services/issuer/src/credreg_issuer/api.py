@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from credreg_issuer.domain import IdempotencyKeyReused, IssueCredential
-from credreg_issuer.use_cases import IssueCredentials
-from credreg_shared.auth import CallingInstitution
+from credreg_issuer.institutions import (
+    ApiKeyNotFound,
+    ApiKeyRevoked,
+    ApiKeyView,
+    CreatedApiKey,
+    Institution,
+    InstitutionExists,
+    InstitutionNotFound,
+    InstitutionView,
+    KeyRotationRaced,
+    NewApiKey,
+    NewInstitution,
+    NoKeyEncryptionKey,
+    ScopeMissing,
+)
+from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions
+from credreg_shared.auth import CallingInstitution, bearer_token
 from credreg_shared.events import models
-from credreg_shared.web import problem_responses, use_case
+from credreg_shared.web import ProblemError, problem_responses, use_case
 
 TITLE = "credreg issuer"
 DESCRIPTION = "Registrars issue Open Badges 3.0 micro-credentials; each one is an event."
-router = APIRouter(prefix="/v1", tags=["issuance"])
+v1 = APIRouter(prefix="/v1", tags=["issuance"])
+admin = APIRouter(prefix="/v1/institutions", tags=["institutions (admin)"])
+dids = APIRouter(tags=["DID documents"])
 
-ERROR_STATUSES: dict[type[Exception], int] = {IdempotencyKeyReused: 409}
+ERROR_STATUSES: dict[type[Exception], int] = {
+    IdempotencyKeyReused: 409,
+    InstitutionExists: 409,
+    KeyRotationRaced: 409,
+    InstitutionNotFound: 404,
+    ApiKeyNotFound: 404,
+    ApiKeyRevoked: 401,
+    ScopeMissing: 403,
+    NoKeyEncryptionKey: 503,
+}
 
 
 class IssuedCredential(BaseModel):
@@ -31,7 +59,7 @@ class IssuedCredential(BaseModel):
     credential: dict[str, Any]
 
 
-@router.post(
+@v1.post(
     "/credentials",
     status_code=201,
     responses=problem_responses(
@@ -68,3 +96,177 @@ async def issue_credential(
         event_id=envelope.id,
         credential=issued.credential,
     )
+
+
+# --- institutions: the bootstrap admin key creates them and their keys ----------------------
+
+Institutions = Annotated[ManageInstitutions, Depends(use_case(ManageInstitutions))]
+
+
+async def require_admin(request: Request) -> None:
+    """The bootstrap admin key, or a 401 problem (every admin route is off without one)."""
+    expected: str | None = request.app.state.admin_api_key
+    token = bearer_token(request)
+    if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ProblemError(
+            401,
+            detail="admin routes need the bootstrap admin key (CREDREG_ADMIN_API_KEY)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def institution_view(institution: Institution, request: Request) -> InstitutionView:
+    """What the admin API shows of an institution (public keys only)."""
+    return InstitutionView(
+        id=institution.id,
+        slug=institution.slug,
+        name=institution.name,
+        hosted=institution.hosted,
+        cryptosuite=institution.cryptosuite,
+        active_key=institution.active_key,
+        verification_methods=[institution.verification_method(k) for k in institution.keys],
+        did_document_url=str(
+            request.url_for("get_institution_did_document", institution_id=institution.id)
+        ),
+        created_at=institution.created_at,
+    )
+
+
+ADMIN_PROBLEMS = {401: "Missing or wrong admin key", 404: "No such institution"}
+
+
+@admin.post(
+    "",
+    status_code=201,
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses(
+        {
+            401: "Missing or wrong admin key",
+            409: "An institution with this id or slug exists",
+            422: "The body is not valid",
+            503: "No key-encryption key is configured, or the database did not answer",
+        }
+    ),
+    summary="Create an institution and its first signing key",
+)
+async def create_institution(
+    body: NewInstitution, request: Request, institutions: Institutions
+) -> InstitutionView:
+    """Hosted here as `did:web:<host>:institutions:<slug>`, unless `did` names its own domain."""
+    return institution_view(await institutions.create(body), request)
+
+
+@admin.get(
+    "",
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses({401: "Missing or wrong admin key"}),
+    summary="Every institution",
+)
+async def list_institutions(request: Request, institutions: Institutions) -> list[InstitutionView]:
+    """Every institution, by id."""
+    return [institution_view(i, request) for i in await institutions.all()]
+
+
+@admin.get(
+    "/{institution_id}",
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses(ADMIN_PROBLEMS),
+    summary="One institution",
+)
+async def get_institution(
+    institution_id: str, request: Request, institutions: Institutions
+) -> InstitutionView:
+    """One institution by its DID."""
+    return institution_view(await institutions.get(institution_id), request)
+
+
+@admin.post(
+    "/{institution_id}/keys",
+    status_code=201,
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses(
+        {**ADMIN_PROBLEMS, 409: "Another rotation won; try again", 503: "No key-encryption key"}
+    ),
+    summary="Rotate the signing key",
+)
+async def rotate_key(
+    institution_id: str, request: Request, institutions: Institutions
+) -> InstitutionView:
+    """A new active signing key; earlier keys stay in the DID document, so earlier credentials
+    keep verifying."""
+    return institution_view(await institutions.rotate_key(institution_id), request)
+
+
+@admin.post(
+    "/{institution_id}/api-keys",
+    status_code=201,
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses({**ADMIN_PROBLEMS, 422: "The body is not valid"}),
+    summary="Create an API key (shown once)",
+)
+async def create_api_key(
+    institution_id: str, institutions: Institutions, body: NewApiKey | None = None
+) -> CreatedApiKey:
+    """The key is in this answer only; credreg keeps its SHA-256."""
+    return await institutions.create_api_key(institution_id, body or NewApiKey())
+
+
+@admin.get(
+    "/{institution_id}/api-keys",
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses(ADMIN_PROBLEMS),
+    summary="An institution's API keys (never the keys themselves)",
+)
+async def list_api_keys(institution_id: str, institutions: Institutions) -> list[ApiKeyView]:
+    """Ids, scopes, labels and revocation times."""
+    return [ApiKeyView.of(k) for k in await institutions.api_keys(institution_id)]
+
+
+@admin.delete(
+    "/{institution_id}/api-keys/{key_id}",
+    status_code=204,
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses({401: "Missing or wrong admin key", 404: "No such key"}),
+    summary="Revoke an API key",
+)
+async def revoke_api_key(institution_id: str, key_id: str, institutions: Institutions) -> Response:
+    """Its next request is a 401."""
+    await institutions.revoke_api_key(institution_id, key_id)
+    return Response(status_code=204)
+
+
+# --- DID documents: public ------------------------------------------------------------------
+
+DID_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+
+
+@dids.get(
+    "/institutions/{slug}/did.json",
+    response_class=JSONResponse,
+    responses=problem_responses({404: "No institution is hosted here under this name"}),
+    summary="The DID document of an institution hosted here (did:web resolution)",
+)
+async def get_hosted_did_document(slug: str, institutions: Institutions) -> JSONResponse:
+    """Where `did:web:<host>:institutions:<slug>` resolves."""
+    found = await institutions.hosted(slug)
+    return JSONResponse(found.did_document(), headers=DID_HEADERS)
+
+
+@dids.get(
+    "/v1/institutions/{institution_id}/did.json",
+    response_class=JSONResponse,
+    responses=problem_responses({404: "No such institution"}),
+    summary="An institution's DID document, to host on its own domain",
+)
+async def get_institution_did_document(
+    institution_id: str, institutions: Institutions
+) -> JSONResponse:
+    """Every public key it ever signed with (rotation keeps the old ones)."""
+    found = await institutions.get(institution_id)
+    return JSONResponse(found.did_document(), headers=DID_HEADERS)
+
+
+router = APIRouter()
+router.include_router(v1)
+router.include_router(admin)
+router.include_router(dids)

@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from credreg_issuer import api
-from credreg_issuer.adapters.mongo import INDEXES, MongoIdempotencyRecords
+from credreg_issuer.adapters.mongo import INDEXES, MongoIdempotencyRecords, MongoInstitutions
 from credreg_issuer.domain import CredentialSigner
 from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
-from credreg_issuer.use_cases import IssueCredentials
-from credreg_shared.auth import install_api_keys
+from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions
+from credreg_shared.auth import ApiKeyTable, InstitutionResolver, bearer_token
 from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
+from credreg_shared.web import ProblemError
 
 
 def real_adapters(platform: Platform) -> Adapters:
     """The issuer's ports over the platform's MongoDB database and Kafka publisher."""
-    return Adapters(records=MongoIdempotencyRecords(platform.db), publisher=platform.publisher)
+    return Adapters(
+        records=MongoIdempotencyRecords(platform.db),
+        publisher=platform.publisher,
+        institutions=MongoInstitutions(platform.db),
+    )
+
+
+def institution_resolver(table: ApiKeyTable) -> InstitutionResolver:
+    """Callers by API key: the settings' keys, then the keys kept for institutions (scope
+    ``issue``: this service only issues)."""
+
+    async def resolve(request: Request) -> str:
+        token = bearer_token(request)
+        institution = table.institution_for(token)
+        if institution is None:
+            manager: ManageInstitutions = request.app.state.use_cases[ManageInstitutions]
+            institution = await manager.caller(token, "issue")
+        if institution is None:
+            raise ProblemError(
+                401, detail="unknown API key", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return institution
+
+    return resolve
 
 
 def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None = None) -> FastAPI:
@@ -28,7 +52,12 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
     config = settings or IssuerSettings()
     signer = CredentialSigner(config.signing_key_pairs(), cryptosuite=config.signing_cryptosuite)
 
+    keyring = config.keyring()
+
     def use_cases(adapters: Adapters) -> list[object]:
+        institutions = ManageInstitutions(
+            store=adapters.institutions, keyring=keyring, did_web_host=config.did_web_host
+        )
         return [
             IssueCredentials(
                 publisher=adapters.publisher,
@@ -36,17 +65,28 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
                 signer=signer,
                 topic=config.topic(CREDENTIALS_TOPIC),
                 source=config.source,
-            )
+                institutions=institutions,
+            ),
+            institutions,
         ]
+
+    async def startup(adapters: Adapters) -> None:
+        manager = ManageInstitutions(
+            store=adapters.institutions, keyring=keyring, did_web_host=config.did_web_host
+        )
+        await manager.check_keyring()
 
     definition = ServiceDefinition(
         api=api,
         indexes=INDEXES,
         adapters=real_adapters,
         use_cases=use_cases,
+        startup=startup,
     )
     app = build_service_app(definition, config, fakes=fakes)
     # Where the registry serves credential views: the 201's Location starts with it.
     app.state.credentials_url = config.credentials_url
-    install_api_keys(app, config.api_keys)
+    app.state.authenticate = institution_resolver(ApiKeyTable(config.api_keys))
+    admin_key = config.admin_api_key
+    app.state.admin_api_key = admin_key.get_secret_value() if admin_key else None
     return app

@@ -170,10 +170,16 @@ class CredentialSigner:
     """Adds one `DataIntegrityProof` per credential, with the issuing institution's key."""
 
     def __init__(
-        self, keys: Mapping[str, Ed25519KeyPair], *, cryptosuite: str = EDDSA_JCS_2022
+        self,
+        keys: Mapping[str, Ed25519KeyPair],
+        *,
+        cryptosuite: str = EDDSA_JCS_2022,
+        methods: Mapping[str, str] | None = None,
     ) -> None:
         self.keys = dict(keys)
         self.cryptosuite = cryptosuite
+        # Verification method per institution, when its DID document names the key otherwise.
+        self.methods = dict(methods or {})
 
     def sign(
         self, document: Mapping[str, Any], *, institution: str, created: datetime
@@ -185,7 +191,8 @@ class CredentialSigner:
         return add_proof(
             document,
             key_pair=key_pair,
-            verification_method=verification_method_for(institution, key_pair),
+            verification_method=self.methods.get(institution)
+            or verification_method_for(institution, key_pair),
             cryptosuite=self.cryptosuite,
             created=created,
         )

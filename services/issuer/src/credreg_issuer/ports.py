@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
+from credreg_issuer.institutions import ApiKey, Institution, SigningKey
 from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
 from credreg_shared.messaging.ports import EventPublisher
 
@@ -51,9 +53,48 @@ class IdempotencyRecords(Protocol):
         ...
 
 
+class InstitutionStore(Protocol):
+    """Institutions and their API keys; every change is one single-document atomic write."""
+
+    # Outages raise `credreg_shared.errors.StorageUnavailable`, never a driver error.
+
+    async def create(self, institution: Institution) -> None:
+        """Store a new institution; `InstitutionExists` if its id is taken."""
+        ...
+
+    async def get(self, institution_id: str) -> Institution | None:
+        """One institution by its DID."""
+        ...
+
+    async def all(self) -> list[Institution]:
+        """Every institution, by id."""
+        ...
+
+    async def add_key(self, institution_id: str, key: SigningKey, *, replacing: str) -> bool:
+        """Add `key` and make it active if `replacing` is still the active key; False if not."""
+        ...
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        """Store a new API key (by its digest)."""
+        ...
+
+    async def api_key(self, digest: str) -> ApiKey | None:
+        """The API key with this digest."""
+        ...
+
+    async def api_keys(self, institution_id: str) -> list[ApiKey]:
+        """An institution's API keys, revoked ones included."""
+        ...
+
+    async def revoke_api_key(self, institution_id: str, key_id: str, at: datetime) -> bool:
+        """Mark one of the institution's API keys revoked; False if it has no such key."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
-    """What the issuer's use case needs: its Idempotency-Key records and the event publisher."""
+    """What the issuer's use cases need: Idempotency-Key records, the publisher, institutions."""
 
     records: IdempotencyRecords
     publisher: EventPublisher
+    institutions: InstitutionStore

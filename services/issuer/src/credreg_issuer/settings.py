@@ -5,6 +5,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from credreg_shared.credentials.key_encryption import KeyEncryptionError, KeyEncryptionKeyring
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.settings import InstitutionApiSettings
 
@@ -26,6 +27,34 @@ class IssuerSettings(InstitutionApiSettings):
     # the database.
     signing_keys: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
     signing_cryptosuite: Literal["eddsa-jcs-2022", "eddsa-rdfc-2022"] = "eddsa-jcs-2022"
+    # The bootstrap admin key: it creates institutions and their keys (off when unset).
+    admin_api_key: SecretStr | None = Field(default=None, repr=False)
+    # `id:base64url[,id:base64url…]` (32-byte AES keys; the first one encrypts, all decrypt, so
+    # a new one is rotated in by putting it first): seals institutions' signing keys at rest.
+    key_encryption_key: SecretStr | None = Field(default=None, repr=False)
+    # Host (and port) in the did:web of institutions hosted here: did:web:<host>:institutions:…
+    did_web_host: str = Field(default="localhost:8001", min_length=1)
+
+    def keyring(self) -> KeyEncryptionKeyring | None:
+        """The key-encryption keyring, if one is configured."""
+        if self.key_encryption_key is None:
+            return None
+        return KeyEncryptionKeyring.from_string(self.key_encryption_key.get_secret_value())
+
+    @model_validator(mode="after")
+    def _key_encryption_key_is_usable(self) -> Self:
+        if self.key_encryption_key is not None:
+            try:
+                self.keyring()
+            except KeyEncryptionError as error:
+                # The message names the rule broken, never the key.
+                raise ValueError(f"CREDREG_KEY_ENCRYPTION_KEY is unusable: {error}") from None
+        elif self.admin_api_key is not None:
+            raise ValueError(
+                "CREDREG_KEY_ENCRYPTION_KEY is required with CREDREG_ADMIN_API_KEY: "
+                "institutions' signing keys are kept encrypted with it"
+            )
+        return self
 
     def signing_key_pairs(self) -> dict[str, Ed25519KeyPair]:
         """The configured signing keys, by institution id."""

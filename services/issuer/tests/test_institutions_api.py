@@ -1,0 +1,246 @@
+"""Institutions over fakes: the admin API, did:web documents, scoped API keys, signing, rotation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords, InMemoryInstitutions
+from credreg_issuer.bootstrap import build_app
+from credreg_issuer.ports import Adapters
+from credreg_issuer.settings import IssuerSettings
+from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
+from credreg_shared.credentials.report import Outcome
+from credreg_shared.credentials.verification import verify_credential
+from credreg_shared.messaging import InMemoryPublisher
+
+from .fixtures import body
+
+ADMIN = {"Authorization": "Bearer admin-key-for-tests"}
+HOST = "issuer.example"
+DID = f"did:web:{HOST}:institutions:uni-a"
+KEK = f"k1:{KeyEncryptionKeyring.generate_kek()}"
+
+
+def settings(**changes: Any) -> IssuerSettings:
+    values: dict[str, Any] = {
+        "topic_namespace": "unit.",
+        "admin_api_key": "admin-key-for-tests",
+        "key_encryption_key": KEK,
+        "did_web_host": HOST,
+        **changes,
+    }
+    return IssuerSettings(**values)
+
+
+@dataclass
+class Admin:
+    client: httpx.AsyncClient
+    store: InMemoryInstitutions
+
+    async def create(self, **fields: Any) -> httpx.Response:
+        payload = {"slug": "uni-a", "name": "University A", **fields}
+        return await self.client.post("/v1/institutions", json=payload, headers=ADMIN)
+
+    async def api_key(self, institution: str = DID, **fields: Any) -> str:
+        response = await self.client.post(
+            f"/v1/institutions/{institution}/api-keys", json=fields, headers=ADMIN
+        )
+        assert response.status_code == 201, response.text
+        key: str = response.json()["key"]
+        return key
+
+    async def issue(self, key: str) -> httpx.Response:
+        return await self.client.post(
+            "/v1/credentials", json=body(), headers={"Authorization": f"Bearer {key}"}
+        )
+
+    async def did_document(self) -> dict[str, Any]:
+        response = await self.client.get("/institutions/uni-a/did.json")
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+        return document
+
+
+async def admin_for(config: IssuerSettings) -> AsyncIterator[Admin]:
+    store = InMemoryInstitutions()
+    fakes = Adapters(
+        records=InMemoryIdempotencyRecords(), publisher=InMemoryPublisher(), institutions=store
+    )
+    transport = httpx.ASGITransport(app=build_app(config, fakes=fakes))
+    async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
+        yield Admin(client, store)
+
+
+@pytest.fixture
+async def admin() -> AsyncIterator[Admin]:
+    async for made in admin_for(settings()):
+        yield made
+
+
+def verify(credential: dict[str, Any], did_document: dict[str, Any]) -> dict[str, Outcome]:
+    report = verify_credential(credential, controller_documents={DID: did_document})
+    return {check.name: check.outcome for check in report.checks}
+
+
+async def test_an_institution_is_hosted_as_did_web_and_its_document_lists_its_key(
+    admin: Admin,
+) -> None:
+    created = await admin.create()
+    assert created.status_code == 201, created.text
+    view = created.json()
+    assert view["id"] == DID
+    assert view["hosted"] is True
+    assert view["cryptosuite"] == "eddsa-rdfc-2022"
+    assert view["verification_methods"] == [f"{DID}#key-1"]
+    assert "sealed" not in created.text and "ciphertext" not in created.text
+    document = await admin.did_document()
+    assert document["id"] == DID
+    assert [m["id"] for m in document["verificationMethod"]] == [f"{DID}#key-1"]
+    assert document["assertionMethod"] == [f"{DID}#key-1"]
+    downloaded = await admin.client.get(f"/v1/institutions/{DID}/did.json")
+    assert downloaded.json() == document
+    assert view["did_document_url"].endswith(f"/v1/institutions/{DID}/did.json")
+
+
+async def test_an_institution_with_its_own_domain_downloads_its_document(admin: Admin) -> None:
+    created = await admin.create(slug="own", did="did:web:registrar.uni-b.example")
+    assert created.status_code == 201, created.text
+    assert created.json()["hosted"] is False
+    own = await admin.client.get("/v1/institutions/did:web:registrar.uni-b.example/did.json")
+    assert own.json()["id"] == "did:web:registrar.uni-b.example"
+    # Not hosted here: its slug resolves to nothing on this host.
+    assert (await admin.client.get("/institutions/own/did.json")).status_code == 404
+
+
+async def test_a_credential_signed_with_the_kept_key_verifies_against_the_served_document(
+    admin: Admin,
+) -> None:
+    await admin.create()
+    issued = await admin.issue(await admin.api_key(scopes=["issue"]))
+    assert issued.status_code == 201, issued.text
+    credential = issued.json()["credential"]
+    assert credential["issuer"]["id"] == DID
+    (proof,) = credential["proof"]
+    assert proof["verificationMethod"] == f"{DID}#key-1"
+    assert proof["cryptosuite"] == "eddsa-rdfc-2022"
+    outcomes = verify(credential, await admin.did_document())
+    assert outcomes["proof"] is Outcome.PASSED
+    assert outcomes["issuer"] is Outcome.PASSED
+
+
+async def test_rotation_signs_new_credentials_with_the_new_key_and_old_ones_still_verify(
+    admin: Admin,
+) -> None:
+    await admin.create()
+    key = await admin.api_key()
+    before = (await admin.issue(key)).json()["credential"]
+    rotated = await admin.client.post(f"/v1/institutions/{DID}/keys", headers=ADMIN)
+    assert rotated.status_code == 201, rotated.text
+    assert rotated.json()["active_key"] == "key-2"
+    after = (await admin.issue(key)).json()["credential"]
+    assert after["proof"][0]["verificationMethod"] == f"{DID}#key-2"
+    document = await admin.did_document()
+    assert [m["id"] for m in document["verificationMethod"]] == [f"{DID}#key-1", f"{DID}#key-2"]
+    for credential in (before, after):
+        outcomes = verify(credential, document)
+        assert (outcomes["proof"], outcomes["issuer"]) == (Outcome.PASSED, Outcome.PASSED)
+
+
+async def test_a_key_is_shown_once_listed_without_its_secret_and_revocable(admin: Admin) -> None:
+    await admin.create()
+    key = await admin.api_key(label="registrar system")
+    listed = await admin.client.get(f"/v1/institutions/{DID}/api-keys", headers=ADMIN)
+    assert listed.status_code == 200
+    (shown,) = listed.json()
+    assert shown["label"] == "registrar system" and shown["revoked_at"] is None
+    assert key not in listed.text and "digest" not in shown
+    assert key not in repr(admin.store.keys)  # stored as its SHA-256 only
+    revoked = await admin.client.delete(
+        f"/v1/institutions/{DID}/api-keys/{shown['id']}", headers=ADMIN
+    )
+    assert revoked.status_code == 204
+    refused = await admin.issue(key)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "revoked" in refused.json()["detail"]
+
+
+async def test_a_key_without_the_issue_scope_is_a_403(admin: Admin) -> None:
+    await admin.create()
+    refused = await admin.issue(await admin.api_key(scopes=["read"]))
+    assert refused.status_code == 403
+    assert "'issue' scope" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"slug": "Uni A", "name": "x"}, 422),
+        ({"slug": "uni-b", "name": "x", "did": "https://uni-b.example"}, 422),
+        ({"slug": "uni-b", "name": "x", "did": "did:key:z6Mk"}, 422),
+        ({"slug": "uni-b"}, 422),
+        ({"slug": "uni-a", "name": "again"}, 409),
+    ],
+    ids=["bad-slug", "url-not-did", "did-key", "no-name", "same-slug"],
+)
+async def test_bad_institutions_are_problems_and_create_nothing(
+    admin: Admin, payload: dict[str, Any], status: int
+) -> None:
+    await admin.create()
+    response = await admin.client.post("/v1/institutions", json=payload, headers=ADMIN)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert list(admin.store.institutions) == [DID]
+
+
+async def test_unknown_institutions_and_keys_are_404_problems(admin: Admin) -> None:
+    unknown = "did:web:nowhere.example"
+    for method, path in [
+        ("GET", f"/v1/institutions/{unknown}"),
+        ("POST", f"/v1/institutions/{unknown}/keys"),
+        ("POST", f"/v1/institutions/{unknown}/api-keys"),
+        ("GET", f"/v1/institutions/{unknown}/did.json"),
+        ("GET", "/institutions/nobody/did.json"),
+    ]:
+        response = await admin.client.request(method, path, headers=ADMIN)
+        assert response.status_code == 404, (method, path, response.text)
+    await admin.create()
+    missing = await admin.client.delete(f"/v1/institutions/{DID}/api-keys/nope", headers=ADMIN)
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
+async def test_admin_routes_need_the_admin_key(admin: Admin, headers: dict[str, str]) -> None:
+    for method, path in [
+        ("POST", "/v1/institutions"),
+        ("GET", "/v1/institutions"),
+        ("POST", f"/v1/institutions/{DID}/keys"),
+    ]:
+        response = await admin.client.request(method, path, headers=headers, json={})
+        assert response.status_code == 401, (method, path)
+    assert admin.store.institutions == {}
+
+
+async def test_without_an_admin_key_the_admin_routes_are_off() -> None:
+    async for admin in admin_for(settings(admin_api_key=None)):
+        response = await admin.create()
+        assert response.status_code == 401
+        assert "CREDREG_ADMIN_API_KEY" in response.json()["detail"]
+
+
+def test_an_admin_key_without_a_key_encryption_key_refuses_to_start() -> None:
+    with pytest.raises(ValidationError, match="CREDREG_KEY_ENCRYPTION_KEY is required"):
+        settings(key_encryption_key=None)
+
+
+@pytest.mark.parametrize("kek", ["no-colon", "k1:c2hvcnQ", "k1:!!!"])
+def test_a_malformed_key_encryption_key_refuses_to_start(kek: str) -> None:
+    with pytest.raises(ValidationError, match="CREDREG_KEY_ENCRYPTION_KEY is unusable") as error:
+        settings(key_encryption_key=kek)
+    assert kek not in str(error.value)
