@@ -1,6 +1,8 @@
-"""Seed `make up` with demo data: a wallet subscription and a few issued credentials.
+"""Seed `make up` with demo data: the demo institutions (with their signing keys), a wallet
+subscription and a few issued credentials, signed.
 
-Running it again re-uses the same idempotency keys, so nothing is issued twice.
+Running it again re-uses the institutions and the same idempotency keys, so nothing is issued
+twice.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from service_processes import DEMO_WALLET_PORT, PORTS, RUN_DIR  # noqa: E402
+from service_processes import (  # noqa: E402
+    DEMO_ADMIN_KEY,
+    DEMO_INSTITUTIONS,
+    DEMO_WALLET_PORT,
+    PORTS,
+    RUN_DIR,
+    hosted_did,
+)
 
 ISSUER = f"http://127.0.0.1:{PORTS['issuer']}"
 REGISTRY = f"http://127.0.0.1:{PORTS['registry']}"
@@ -58,6 +67,19 @@ DEMO_CREDENTIALS: list[dict[str, Any]] = [
 ]
 
 
+def create_institutions(client: httpx.Client) -> None:
+    """Create the demo institutions through the admin API (once): each gets its did:web and a
+    signing key sealed under the demo key-encryption key."""
+    for slug, name in DEMO_INSTITUTIONS.items():
+        response = client.post(
+            f"{ISSUER}/v1/institutions",
+            json={"slug": slug, "name": name},
+            headers={"Authorization": f"Bearer {DEMO_ADMIN_KEY}"},
+        )
+        if response.status_code not in (201, 409):  # 409: created by an earlier `make up`
+            raise SystemExit(f"creating {slug} failed: {response.status_code} {response.text}")
+
+
 def subscribe_wallet(client: httpx.Client) -> dict[str, Any]:
     """Subscribe the demo wallet to the demo learner's notices (once)."""
     marker = RUN_DIR / "demo-subscription.json"
@@ -100,12 +122,15 @@ def wait_visible(client: httpx.Client, credential_id: str, timeout: float = 30) 
 def main() -> None:
     """Seed and print what to try next."""
     with httpx.Client(timeout=10) as client:
+        create_institutions(client)
         subscription = subscribe_wallet(client)
         ids = [issue(client, n, body) for n, body in enumerate(DEMO_CREDENTIALS)]
         for credential_id in ids:
             wait_visible(client, credential_id)
     print("\ncredreg is up with demo data:")
     print(f"  issuer      {ISSUER}/docs      (API key: {REGISTRAR_KEY})")
+    print(f"  institution {hosted_did('demo-university')}")
+    print(f"              {ISSUER}/institutions/demo-university/did.json")
     print(f"  registry    {REGISTRY}/docs")
     print(f"  revocation  http://127.0.0.1:{PORTS['revocation']}/docs")
     print(f"  notifier    {NOTIFIER}/docs   (demo subscription {subscription.get('id')})")

@@ -10,8 +10,10 @@ in the end-to-end tests.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,9 +28,22 @@ REPO = Path(__file__).resolve().parent.parent.parent
 RUN_DIR = REPO / ".local" / "run"
 PORTS = {"issuer": 8001, "registry": 8002, "revocation": 8003, "notifier": 8004}
 DEMO_WALLET_PORT = 8009
+DID_WEB_HOST = f"localhost:{PORTS['issuer']}"
+"""Institutions hosted by the local issuer are did:web:localhost%3A8001:institutions:<slug>."""
+DEMO_INSTITUTIONS = {"demo-university": "Demo University", "other-college": "Other College"}
+DEMO_ADMIN_KEY = "demo-admin-key"  # noqa: S105 - local demo only
+
+
+def hosted_did(slug: str) -> str:
+    """The did:web of a demo institution hosted by the local issuer."""
+    return f"did:web:{DID_WEB_HOST.replace(':', '%3A')}:institutions:{slug}"
+
+
+# Registrar keys from settings (the issuer and the revocation service both accept them); the
+# seed creates the institutions themselves, with their signing keys, through the admin API.
 DEMO_API_KEYS = {
-    "demo-university-key": "did:web:demo-university.example",
-    "other-college-key": "did:web:other-college.example",
+    "demo-university-key": hosted_did("demo-university"),
+    "other-college-key": hosted_did("other-college"),
 }
 READY_TIMEOUT_S = 90.0
 
@@ -118,6 +133,20 @@ def http_status(url: str) -> int | None:
         return None
 
 
+def demo_key_encryption_key() -> str:
+    """The demo's key-encryption key: made once, kept beside the local state (never committed).
+
+    Deleting it while the database keeps the demo institutions makes the issuer refuse to start
+    (`python deploy/local/infra.py down --wipe` deletes the database)."""
+    path = RUN_DIR / "demo-key-encryption-key"
+    if not path.exists():
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+        path.write_text(f"demo:{kek}\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def local_env() -> dict[str, str]:
     """Settings for `make up`: the local infra, demo API keys, a loopback demo wallet."""
     kafka_port = os.environ.get("CREDREG_KAFKA_PORT", "9092")
@@ -126,6 +155,9 @@ def local_env() -> dict[str, str]:
         "CREDREG_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
         "CREDREG_MONGODB_URI": f"mongodb://127.0.0.1:{mongo_port}/",
         "CREDREG_API_KEYS": json.dumps(DEMO_API_KEYS),
+        "CREDREG_ADMIN_API_KEY": DEMO_ADMIN_KEY,
+        "CREDREG_KEY_ENCRYPTION_KEY": demo_key_encryption_key(),
+        "CREDREG_DID_WEB_HOST": DID_WEB_HOST,
         # The demo wallet listens on loopback, which production refuses.
         "CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
         "CREDREG_LOG_LEVEL": "INFO",
