@@ -934,9 +934,10 @@ def print_table(result: dict[str, Any]) -> None:
         (
             "Kafka topic on disk, MiB",
             disk["kafka_topic_mib"],
-            (
+            round(
                 result.get("produce", {}).get("megabytes", 0)
-                + result.get("convocation", {}).get("megabytes", 0)
+                + result.get("convocation", {}).get("megabytes", 0),
+                1,
             )
             or None,
             "record values, MB",
