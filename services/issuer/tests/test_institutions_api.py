@@ -244,3 +244,21 @@ def test_a_malformed_key_encryption_key_refuses_to_start(kek: str) -> None:
     with pytest.raises(ValidationError, match="CREDREG_KEY_ENCRYPTION_KEY is unusable") as error:
         settings(key_encryption_key=kek)
     assert kek not in str(error.value)
+
+
+async def test_a_rotation_that_loses_the_compare_and_set_is_a_409_and_changes_nothing(
+    admin: Admin,
+) -> None:
+    await admin.create()
+    before = admin.store.institutions[DID]
+    stale = before.keys[0].model_copy(update={"id": "key-9"})
+    assert not await admin.store.add_key(DID, stale, replacing="key-0")
+
+    async def another_rotation_won(*_args: Any, **_kwargs: Any) -> bool:
+        return False
+
+    admin.store.add_key = another_rotation_won  # type: ignore[method-assign]
+    raced = await admin.client.post(f"/v1/institutions/{DID}/keys", headers=ADMIN)
+    assert raced.status_code == 409
+    assert raced.headers["content-type"].startswith("application/problem+json")
+    assert admin.store.institutions[DID] == before
