@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -58,6 +59,11 @@ async def _request(method: str, url: str, admin_key: str, body: Any) -> httpx.Re
         return await client.request(
             method, url, json=body, headers={"Authorization": f"Bearer {admin_key}"}
         )
+
+
+def _segment(value: str) -> str:
+    """A path segment: a did:web's own `%3A` must reach the issuer as written."""
+    return quote(value, safe=":")
 
 
 def _problem(response: httpx.Response) -> str:
@@ -132,7 +138,7 @@ def rotate_key(
     as_json: AsJson = False,
 ) -> None:
     """Make a new signing key active; earlier keys stay in the DID document."""
-    found = _call("POST", url, admin_key, f"/v1/institutions/{institution}/keys")
+    found = _call("POST", url, admin_key, f"/v1/institutions/{_segment(institution)}/keys")
     _print_institutions([found], as_json)
 
 
@@ -152,7 +158,9 @@ def create_api_key(
     body: dict[str, Any] = {"label": label}
     if scope:
         body["scopes"] = scope
-    created = _call("POST", url, admin_key, f"/v1/institutions/{institution}/api-keys", body)
+    created = _call(
+        "POST", url, admin_key, f"/v1/institutions/{_segment(institution)}/api-keys", body
+    )
     if as_json:
         Console().print_json(json.dumps(created))
         return
@@ -171,5 +179,10 @@ def revoke_api_key(
     url: IssuerUrl = DEFAULT_URL,
 ) -> None:
     """Revoke an API key; its next request is refused."""
-    _call("DELETE", url, admin_key, f"/v1/institutions/{institution}/api-keys/{key_id}")
+    _call(
+        "DELETE",
+        url,
+        admin_key,
+        f"/v1/institutions/{_segment(institution)}/api-keys/{_segment(key_id)}",
+    )
     typer.echo(f"revoked API key {key_id} of {institution}")

@@ -262,3 +262,15 @@ async def test_a_rotation_that_loses_the_compare_and_set_is_a_409_and_changes_no
     assert raced.status_code == 409
     assert raced.headers["content-type"].startswith("application/problem+json")
     assert admin.store.institutions[DID] == before
+
+
+async def test_a_did_web_with_a_port_is_found_as_written_and_as_decoded() -> None:
+    async for admin in admin_for(settings(did_web_host="localhost:8001")):
+        created = await admin.create()
+        did = created.json()["id"]
+        assert did == "did:web:localhost%3A8001:institutions:uni-a"
+        # curl decodes the %3A on the way; a client that escapes it sends %253A.
+        for path in (did, did.replace("%3A", ":"), did.replace("%", "%25")):
+            response = await admin.client.get(f"/v1/institutions/{path}", headers=ADMIN)
+            assert response.status_code == 200, (path, response.text)
+            assert response.json()["id"] == did

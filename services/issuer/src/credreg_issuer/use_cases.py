@@ -14,6 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 from credreg_issuer.domain import (
     CredentialSigner,
@@ -193,6 +194,11 @@ class ManageInstitutions:
     async def get(self, institution_id: str) -> Institution:
         """One institution; `InstitutionNotFound` if unknown."""
         found = await self.store.get(institution_id)
+        if found is None:
+            # A did:web with a port (`localhost%3A8001`) reaches a route decoded; match it so.
+            found = next(
+                (i for i in await self.store.all() if unquote(i.id) == institution_id), None
+            )
         if found is None:
             raise InstitutionNotFound(f"no institution {institution_id}")
         return found
