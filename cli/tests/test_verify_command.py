@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
+from credreg_cli import verify_command
 from credreg_cli.main import app
+from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords, InMemoryInstitutions
+from credreg_issuer.bootstrap import build_app
+from credreg_issuer.ports import Adapters
+from credreg_issuer.settings import IssuerSettings
+from credreg_shared.addresses import HostUnresolvable
+from credreg_shared.credentials import resolution
 from credreg_shared.credentials.data_integrity import add_proof
+from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.model import (
     Achievement,
@@ -20,6 +31,7 @@ from credreg_shared.credentials.model import (
     Criteria,
     Profile,
 )
+from credreg_shared.messaging import InMemoryPublisher
 
 STANDARDS = Path(__file__).parents[2] / "shared" / "tests" / "credentials" / "vectors"
 runner = CliRunner()
@@ -132,3 +144,76 @@ def test_unreadable_input_exits_two(tmp_path):
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
     assert runner.invoke(app, ["verify", str(garbage)]).exit_code == 2
+
+
+def issued_by_a_hosted_institution(tmp_path: Path) -> tuple[Path, httpx.ASGITransport]:
+    """A credential issued by the issuer app (over fakes) and the transport that reaches it."""
+    settings = IssuerSettings(
+        topic_namespace="unit.",
+        admin_api_key="admin-key-for-tests",
+        key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
+        did_web_host="issuer.example",
+    )
+    fakes = Adapters(
+        records=InMemoryIdempotencyRecords(),
+        publisher=InMemoryPublisher(),
+        institutions=InMemoryInstitutions(),
+    )
+    issuer = httpx.ASGITransport(app=build_app(settings, fakes=fakes))
+
+    async def issue() -> dict[str, Any]:
+        admin = {"Authorization": "Bearer admin-key-for-tests"}
+        async with httpx.AsyncClient(transport=issuer, base_url="http://issuer") as client:
+            made = await client.post(
+                "/v1/institutions", json={"slug": "uni", "name": "Uni"}, headers=admin
+            )
+            did = made.json()["id"]
+            key = (await client.post(f"/v1/institutions/{did}/api-keys", headers=admin)).json()
+            body = {
+                "holder_id": "did:example:ada",
+                "achievement": {"name": "Welding", "competencies": [{"name": "PPE"}]},
+            }
+            answer = await client.post(
+                "/v1/credentials", json=body, headers={"Authorization": f"Bearer {key['key']}"}
+            )
+            credential: dict[str, Any] = answer.json()["credential"]
+            return credential
+
+    path = tmp_path / "issued.json"
+    path.write_text(json.dumps(asyncio.run(issue())))
+    return path, issuer
+
+
+def test_resolve_fetches_the_did_web_document_from_the_mapped_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, issuer = issued_by_a_hosted_institution(tmp_path)
+    offline = runner.invoke(app, ["verify", "--json", str(path)])
+    assert offline.exit_code == 1  # no DID document without --resolve
+    monkeypatch.setattr(verify_command, "TRANSPORT", issuer)
+    result = runner.invoke(
+        app,
+        ["verify", "--json", "--resolve", "--map-host", "issuer.example=http://issuer", str(path)],
+    )
+    assert result.exit_code == 0, result.output
+    checks = {c["name"]: c["outcome"] for c in json.loads(result.output)["checks"]}
+    assert (checks["proof"], checks["issuer"], checks["schema"]) == ("passed",) * 3
+
+
+def test_resolve_reports_what_it_could_not_fetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, issuer = issued_by_a_hosted_institution(tmp_path)
+    monkeypatch.setattr(verify_command, "TRANSPORT", issuer)
+
+    async def no_dns(host: str) -> list[str]:
+        raise HostUnresolvable(f"host {host!r} does not resolve")
+
+    # Unmapped, the did:web host would be looked up and fetched over https (never in tests).
+    monkeypatch.setattr(resolution, "resolve", no_dns)
+    result = runner.invoke(app, ["verify", "--resolve", str(path)])
+    assert result.exit_code == 1
+    assert "could not fetch did:web:issuer.example:institutions:uni" in result.output
+    assert "does not resolve" in result.output
+    bad = runner.invoke(app, ["verify", "--resolve", "--map-host", "nonsense", str(path)])
+    assert bad.exit_code == 2 and "--map-host" in bad.output

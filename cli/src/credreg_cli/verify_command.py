@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from credreg_shared.credentials.report import Outcome, VerificationReport
+from credreg_shared.credentials.resolution import MaterialFetcher, parse_host_map
 from credreg_shared.credentials.validity import parse_datetime
-from credreg_shared.credentials.verification import verify_credential
+from credreg_shared.credentials.verification import VerificationMaterial, verify_credential
 
 _STYLES = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.NOT_APPLICABLE: "dim"}
 
@@ -83,13 +86,42 @@ def verify(
     at: Annotated[
         str | None, typer.Option("--at", help="Check validity at this dateTime instead of now.")
     ] = None,
+    resolve: Annotated[
+        bool,
+        typer.Option("--resolve", help="Fetch did:web documents and status lists over HTTPS."),
+    ] = False,
+    map_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map-host",
+            help="With --resolve: fetch a host from another base URL, e.g. "
+            "localhost%3A8001=http://127.0.0.1:8001 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
-    """Verify a credential offline; exit 0 only when every check passes."""
+    """Verify a credential; exit 0 only when every check passes.
+
+    Offline by default (did:key issuers, and the files given); with --resolve, did:web
+    documents and status list credentials are fetched as a verifier would.
+    """
     credential = _read_json(file)
+    status_lists = _by_id(status_list or [], "status list credential")
+    documents = _by_id(did_document or [], "DID document")
+    if resolve:
+        try:
+            hosts = parse_host_map(map_host or [])
+        except ValueError as error:
+            typer.echo(f"credreg: --map-host: {error}", err=True)
+            raise typer.Exit(code=2) from None
+        material = asyncio.run(_fetch(credential, hosts))
+        for problem in material.problems:
+            typer.echo(f"credreg: could not fetch {problem}", err=True)
+        status_lists = {**material.status_list_credentials, **status_lists}
+        documents = {**material.controller_documents, **documents}
     report = verify_credential(
         credential,
-        status_list_credentials=_by_id(status_list or [], "status list credential"),
-        controller_documents=_by_id(did_document or [], "DID document"),
+        status_list_credentials=status_lists,
+        controller_documents=documents,
         now=_parse_at(at),
     )
     if as_json:
@@ -98,3 +130,12 @@ def verify(
         # No emoji codes: DIDs such as did:key:… would otherwise print as pictures.
         render_report(report, Console(emoji=False))
     raise typer.Exit(code=0 if report.verified else 1)
+
+
+TRANSPORT: httpx.AsyncBaseTransport | None = None
+"""Where --resolve's requests go instead of the network (tests put an app here)."""
+
+
+async def _fetch(credential: Any, hosts: dict[str, str]) -> VerificationMaterial:
+    async with httpx.AsyncClient(transport=TRANSPORT, timeout=10) as client:
+        return await MaterialFetcher(client, host_map=hosts).fetch_for(credential)

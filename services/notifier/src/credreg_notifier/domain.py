@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import secrets
 import uuid
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from credreg_shared.addresses import is_public
 from credreg_shared.errors import DomainError
 from credreg_shared.events.cloudevents import Envelope, format_time
 from credreg_shared.storage.ports import Document
@@ -122,14 +122,6 @@ def refuse_private_addresses(addresses: Iterable[str]) -> None:
     for address in addresses:
         if not is_public(address):
             raise TargetRefused(f"url resolves to a non-public address ({address})")
-
-
-def is_public(address: str) -> bool:
-    """True for globally routable addresses (not private, loopback, link-local, reserved...)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 # Subscriptions

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel
 
 from credreg_registry.domain import (
     SEARCH_PAGE_DEFAULT,
@@ -18,9 +21,10 @@ from credreg_registry.domain import (
     Stats,
     Verification,
 )
-from credreg_registry.use_cases import RegistryQueries
+from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
 from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
-from credreg_shared.web import problem_responses, use_case
+from credreg_shared.credentials.report import Check
+from credreg_shared.web import ProblemError, problem_responses, use_case
 
 TITLE = "credreg registry"
 DESCRIPTION = "Portfolios, search and verification of every credential in the event log."
@@ -34,6 +38,7 @@ ERROR_STATUSES: dict[type[Exception], int] = {
 }
 
 Queries = Annotated[RegistryQueries, Depends(use_case(RegistryQueries))]
+Verifier = Annotated[VerifyCredentials, Depends(use_case(VerifyCredentials))]
 Cursor = Annotated[
     str | None, Query(max_length=40, description="`next_cursor` of the previous page")
 ]
@@ -90,6 +95,54 @@ async def search_credentials(
 async def get_stats(queries: Queries) -> Stats:
     """Counts of issued credentials, in all and by status, and of placeholders."""
     return await queries.stats()
+
+
+MAX_CREDENTIAL_BYTES = 256 * 1024
+"""A credential posted to `POST /v1/verify` is a few KB; larger bodies are refused (413)."""
+
+
+class VerificationAnswer(BaseModel):
+    """Every check on the posted credential, and what could not be fetched for them."""
+
+    verified: bool
+    credential_id: str | None
+    checked_at: datetime
+    checks: list[Check]
+    fetch_problems: list[str]
+
+
+@v1.post(
+    "/verify",
+    summary="Verify a credential: proof, issuer, did:web, status list, validity, OB schema",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+    responses=problem_responses({413: "Larger than 256 KB", 422: "The body is not a JSON object"}),
+)
+async def verify_credential_route(request: Request, verifier: Verifier) -> VerificationAnswer:
+    """The issuer's did:web document and the status lists are fetched as any verifier would;
+    a check whose material could not be fetched fails, and `fetch_problems` says why."""
+    body = await request.body()
+    if len(body) > MAX_CREDENTIAL_BYTES:
+        raise ProblemError(413, detail=f"a credential is at most {MAX_CREDENTIAL_BYTES} bytes")
+    try:
+        credential = json.loads(body)
+    except ValueError:
+        raise ProblemError(422, detail="the body is not JSON") from None
+    if not isinstance(credential, dict):
+        raise ProblemError(422, detail="the body must be a credential: a JSON object")
+    verified = await verifier.verify(credential)
+    report = verified.report
+    return VerificationAnswer(
+        verified=report.verified,
+        credential_id=report.credential_id,
+        checked_at=report.checked_at,
+        checks=report.checks,
+        fetch_problems=verified.fetch_problems,
+    )
 
 
 CONTEXT_CACHE_CONTROL = "public, max-age=31536000, immutable"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
@@ -11,7 +12,8 @@ from credreg_registry.follower import ViewFollower
 from credreg_registry.ports import Adapters, ViewStore
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
-from credreg_registry.use_cases import RegistryQueries
+from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
+from credreg_shared.credentials.resolution import MaterialFetcher
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 from credreg_shared.web import metrics_registry
@@ -39,10 +41,15 @@ def real_adapters(platform: Platform, app: FastAPI) -> Adapters:
         on_serving=serving.set,
     )
     app.state.follower = follower
+    http = httpx.AsyncClient(timeout=5, follow_redirects=False)
+    platform.close_on_shutdown(http.aclose)
+    settings = platform.settings
+    hosts = settings.did_web_hosts if isinstance(settings, RegistrySettings) else {}
     return Adapters(
         documents=documents,
         store=MongoViewStore(platform.db),
         background={"view consumer": follower},
+        verification_material=MaterialFetcher(http, host_map=hosts),
     )
 
 
@@ -61,7 +68,10 @@ def build_app(
         api=api,
         indexes=INDEXES,
         adapters=lambda platform: real_adapters(platform, app_holder[0]),
-        use_cases=lambda adapters: [RegistryQueries(documents=adapters.documents)],
+        use_cases=lambda adapters: [
+            RegistryQueries(documents=adapters.documents),
+            VerifyCredentials(material=adapters.verification_material),
+        ],
         workers=lambda adapters: adapters.background,
     )
     app = build_service_app(definition, config, fakes=fakes)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from credreg_registry.layout import Generation, ViewChanges, ViewSnapshot
+from credreg_shared.credentials.verification import VerificationMaterial
 from credreg_shared.storage.ports import Document
 from credreg_shared.workers import Worker
 
@@ -61,6 +62,15 @@ class GenerationPointer(Protocol):
         ...
 
 
+class VerificationMaterialSource(Protocol):
+    """DID documents and status lists a credential's verification needs (fetched as a verifier
+    would: `credreg_shared.credentials.resolution.MaterialFetcher`)."""
+
+    async def fetch_for(self, credential: Any) -> VerificationMaterial:
+        """What `credential`'s checks need, and what could not be fetched."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
     """What the registry's use cases and projection need: the view, to read and to write.
@@ -72,3 +82,5 @@ class Adapters:
     documents: ViewDocuments
     store: ViewStore
     background: Mapping[str, Worker] = field(default_factory=dict)
+    verification_material: VerificationMaterialSource | None = None
+    """None: `POST /v1/verify` checks offline only (did:key issuers)."""

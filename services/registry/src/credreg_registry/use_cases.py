@@ -4,8 +4,10 @@ the view's counts. Each answer takes one to three lookups by ``_id`` (see ``layo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from credreg_registry.domain import (
     ISSUED_FLAG,
@@ -36,7 +38,9 @@ from credreg_registry.layout import (
     portfolio_list,
     status_counter,
 )
-from credreg_registry.ports import ViewDocuments
+from credreg_registry.ports import VerificationMaterialSource, ViewDocuments
+from credreg_shared.credentials.report import VerificationReport
+from credreg_shared.credentials.verification import VerificationMaterial, verify_credential
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
 
@@ -137,3 +141,39 @@ def _cursor_numbers(cursor: str) -> tuple[int, int]:
     if len(pieces) != 2 or not all(p.isdigit() and len(p) <= 9 for p in pieces):
         raise InvalidCursor(cursor)
     return int(pieces[0]), int(pieces[1])
+
+
+@dataclass(frozen=True)
+class VerifiedReport:
+    """A verification report, and what could not be fetched for it (its checks then failed)."""
+
+    report: VerificationReport
+    fetch_problems: list[str]
+
+
+class VerifyCredentials:
+    """An employer's verification of a credential they were handed: every check, named."""
+
+    def __init__(
+        self,
+        *,
+        material: VerificationMaterialSource | None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.material = material
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    async def verify(self, credential: Mapping[str, Any]) -> VerifiedReport:
+        """The report, after fetching the issuer's did:web document and the status lists."""
+        fetched = (
+            await self.material.fetch_for(credential)
+            if self.material is not None
+            else VerificationMaterial()
+        )
+        report = verify_credential(
+            credential,
+            status_list_credentials=fetched.status_list_credentials,
+            controller_documents=fetched.controller_documents,
+            now=self.clock(),
+        )
+        return VerifiedReport(report=report, fetch_problems=fetched.problems)

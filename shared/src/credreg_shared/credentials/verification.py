@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,6 +136,16 @@ def _schema_check(credential: Mapping[str, Any]) -> Check:
         reason="valid OB 3.0 AchievementCredential",
         warnings=warnings,
     )
+
+
+@dataclass
+class VerificationMaterial:
+    """What verifying a credential needs from elsewhere (DID documents and status list
+    credentials, by id and URL), and what could not be had."""
+
+    controller_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status_list_credentials: dict[str, dict[str, Any]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
 
 
 def verify_credential(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from datetime import UTC, datetime
 
 import httpx
@@ -11,6 +9,8 @@ from standardwebhooks.webhooks import Webhook
 
 from credreg_notifier.domain import TargetRefused, refuse_private_addresses, webhook_host
 from credreg_notifier.ports import WebhookTargets
+from credreg_shared.addresses import HostUnresolvable
+from credreg_shared.addresses import resolve as resolve_host
 
 
 class DnsWebhookTargets:
@@ -29,10 +29,9 @@ class DnsWebhookTargets:
 async def resolve(host: str) -> list[str]:
     """Every address `host` resolves to, without blocking the event loop."""
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
+        return await resolve_host(host)
+    except HostUnresolvable as error:
         raise TargetRefused(f"url host {host!r} does not resolve") from error
-    return sorted({str(info[4][0]) for info in infos})
 
 
 class HttpxWebhookSender:
