@@ -11,12 +11,13 @@ from typer.testing import CliRunner
 
 from credreg_cli import institutions_command
 from credreg_cli.main import app
-from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords, InMemoryInstitutions
+from credreg_issuer.adapters.fakes import (
+    InMemoryInstitutions,
+    in_memory_adapters,
+)
 from credreg_issuer.bootstrap import build_app
-from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
-from credreg_shared.messaging import InMemoryPublisher
 
 runner = CliRunner()
 ADMIN = ["--admin-key", "admin-key-for-tests", "--url", "http://issuer"]
@@ -25,16 +26,15 @@ DID = "did:web:issuer.example:institutions:uni-a"
 
 @pytest.fixture
 def issuer(monkeypatch: pytest.MonkeyPatch) -> InMemoryInstitutions:
-    store = InMemoryInstitutions()
     settings = IssuerSettings(
         topic_namespace="unit.",
         admin_api_key="admin-key-for-tests",
         key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
         did_web_host="issuer.example",
     )
-    fakes = Adapters(
-        records=InMemoryIdempotencyRecords(), publisher=InMemoryPublisher(), institutions=store
-    )
+    fakes = in_memory_adapters()
+    store = fakes.institutions
+    assert isinstance(store, InMemoryInstitutions)
     app_under_test = build_app(settings, fakes=fakes)
     monkeypatch.setenv("COLUMNS", "250")  # Rich's tables fold to the terminal's width
     monkeypatch.setattr(institutions_command, "TRANSPORT", httpx.ASGITransport(app=app_under_test))

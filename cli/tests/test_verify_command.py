@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 
 from credreg_cli import verify_command
 from credreg_cli.main import app
-from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords, InMemoryInstitutions
+from credreg_issuer.adapters.fakes import (
+    in_memory_adapters,
+)
 from credreg_issuer.bootstrap import build_app
-from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
 from credreg_shared.addresses import HostUnresolvable
 from credreg_shared.credentials import resolution
@@ -31,7 +32,6 @@ from credreg_shared.credentials.model import (
     Criteria,
     Profile,
 )
-from credreg_shared.messaging import InMemoryPublisher
 
 STANDARDS = Path(__file__).parents[2] / "shared" / "tests" / "credentials" / "vectors"
 runner = CliRunner()
@@ -153,12 +153,9 @@ def issued_by_a_hosted_institution(tmp_path: Path) -> tuple[Path, httpx.ASGITran
         admin_api_key="admin-key-for-tests",
         key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
         did_web_host="issuer.example",
+        status_list_base_url="https://issuer.example",
     )
-    fakes = Adapters(
-        records=InMemoryIdempotencyRecords(),
-        publisher=InMemoryPublisher(),
-        institutions=InMemoryInstitutions(),
-    )
+    fakes = in_memory_adapters()
     issuer = httpx.ASGITransport(app=build_app(settings, fakes=fakes))
 
     async def issue() -> dict[str, Any]:
@@ -197,7 +194,10 @@ def test_resolve_fetches_the_did_web_document_from_the_mapped_host(
     )
     assert result.exit_code == 0, result.output
     checks = {c["name"]: c["outcome"] for c in json.loads(result.output)["checks"]}
-    assert (checks["proof"], checks["issuer"], checks["schema"]) == ("passed",) * 3
+    # The status list too: fetched, its own proof checked, the credential's bit clear.
+    assert (checks["proof"], checks["issuer"], checks["revocation"], checks["schema"]) == (
+        ("passed",) * 4
+    )
 
 
 def test_resolve_reports_what_it_could_not_fetch(

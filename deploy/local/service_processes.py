@@ -158,6 +158,7 @@ def local_env() -> dict[str, str]:
         "CREDREG_ADMIN_API_KEY": DEMO_ADMIN_KEY,
         "CREDREG_KEY_ENCRYPTION_KEY": demo_key_encryption_key(),
         "CREDREG_DID_WEB_HOST": DID_WEB_HOST,
+        "CREDREG_STATUS_LIST_BASE_URL": f"http://{DID_WEB_HOST}",
         # The registry's verifier fetches the demo institutions' did:web documents locally.
         "CREDREG_DID_WEB_HOSTS": json.dumps(
             {DID_WEB_HOST.replace(":", "%3A"): f"http://127.0.0.1:{PORTS['issuer']}"}

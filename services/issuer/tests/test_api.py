@@ -9,10 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords, InMemoryInstitutions
+from credreg_issuer.adapters.fakes import (
+    InMemoryIdempotencyRecords,
+    in_memory_adapters,
+)
 from credreg_issuer.bootstrap import build_app
 from credreg_issuer.domain import credential_id_for
-from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import CREDENTIALS_TOPIC, models
@@ -46,7 +48,7 @@ async def api() -> AsyncIterator[Api]:
     publisher, records = InMemoryPublisher(), InMemoryIdempotencyRecords()
     app = build_app(
         SETTINGS,
-        fakes=Adapters(records=records, publisher=publisher, institutions=InMemoryInstitutions()),
+        fakes=in_memory_adapters(records=records, publisher=publisher),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:

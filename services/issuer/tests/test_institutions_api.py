@@ -10,14 +10,15 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords, InMemoryInstitutions
+from credreg_issuer.adapters.fakes import (
+    InMemoryInstitutions,
+    in_memory_adapters,
+)
 from credreg_issuer.bootstrap import build_app
-from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.credentials.report import Outcome
 from credreg_shared.credentials.verification import verify_credential
-from credreg_shared.messaging import InMemoryPublisher
 
 from .fixtures import body
 
@@ -68,10 +69,9 @@ class Admin:
 
 
 async def admin_for(config: IssuerSettings) -> AsyncIterator[Admin]:
-    store = InMemoryInstitutions()
-    fakes = Adapters(
-        records=InMemoryIdempotencyRecords(), publisher=InMemoryPublisher(), institutions=store
-    )
+    fakes = in_memory_adapters()
+    store = fakes.institutions
+    assert isinstance(store, InMemoryInstitutions)
     transport = httpx.ASGITransport(app=build_app(config, fakes=fakes))
     async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
         yield Admin(client, store)

@@ -1,24 +1,33 @@
 """Institutions over the real Kafka and MongoDB-wire server: keys survive a restart sealed,
-rotations race safely, and a wrong key-encryption key refuses to start."""
+rotations race safely, a wrong key-encryption key refuses to start; status-list indices and
+revocations hold across two replica processes, and a revocation on the log sets its bit."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+from asyncio.subprocess import PIPE
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from credreg_issuer.adapters.mongo import MongoInstitutions
+from credreg_issuer.adapters.mongo import MongoInstitutions, MongoStatusLists
 from credreg_issuer.bootstrap import build_app
 from credreg_issuer.institutions import KeyringUnusable
 from credreg_issuer.settings import IssuerSettings
+from credreg_issuer.status_lists import StatusList
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.credentials.report import Outcome
 from credreg_shared.credentials.verification import verify_credential
 from credreg_shared.events import CREDENTIALS_TOPIC, models
-from credreg_shared.testing import SettingsFactory, read_log, serving
+from credreg_shared.events.cloudevents import new_envelope
+from credreg_shared.messaging import KafkaPublisher
+from credreg_shared.testing import SettingsFactory, eventually, read_log, serving
 
 from .fixtures import body
 
@@ -131,3 +140,91 @@ async def test_a_wrong_key_encryption_key_refuses_to_start(
     with pytest.raises(KeyringUnusable, match="CREDREG_KEY_ENCRYPTION_KEY is not set"):
         async with serving(build_app(missing), base_url="http://issuer"):
             pass
+
+
+async def replicas(*argvs: list[str]) -> list[Any]:
+    """Run replica processes at once; their JSON answers."""
+    script = Path(__file__).with_name("status_list_replica.py")
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, str(script), *argv, stdout=PIPE, stderr=PIPE
+        )
+        for argv in argvs
+    ]
+    answers = []
+    for process in processes:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=240)
+        assert process.returncode == 0, err.decode()
+        answers.append(json.loads(out))
+    return answers
+
+
+async def test_two_replicas_never_claim_one_index_twice(
+    endpoints: Any, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    # A list of 1,024 entries and 2 × 300 claims: most draws collide late, as on a full list.
+    common = ["--uri", endpoints.mongodb_uri, "--database", mongo_db.name, "--list", "t-1"]
+    first, second = await replicas(
+        ["claim", *common, "--name", "a", "--count", "300"],
+        ["claim", *common, "--name", "b", "--count", "300"],
+    )
+    assert len(set(first)) == 300 and len(set(second)) == 300
+    assert not set(first) & set(second)
+    assert await mongo_db["status_claims"].count_documents({}) == 600
+
+
+async def test_two_replicas_revoking_1000_entries_of_one_list_lose_none(
+    endpoints: Any, mongo_db: AsyncDatabase[dict[str, Any]]
+) -> None:
+    store = MongoStatusLists(mongo_db)
+    await store.ensure_list(
+        StatusList(id="t-1", institution=DID, number=1, updated_at=datetime.now(UTC))
+    )
+    common = ["--uri", endpoints.mongodb_uri, "--database", mongo_db.name, "--list", "t-1"]
+    await replicas(
+        ["revoke", *common, "--start", "0", "--count", "500"],
+        ["revoke", *common, "--start", "500", "--count", "500"],
+    )
+    found = await store.get_list("t-1")
+    assert found is not None
+    assert sorted(found.revoked) == list(range(1000))
+    assert found.version == 1000  # each index counted once
+
+
+async def test_a_revocation_on_the_log_sets_the_bit_in_the_served_list(
+    service_settings: SettingsFactory,
+) -> None:
+    settings = await settings_for(service_settings, f"k1:{KeyEncryptionKeyring.generate_kek()}")
+    settings = settings.model_copy(update={"status_list_base_url": "https://issuer.example"})
+    async with serving(build_app(settings), base_url="http://issuer") as client:
+        await client.post(
+            "/v1/institutions", json={"slug": "uni-a", "name": "University A"}, headers=ADMIN
+        )
+        keys = await client.post(f"/v1/institutions/{DID}/api-keys", json={}, headers=ADMIN)
+        kept, revoked = [await issue(client, keys.json()["key"]) for _ in range(2)]
+        url = revoked["credentialStatus"]["statusListCredential"]
+        path = url.removeprefix("https://issuer.example")
+        async with KafkaPublisher(settings.kafka_bootstrap_servers) as publisher:
+            event = models.CredentialRevoked(
+                credential_id=revoked["id"], issuer_id=DID, holder_id="did:example:ada", reason="x"
+            )
+            await publisher.publish(
+                new_envelope(event, source="urn:test"), topic=settings.topic(CREDENTIALS_TOPIC)
+            )
+
+        async def bit_set() -> dict[str, Any] | None:
+            served = (await client.get(path)).json()
+            report = verify_credential(
+                revoked,
+                controller_documents={DID: document},
+                status_list_credentials={url: served},
+            )
+            return served if report.check("revocation").outcome is Outcome.FAILED else None
+
+        document = (await client.get("/institutions/uni-a/did.json")).json()
+        served = await eventually(bit_set, "the revoked credential's bit in the served list")
+        report = verify_credential(
+            kept, controller_documents={DID: document}, status_list_credentials={url: served}
+        )
+        assert report.check("revocation").outcome is Outcome.PASSED
+        assert report.check("proof").outcome is Outcome.PASSED

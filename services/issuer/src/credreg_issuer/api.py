@@ -26,7 +26,8 @@ from credreg_issuer.institutions import (
     NoKeyEncryptionKey,
     ScopeMissing,
 )
-from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions
+from credreg_issuer.status_lists import LIST_TTL, StatusListFull, StatusListNotFound
+from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
 from credreg_shared.auth import CallingInstitution, bearer_token
 from credreg_shared.events import models
 from credreg_shared.web import ProblemError, problem_responses, use_case
@@ -46,6 +47,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     ApiKeyRevoked: 401,
     ScopeMissing: 403,
     NoKeyEncryptionKey: 503,
+    StatusListNotFound: 404,
+    StatusListFull: 503,
 }
 
 
@@ -101,6 +104,7 @@ async def issue_credential(
 # --- institutions: the bootstrap admin key creates them and their keys ----------------------
 
 Institutions = Annotated[ManageInstitutions, Depends(use_case(ManageInstitutions))]
+StatusLists = Annotated[ManageStatusLists, Depends(use_case(ManageStatusLists))]
 
 
 async def require_admin(request: Request) -> None:
@@ -264,6 +268,36 @@ async def get_institution_did_document(
     """Every public key it ever signed with (rotation keeps the old ones)."""
     found = await institutions.get(institution_id)
     return JSONResponse(found.did_document(), headers=DID_HEADERS)
+
+
+# --- status lists: public ------------------------------------------------------------------
+
+
+@dids.get(
+    "/v1/status-lists/{list_id}",
+    response_class=JSONResponse,
+    responses={
+        **problem_responses({404: "No such status list"}),
+        304: {"description": "The copy named by If-None-Match is current"},
+    },
+    summary="A signed BitstringStatusListCredential (revocation)",
+)
+async def get_status_list(
+    list_id: str,
+    status_lists: StatusLists,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Signed by the institution's active key; cacheable for its `ttl`, then revalidated."""
+    signed, etag = await status_lists.signed_list(list_id)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={int(LIST_TTL.total_seconds())}",
+        "Access-Control-Allow-Origin": "*",
+    }
+    tags = {t.strip().removeprefix("W/") for t in (if_none_match or "").split(",")}
+    if etag in tags or "*" in tags:
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(signed, headers=headers)
 
 
 router = APIRouter()

@@ -5,13 +5,19 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from credreg_issuer import api
-from credreg_issuer.adapters.mongo import INDEXES, MongoIdempotencyRecords, MongoInstitutions
+from credreg_issuer.adapters.mongo import (
+    INDEXES,
+    MongoIdempotencyRecords,
+    MongoInstitutions,
+    MongoStatusLists,
+)
 from credreg_issuer.domain import CredentialSigner
 from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
-from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions
+from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
 from credreg_shared.auth import ApiKeyTable, InstitutionResolver, bearer_token
 from credreg_shared.events import CREDENTIALS_TOPIC
+from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 from credreg_shared.web import ProblemError
 
@@ -22,6 +28,7 @@ def real_adapters(platform: Platform) -> Adapters:
         records=MongoIdempotencyRecords(platform.db),
         publisher=platform.publisher,
         institutions=MongoInstitutions(platform.db),
+        status_lists=MongoStatusLists(platform.db),
     )
 
 
@@ -47,7 +54,7 @@ def institution_resolver(table: ApiKeyTable) -> InstitutionResolver:
 def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None = None) -> FastAPI:
     """The issuer app: real adapters in its lifespan, or `fakes` and no connection at all.
 
-    The issuer only produces, so it runs no consumer and no worker.
+    Its consumer takes revocations, to set the bits of the status lists kept here.
     """
     config = settings or IssuerSettings()
     signer = CredentialSigner(config.signing_key_pairs(), cryptosuite=config.signing_cryptosuite)
@@ -58,6 +65,7 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
         institutions = ManageInstitutions(
             store=adapters.institutions, keyring=keyring, did_web_host=config.did_web_host
         )
+        status_lists = status_lists_of(adapters, institutions)
         return [
             IssueCredentials(
                 publisher=adapters.publisher,
@@ -66,9 +74,24 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
                 topic=config.topic(CREDENTIALS_TOPIC),
                 source=config.source,
                 institutions=institutions,
+                status_lists=status_lists,
             ),
             institutions,
+            status_lists,
         ]
+
+    def status_lists_of(adapters: Adapters, institutions: ManageInstitutions) -> ManageStatusLists:
+        return ManageStatusLists(
+            store=adapters.status_lists,
+            institutions=institutions,
+            base_url=config.status_list_base_url,
+        )
+
+    def projection(adapters: Adapters) -> HandlerRegistry:
+        institutions = ManageInstitutions(
+            store=adapters.institutions, keyring=keyring, did_web_host=config.did_web_host
+        )
+        return status_lists_of(adapters, institutions).register(HandlerRegistry())
 
     async def startup(adapters: Adapters) -> None:
         manager = ManageInstitutions(
@@ -82,6 +105,8 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
         adapters=real_adapters,
         use_cases=use_cases,
         startup=startup,
+        # Revocations flip the bits of the status lists kept here.
+        projection=projection,
     )
     app = build_service_app(definition, config, fakes=fakes)
     # Where the registry serves credential views: the 201's Location starts with it.

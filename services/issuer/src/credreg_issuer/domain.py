@@ -223,7 +223,12 @@ def competency_url_for(institution: str, code: str | None, name: str) -> str:
 
 
 def build_credential(
-    command: IssueCredential, *, institution: str, credential_id: str, valid_from: datetime
+    command: IssueCredential,
+    *,
+    institution: str,
+    credential_id: str,
+    valid_from: datetime,
+    credential_status: Mapping[str, Any] | None = None,
 ) -> ob.AchievementCredential:
     """The unsigned OB 3.0 AchievementCredential the command asks for."""
     wanted = command.achievement
@@ -244,6 +249,9 @@ def build_credential(
         valid_from=valid_from,
         valid_until=command.valid_until,
         credential_subject=holder,
+        credential_status=(
+            [ob.StatusEntry.model_validate(credential_status)] if credential_status else []
+        ),
     )
 
 
@@ -274,6 +282,7 @@ def prepare_issuance(
     credential_id: str,
     source: str,
     signer: CredentialSigner,
+    credential_status: Mapping[str, Any] | None = None,
 ) -> Envelope:
     """The signed credential inside its `credential.issued` event, ready to publish.
 
@@ -283,7 +292,11 @@ def prepare_issuance(
     now = datetime.now(UTC)
     valid_from = command.valid_from or now
     credential = build_credential(
-        command, institution=institution, credential_id=credential_id, valid_from=valid_from
+        command,
+        institution=institution,
+        credential_id=credential_id,
+        valid_from=valid_from,
+        credential_status=credential_status,
     )
     document = signer.sign(credential.to_document(), institution=institution, created=now)
     data = models.CredentialIssued(

@@ -123,6 +123,8 @@ class Institution(BaseModel):
     keys: list[SigningKey]
     active_key: str
     created_at: datetime
+    status_list: str | None = None
+    """The list its new credentials get their status entry from (None: its first one)."""
 
     def signing_key(self) -> SigningKey:
         """The key new credentials are signed with."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from credreg_issuer.institutions import ApiKey, Institution, SigningKey
+from credreg_issuer.status_lists import StatusList
 from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
 from credreg_shared.messaging.ports import EventPublisher
 
@@ -91,6 +92,44 @@ class InstitutionStore(Protocol):
         ...
 
 
+class StatusListStore(Protocol):
+    """Status lists, their claimed indices and each credential's entry; single-document writes."""
+
+    # Outages raise `credreg_shared.errors.StorageUnavailable`, never a driver error.
+
+    async def ensure_list(self, status_list: StatusList) -> None:
+        """Create the list unless it exists."""
+        ...
+
+    async def get_list(self, list_id: str) -> StatusList | None:
+        """One list."""
+        ...
+
+    async def claim(self, list_id: str, index: int, credential_id: str) -> bool:
+        """Claim an index for a credential; False if another credential holds it."""
+        ...
+
+    async def record_entry(self, credential_id: str, list_id: str, index: int) -> tuple[str, int]:
+        """Remember a credential's (list, index) unless it has one; the one it has either way."""
+        ...
+
+    async def entry_of(self, credential_id: str) -> tuple[str, int] | None:
+        """A credential's (list, index)."""
+        ...
+
+    async def count_allocated(self, list_id: str) -> int:
+        """Count one more allocated index of the list; the new count."""
+        ...
+
+    async def revoke(self, list_id: str, index: int, at: datetime) -> None:
+        """Add the index to the list's revoked set (idempotent) in one atomic write."""
+        ...
+
+    async def move_to_list(self, institution_id: str, current: str | None, following: str) -> bool:
+        """Point the institution at its next list if it still points at `current`."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
     """What the issuer's use cases need: Idempotency-Key records, the publisher, institutions."""
@@ -98,3 +137,4 @@ class Adapters:
     records: IdempotencyRecords
     publisher: EventPublisher
     institutions: InstitutionStore
+    status_lists: StatusListStore

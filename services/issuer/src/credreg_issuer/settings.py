@@ -34,6 +34,8 @@ class IssuerSettings(InstitutionApiSettings):
     key_encryption_key: SecretStr | None = Field(default=None, repr=False)
     # Host (and port) in the did:web of institutions hosted here: did:web:<host>:institutions:…
     did_web_host: str = Field(default="localhost:8001", min_length=1)
+    # Public base URL of this issuer's status lists (in every credential's status entry).
+    status_list_base_url: str = Field(default="http://localhost:8001", pattern=r"^https?://\S+$")
 
     def keyring(self) -> KeyEncryptionKeyring | None:
         """The key-encryption keyring, if one is configured."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 from credreg_issuer.domain import (
@@ -46,11 +48,30 @@ from credreg_issuer.institutions import (
     next_key_id,
     sealed_key_id,
 )
-from credreg_issuer.ports import IdempotencyRecord, IdempotencyRecords, InstitutionStore
+from credreg_issuer.ports import (
+    IdempotencyRecord,
+    IdempotencyRecords,
+    InstitutionStore,
+    StatusListStore,
+)
+from credreg_issuer.status_lists import (
+    CLAIM_ATTEMPTS,
+    LIST_LENGTH,
+    ROLL_OVER_AT,
+    StatusList,
+    StatusListFull,
+    StatusListNotFound,
+    list_id,
+    list_url,
+    unsigned_list_credential,
+)
 from credreg_shared.credentials.key_encryption import KeyEncryptionError, KeyEncryptionKeyring
 from credreg_shared.credentials.keys import Ed25519KeyPair
+from credreg_shared.credentials.status_list import status_list_entry
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
+from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
+from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
@@ -68,12 +89,15 @@ class IssueCredentials:
         topic: str,
         source: str,
         institutions: ManageInstitutions | None = None,
+        status_lists: ManageStatusLists | None = None,
     ) -> None:
         self.publisher = publisher
         self.records = records
         self.signer = signer
-        # Institutions kept in the database sign with their own active key.
+        # Institutions kept in the database sign with their own active key, and their
+        # credentials carry a revocation entry in one of their status lists.
         self.institutions = institutions
+        self.status_lists = status_lists
         self.topic = topic
         self.source = source
 
@@ -81,13 +105,20 @@ class IssueCredentials:
         self, command: IssueCredential, *, institution: str, idempotency_key: str | None = None
     ) -> Envelope:
         """The acknowledged `credential.issued` event of the credential the command asks for."""
-        kept = await self.institutions.signer_for(institution) if self.institutions else None
+        credential_id = credential_id_for(institution, idempotency_key)
+        kept = await self.institutions.kept(institution) if self.institutions else None
+        signer, status = self.signer, None
+        if kept is not None and self.institutions is not None:
+            signer = self.institutions.signer_of(kept)
+            if self.status_lists is not None:
+                status = await self.status_lists.entry_for(kept, credential_id)
         envelope = prepare_issuance(
             command,
             institution=institution,
-            credential_id=credential_id_for(institution, idempotency_key),
+            credential_id=credential_id,
             source=self.source,
-            signer=kept or self.signer,
+            signer=signer,
+            credential_status=status,
         )
         if idempotency_key is None:
             await self._publish(envelope)
@@ -159,7 +190,7 @@ class ManageInstitutions:
 
     def _sealed_key(self, institution: str, key_id: str) -> SigningKey:
         if self.keyring is None:
-            raise NoKeyEncryptionKey("CREDREG_KEY_ENCRYPTION_KEYS is not set: no key can be kept")
+            raise NoKeyEncryptionKey("CREDREG_KEY_ENCRYPTION_KEY is not set: no key can be kept")
         key_pair = Ed25519KeyPair.generate()
         return SigningKey(
             id=key_id,
@@ -268,13 +299,19 @@ class ManageInstitutions:
                         f"{error} (a wrong key, or a retired one still needed)"
                     ) from None
 
+    async def kept(self, institution_id: str) -> Institution | None:
+        """The institution if it is kept here (its keys and status lists are), else None."""
+        return await self.store.get(institution_id)
+
     async def signer_for(self, institution_id: str) -> CredentialSigner | None:
         """A signer with the institution's active key, or None if it is not kept here."""
         found = await self.store.get(institution_id)
-        if found is None:
-            return None
+        return None if found is None else self.signer_of(found)
+
+    def signer_of(self, found: Institution) -> CredentialSigner:
+        """A signer with a kept institution's active key."""
         if self.keyring is None:
-            raise NoKeyEncryptionKey("CREDREG_KEY_ENCRYPTION_KEYS is not set: cannot sign")
+            raise NoKeyEncryptionKey("CREDREG_KEY_ENCRYPTION_KEY is not set: cannot sign")
         key = found.signing_key()
         return CredentialSigner(
             {found.id: self._opened(self.keyring, key)},
@@ -298,3 +335,86 @@ class ManageInstitutions:
         if scope not in found.scopes:
             raise ScopeMissing(f"this API key lacks the {scope!r} scope")
         return found.institution
+
+
+class ManageStatusLists:
+    """Status entries for new credentials, the signed list credentials, and revocations."""
+
+    def __init__(
+        self,
+        *,
+        store: StatusListStore,
+        institutions: ManageInstitutions,
+        base_url: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.institutions = institutions
+        self.base_url = base_url
+        self.clock = clock
+        self._signed: dict[tuple[str, int, str], dict[str, Any]] = {}
+
+    async def entry_for(self, institution: Institution, credential_id: str) -> dict[str, Any]:
+        """The credential's `BitstringStatusListEntry` (the same one on every retry)."""
+        found = await self.store.entry_of(credential_id)
+        if found is None:
+            found = await self._allocate(institution, credential_id)
+        current, index = found
+        return status_list_entry(
+            status_list_credential=list_url(self.base_url, current),
+            index=index,
+            purpose="revocation",
+        )
+
+    async def _allocate(self, institution: Institution, credential_id: str) -> tuple[str, int]:
+        current = institution.status_list or list_id(institution.slug, 1)
+        number = int(current.rsplit("-", 1)[1])
+        await self.store.ensure_list(
+            StatusList(
+                id=current, institution=institution.id, number=number, updated_at=self.clock()
+            )
+        )
+        for _ in range(CLAIM_ATTEMPTS):
+            index = secrets.randbelow(LIST_LENGTH)
+            if await self.store.claim(current, index, credential_id):
+                break
+        else:
+            raise StatusListFull(f"no free index drawn in {current}; retry")
+        recorded = await self.store.record_entry(credential_id, current, index)
+        if recorded == (current, index) and (
+            await self.store.count_allocated(current) >= ROLL_OVER_AT
+        ):
+            # Half full: the next credentials go to a new list (whoever moves it first wins).
+            following = list_id(institution.slug, number + 1)
+            await self.store.move_to_list(institution.id, institution.status_list, following)
+        return recorded
+
+    async def signed_list(self, status_list_id: str) -> tuple[dict[str, Any], str]:
+        """The signed list credential as it stands, and its ETag."""
+        found = await self.store.get_list(status_list_id)
+        if found is None:
+            raise StatusListNotFound(f"no status list {status_list_id}")
+        institution = await self.institutions.get(found.institution)
+        cache_key = (found.id, found.version, institution.active_key)
+        signed = self._signed.get(cache_key)
+        if signed is None:
+            unsigned = unsigned_list_credential(found, url=list_url(self.base_url, found.id))
+            signed = self.institutions.signer_of(institution).sign(
+                unsigned, institution=institution.id, created=found.updated_at
+            )
+            if len(self._signed) >= 1024:
+                self._signed.clear()
+            self._signed[cache_key] = signed
+        return signed, f'"{found.id}.{found.version}.{institution.active_key}"'
+
+    async def on_revoked(self, envelope: Envelope) -> None:
+        """Set the revoked credential's bit (nothing for credentials issued elsewhere)."""
+        revoked = envelope.data_as(models.CredentialRevoked)
+        found = await self.store.entry_of(revoked.credential_id)
+        if found is not None:
+            await self.store.revoke(found[0], found[1], envelope.time)
+
+    def register(self, registry: HandlerRegistry) -> HandlerRegistry:
+        """Revocations flip bits; every other event passes."""
+        registry.register(models.CredentialRevoked, self.on_revoked)
+        return registry

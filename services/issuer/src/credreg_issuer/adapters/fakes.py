@@ -7,7 +7,10 @@ from dataclasses import replace
 from datetime import datetime
 
 from credreg_issuer.institutions import ApiKey, Institution, InstitutionExists, SigningKey
-from credreg_issuer.ports import IdempotencyRecord
+from credreg_issuer.ports import Adapters, IdempotencyRecord
+from credreg_issuer.status_lists import StatusList
+from credreg_shared.messaging import InMemoryPublisher
+from credreg_shared.messaging.ports import EventPublisher
 
 
 class InMemoryIdempotencyRecords:
@@ -96,3 +99,82 @@ class InMemoryInstitutions:
                     self.keys[digest] = key.model_copy(update={"revoked_at": at})
                 return True
         return False
+
+
+class InMemoryStatusLists:
+    """`StatusListStore` in memory: first claim wins, revocations are set additions."""
+
+    def __init__(self, institutions: InMemoryInstitutions) -> None:
+        self.institutions = institutions
+        self.lists: dict[str, StatusList] = {}
+        self.claims: dict[tuple[str, int], str] = {}
+        self.entries: dict[str, tuple[str, int]] = {}
+
+    async def ensure_list(self, status_list: StatusList) -> None:
+        """Create the list unless it exists."""
+        await asyncio.sleep(0)
+        self.lists.setdefault(status_list.id, status_list)
+
+    async def get_list(self, list_id: str) -> StatusList | None:
+        """One list."""
+        await asyncio.sleep(0)
+        return self.lists.get(list_id)
+
+    async def claim(self, list_id: str, index: int, credential_id: str) -> bool:
+        """Claim an index for a credential; False if another credential holds it."""
+        await asyncio.sleep(0)
+        return self.claims.setdefault((list_id, index), credential_id) == credential_id
+
+    async def record_entry(self, credential_id: str, list_id: str, index: int) -> tuple[str, int]:
+        """Remember a credential's (list, index) unless it has one; the one it has either way."""
+        await asyncio.sleep(0)
+        return self.entries.setdefault(credential_id, (list_id, index))
+
+    async def entry_of(self, credential_id: str) -> tuple[str, int] | None:
+        """A credential's (list, index)."""
+        await asyncio.sleep(0)
+        return self.entries.get(credential_id)
+
+    async def count_allocated(self, list_id: str) -> int:
+        """Count one more allocated index of the list; the new count."""
+        await asyncio.sleep(0)
+        found = self.lists[list_id]
+        self.lists[list_id] = found.model_copy(update={"allocated": found.allocated + 1})
+        return found.allocated + 1
+
+    async def revoke(self, list_id: str, index: int, at: datetime) -> None:
+        """Add the index to the list's revoked set (idempotent) in one atomic write."""
+        await asyncio.sleep(0)
+        found = self.lists[list_id]
+        if index not in found.revoked:
+            self.lists[list_id] = found.model_copy(
+                update={
+                    "revoked": [*found.revoked, index],
+                    "version": found.version + 1,
+                    "updated_at": at,
+                }
+            )
+
+    async def move_to_list(self, institution_id: str, current: str | None, following: str) -> bool:
+        """Point the institution at its next list if it still points at `current`."""
+        await asyncio.sleep(0)
+        found = self.institutions.institutions.get(institution_id)
+        if found is None or found.status_list != current:
+            return False
+        self.institutions.institutions[institution_id] = found.model_copy(
+            update={"status_list": following}
+        )
+        return True
+
+
+def in_memory_adapters(
+    *, records: InMemoryIdempotencyRecords | None = None, publisher: EventPublisher | None = None
+) -> Adapters:
+    """Every port of the issuer in memory (unit tests): institutions and their status lists."""
+    institutions = InMemoryInstitutions()
+    return Adapters(
+        records=records or InMemoryIdempotencyRecords(),
+        publisher=publisher or InMemoryPublisher(),
+        institutions=institutions,
+        status_lists=InMemoryStatusLists(institutions),
+    )

@@ -11,18 +11,23 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from credreg_issuer.institutions import ApiKey, Institution, InstitutionExists, SigningKey
 from credreg_issuer.ports import IdempotencyRecord
+from credreg_issuer.status_lists import StatusList
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.storage import Document, index, storage_adapter
 
 COLLECTION = "idempotency_keys"
 INSTITUTIONS = "institutions"
 API_KEYS = "api_keys"
+STATUS_LISTS = "status_lists"
+STATUS_CLAIMS = "status_claims"
+STATUS_ENTRIES = "status_entries"
 # The (institution, key) pair is the unique `_id`; the credential id is derived from it.
 INDEXES = [index(COLLECTION, "credential_id", unique=True)]
 
@@ -151,3 +156,77 @@ class MongoInstitutions:
             {"_id": found["_id"], "revoked_at": None}, {"$set": {"revoked_at": at}}
         )
         return True
+
+
+@storage_adapter
+class MongoStatusLists:
+    """`StatusListStore` over ``status_lists`` (``_id`` = list id), ``status_claims`` (``_id`` =
+    ``<list>/<index>``: the unique ``_id`` makes the first claim win across replicas) and
+    ``status_entries`` (``_id`` = credential id)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.lists: AsyncCollection[Document] = db[STATUS_LISTS]
+        self.claims: AsyncCollection[Document] = db[STATUS_CLAIMS]
+        self.entries: AsyncCollection[Document] = db[STATUS_ENTRIES]
+        self.institutions: AsyncCollection[Document] = db[INSTITUTIONS]
+
+    async def ensure_list(self, status_list: StatusList) -> None:
+        """Create the list unless it exists."""
+        try:
+            await self.lists.insert_one(status_list.to_document())
+        except DuplicateKeyError:
+            pass  # another replica created it first: the same list
+
+    async def get_list(self, list_id: str) -> StatusList | None:
+        """One list."""
+        found = await self.lists.find_one({"_id": list_id})
+        return StatusList.model_validate({**found, "id": found["_id"]}) if found else None
+
+    async def claim(self, list_id: str, index: int, credential_id: str) -> bool:
+        """Claim an index for a credential; False if another credential holds it."""
+        claim_id = f"{list_id}/{index}"
+        try:
+            await self.claims.insert_one({"_id": claim_id, "credential_id": credential_id})
+        except DuplicateKeyError:
+            found = await self.claims.find_one({"_id": claim_id})
+            return found is not None and found["credential_id"] == credential_id
+        return True
+
+    async def record_entry(self, credential_id: str, list_id: str, index: int) -> tuple[str, int]:
+        """Remember a credential's (list, index) unless it has one; the one it has either way."""
+        try:
+            await self.entries.insert_one({"_id": credential_id, "list": list_id, "index": index})
+        except DuplicateKeyError:
+            found = await self.entry_of(credential_id)
+            if found is None:
+                raise RuntimeError(f"status entry of {credential_id} vanished") from None
+            return found
+        return list_id, index
+
+    async def entry_of(self, credential_id: str) -> tuple[str, int] | None:
+        """A credential's (list, index)."""
+        found = await self.entries.find_one({"_id": credential_id})
+        return (str(found["list"]), int(found["index"])) if found else None
+
+    async def count_allocated(self, list_id: str) -> int:
+        """Count one more allocated index of the list; the new count."""
+        found = await self.lists.find_one_and_update(
+            {"_id": list_id}, {"$inc": {"allocated": 1}}, return_document=ReturnDocument.AFTER
+        )
+        return int(found["allocated"]) if found else 0
+
+    async def revoke(self, list_id: str, index: int, at: datetime) -> None:
+        """Add the index to the list's revoked set (idempotent) in one atomic write."""
+        # One update of one document: concurrent revocations of one list all land (MongoDB
+        # makes it atomic; the local FerretDB serialises updates with the launcher's lock).
+        await self.lists.update_one(
+            {"_id": list_id, "revoked": {"$ne": index}},
+            {"$addToSet": {"revoked": index}, "$inc": {"version": 1}, "$set": {"updated_at": at}},
+        )
+
+    async def move_to_list(self, institution_id: str, current: str | None, following: str) -> bool:
+        """Point the institution at its next list if it still points at `current`."""
+        result = await self.institutions.update_one(
+            {"_id": institution_id, "status_list": current}, {"$set": {"status_list": following}}
+        )
+        return result.modified_count == 1
