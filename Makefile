@@ -5,7 +5,7 @@ UV := scripts/uv.sh
 PY := $(UV) run --frozen --all-packages python
 PACKAGES := -p credreg_shared -p credreg_cli -p credreg_issuer -p credreg_registry -p credreg_revocation -p credreg_notifier
 
-.PHONY: help deps up down test lint infra-up infra-down infra-status bench bench-registry clean
+.PHONY: help deps up down test lint infra-up infra-down infra-status bench bench-registry bench-revocation clean
 
 help:
 	@echo "make up        run Kafka, the Mongo server and the services locally with demo data"
@@ -13,6 +13,7 @@ help:
 	@echo "make test      install what is missing, start test infra, lint + unit + integration tests"
 	@echo "make bench     run the benchmarks (results in bench/results/)"
 	@echo "make bench-registry   the registry at 1M credentials (ARGS='--credentials 20000 --keep ...')"
+	@echo "make bench-revocation revocation request → status list served with the bit (ARGS='--rate 50')"
 	@echo "make infra-up | infra-down | infra-status   the local Kafka + Mongo server alone"
 
 deps:
@@ -47,6 +48,9 @@ bench: deps
 
 bench-registry: deps
 	@scripts/bench-registry.sh $(ARGS)
+
+bench-revocation: deps
+	@scripts/bench-revocation.sh $(ARGS)
 
 clean: down
 	rm -rf .local
