@@ -50,11 +50,11 @@ class Stack:
             "CREDREG_CONSUMER_GROUP": f"e2e-{self.namespace}-{suffix}",
         }
 
-    def start(self, name: str, instance: str = "") -> ServiceProcess:
+    def start(self, name: str, instance: str = "", port: int | None = None) -> ServiceProcess:
         """Start a service process (an extra instance gets its own database and group)."""
         process = ServiceProcess(
             name,
-            free_port(),
+            port or free_port(),
             self.env_for(name, instance),
             self.log_dir / f"{name}{instance}.log",
         )

@@ -1,0 +1,107 @@
+"""Verifiable by anyone, over real processes: an institution created through the admin API
+issues a signed credential with a status entry; the registry's verifier resolves its did:web
+document and status list over HTTP and finds every check green; after a revocation through the
+revocation service, the list served by the issuer says revoked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
+
+from .conftest import Stack, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+Eventually = Callable[..., Awaitable[Any]]
+ADMIN = {"Authorization": "Bearer e2e-admin-key"}
+REGISTRAR = {"Authorization": "Bearer key-e2e-uni"}
+
+
+def outcomes(answer: dict[str, Any]) -> dict[str, str]:
+    return {check["name"]: check["outcome"] for check in answer["checks"]}
+
+
+async def test_a_credential_verifies_over_http_until_its_revocation_reaches_the_list(
+    empty_stack: Stack, eventually: Eventually
+) -> None:
+    port = free_port()
+    host = f"localhost:{port}"
+    did = f"did:web:localhost%3A{port}:institutions:e2e-uni"
+    empty_stack.base_env.update(
+        {
+            "CREDREG_API_KEYS": json.dumps({"key-e2e-uni": did}),
+            "CREDREG_ADMIN_API_KEY": "e2e-admin-key",
+            "CREDREG_KEY_ENCRYPTION_KEY": f"e2e:{KeyEncryptionKeyring.generate_kek()}",
+            "CREDREG_DID_WEB_HOST": host,
+            "CREDREG_STATUS_LIST_BASE_URL": f"http://{host}",
+            "CREDREG_DID_WEB_HOSTS": json.dumps(
+                {f"localhost%3A{port}": f"http://127.0.0.1:{port}"}
+            ),
+        }
+    )
+    empty_stack.start("issuer", port=port)
+    empty_stack.start("revocation")
+    empty_stack.start("registry")
+    async with httpx.AsyncClient(timeout=30) as client:
+        created = await client.post(
+            f"{empty_stack.url('issuer')}/v1/institutions",
+            json={"slug": "e2e-uni", "name": "E2E University"},
+            headers=ADMIN,
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["id"] == did
+        issued = await client.post(
+            f"{empty_stack.url('issuer')}/v1/credentials",
+            json={
+                "holder_id": "did:example:e2e-learner",
+                "achievement": {"name": "Verifiable", "competencies": [{"name": "Trust"}]},
+            },
+            headers=REGISTRAR,
+        )
+        assert issued.status_code == 201, issued.text
+        credential = issued.json()["credential"]
+        assert credential["proof"][0]["verificationMethod"] == f"{did}#key-1"
+        assert credential["credentialStatus"]["statusPurpose"] == "revocation"
+
+        async def verify() -> dict[str, Any]:
+            answer = await client.post(f"{empty_stack.url('registry')}/v1/verify", json=credential)
+            assert answer.status_code == 200, answer.text
+            found: dict[str, Any] = answer.json()
+            return found
+
+        first = await verify()
+        assert first["fetch_problems"] == []
+        assert first["verified"] is True, first
+        assert outcomes(first) == {
+            "proof": "passed",
+            "issuer": "passed",
+            "validity": "passed",
+            "revocation": "passed",
+            "suspension": "not-applicable",
+            "schema": "passed",
+        }
+
+        async def revoked() -> httpx.Response | None:
+            # The revocation service knows the credential once it has consumed its issuance.
+            answer = await client.post(
+                f"{empty_stack.url('revocation')}/v1/credentials/{credential['id']}/revocation",
+                json={"reason": "competency out of date"},
+                headers=REGISTRAR,
+            )
+            return answer if answer.status_code == 202 else None
+
+        await eventually(revoked)
+
+        async def says_revoked() -> dict[str, Any] | None:
+            answer = await verify()
+            return answer if outcomes(answer)["revocation"] == "failed" else None
+
+        last = await eventually(says_revoked)
+        assert last["verified"] is False
+        assert outcomes(last)["proof"] == "passed"  # the list's own proof holds, too
