@@ -1,7 +1,8 @@
 """Verifiable by anyone, over real processes: an institution created through the admin API
 issues a signed credential with a status entry; the registry's verifier resolves its did:web
 document and status list over HTTP and finds every check green; after a revocation through the
-revocation service, the list served by the issuer says revoked."""
+revocation service (with an API key kept by the issuer), the list served by the issuer says
+revoked; revoking that key at the issuer makes the revocation service refuse it."""
 
 from __future__ import annotations
 
@@ -87,16 +88,25 @@ async def test_a_credential_verifies_over_http_until_its_revocation_reaches_the_
             "schema": "passed",
         }
 
-        async def revoked() -> httpx.Response | None:
-            # The revocation service knows the credential once it has consumed its issuance.
+        # A key kept by the issuer, scoped to revoke: the revocation service learns it from the
+        # log (it answers 401 until then, and 404 until it has consumed the issuance).
+        made = await client.post(
+            f"{empty_stack.url('issuer')}/v1/institutions/{did}/api-keys",
+            json={"scopes": ["revoke"], "label": "e2e"},
+            headers=ADMIN,
+        )
+        assert made.status_code == 201, made.text
+        kept = {"Authorization": f"Bearer {made.json()['key']}"}
+
+        async def revoke(headers: dict[str, str], status: int) -> httpx.Response | None:
             answer = await client.post(
                 f"{empty_stack.url('revocation')}/v1/credentials/{credential['id']}/revocation",
                 json={"reason": "competency out of date"},
-                headers=REGISTRAR,
+                headers=headers,
             )
-            return answer if answer.status_code == 202 else None
+            return answer if answer.status_code == status else None
 
-        await eventually(revoked)
+        await eventually(lambda: revoke(kept, 202))
 
         async def says_revoked() -> dict[str, Any] | None:
             answer = await verify()
@@ -105,3 +115,12 @@ async def test_a_credential_verifies_over_http_until_its_revocation_reaches_the_
         last = await eventually(says_revoked)
         assert last["verified"] is False
         assert outcomes(last)["proof"] == "passed"  # the list's own proof holds, too
+
+        # Revoking the key at the issuer reaches the revocation service too: 401 from then on.
+        gone = await client.delete(
+            f"{empty_stack.url('issuer')}/v1/institutions/{did}/api-keys/{made.json()['id']}",
+            headers=ADMIN,
+        )
+        assert gone.status_code == 204
+        refused = await eventually(lambda: revoke(kept, 401))
+        assert "revoked" in refused.json()["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ from credreg_issuer.settings import IssuerSettings
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.credentials.report import Outcome
 from credreg_shared.credentials.verification import verify_credential
+from credreg_shared.events import models
+from credreg_shared.messaging import InMemoryPublisher
 
 from .fixtures import body
 
@@ -43,6 +46,7 @@ def settings(**changes: Any) -> IssuerSettings:
 class Admin:
     client: httpx.AsyncClient
     store: InMemoryInstitutions
+    publisher: InMemoryPublisher
 
     async def create(self, **fields: Any) -> httpx.Response:
         payload = {"slug": "uni-a", "name": "University A", **fields}
@@ -74,7 +78,8 @@ async def admin_for(config: IssuerSettings) -> AsyncIterator[Admin]:
     assert isinstance(store, InMemoryInstitutions)
     transport = httpx.ASGITransport(app=build_app(config, fakes=fakes))
     async with httpx.AsyncClient(transport=transport, base_url="http://issuer") as client:
-        yield Admin(client, store)
+        assert isinstance(fakes.publisher, InMemoryPublisher)
+        yield Admin(client, store, fakes.publisher)
 
 
 @pytest.fixture
@@ -274,3 +279,25 @@ async def test_a_did_web_with_a_port_is_found_as_written_and_as_decoded() -> Non
             response = await admin.client.get(f"/v1/institutions/{path}", headers=ADMIN)
             assert response.status_code == 200, (path, response.text)
             assert response.json()["id"] == did
+            # Keys belong to the institution as stored, however its id reached the route.
+            made = await admin.client.post(f"/v1/institutions/{path}/api-keys", headers=ADMIN)
+            assert made.json()["institution"] == did
+
+
+async def test_api_keys_are_announced_on_the_log_by_digest_never_the_key(admin: Admin) -> None:
+    await admin.create()
+    key = await admin.api_key(scopes=["revoke"])
+    listed = await admin.client.get(f"/v1/institutions/{DID}/api-keys", headers=ADMIN)
+    key_id = listed.json()[0]["id"]
+    await admin.client.delete(f"/v1/institutions/{DID}/api-keys/{key_id}", headers=ADMIN)
+    events = [
+        envelope.data
+        for envelope in admin.publisher.envelopes()
+        if isinstance(envelope.data, models.ApiKeyEvent)
+    ]
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    assert events == [
+        models.ApiKeyIssued(institution_id=DID, key_id=key_id, digest=digest, scopes=("revoke",)),
+        models.ApiKeyRevoked(institution_id=DID, key_id=key_id, digest=digest),
+    ]
+    assert all(key not in repr(e) for e in events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -9,11 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
+from credreg_revocation.adapters.fakes import (
+    InMemoryCredentialRepository,
+    InMemoryInstitutionKeys,
+)
 from credreg_revocation.bootstrap import build_app
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.ports import Adapters
-from credreg_revocation.projection import OwnershipProjection
+from credreg_revocation.projection import InstitutionKeysProjection, OwnershipProjection
 from credreg_revocation.settings import RevocationSettings
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import CREDENTIALS_TOPIC, models, samples
@@ -35,6 +39,7 @@ class Api:
     client: httpx.AsyncClient
     credentials: InMemoryCredentialRepository
     publisher: InMemoryPublisher
+    keys: InMemoryInstitutionKeys
 
     async def post(self, action: str, body: Any = None, headers: Any = None) -> httpx.Response:
         return await self.client.post(
@@ -49,10 +54,13 @@ async def api() -> AsyncIterator[Api]:
     credentials, publisher = InMemoryCredentialRepository(), InMemoryPublisher()
     issued = new_envelope(samples.credential_issued(CREDENTIAL), source="urn:issuer")
     await OwnershipProjection(credentials).on_issued(issued)
-    app = build_app(SETTINGS, fakes=Adapters(credentials=credentials, publisher=publisher))
+    keys = InMemoryInstitutionKeys()
+    app = build_app(
+        SETTINGS, fakes=Adapters(credentials=credentials, publisher=publisher, keys=keys)
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
-        yield Api(client, credentials, publisher)
+        yield Api(client, credentials, publisher, keys)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -108,7 +116,10 @@ async def test_database_down_is_503(api: Api) -> None:
             raise StorageUnavailable("the database is unavailable (AutoReconnect)")
 
     app = build_app(
-        SETTINGS, fakes=Adapters(credentials=UnreachableCredentials(), publisher=api.publisher)
+        SETTINGS,
+        fakes=Adapters(
+            credentials=UnreachableCredentials(), publisher=api.publisher, keys=api.keys
+        ),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
@@ -138,3 +149,36 @@ async def test_openapi_documents_the_lifecycle_routes(api: Api) -> None:
         responses = paths[f"/v1/credentials/{{credential_id}}/{action}"]["post"]["responses"]
         assert {"202", "403", "404", "409", "503"} <= set(responses)
     assert (await api.client.get("/healthz")).json() == {"status": "ok"}
+
+
+def key_event(kind: type[models.ApiKeyEvent], key: str, **fields: Any) -> Any:
+    """An API-key event of the owner, as the issuer announces it."""
+    data = kind(
+        institution_id=OWNER,
+        key_id="k1",
+        digest=hashlib.sha256(key.encode()).hexdigest(),
+        **fields,
+    )
+    return new_envelope(data, source="urn:issuer")
+
+
+async def test_a_key_kept_by_the_issuer_revokes_until_it_is_revoked_itself(api: Api) -> None:
+    projection = InstitutionKeysProjection(api.keys)
+    kept = {"Authorization": "Bearer crk_kept"}
+    assert_problem(await api.post("suspension", {}, headers=kept), 401)  # not announced yet
+    await projection.on_issued(key_event(models.ApiKeyIssued, "crk_kept", scopes=("revoke",)))
+    assert (await api.post("suspension", {}, headers=kept)).status_code == 202
+    await projection.on_revoked(key_event(models.ApiKeyRevoked, "crk_kept"))
+    refused = assert_problem(await api.post("reinstatement", {}, headers=kept), 401)
+    assert "revoked" in refused["detail"]
+
+
+async def test_a_kept_key_without_the_revoke_scope_is_a_403(api: Api) -> None:
+    await InstitutionKeysProjection(api.keys).on_issued(
+        key_event(models.ApiKeyIssued, "crk_issue_only", scopes=("issue", "read"))
+    )
+    refused = assert_problem(
+        await api.post("suspension", {}, headers={"Authorization": "Bearer crk_issue_only"}), 403
+    )
+    assert "'revoke' scope" in refused["detail"]
+    assert api.publisher.envelopes(TOPIC) == []

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.web.problems import ProblemError
 
 InstitutionResolver = Callable[[Request], Awaitable[str]]
@@ -65,6 +66,36 @@ def institution_dependency(table: ApiKeyTable) -> InstitutionResolver:
         return institution
 
     return current_institution
+
+
+KeptKeyLookup = Callable[[Request, str], Awaitable[KeptApiKey | None]]
+"""Finds a kept API key by its SHA-256 hex digest (the request gives access to the app)."""
+
+
+def institution_resolver(
+    table: ApiKeyTable, kept: KeptKeyLookup | None = None, *, scope: str = "issue"
+) -> InstitutionResolver:
+    """Callers by API key: the settings' keys, then the kept ones that carry `scope`."""
+
+    async def resolve(request: Request) -> str:
+        token = bearer_token(request)
+        institution = table.institution_for(token)
+        if institution is not None:
+            return institution
+        found = await kept(request, key_digest(token).hex()) if kept is not None else None
+        if found is None:
+            raise ProblemError(
+                401, detail="unknown API key", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if found.revoked:
+            raise ProblemError(
+                401, detail="this API key was revoked", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if scope not in found.scopes:
+            raise ProblemError(403, detail=f"this API key lacks the {scope!r} scope")
+        return found.institution
+
+    return resolve
 
 
 def install_api_keys(app: FastAPI, keys: Mapping[str, str]) -> None:

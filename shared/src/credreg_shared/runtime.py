@@ -28,7 +28,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import Lifespan
 
 from credreg_shared.errors import StorageUnavailable
-from credreg_shared.events.topics import CREDENTIALS_TOPIC
+from credreg_shared.events.models import EVENT_MODELS
+from credreg_shared.events.topics import CREDENTIALS_TOPIC, INSTITUTIONS_TOPIC
 from credreg_shared.logs import configure_logging
 from credreg_shared.messaging import (
     ConsumerRunner,
@@ -139,7 +140,10 @@ def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Li
             await ensure_indexes(db, definition.indexes)
             await ensure_topics(
                 settings.kafka_bootstrap_servers,
-                {settings.topic(CREDENTIALS_TOPIC): settings.topic_partitions},
+                {
+                    settings.topic(topic): settings.topic_partitions
+                    for topic in (CREDENTIALS_TOPIC, INSTITUTIONS_TOPIC)
+                },
             )
             async with (
                 KafkaPublisher(
@@ -169,7 +173,13 @@ def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Li
 
 
 def _consumer(platform: Platform, registry: HandlerRegistry) -> ConsumerRunner:
-    return credentials_consumer(platform.settings, registry, platform.publisher)
+    # The topics of the events the projection handles (the credentials topic at least).
+    topics = {CREDENTIALS_TOPIC} | {
+        EVENT_MODELS[t].topic for t in registry.event_types if t in EVENT_MODELS
+    }
+    return credentials_consumer(
+        platform.settings, registry, platform.publisher, topics=sorted(topics)
+    )
 
 
 def credentials_consumer(
@@ -179,15 +189,16 @@ def credentials_consumer(
     *,
     group: str | None = None,
     max_records: int = 500,
+    topics: Sequence[str] = (CREDENTIALS_TOPIC,),
 ) -> ConsumerRunner:
-    """A consumer of the credentials topic that retries storage outages forever.
+    """A consumer of the credentials topic (or `topics`) that retries storage outages forever.
 
     `group` defaults to the service's consumer group.
     """
     return ConsumerRunner(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=group or settings.consumer_group,
-        topics=[settings.topic(CREDENTIALS_TOPIC)],
+        topics=[settings.topic(topic) for topic in topics],
         registry=registry,
         dead_letters=dead_letters,
         retry=RetryPolicy(retry_forever_on=RETRY_FOREVER_ON),

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from credreg_shared.events import topics
 from credreg_shared.events.models import (
     EVENT_MODELS,
+    ApiKeyEvent,
     CredentialEvent,
     CredentialIssued,
     EventData,
@@ -27,6 +28,8 @@ def test_registry_holds_every_event_type_once() -> None:
         topics.CREDENTIAL_EXPIRING_V1,
         topics.PATHWAY_DEFINED_V1,
         topics.PATHWAY_COMPLETED_V1,
+        topics.API_KEY_ISSUED_V1,
+        topics.API_KEY_REVOKED_V1,
     }
     assert set(EVENT_MODELS) == expected
     assert {type(d) for d in every_event_kind()} == set(EVENT_MODELS.values())
@@ -39,6 +42,9 @@ def test_credential_events_go_to_the_credentials_topic_keyed_by_credential(
     if isinstance(data, CredentialEvent):
         assert data.topic == topics.CREDENTIALS_TOPIC
         assert data.record_key() == data.credential_id == data.event_subject()
+    elif isinstance(data, ApiKeyEvent):
+        assert data.topic == topics.INSTITUTIONS_TOPIC
+        assert data.record_key() == data.institution_id == data.event_subject()
     else:
         assert data.topic == topics.PATHWAYS_TOPIC
     assert data.event_type.startswith("org.credreg.")

@@ -13,7 +13,6 @@ from pydantic import BaseModel
 from credreg_issuer.domain import IdempotencyKeyReused, IssueCredential
 from credreg_issuer.institutions import (
     ApiKeyNotFound,
-    ApiKeyRevoked,
     ApiKeyView,
     CreatedApiKey,
     Institution,
@@ -24,7 +23,6 @@ from credreg_issuer.institutions import (
     NewApiKey,
     NewInstitution,
     NoKeyEncryptionKey,
-    ScopeMissing,
 )
 from credreg_issuer.status_lists import LIST_TTL, StatusListFull, StatusListNotFound
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
@@ -44,8 +42,6 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     KeyRotationRaced: 409,
     InstitutionNotFound: 404,
     ApiKeyNotFound: 404,
-    ApiKeyRevoked: 401,
-    ScopeMissing: 403,
     NoKeyEncryptionKey: 503,
     StatusListNotFound: 404,
     StatusListFull: 503,

@@ -15,11 +15,12 @@ from credreg_issuer.domain import CredentialSigner
 from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
-from credreg_shared.auth import ApiKeyTable, InstitutionResolver, bearer_token
+from credreg_shared.api_keys import KeptApiKey
+from credreg_shared.auth import ApiKeyTable, institution_resolver
 from credreg_shared.events import CREDENTIALS_TOPIC
+from credreg_shared.events.topics import INSTITUTIONS_TOPIC
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
-from credreg_shared.web import ProblemError
 
 
 def real_adapters(platform: Platform) -> Adapters:
@@ -32,23 +33,10 @@ def real_adapters(platform: Platform) -> Adapters:
     )
 
 
-def institution_resolver(table: ApiKeyTable) -> InstitutionResolver:
-    """Callers by API key: the settings' keys, then the keys kept for institutions (scope
-    ``issue``: this service only issues)."""
-
-    async def resolve(request: Request) -> str:
-        token = bearer_token(request)
-        institution = table.institution_for(token)
-        if institution is None:
-            manager: ManageInstitutions = request.app.state.use_cases[ManageInstitutions]
-            institution = await manager.caller(token, "issue")
-        if institution is None:
-            raise ProblemError(
-                401, detail="unknown API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-        return institution
-
-    return resolve
+async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
+    """An API key kept for an institution, from the app's `ManageInstitutions`."""
+    manager: ManageInstitutions = request.app.state.use_cases[ManageInstitutions]
+    return await manager.kept_key(digest)
 
 
 def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None = None) -> FastAPI:
@@ -63,7 +51,12 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
 
     def use_cases(adapters: Adapters) -> list[object]:
         institutions = ManageInstitutions(
-            store=adapters.institutions, keyring=keyring, did_web_host=config.did_web_host
+            store=adapters.institutions,
+            keyring=keyring,
+            did_web_host=config.did_web_host,
+            publisher=adapters.publisher,
+            topic=config.topic(INSTITUTIONS_TOPIC),
+            source=config.source,
         )
         status_lists = status_lists_of(adapters, institutions)
         return [
@@ -111,7 +104,10 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
     app = build_service_app(definition, config, fakes=fakes)
     # Where the registry serves credential views: the 201's Location starts with it.
     app.state.credentials_url = config.credentials_url
-    app.state.authenticate = institution_resolver(ApiKeyTable(config.api_keys))
+    # This service only issues: kept keys need the `issue` scope.
+    app.state.authenticate = institution_resolver(
+        ApiKeyTable(config.api_keys), kept_key, scope="issue"
+    )
     admin_key = config.admin_api_key
     app.state.admin_api_key = admin_key.get_secret_value() if admin_key else None
     return app

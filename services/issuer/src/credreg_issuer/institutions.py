@@ -58,14 +58,6 @@ class KeyringUnusable(RuntimeError):
     """The key-encryption keyring cannot open the signing keys kept here: refuse to start."""
 
 
-class ApiKeyRevoked(DomainError):
-    """The presented API key was revoked."""
-
-
-class ScopeMissing(DomainError):
-    """The presented API key is not scoped for this operation."""
-
-
 class NewInstitution(BaseModel):
     """What an admin posts to create an institution."""
 

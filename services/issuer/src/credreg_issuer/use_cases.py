@@ -29,7 +29,6 @@ from credreg_issuer.institutions import (
     SCOPES,
     ApiKey,
     ApiKeyNotFound,
-    ApiKeyRevoked,
     CreatedApiKey,
     Institution,
     InstitutionExists,
@@ -39,8 +38,6 @@ from credreg_issuer.institutions import (
     NewApiKey,
     NewInstitution,
     NoKeyEncryptionKey,
-    Scope,
-    ScopeMissing,
     SigningKey,
     api_key_digest,
     hosted_did,
@@ -65,12 +62,13 @@ from credreg_issuer.status_lists import (
     list_url,
     unsigned_list_credential,
 )
+from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.credentials.key_encryption import KeyEncryptionError, KeyEncryptionKeyring
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.status_list import status_list_entry
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import models
-from credreg_shared.events.cloudevents import Envelope
+from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
@@ -181,12 +179,30 @@ class ManageInstitutions:
         store: InstitutionStore,
         keyring: KeyEncryptionKeyring | None,
         did_web_host: str,
+        publisher: EventPublisher | None = None,
+        topic: str = "",
+        source: str = "urn:credreg:issuer",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.keyring = keyring
         self.did_web_host = did_web_host
+        self.publisher = publisher
+        self.topic = topic
+        self.source = source
         self.clock = clock
+
+    async def _announce(self, event: models.ApiKeyEvent) -> None:
+        """Publish an API-key event (acknowledged) on the institutions topic."""
+        if self.publisher is None:
+            return
+        try:
+            await self.publisher.publish(new_envelope(event, source=self.source), topic=self.topic)
+        except PublishUnavailable as error:
+            raise PublishUnavailable(
+                f"{error or 'the event log did not acknowledge'}; retry: the other services "
+                "have not been told"
+            ) from error
 
     def _sealed_key(self, institution: str, key_id: str) -> SigningKey:
         if self.keyring is None:
@@ -251,17 +267,27 @@ class ManageInstitutions:
 
     async def create_api_key(self, institution_id: str, wanted: NewApiKey) -> CreatedApiKey:
         """A new API key, returned once and stored only as its digest."""
-        await self.get(institution_id)
+        found = await self.get(institution_id)
         secret = new_api_key()
         key = ApiKey(
             id=uuid.uuid4().hex[:16],
-            institution=institution_id,
+            institution=found.id,  # as stored: the path may have come decoded
             digest=api_key_digest(secret),
             scopes=sorted(set(wanted.scopes), key=SCOPES.index),
             label=wanted.label,
             created_at=self.clock(),
         )
         await self.store.add_api_key(key)
+        # The other services that take institution keys (revocation) learn it from the log;
+        # until the broker acknowledged, the key is not shown, so nobody can use it.
+        await self._announce(
+            models.ApiKeyIssued(
+                institution_id=key.institution,
+                key_id=key.id,
+                digest=key.digest,
+                scopes=tuple(key.scopes),
+            )
+        )
         return CreatedApiKey(
             id=key.id,
             institution=key.institution,
@@ -273,14 +299,20 @@ class ManageInstitutions:
 
     async def api_keys(self, institution_id: str) -> list[ApiKey]:
         """An institution's API keys (digests only), revoked ones included."""
-        await self.get(institution_id)
-        return await self.store.api_keys(institution_id)
+        found = await self.get(institution_id)
+        return await self.store.api_keys(found.id)
 
     async def revoke_api_key(self, institution_id: str, key_id: str) -> None:
         """Revoke one API key; its next request is a 401."""
-        await self.get(institution_id)
-        if not await self.store.revoke_api_key(institution_id, key_id, self.clock()):
+        found = await self.get(institution_id)
+        key = next((k for k in await self.store.api_keys(found.id) if k.id == key_id), None)
+        if key is None:
             raise ApiKeyNotFound(f"institution {institution_id} has no API key {key_id}")
+        # Told to the other services first: a 204 means every service will refuse the key.
+        await self._announce(
+            models.ApiKeyRevoked(institution_id=found.id, key_id=key.id, digest=key.digest)
+        )
+        await self.store.revoke_api_key(found.id, key_id, self.clock())
 
     async def check_keyring(self) -> None:
         """Refuse to start when the keyring cannot open the keys kept here (missing or wrong)."""
@@ -325,16 +357,16 @@ class ManageInstitutions:
         # Opening a sealed key costs an AES-GCM decryption; a key never changes once stored.
         return keyring.decrypt(key.sealed)
 
-    async def caller(self, api_key: str, scope: Scope) -> str | None:
-        """The institution an API key from the database belongs to, if it has `scope`."""
-        found = await self.store.api_key(api_key_digest(api_key))
+    async def kept_key(self, digest: str) -> KeptApiKey | None:
+        """An API key kept here, by its digest: whose, with which scopes, revoked or not."""
+        found = await self.store.api_key(digest)
         if found is None:
             return None
-        if found.revoked_at is not None:
-            raise ApiKeyRevoked("this API key was revoked")
-        if scope not in found.scopes:
-            raise ScopeMissing(f"this API key lacks the {scope!r} scope")
-        return found.institution
+        return KeptApiKey(
+            institution=found.institution,
+            scopes=frozenset(found.scopes),
+            revoked=found.revoked_at is not None,
+        )
 
 
 class ManageStatusLists:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from credreg_revocation import api
-from credreg_revocation.adapters.mongo import INDEXES, MongoCredentialRepository
+from credreg_revocation.adapters.mongo import (
+    INDEXES,
+    MongoCredentialRepository,
+    MongoInstitutionKeys,
+)
 from credreg_revocation.ports import Adapters
-from credreg_revocation.projection import OwnershipProjection
+from credreg_revocation.projection import InstitutionKeysProjection, OwnershipProjection
 from credreg_revocation.settings import RevocationSettings
-from credreg_revocation.use_cases import StatusChanges
-from credreg_shared.auth import install_api_keys
+from credreg_revocation.use_cases import KeptKeys, StatusChanges
+from credreg_shared.api_keys import KeptApiKey
+from credreg_shared.auth import ApiKeyTable, institution_resolver
 from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.messaging import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
@@ -19,8 +24,16 @@ from credreg_shared.runtime import Platform, ServiceDefinition, build_service_ap
 def real_adapters(platform: Platform) -> Adapters:
     """The ownership view in the service's database, and the platform's publisher."""
     return Adapters(
-        credentials=MongoCredentialRepository(platform.db), publisher=platform.publisher
+        credentials=MongoCredentialRepository(platform.db),
+        publisher=platform.publisher,
+        keys=MongoInstitutionKeys(platform.db),
     )
+
+
+async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
+    """An institution's API key announced on the log (kept by the issuer)."""
+    keys: KeptKeys = request.app.state.use_cases[KeptKeys]
+    return await keys.find(digest)
 
 
 def build_app(
@@ -40,7 +53,8 @@ def build_app(
                 publisher=adapters.publisher,
                 topic=config.topic(CREDENTIALS_TOPIC),
                 source=config.source,
-            )
+            ),
+            KeptKeys(adapters.keys),
         ]
 
     definition = ServiceDefinition[Adapters](
@@ -48,10 +62,13 @@ def build_app(
         indexes=INDEXES,
         adapters=real_adapters,
         use_cases=use_cases,
-        projection=lambda adapters: OwnershipProjection(adapters.credentials).register(
-            HandlerRegistry()
+        projection=lambda adapters: InstitutionKeysProjection(adapters.keys).register(
+            OwnershipProjection(adapters.credentials).register(HandlerRegistry())
         ),
     )
     app = build_service_app(definition, config, fakes=fakes)
-    install_api_keys(app, config.api_keys)
+    # Keys from settings, or kept by the issuer and announced on the log with the revoke scope.
+    app.state.authenticate = institution_resolver(
+        ApiKeyTable(config.api_keys), kept_key, scope="revoke"
+    )
     return app

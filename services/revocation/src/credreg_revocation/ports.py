@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from credreg_revocation.domain import CredentialRecord
+from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.messaging.ports import EventPublisher
 
 
@@ -56,9 +57,26 @@ class CredentialRepository(Protocol):
         ...
 
 
+class InstitutionKeys(Protocol):
+    """Institutions' API keys as announced on the log (by digest); single-document upserts."""
+
+    async def issued(self, digest: str, key: KeptApiKey) -> None:
+        """Remember a key (unless it is revoked already)."""
+        ...
+
+    async def revoked(self, digest: str, institution: str) -> None:
+        """Mark a key revoked, for good."""
+        ...
+
+    async def find(self, digest: str) -> KeptApiKey | None:
+        """A key by its digest."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
     """The ports the use case and the projection need: real adapters, or fakes in unit tests."""
 
     credentials: CredentialRepository
     publisher: EventPublisher
+    keys: InstitutionKeys

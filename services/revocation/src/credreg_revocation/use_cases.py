@@ -11,7 +11,8 @@ from credreg_revocation.domain import (
     owned_record,
     refusal,
 )
-from credreg_revocation.ports import CredentialRepository
+from credreg_revocation.ports import CredentialRepository, InstitutionKeys
+from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.errors import PublishUnavailable
 from credreg_shared.events.cloudevents import new_envelope
 from credreg_shared.messaging.ports import EventPublisher
@@ -83,3 +84,14 @@ class StatusChanges:
                 ) from error
             raise
         return StatusChanged(credential_id, transition.target, event_id)
+
+
+class KeptKeys:
+    """Institutions' API keys kept by the issuer and announced on the log: who calls."""
+
+    def __init__(self, keys: InstitutionKeys) -> None:
+        self.keys = keys
+
+    async def find(self, digest: str) -> KeptApiKey | None:
+        """The key with this SHA-256 digest (hex), if the log announced it."""
+        return await self.keys.find(digest)

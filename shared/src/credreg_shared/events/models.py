@@ -168,6 +168,36 @@ class PathwayCompleted(EventData):
         return self.holder_id
 
 
+class ApiKeyEvent(EventData):
+    """Base of an institution's API-key events: the services that take institution keys (the
+    issuer keeps them; the revocation service follows them) learn them from the log."""
+
+    topic: ClassVar[str] = topics.INSTITUTIONS_TOPIC
+
+    institution_id: NonEmptyStr
+    key_id: NonEmptyStr
+    digest: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    """The SHA-256 of the key, hex: never the key itself."""
+
+    def event_subject(self) -> str:
+        """The institution id."""
+        return self.institution_id
+
+
+class ApiKeyIssued(ApiKeyEvent):
+    """An institution got an API key with these scopes (`issue`, `revoke`, `read`)."""
+
+    event_type: ClassVar[str] = topics.API_KEY_ISSUED_V1
+
+    scopes: tuple[NonEmptyStr, ...]
+
+
+class ApiKeyRevoked(ApiKeyEvent):
+    """An institution's API key was revoked: every service refuses it from now on."""
+
+    event_type: ClassVar[str] = topics.API_KEY_REVOKED_V1
+
+
 EVENT_MODELS: Mapping[str, type[EventData]] = MappingProxyType(
     {
         model.event_type: model
@@ -180,6 +210,8 @@ EVENT_MODELS: Mapping[str, type[EventData]] = MappingProxyType(
             CredentialExpiring,
             PathwayDefined,
             PathwayCompleted,
+            ApiKeyIssued,
+            ApiKeyRevoked,
         )
     }
 )

@@ -6,6 +6,8 @@ from typing import Any
 
 from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.events.models import (
+    ApiKeyIssued,
+    ApiKeyRevoked,
     Competency,
     CredentialExpired,
     CredentialExpiring,
@@ -125,6 +127,10 @@ def every_event_kind(credential_id: str | None = None) -> list[EventData]:
             holder_id=SAMPLE_HOLDER,
             credential_ids=(credential_id,),
         ),
+        ApiKeyIssued(
+            institution_id=SAMPLE_ISSUER, key_id="k1", digest="0" * 64, scopes=("revoke",)
+        ),
+        ApiKeyRevoked(institution_id=SAMPLE_ISSUER, key_id="k1", digest="0" * 64),
     ]
 
 

@@ -14,6 +14,9 @@ ISSUANCE_REQUESTS_TOPIC: Final = "credreg.issuance-requests"
 ISSUANCE_RESULTS_TOPIC: Final = "credreg.issuance-results"
 """The issuer's answer to each issuance request; record key = the same request id."""
 
+INSTITUTIONS_TOPIC: Final = "credreg.institutions"
+"""Institutions' API keys, issued and revoked; record key = institution id."""
+
 DLQ_SUFFIX: Final = ".dlq"
 
 
@@ -30,3 +33,5 @@ CREDENTIAL_EXPIRED_V1: Final = "org.credreg.credential.expired.v1"
 CREDENTIAL_EXPIRING_V1: Final = "org.credreg.credential.expiring.v1"
 PATHWAY_DEFINED_V1: Final = "org.credreg.pathway.defined.v1"
 PATHWAY_COMPLETED_V1: Final = "org.credreg.pathway.completed.v1"
+API_KEY_ISSUED_V1: Final = "org.credreg.institution.api-key.issued.v1"
+API_KEY_REVOKED_V1: Final = "org.credreg.institution.api-key.revoked.v1"

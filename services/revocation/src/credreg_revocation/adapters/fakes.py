@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field, replace
 
 from credreg_revocation.domain import CredentialRecord
+from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.lifecycle import ACTIVE
 
 
@@ -105,3 +106,26 @@ class InMemoryCredentialRepository:
         entry.claimed_by = None
         entry.applied.discard(event_id)
         return True
+
+
+class InMemoryInstitutionKeys:
+    """`InstitutionKeys` in memory."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, KeptApiKey] = {}
+
+    async def issued(self, digest: str, key: KeptApiKey) -> None:
+        """Remember a key (unless it is revoked already)."""
+        await asyncio.sleep(0)
+        self.keys.setdefault(digest, key)
+
+    async def revoked(self, digest: str, institution: str) -> None:
+        """Mark a key revoked, for good."""
+        await asyncio.sleep(0)
+        found = self.keys.get(digest, KeptApiKey(institution=institution, scopes=frozenset()))
+        self.keys[digest] = replace(found, revoked=True)
+
+    async def find(self, digest: str) -> KeptApiKey | None:
+        """A key by its digest."""
+        await asyncio.sleep(0)
+        return self.keys.get(digest)

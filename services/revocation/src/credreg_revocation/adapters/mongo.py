@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from credreg_revocation.domain import CredentialRecord
+from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.lifecycle import ACTIVE
 from credreg_shared.storage import (
     APPLIED_EVENTS_FIELD,
@@ -25,6 +26,7 @@ from credreg_shared.storage import (
 )
 
 COLLECTION = "credentials"
+API_KEYS = "api_keys"
 CLAIM_FIELD = "claimed_by"
 INDEXES = [index(COLLECTION, ("issuer_id", 1))]
 
@@ -137,3 +139,41 @@ def as_record(document: Document) -> CredentialRecord:
         holder_id=str(document["holder_id"]),
         status=str(document["status"]),
     )
+
+
+@storage_adapter
+class MongoInstitutionKeys:
+    """`InstitutionKeys` over ``api_keys`` (``_id`` = the key's SHA-256: one lookup per call)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection: AsyncCollection[Document] = db[API_KEYS]
+
+    async def issued(self, digest: str, key: KeptApiKey) -> None:
+        """Remember a key (unless it is revoked already)."""
+        await self.collection.update_one(
+            {"_id": digest},
+            {
+                "$set": {"institution": key.institution, "scopes": sorted(key.scopes)},
+                "$setOnInsert": {"revoked": False},
+            },
+            upsert=True,
+        )
+
+    async def revoked(self, digest: str, institution: str) -> None:
+        """Mark a key revoked, for good."""
+        await self.collection.update_one(
+            {"_id": digest},
+            {"$set": {"revoked": True}, "$setOnInsert": {"institution": institution, "scopes": []}},
+            upsert=True,
+        )
+
+    async def find(self, digest: str) -> KeptApiKey | None:
+        """A key by its digest."""
+        found = await self.collection.find_one({"_id": digest})
+        if found is None:
+            return None
+        return KeptApiKey(
+            institution=str(found["institution"]),
+            scopes=frozenset(found.get("scopes", [])),
+            revoked=bool(found.get("revoked")),
+        )
