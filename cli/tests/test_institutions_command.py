@@ -62,6 +62,10 @@ def test_create_list_rotate_and_api_keys_end_to_end(issuer: InMemoryInstitutions
     shown = json.loads(key.output)
     assert shown["scopes"] == ["issue"] and shown["key"].startswith("crk_")
 
+    resealed = run("reseal-keys", *ADMIN)
+    assert resealed.exit_code == 0, resealed.output
+    assert "resealed 0 signing key(s) under k1" in resealed.output
+
     revoked = run("revoke-api-key", DID, shown["id"], *ADMIN)
     assert revoked.exit_code == 0, revoked.output
     assert next(iter(issuer.keys.values())).revoked_at is not None

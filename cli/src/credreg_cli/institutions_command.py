@@ -186,3 +186,10 @@ def revoke_api_key(
         f"/v1/institutions/{_segment(institution)}/api-keys/{_segment(key_id)}",
     )
     typer.echo(f"revoked API key {key_id} of {institution}")
+
+
+@institutions.command("reseal-keys")
+def reseal_keys(admin_key: AdminKey, url: IssuerUrl = DEFAULT_URL) -> None:
+    """After a key-encryption key rotation: seal every signing key under the new KEK."""
+    answer = _call("POST", url, admin_key, "/v1/key-encryption/reseal")
+    typer.echo(f"resealed {answer['resealed']} signing key(s) under {answer['active_kek']}")

@@ -16,6 +16,9 @@ from credreg_issuer.adapters.fakes import (
 from credreg_issuer.bootstrap import build_app
 from credreg_issuer.domain import credential_id_for
 from credreg_issuer.settings import IssuerSettings
+from credreg_shared.credentials.canonicalization import canonicalize_rdf
+from credreg_shared.credentials.report import Outcome
+from credreg_shared.credentials.verification import verify_credential
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import CREDENTIALS_TOPIC, models
 from credreg_shared.messaging import InMemoryPublisher
@@ -228,3 +231,56 @@ async def test_the_route_is_documented_with_its_problems(api: Api) -> None:
     spec = (await api.client.get("/openapi.json")).json()
     responses = spec["paths"]["/v1/credentials"]["post"]["responses"]
     assert {"201", "401", "409", "422", "503"} <= set(responses)
+
+
+QUALITY_MARKERS = {
+    "assessment": {"type": "project", "description": "A capstone graded by two examiners."},
+    "accreditations": [
+        {
+            "accreditor": {"id": "https://quality.example.org", "name": "Quality Board"},
+            "id": "https://quality.example.org/accreditations/2026-114",
+        }
+    ],
+    "industry_partners": [{"id": "https://partner.example.com", "name": "Partner Inc."}],
+}
+
+
+async def test_quality_markers_are_issued_in_the_extension_context(api: Api) -> None:
+    payload = body()
+    payload["achievement"].update(QUALITY_MARKERS)
+    response = await api.issue(payload)
+    assert response.status_code == 201, response.text
+    credential = response.json()["credential"]
+    assert "https://w3id.org/credreg/v1" in credential["@context"]
+    achievement = credential["credentialSubject"]["achievement"]
+    assert achievement["assessment"] == {
+        "type": ["AssessmentMethod"],
+        "assessmentType": "project",
+        "description": "A capstone graded by two examiners.",
+    }
+    (accreditation,) = achievement["accreditation"]
+    assert accreditation["id"] == "https://quality.example.org/accreditations/2026-114"
+    assert accreditation["accreditor"]["name"] == "Quality Board"
+    assert achievement["industryPartner"][0]["id"] == "https://partner.example.com"
+    report = verify_credential(credential)
+    assert report.check("schema").outcome is Outcome.PASSED, report.check("schema")
+    # Every marker is a term of the context: it survives RDF canonicalisation.
+    nquads = canonicalize_rdf(credential)
+    for term in ("assessment", "accreditation", "accreditor", "industryPartner"):
+        assert f"<https://w3id.org/credreg#{term}>" in nquads
+
+
+@pytest.mark.parametrize(
+    "markers",
+    [
+        {"assessment": {"type": "exam"}},
+        {"accreditations": [{"accreditor": {"id": "not a url"}}]},
+        {"industry_partners": [{"id": "https://p.example", "name": "P\x07"}]},
+    ],
+    ids=["assessment-without-description", "identifier-with-spaces", "control-character"],
+)
+async def test_bad_quality_markers_are_422(api: Api, markers: dict[str, Any]) -> None:
+    payload = body()
+    payload["achievement"].update(markers)
+    assert_problem(await api.issue(payload), 422)
+    assert api.publisher.records == []

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from credreg_issuer.adapters.fakes import (
@@ -16,7 +17,9 @@ from credreg_issuer.adapters.fakes import (
     in_memory_adapters,
 )
 from credreg_issuer.bootstrap import build_app
+from credreg_issuer.institutions import KeyringUnusable
 from credreg_issuer.settings import IssuerSettings
+from credreg_issuer.use_cases import ManageInstitutions
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.credentials.report import Outcome
 from credreg_shared.credentials.verification import verify_credential
@@ -301,3 +304,43 @@ async def test_api_keys_are_announced_on_the_log_by_digest_never_the_key(admin: 
         models.ApiKeyRevoked(institution_id=DID, key_id=key_id, digest=digest),
     ]
     assert all(key not in repr(e) for e in events)
+
+
+async def test_a_key_encryption_key_rotation_reseals_every_key_and_retires_the_old_one() -> None:
+    old, new = (f"{n}:{KeyEncryptionKeyring.generate_kek()}" for n in ("k1", "k2"))
+    fakes = in_memory_adapters()
+    store = fakes.institutions
+    assert isinstance(store, InMemoryInstitutions)
+
+    def client_for(kek: str) -> tuple[FastAPI, httpx.AsyncClient]:
+        app = build_app(settings(key_encryption_key=kek), fakes=fakes)
+        transport = httpx.ASGITransport(app=app)
+        return app, httpx.AsyncClient(transport=transport, base_url="http://issuer")
+
+    _, before = client_for(old)
+    async with before:
+        await before.post("/v1/institutions", json={"slug": "uni-a", "name": "A"}, headers=ADMIN)
+        await before.post(f"/v1/institutions/{DID}/keys", headers=ADMIN)
+        key = (await before.post(f"/v1/institutions/{DID}/api-keys", headers=ADMIN)).json()
+    # The new KEK first, the old one still there to open what it sealed.
+    _, both = client_for(f"{new},{old}")
+    async with both:
+        resealed = await both.post("/v1/key-encryption/reseal", headers=ADMIN)
+        assert resealed.json() == {"resealed": 2, "active_kek": "k2"}
+        again = await both.post("/v1/key-encryption/reseal", headers=ADMIN)
+        assert again.json()["resealed"] == 0
+    assert {k.sealed.kek_id for k in store.institutions[DID].keys} == {"k2"}
+    # The old KEK retired: the issuer starts and signs with the new one alone.
+    app, after = client_for(new)
+    async with after:
+        await app.state.use_cases[ManageInstitutions].check_keyring()
+        issued = await after.post(
+            "/v1/credentials", json=body(), headers={"Authorization": f"Bearer {key['key']}"}
+        )
+        assert issued.status_code == 201, issued.text
+        document = (await after.get("/institutions/uni-a/did.json")).json()
+        assert verify(issued.json()["credential"], document)["proof"] is Outcome.PASSED
+    stale, _client = client_for(old)
+    async with _client:
+        with pytest.raises(KeyringUnusable, match="cannot open"):
+            await stale.state.use_cases[ManageInstitutions].check_keyring()

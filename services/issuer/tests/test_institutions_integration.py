@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from credreg_issuer.adapters.mongo import MongoInstitutions, MongoStatusLists
@@ -228,3 +229,25 @@ async def test_a_revocation_on_the_log_sets_the_bit_in_the_served_list(
         )
         assert report.check("revocation").outcome is Outcome.PASSED
         assert report.check("proof").outcome is Outcome.PASSED
+
+
+async def test_resealed_keys_let_the_old_key_encryption_key_go(
+    service_settings: SettingsFactory,
+) -> None:
+    old, new = (f"{n}:{KeyEncryptionKeyring.generate_kek()}" for n in ("k1", "k2"))
+    settings = await settings_for(service_settings, old)
+    async with serving(build_app(settings), base_url="http://issuer") as client:
+        await client.post(
+            "/v1/institutions", json={"slug": "uni-a", "name": "University A"}, headers=ADMIN
+        )
+        key = (await client.post(f"/v1/institutions/{DID}/api-keys", headers=ADMIN)).json()
+    both = settings.model_copy(update={"key_encryption_key": SecretStr(f"{new},{old}")})
+    async with serving(build_app(both), base_url="http://issuer") as client:
+        resealed = await client.post("/v1/key-encryption/reseal", headers=ADMIN)
+        assert resealed.json() == {"resealed": 1, "active_kek": "k2"}
+    only_new = settings.model_copy(update={"key_encryption_key": SecretStr(new)})
+    async with serving(build_app(only_new), base_url="http://issuer") as client:
+        credential = await issue(client, key["key"])
+        document = (await client.get("/institutions/uni-a/did.json")).json()
+    report = verify_credential(credential, controller_documents={DID: document})
+    assert report.check("proof").outcome is Outcome.PASSED

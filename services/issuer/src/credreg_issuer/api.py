@@ -35,6 +35,7 @@ DESCRIPTION = "Registrars issue Open Badges 3.0 micro-credentials; each one is a
 v1 = APIRouter(prefix="/v1", tags=["issuance"])
 admin = APIRouter(prefix="/v1/institutions", tags=["institutions (admin)"])
 dids = APIRouter(tags=["DID documents"])
+admin_root = APIRouter(tags=["institutions (admin)"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {
     IdempotencyKeyReused: 409,
@@ -235,6 +236,33 @@ async def revoke_api_key(institution_id: str, key_id: str, institutions: Institu
     return Response(status_code=204)
 
 
+class Resealed(BaseModel):
+    """How many signing keys a reseal sealed anew under the active key-encryption key."""
+
+    resealed: int
+    active_kek: str
+
+
+@admin_root.post(
+    "/v1/key-encryption/reseal",
+    dependencies=[Depends(require_admin)],
+    responses=problem_responses(
+        {
+            401: "Missing or wrong admin key",
+            409: "An institution rotated its key meanwhile; try again",
+            503: "No key-encryption key is configured",
+        }
+    ),
+    summary="Reseal every signing key under the active key-encryption key",
+)
+async def reseal_keys(request: Request, institutions: Institutions) -> Resealed:
+    """After putting a new KEK first in CREDREG_KEY_ENCRYPTION_KEY: seal every kept key anew
+    under it, so that the earlier KEK can be removed from the setting."""
+    count = await institutions.reseal_keys()
+    keyring = institutions.keyring
+    return Resealed(resealed=count, active_kek=keyring.active_kek_id if keyring else "")
+
+
 # --- DID documents: public ------------------------------------------------------------------
 
 DID_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
@@ -299,4 +327,5 @@ async def get_status_list(
 router = APIRouter()
 router.include_router(v1)
 router.include_router(admin)
+router.include_router(admin_root)
 router.include_router(dids)

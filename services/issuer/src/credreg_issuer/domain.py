@@ -103,6 +103,40 @@ class CompetencyIn(BaseModel):
     code: Text | None = Field(default=None, min_length=1, max_length=100)
 
 
+Url = Annotated[Text, Field(max_length=2000, pattern=r"^https?://\S+$")]
+Identifier = Annotated[Text, Field(min_length=1, max_length=2000, pattern=r"^\S+$")]
+
+
+class OrganisationIn(BaseModel):
+    """An accreditor or industry partner: an identifier (URL or DID) and a name."""
+
+    model_config = STRICT
+
+    id: Identifier
+    name: Name | None = None
+    url: Url | None = None
+
+
+class AccreditationIn(BaseModel):
+    """Quality assurance of the program: who accredits it, and its record there."""
+
+    model_config = STRICT
+
+    accreditor: OrganisationIn
+    id: Identifier | None = None
+    name: Name | None = None
+    url: Url | None = None
+
+
+class AssessmentIn(BaseModel):
+    """How learners were assessed."""
+
+    model_config = STRICT
+
+    description: Annotated[Text, Field(min_length=1, max_length=5000)]
+    type: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
+
+
 class AchievementIn(BaseModel):
     """The achievement: what was learnt, how long it took, how it was delivered."""
 
@@ -114,6 +148,10 @@ class AchievementIn(BaseModel):
     competencies: list[CompetencyIn] = Field(min_length=1, max_length=100)
     hours: Decimal | None = Field(default=None, gt=0, le=10_000, decimal_places=2)
     delivery_mode: DeliveryModeIn | None = None
+    # The quality markers employers look for (the extension context https://w3id.org/credreg/v1).
+    assessment: AssessmentIn | None = None
+    accreditations: list[AccreditationIn] = Field(default=[], max_length=20)
+    industry_partners: list[OrganisationIn] = Field(default=[], max_length=50)
 
     @property
     def credential_delivery_mode(self) -> DeliveryMode | None:
@@ -272,7 +310,24 @@ def _achievement(institution: str, wanted: AchievementIn) -> ob.Achievement:
         ],
         learning_hours=wanted.hours,
         delivery_mode=wanted.credential_delivery_mode,
+        assessment=(
+            ob.AssessmentMethod(
+                assessment_type=wanted.assessment.type,
+                description=wanted.assessment.description,
+            )
+            if wanted.assessment
+            else None
+        ),
+        accreditation=[
+            ob.Accreditation(id=a.id, accreditor=_profile(a.accreditor), name=a.name, url=a.url)
+            for a in wanted.accreditations
+        ],
+        industry_partner=[_profile(p) for p in wanted.industry_partners],
     )
+
+
+def _profile(organisation: OrganisationIn) -> ob.Profile:
+    return ob.Profile(id=organisation.id, name=organisation.name, url=organisation.url)
 
 
 def prepare_issuance(

@@ -75,6 +75,12 @@ class InstitutionStore(Protocol):
         """Add `key` and make it active if `replacing` is still the active key; False if not."""
         ...
 
+    async def replace_keys(
+        self, institution_id: str, keys: list[SigningKey], *, active_key: str
+    ) -> bool:
+        """Store re-sealed `keys` if `active_key` is still the active one; False if not."""
+        ...
+
     async def add_api_key(self, key: ApiKey) -> None:
         """Store a new API key (by its digest)."""
         ...

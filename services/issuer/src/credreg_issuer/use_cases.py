@@ -314,6 +314,30 @@ class ManageInstitutions:
         )
         await self.store.revoke_api_key(found.id, key_id, self.clock())
 
+    async def reseal_keys(self) -> int:
+        """Seal every kept signing key under the active key-encryption key (after a KEK
+        rotation), so that the earlier KEK can then be retired; how many were resealed."""
+        if self.keyring is None:
+            raise NoKeyEncryptionKey("CREDREG_KEY_ENCRYPTION_KEY is not set")
+        active = self.keyring.active_kek_id
+        resealed = 0
+        for institution in await self.store.all():
+            stale = [k for k in institution.keys if k.sealed.kek_id != active]
+            if not stale:
+                continue
+            keys = [
+                k
+                if k.sealed.kek_id == active
+                else k.model_copy(update={"sealed": self.keyring.rewrap(k.sealed)})
+                for k in institution.keys
+            ]
+            if not await self.store.replace_keys(
+                institution.id, keys, active_key=institution.active_key
+            ):
+                raise KeyRotationRaced(f"{institution.id} rotated its key meanwhile; try again")
+            resealed += len(stale)
+        return resealed
+
     async def check_keyring(self) -> None:
         """Refuse to start when the keyring cannot open the keys kept here (missing or wrong)."""
         for institution in await self.store.all():

@@ -75,6 +75,17 @@ class InMemoryInstitutions:
         )
         return True
 
+    async def replace_keys(
+        self, institution_id: str, keys: list[SigningKey], *, active_key: str
+    ) -> bool:
+        """Store re-sealed `keys` if `active_key` is still the active one; False if not."""
+        await asyncio.sleep(0)
+        found = self.institutions.get(institution_id)
+        if found is None or found.active_key != active_key:
+            return False
+        self.institutions[institution_id] = found.model_copy(update={"keys": keys})
+        return True
+
     async def add_api_key(self, key: ApiKey) -> None:
         """Store a new API key (by its digest)."""
         await asyncio.sleep(0)

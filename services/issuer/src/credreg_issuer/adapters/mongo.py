@@ -133,6 +133,16 @@ class MongoInstitutions:
         )
         return result.modified_count == 1
 
+    async def replace_keys(
+        self, institution_id: str, keys: list[SigningKey], *, active_key: str
+    ) -> bool:
+        """Store re-sealed `keys` if `active_key` is still the active one; False if not."""
+        result = await self.institutions.update_one(
+            {"_id": institution_id, "active_key": active_key},
+            {"$set": {"keys": [k.model_dump(mode="python") for k in keys]}},
+        )
+        return result.matched_count == 1
+
     async def add_api_key(self, key: ApiKey) -> None:
         """Store a new API key (by its digest)."""
         await self.keys.insert_one({"_id": key.digest, **key.model_dump(exclude={"digest"})})
