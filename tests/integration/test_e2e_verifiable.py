@@ -79,7 +79,10 @@ async def test_a_credential_verifies_over_http_until_its_revocation_reaches_the_
         first = await verify()
         assert first["fetch_problems"] == []
         assert first["verified"] is True, first
-        assert outcomes(first) == {
+        checks = outcomes(first)
+        # The registry's own view may not have consumed the issuance yet.
+        assert checks.pop("registry") in {"passed", "not-applicable"}
+        assert checks == {
             "proof": "passed",
             "issuer": "passed",
             "validity": "passed",

@@ -11,11 +11,15 @@ import pytest
 from credreg_registry.adapters.fakes import InMemoryView
 from credreg_registry.bootstrap import build_app
 from credreg_registry.ports import Adapters
+from credreg_registry.projection import CredentialProjection
 from credreg_shared.credentials.data_integrity import add_proof
 from credreg_shared.credentials.dids import did_web_document
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.samples import sample_micro_credential
 from credreg_shared.credentials.verification import VerificationMaterial
+from credreg_shared.events import models, samples
+from credreg_shared.events.cloudevents import new_envelope
+from credreg_shared.messaging.handlers import ConsumedEvent
 
 ISSUER = "did:web:registrar.example.edu"
 KEY = Ed25519KeyPair.generate()
@@ -41,8 +45,10 @@ def signed() -> dict[str, Any]:
     return credential
 
 
-async def client_with(source: FetchedMaterial) -> AsyncIterator[httpx.AsyncClient]:
-    view = InMemoryView()
+async def client_with(
+    source: FetchedMaterial, view: InMemoryView | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    view = view or InMemoryView()
     app = build_app(fakes=Adapters(documents=view, store=view, verification_material=source))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
@@ -81,6 +87,7 @@ async def test_a_good_credential_passes_with_its_issuers_fetched_document(
         "revocation": "not-applicable",
         "suspension": "not-applicable",
         "schema": "passed",
+        "registry": "not-applicable",  # this registry never saw it
     }
     assert answer["fetch_problems"] == []
     assert resolved.asked == [credential]
@@ -120,3 +127,28 @@ async def test_bad_bodies_are_problems(
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert resolved.asked == []
+
+
+async def test_a_suspension_in_this_registry_fails_the_registry_check(
+    resolved: FetchedMaterial,
+) -> None:
+    credential = signed()
+    view = InMemoryView()
+    common = {"credential_id": credential["id"], "issuer_id": ISSUER, "holder_id": "did:example:a"}
+    events = (
+        samples.credential_issued(credential["id"], holder_id="did:example:a"),
+        models.CredentialSuspended(**common, reason="under review"),
+    )
+    await CredentialProjection(view).apply(
+        [
+            ConsumedEvent(new_envelope(data, source="urn:test"), "credreg.credentials", 0, n)
+            for n, data in enumerate(events)
+        ]
+    )
+    async for client in client_with(resolved, view):
+        answer = (await client.post("/v1/verify", json=credential)).json()
+        assert outcomes(answer)["proof"] == "passed"
+        assert outcomes(answer)["registry"] == "failed"
+        assert answer["verified"] is False
+        registry = next(c for c in answer["checks"] if c["name"] == "registry")
+        assert registry["reason"] == "suspended in this registry"

@@ -53,6 +53,12 @@ def real_adapters(platform: Platform, app: FastAPI) -> Adapters:
     )
 
 
+def verification_use_cases(adapters: Adapters) -> list[object]:
+    """The queries, and the verifier that also asks them for the credential's status."""
+    queries = RegistryQueries(documents=adapters.documents)
+    return [queries, VerifyCredentials(material=adapters.verification_material, queries=queries)]
+
+
 def build_app(
     settings: RegistrySettings | None = None, *, fakes: Adapters | None = None
 ) -> FastAPI:
@@ -68,10 +74,7 @@ def build_app(
         api=api,
         indexes=INDEXES,
         adapters=lambda platform: real_adapters(platform, app_holder[0]),
-        use_cases=lambda adapters: [
-            RegistryQueries(documents=adapters.documents),
-            VerifyCredentials(material=adapters.verification_material),
-        ],
+        use_cases=lambda adapters: verification_use_cases(adapters),
         workers=lambda adapters: adapters.background,
     )
     app = build_service_app(definition, config, fakes=fakes)

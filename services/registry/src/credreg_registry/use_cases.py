@@ -39,9 +39,9 @@ from credreg_registry.layout import (
     status_counter,
 )
 from credreg_registry.ports import VerificationMaterialSource, ViewDocuments
-from credreg_shared.credentials.report import VerificationReport
+from credreg_shared.credentials.report import Check, Outcome, VerificationReport
 from credreg_shared.credentials.verification import VerificationMaterial, verify_credential
-from credreg_shared.events.lifecycle import STATUSES
+from credreg_shared.events.lifecycle import ACTIVE, STATUSES
 from credreg_shared.storage.ports import Document
 
 FIRST_CHUNKS = 4
@@ -158,13 +158,16 @@ class VerifyCredentials:
         self,
         *,
         material: VerificationMaterialSource | None,
+        queries: RegistryQueries | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.material = material
+        self.queries = queries
         self.clock = clock or (lambda: datetime.now(UTC))
 
     async def verify(self, credential: Mapping[str, Any]) -> VerifiedReport:
-        """The report, after fetching the issuer's did:web document and the status lists."""
+        """The report, after fetching the issuer's did:web document and the status lists, with
+        what this registry's view says of the credential (suspension is no status-list bit)."""
         fetched = (
             await self.material.fetch_for(credential)
             if self.material is not None
@@ -176,4 +179,28 @@ class VerifyCredentials:
             controller_documents=fetched.controller_documents,
             now=self.clock(),
         )
+        if self.queries is not None:
+            report = report.model_copy(
+                update={"checks": [*report.checks, await self._registry_check(credential)]}
+            )
         return VerifiedReport(report=report, fetch_problems=fetched.problems)
+
+    async def _registry_check(self, credential: Mapping[str, Any]) -> Check:
+        credential_id = credential.get("id")
+        if not isinstance(credential_id, str) or self.queries is None:
+            return Check(name="registry", outcome=Outcome.NOT_APPLICABLE, reason="no id")
+        try:
+            known = await self.queries.verification(credential_id)
+        except CredentialNotFound:
+            return Check(
+                name="registry",
+                outcome=Outcome.NOT_APPLICABLE,
+                reason="this registry has no record of the credential",
+            )
+        if known.status == ACTIVE:
+            return Check(name="registry", outcome=Outcome.PASSED, reason="active in this registry")
+        return Check(
+            name="registry",
+            outcome=Outcome.FAILED,
+            reason=f"{known.status} in this registry",
+        )
