@@ -128,3 +128,16 @@ async def test_an_idempotency_key_issues_one_credential_and_one_event(
         "enrolment-42",
         True,
     )
+
+
+async def test_fifty_concurrent_retries_with_one_key_put_one_record_on_the_log(
+    issuer: Issuer,
+) -> None:
+    headers = {**AS_UNI, "Idempotency-Key": "convocation-retry"}
+    answers = await asyncio.gather(
+        *(issuer.client.post("/v1/credentials", json=body(), headers=headers) for _ in range(50))
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.json()["id"] for a in answers}) == 1
+    records = [envelope for _, envelope in await issuer.log()]
+    assert len(records) == 1, [e.id for e in records]

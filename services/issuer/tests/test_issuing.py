@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ URN_UUID = re.compile(
 class Issuer:
     """The use case wired to fakes."""
 
-    def __init__(self) -> None:
+    def __init__(self, lease: timedelta = timedelta(seconds=15)) -> None:
         self.publisher = InMemoryPublisher()
         self.records = InMemoryIdempotencyRecords()
         self.use_case = IssueCredentials(
@@ -37,6 +38,7 @@ class Issuer:
             signer=CredentialSigner({}),
             topic=TOPIC,
             source="urn:credreg:issuer",
+            publication_lease=lease,
         )
 
     def published(self) -> list[models.CredentialIssued]:
@@ -169,13 +171,37 @@ async def test_database_down_is_unavailable_and_nothing_is_published() -> None:
 
 
 async def test_acknowledged_but_unmarked_is_issued_and_a_retry_republishes_the_same_event() -> None:
-    issuer = Issuer()
+    issuer = Issuer(lease=timedelta(seconds=0.3))
     issuer.records.fail_marking_with = StorageUnavailable("the database is unavailable")
     first = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
     issuer.records.fail_marking_with = None
+    # The first request's lease still holds: the retry waits for it to run out, then publishes.
     again = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
     assert again == first
     # Same event id twice on the log: consumers deduplicate it.
     assert [e.id for e in issuer.publisher.envelopes(TOPIC)] == [first.id, first.id]
     await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
     assert len(issuer.publisher.records) == 2
+
+
+async def test_concurrent_retries_with_one_key_publish_one_record() -> None:
+    issuer = Issuer()
+    answers = await asyncio.gather(
+        *(
+            issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-50")
+            for _ in range(50)
+        )
+    )
+    assert len({a.id for a in answers}) == 1
+    assert len(issuer.publisher.records) == 1  # not one per retry
+
+
+async def test_a_failed_publication_lets_the_next_retry_publish_at_once() -> None:
+    issuer = Issuer()
+    issuer.publisher.fail_with = PublishUnavailable("the event log did not acknowledge")
+    with pytest.raises(PublishUnavailable):
+        await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-2")
+    issuer.publisher.fail_with = None
+    async with asyncio.timeout(1):  # no wait for a lease: the failed request gave it up
+        await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-2")
+    assert len(issuer.publisher.records) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI, Request
 
 from credreg_issuer import api
@@ -68,6 +70,8 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
                 source=config.source,
                 institutions=institutions,
                 status_lists=status_lists,
+                # Longer than the publisher's wait for the ack, so a lease outlives its publish.
+                publication_lease=timedelta(seconds=config.publish_timeout_seconds + 5),
             ),
             institutions,
             status_lists,

@@ -53,6 +53,21 @@ class IdempotencyRecords(Protocol):
         """Note that the record's event was acknowledged by the broker."""
         ...
 
+    async def claim_publication(
+        self, institution_id: str, key: str, *, until: datetime, now: datetime
+    ) -> bool:
+        """Lease the publication of an unpublished record until `until`, unless another request
+        holds an unexpired lease (or it is published); True if this request got it."""
+        ...
+
+    async def release_publication(self, institution_id: str, key: str) -> None:
+        """Give the lease up (the publish failed): the next request may publish at once."""
+        ...
+
+    async def get(self, institution_id: str, key: str) -> IdempotencyRecord | None:
+        """The record stored under (institution, key)."""
+        ...
+
 
 class InstitutionStore(Protocol):
     """Institutions and their API keys; every change is one single-document atomic write."""

@@ -9,12 +9,13 @@ and a stored record never answers 201 for an event that no attempt has published
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -74,6 +75,9 @@ from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 
+PUBLICATION_POLL_SECONDS = 0.05
+"""How often a request waiting for another one's publication of the same key looks again."""
+
 
 class IssueCredentials:
     """Issues credentials for authenticated institutions."""
@@ -88,7 +92,10 @@ class IssueCredentials:
         source: str,
         institutions: ManageInstitutions | None = None,
         status_lists: ManageStatusLists | None = None,
+        publication_lease: timedelta = timedelta(seconds=15),
     ) -> None:
+        self.lease = publication_lease
+        """How long one request may publish a key's event before another may take over."""
         self.publisher = publisher
         self.records = records
         self.signer = signer
@@ -133,9 +140,49 @@ class IssueCredentials:
             raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
         stored = record.envelope
         if not record.published:
-            await self._publish(stored)
-            await self._mark_published(record)
+            await self._publish_once(record)
         return stored
+
+    async def _publish_once(self, record: IdempotencyRecord) -> None:
+        """Publish the stored event, one request at a time per key: concurrent retries wait for
+        the one holding the lease (so the log gets one record, not one per retry)."""
+        # Long enough to see a lease run out and to take it over then.
+        deadline = asyncio.get_running_loop().time() + self.lease.total_seconds() + 1
+        while True:
+            now = datetime.now(UTC)
+            if await self._claim(record, now):
+                try:
+                    await self._publish(record.envelope)
+                except PublishUnavailable:
+                    await self._release(record)
+                    raise
+                await self._mark_published(record)
+                return
+            await asyncio.sleep(PUBLICATION_POLL_SECONDS)
+            current = await self.records.get(record.institution_id, record.key)
+            if current is not None and current.published:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise PublishUnavailable(
+                    "another request with this Idempotency-Key is publishing its credential; "
+                    "retry with the same key"
+                )
+
+    async def _release(self, record: IdempotencyRecord) -> None:
+        try:
+            await self.records.release_publication(record.institution_id, record.key)
+        except StorageUnavailable:
+            # The lease then runs out by itself; a retry waits for it at most once.
+            log.warning("could not release the publication lease", exc_info=True)
+
+    async def _claim(self, record: IdempotencyRecord, now: datetime) -> bool:
+        try:
+            return await self.records.claim_publication(
+                record.institution_id, record.key, until=now + self.lease, now=now
+            )
+        except StorageUnavailable as error:
+            reason = str(error) or "the database is unavailable"
+            raise StorageUnavailable(f"{reason}; nothing was issued") from error
 
     async def _publish(self, envelope: Envelope) -> None:
         try:

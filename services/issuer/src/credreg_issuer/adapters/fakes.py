@@ -18,6 +18,7 @@ class InMemoryIdempotencyRecords:
 
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.leases: dict[tuple[str, str], datetime] = {}
         # Set these to what the MongoDB adapter raises for an outage: `StorageUnavailable`.
         self.fail_with: Exception | None = None
         self.fail_marking_with: Exception | None = None
@@ -38,6 +39,30 @@ class InMemoryIdempotencyRecords:
         found = self.records.get((institution_id, key))
         if found is not None:
             self.records[(institution_id, key)] = replace(found, published=True)
+
+    async def claim_publication(
+        self, institution_id: str, key: str, *, until: datetime, now: datetime
+    ) -> bool:
+        """Lease the publication unless another request holds an unexpired lease."""
+        await asyncio.sleep(0)
+        if self.fail_with is not None:
+            raise self.fail_with
+        found = self.records.get((institution_id, key))
+        lease = self.leases.get((institution_id, key))
+        if found is None or found.published or (lease is not None and lease > now):
+            return False
+        self.leases[(institution_id, key)] = until
+        return True
+
+    async def release_publication(self, institution_id: str, key: str) -> None:
+        """Give the lease up (the publish failed): the next request may publish at once."""
+        await asyncio.sleep(0)
+        self.leases.pop((institution_id, key), None)
+
+    async def get(self, institution_id: str, key: str) -> IdempotencyRecord | None:
+        """The record stored under (institution, key)."""
+        await asyncio.sleep(0)
+        return self.records.get((institution_id, key))
 
 
 class InMemoryInstitutions:

@@ -63,6 +63,36 @@ class MongoIdempotencyRecords:
             {"$set": {"published": True, "published_at": datetime.now(UTC)}},
         )
 
+    async def claim_publication(
+        self, institution_id: str, key: str, *, until: datetime, now: datetime
+    ) -> bool:
+        """Lease the publication unless another request holds an unexpired lease (one atomic
+        update of the record: of concurrent requests, one wins)."""
+        result = await self.collection.update_one(
+            _lease_filter(institution_id, key, now), {"$set": {"publishing_until": until}}
+        )
+        return result.modified_count == 1
+
+    async def release_publication(self, institution_id: str, key: str) -> None:
+        """Give the lease up (the publish failed): the next request may publish at once."""
+        await self.collection.update_one(
+            {"_id": record_id(institution_id, key), "published": False},
+            {"$set": {"publishing_until": None}},
+        )
+
+    async def get(self, institution_id: str, key: str) -> IdempotencyRecord | None:
+        """The record stored under (institution, key)."""
+        found = await self.collection.find_one({"_id": record_id(institution_id, key)})
+        return as_record(found) if found else None
+
+
+def _lease_filter(institution_id: str, key: str, now: datetime) -> Document:
+    return {
+        "_id": record_id(institution_id, key),
+        "published": False,
+        "$or": [{"publishing_until": None}, {"publishing_until": {"$lt": now}}],
+    }
+
 
 def as_document(record: IdempotencyRecord) -> Document:
     """The record as stored (the event's bytes as BSON binary, unchanged)."""
