@@ -456,6 +456,7 @@ class ManageStatusLists:
         self.base_url = base_url
         self.clock = clock
         self._signed: dict[tuple[str, int, str], dict[str, Any]] = {}
+        self._ensured: set[str] = set()
 
     async def entry_for(self, institution: Institution, credential_id: str) -> dict[str, Any]:
         """The credential's `BitstringStatusListEntry` (the same one on every retry)."""
@@ -472,11 +473,13 @@ class ManageStatusLists:
     async def _allocate(self, institution: Institution, credential_id: str) -> tuple[str, int]:
         current = institution.status_list or list_id(institution.slug, 1)
         number = int(current.rsplit("-", 1)[1])
-        await self.store.ensure_list(
-            StatusList(
-                id=current, institution=institution.id, number=number, updated_at=self.clock()
+        if current not in self._ensured:  # lists are never deleted: once per process
+            await self.store.ensure_list(
+                StatusList(
+                    id=current, institution=institution.id, number=number, updated_at=self.clock()
+                )
             )
-        )
+            self._ensured.add(current)
         for _ in range(CLAIM_ATTEMPTS):
             index = secrets.randbelow(LIST_LENGTH)
             if await self.store.claim(current, index, credential_id):
