@@ -58,11 +58,6 @@ class StatusList(BaseModel):
     version: int = 0
     updated_at: datetime
 
-    @property
-    def etag(self) -> str:
-        """Changes with every revocation (and with the key that signs it)."""
-        return f'"{self.id}.{self.version}"'
-
     def to_document(self) -> dict[str, Any]:
         """Its stored form."""
         return {"_id": self.id, **self.model_dump(mode="python", exclude={"id"})}

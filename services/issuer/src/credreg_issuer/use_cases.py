@@ -406,11 +406,6 @@ class ManageInstitutions:
         """The institution if it is kept here (its keys and status lists are), else None."""
         return await self.store.get(institution_id)
 
-    async def signer_for(self, institution_id: str) -> CredentialSigner | None:
-        """A signer with the institution's active key, or None if it is not kept here."""
-        found = await self.store.get(institution_id)
-        return None if found is None else self.signer_of(found)
-
     def signer_of(self, found: Institution) -> CredentialSigner:
         """A signer with a kept institution's active key."""
         if self.keyring is None:
