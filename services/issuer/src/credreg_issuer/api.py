@@ -28,7 +28,13 @@ from credreg_issuer.status_lists import LIST_TTL, StatusListFull, StatusListNotF
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
 from credreg_shared.auth import CallingInstitution, bearer_token
 from credreg_shared.events import models
-from credreg_shared.web import ProblemError, problem_responses, use_case
+from credreg_shared.web import (
+    ProblemError,
+    not_modified,
+    problem_responses,
+    public_cache_headers,
+    use_case,
+)
 
 TITLE = "credreg issuer"
 DESCRIPTION = "Registrars issue Open Badges 3.0 micro-credentials; each one is an event."
@@ -313,13 +319,8 @@ async def get_status_list(
 ) -> Response:
     """Signed by the institution's active key; cacheable for its `ttl`, then revalidated."""
     signed, etag = await status_lists.signed_list(list_id)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={int(LIST_TTL.total_seconds())}",
-        "Access-Control-Allow-Origin": "*",
-    }
-    tags = {t.strip().removeprefix("W/") for t in (if_none_match or "").split(",")}
-    if etag in tags or "*" in tags:
+    headers = public_cache_headers(etag, f"public, max-age={int(LIST_TTL.total_seconds())}")
+    if not_modified(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return JSONResponse(signed, headers=headers)
 

@@ -24,7 +24,13 @@ from credreg_registry.domain import (
 from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
 from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
 from credreg_shared.credentials.report import Check
-from credreg_shared.web import ProblemError, problem_responses, use_case
+from credreg_shared.web import (
+    ProblemError,
+    not_modified,
+    problem_responses,
+    public_cache_headers,
+    use_case,
+)
 
 TITLE = "credreg registry"
 DESCRIPTION = "Portfolios, search and verification of every credential in the event log."
@@ -162,14 +168,8 @@ async def get_context_v1(if_none_match: Annotated[str | None, Header()] = None) 
     """The extension context, byte for byte the copy credreg signs against."""
     raw, sha256 = context_bytes(MICROCREDENTIAL_V1_URL)
     etag = f'"{sha256}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": CONTEXT_CACHE_CONTROL,
-        # Verifiers running in browsers fetch contexts from other origins.
-        "Access-Control-Allow-Origin": "*",
-    }
-    tags = {t.strip().removeprefix("W/") for t in (if_none_match or "").split(",")}
-    if etag in tags or "*" in tags:
+    headers = public_cache_headers(etag, CONTEXT_CACHE_CONTROL)
+    if not_modified(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(content=raw, media_type="application/ld+json", headers=headers)
 

@@ -1,6 +1,7 @@
 """HTTP chassis for services: app factory, problem+json errors, readiness checks, server."""
 
 from credreg_shared.web.app import add_readiness_check, create_app, metrics_registry
+from credreg_shared.web.caching import not_modified, public_cache_headers
 from credreg_shared.web.problems import (
     PLATFORM_ERROR_STATUSES,
     PROBLEM_JSON,
@@ -28,6 +29,8 @@ __all__ = [
     "install_error_statuses",
     "kafka_ready",
     "metrics_registry",
+    "not_modified",
+    "public_cache_headers",
     "mongo_ready",
     "problem_response",
     "problem_responses",
