@@ -229,6 +229,9 @@ async def test_admin_routes_need_the_admin_key(admin: Admin, headers: dict[str, 
         ("POST", "/v1/institutions"),
         ("GET", "/v1/institutions"),
         ("POST", f"/v1/institutions/{DID}/keys"),
+        ("POST", f"/v1/institutions/{DID}/api-keys"),
+        ("DELETE", f"/v1/institutions/{DID}/api-keys/k1"),
+        ("POST", "/v1/key-encryption/reseal"),
     ]:
         response = await admin.client.request(method, path, headers=headers, json={})
         assert response.status_code == 401, (method, path)

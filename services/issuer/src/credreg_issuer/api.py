@@ -38,10 +38,29 @@ from credreg_shared.web import (
 
 TITLE = "credreg issuer"
 DESCRIPTION = "Registrars issue Open Badges 3.0 micro-credentials; each one is an event."
+
+
+async def require_admin(request: Request) -> None:
+    """The bootstrap admin key, or a 401 problem (every admin route is off without one)."""
+    expected: str | None = request.app.state.admin_api_key
+    token = bearer_token(request)
+    if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ProblemError(
+            401,
+            detail="admin routes need the bootstrap admin key (CREDREG_ADMIN_API_KEY)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 v1 = APIRouter(prefix="/v1", tags=["issuance"])
-admin = APIRouter(prefix="/v1/institutions", tags=["institutions (admin)"])
+# Every admin route takes the bootstrap admin key.
+admin = APIRouter(
+    prefix="/v1/institutions",
+    tags=["institutions (admin)"],
+    dependencies=[Depends(require_admin)],
+)
+admin_root = APIRouter(tags=["institutions (admin)"], dependencies=[Depends(require_admin)])
 dids = APIRouter(tags=["DID documents"])
-admin_root = APIRouter(tags=["institutions (admin)"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {
     IdempotencyKeyReused: 409,
@@ -110,18 +129,6 @@ Institutions = Annotated[ManageInstitutions, Depends(use_case(ManageInstitutions
 StatusLists = Annotated[ManageStatusLists, Depends(use_case(ManageStatusLists))]
 
 
-async def require_admin(request: Request) -> None:
-    """The bootstrap admin key, or a 401 problem (every admin route is off without one)."""
-    expected: str | None = request.app.state.admin_api_key
-    token = bearer_token(request)
-    if expected is None or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise ProblemError(
-            401,
-            detail="admin routes need the bootstrap admin key (CREDREG_ADMIN_API_KEY)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
 def institution_view(institution: Institution, request: Request) -> InstitutionView:
     """What the admin API shows of an institution (public keys only)."""
     return InstitutionView(
@@ -145,7 +152,6 @@ ADMIN_PROBLEMS = {401: "Missing or wrong admin key", 404: "No such institution"}
 @admin.post(
     "",
     status_code=201,
-    dependencies=[Depends(require_admin)],
     responses=problem_responses(
         {
             401: "Missing or wrong admin key",
@@ -165,7 +171,6 @@ async def create_institution(
 
 @admin.get(
     "",
-    dependencies=[Depends(require_admin)],
     responses=problem_responses({401: "Missing or wrong admin key"}),
     summary="Every institution",
 )
@@ -176,7 +181,6 @@ async def list_institutions(request: Request, institutions: Institutions) -> lis
 
 @admin.get(
     "/{institution_id}",
-    dependencies=[Depends(require_admin)],
     responses=problem_responses(ADMIN_PROBLEMS),
     summary="One institution",
 )
@@ -190,7 +194,6 @@ async def get_institution(
 @admin.post(
     "/{institution_id}/keys",
     status_code=201,
-    dependencies=[Depends(require_admin)],
     responses=problem_responses(
         {**ADMIN_PROBLEMS, 409: "Another rotation won; try again", 503: "No key-encryption key"}
     ),
@@ -207,7 +210,6 @@ async def rotate_key(
 @admin.post(
     "/{institution_id}/api-keys",
     status_code=201,
-    dependencies=[Depends(require_admin)],
     responses=problem_responses({**ADMIN_PROBLEMS, 422: "The body is not valid"}),
     summary="Create an API key (shown once)",
 )
@@ -220,7 +222,6 @@ async def create_api_key(
 
 @admin.get(
     "/{institution_id}/api-keys",
-    dependencies=[Depends(require_admin)],
     responses=problem_responses(ADMIN_PROBLEMS),
     summary="An institution's API keys (never the keys themselves)",
 )
@@ -232,7 +233,6 @@ async def list_api_keys(institution_id: str, institutions: Institutions) -> list
 @admin.delete(
     "/{institution_id}/api-keys/{key_id}",
     status_code=204,
-    dependencies=[Depends(require_admin)],
     responses=problem_responses({401: "Missing or wrong admin key", 404: "No such key"}),
     summary="Revoke an API key",
 )
@@ -251,7 +251,6 @@ class Resealed(BaseModel):
 
 @admin_root.post(
     "/v1/key-encryption/reseal",
-    dependencies=[Depends(require_admin)],
     responses=problem_responses(
         {
             401: "Missing or wrong admin key",
