@@ -51,8 +51,8 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
 
     keyring = config.keyring()
 
-    def use_cases(adapters: Adapters) -> list[object]:
-        institutions = ManageInstitutions(
+    def institutions_of(adapters: Adapters) -> ManageInstitutions:
+        return ManageInstitutions(
             store=adapters.institutions,
             keyring=keyring,
             did_web_host=config.did_web_host,
@@ -60,6 +60,16 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
             topic=config.topic(INSTITUTIONS_TOPIC),
             source=config.source,
         )
+
+    def status_lists_of(adapters: Adapters, institutions: ManageInstitutions) -> ManageStatusLists:
+        return ManageStatusLists(
+            store=adapters.status_lists,
+            institutions=institutions,
+            base_url=config.status_list_base_url,
+        )
+
+    def use_cases(adapters: Adapters) -> list[object]:
+        institutions = institutions_of(adapters)
         status_lists = status_lists_of(adapters, institutions)
         return [
             IssueCredentials(
@@ -77,24 +87,12 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
             status_lists,
         ]
 
-    def status_lists_of(adapters: Adapters, institutions: ManageInstitutions) -> ManageStatusLists:
-        return ManageStatusLists(
-            store=adapters.status_lists,
-            institutions=institutions,
-            base_url=config.status_list_base_url,
-        )
-
     def projection(adapters: Adapters) -> HandlerRegistry:
-        institutions = ManageInstitutions(
-            store=adapters.institutions, keyring=keyring, did_web_host=config.did_web_host
-        )
-        return status_lists_of(adapters, institutions).register(HandlerRegistry())
+        status_lists = status_lists_of(adapters, institutions_of(adapters))
+        return status_lists.register(HandlerRegistry())
 
     async def startup(adapters: Adapters) -> None:
-        manager = ManageInstitutions(
-            store=adapters.institutions, keyring=keyring, did_web_host=config.did_web_host
-        )
-        await manager.check_keyring()
+        await institutions_of(adapters).check_keyring()
 
     definition = ServiceDefinition(
         api=api,

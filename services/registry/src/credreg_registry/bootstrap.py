@@ -24,7 +24,7 @@ def projection_registry(store: ViewStore) -> HandlerRegistry:
     return CredentialProjection(store).register(HandlerRegistry())
 
 
-def real_adapters(platform: Platform, app: FastAPI) -> Adapters:
+def real_adapters(platform: Platform, app: FastAPI, config: RegistrySettings) -> Adapters:
     """The view in the registry's database of the serving generation, read and written."""
     documents = SwitchableViewDocuments(platform.db)
     serving = Gauge(
@@ -43,13 +43,11 @@ def real_adapters(platform: Platform, app: FastAPI) -> Adapters:
     app.state.follower = follower
     http = httpx.AsyncClient(timeout=5, follow_redirects=False)
     platform.close_on_shutdown(http.aclose)
-    settings = platform.settings
-    hosts = settings.did_web_hosts if isinstance(settings, RegistrySettings) else {}
     return Adapters(
         documents=documents,
         store=MongoViewStore(platform.db),
         background={"view consumer": follower},
-        verification_material=MaterialFetcher(http, host_map=hosts),
+        verification_material=MaterialFetcher(http, host_map=config.did_web_hosts),
     )
 
 
@@ -73,7 +71,7 @@ def build_app(
     definition = ServiceDefinition(
         api=api,
         indexes=INDEXES,
-        adapters=lambda platform: real_adapters(platform, app_holder[0]),
+        adapters=lambda platform: real_adapters(platform, app_holder[0], config),
         use_cases=lambda adapters: verification_use_cases(adapters),
         workers=lambda adapters: adapters.background,
     )
