@@ -48,6 +48,18 @@ async def settings_for(service_settings: SettingsFactory, kek: str) -> IssuerSet
     return settings
 
 
+async def institution_with_key(client: httpx.AsyncClient) -> str:
+    """Create institution uni-a through the admin API; an API key of it (all scopes)."""
+    created = await client.post(
+        "/v1/institutions", json={"slug": "uni-a", "name": "University A"}, headers=ADMIN
+    )
+    assert created.status_code == 201, created.text
+    made = await client.post(f"/v1/institutions/{DID}/api-keys", json={}, headers=ADMIN)
+    assert made.status_code == 201, made.text
+    key: str = made.json()["key"]
+    return key
+
+
 async def issue(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
     response = await client.post(
         "/v1/credentials", json=body(), headers={"Authorization": f"Bearer {key}"}
@@ -62,12 +74,7 @@ async def test_kept_keys_sign_after_a_restart_and_rotations_race_safely(
 ) -> None:
     settings = await settings_for(service_settings, f"k1:{KeyEncryptionKeyring.generate_kek()}")
     async with serving(build_app(settings), base_url="http://issuer") as client:
-        created = await client.post(
-            "/v1/institutions", json={"slug": "uni-a", "name": "University A"}, headers=ADMIN
-        )
-        assert created.status_code == 201, created.text
-        keys = await client.post(f"/v1/institutions/{DID}/api-keys", json={}, headers=ADMIN)
-        key = keys.json()["key"]
+        key = await institution_with_key(client)
         first = await issue(client, key)
 
     stored = await mongo_db["institutions"].find_one({"_id": DID})
@@ -122,25 +129,18 @@ async def test_a_wrong_key_encryption_key_refuses_to_start(
 ) -> None:
     settings = await settings_for(service_settings, f"k1:{KeyEncryptionKeyring.generate_kek()}")
     async with serving(build_app(settings), base_url="http://issuer") as client:
-        created = await client.post(
-            "/v1/institutions", json={"slug": "uni-a", "name": "University A"}, headers=ADMIN
-        )
-        assert created.status_code == 201, created.text
+        await institution_with_key(client)
 
     wrong = settings.model_copy(
-        update={
-            "key_encryption_key": IssuerSettings(
-                admin_api_key="x", key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}"
-            ).key_encryption_key
-        }
+        update={"key_encryption_key": SecretStr(f"k1:{KeyEncryptionKeyring.generate_kek()}")}
     )
     with pytest.raises(KeyringUnusable, match=f"cannot open {DID}#key-1"):
         async with serving(build_app(wrong), base_url="http://issuer"):
-            pass
+            pytest.fail("the issuer started with a key-encryption key that opens no key")
     missing = settings.model_copy(update={"key_encryption_key": None, "admin_api_key": None})
     with pytest.raises(KeyringUnusable, match="CREDREG_KEY_ENCRYPTION_KEY is not set"):
         async with serving(build_app(missing), base_url="http://issuer"):
-            pass
+            pytest.fail("the issuer started without the key-encryption key")
 
 
 async def replicas(*argvs: list[str]) -> list[Any]:
@@ -198,11 +198,8 @@ async def test_a_revocation_on_the_log_sets_the_bit_in_the_served_list(
     settings = await settings_for(service_settings, f"k1:{KeyEncryptionKeyring.generate_kek()}")
     settings = settings.model_copy(update={"status_list_base_url": "https://issuer.example"})
     async with serving(build_app(settings), base_url="http://issuer") as client:
-        await client.post(
-            "/v1/institutions", json={"slug": "uni-a", "name": "University A"}, headers=ADMIN
-        )
-        keys = await client.post(f"/v1/institutions/{DID}/api-keys", json={}, headers=ADMIN)
-        kept, revoked = [await issue(client, keys.json()["key"]) for _ in range(2)]
+        key = await institution_with_key(client)
+        kept, revoked = [await issue(client, key) for _ in range(2)]
         url = revoked["credentialStatus"]["statusListCredential"]
         path = url.removeprefix("https://issuer.example")
         async with KafkaPublisher(settings.kafka_bootstrap_servers) as publisher:
@@ -237,17 +234,14 @@ async def test_resealed_keys_let_the_old_key_encryption_key_go(
     old, new = (f"{n}:{KeyEncryptionKeyring.generate_kek()}" for n in ("k1", "k2"))
     settings = await settings_for(service_settings, old)
     async with serving(build_app(settings), base_url="http://issuer") as client:
-        await client.post(
-            "/v1/institutions", json={"slug": "uni-a", "name": "University A"}, headers=ADMIN
-        )
-        key = (await client.post(f"/v1/institutions/{DID}/api-keys", headers=ADMIN)).json()
+        key = await institution_with_key(client)
     both = settings.model_copy(update={"key_encryption_key": SecretStr(f"{new},{old}")})
     async with serving(build_app(both), base_url="http://issuer") as client:
         resealed = await client.post("/v1/key-encryption/reseal", headers=ADMIN)
         assert resealed.json() == {"resealed": 1, "active_kek": "k2"}
     only_new = settings.model_copy(update={"key_encryption_key": SecretStr(new)})
     async with serving(build_app(only_new), base_url="http://issuer") as client:
-        credential = await issue(client, key["key"])
+        credential = await issue(client, key)
         document = (await client.get("/institutions/uni-a/did.json")).json()
     report = verify_credential(credential, controller_documents={DID: document})
     assert report.check("proof").outcome is Outcome.PASSED
