@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from credreg_issuer.domain import IssueCredential
+from credreg_shared.issuance import IssueCredential
 
 UNI = "did:web:uni.example"
 OTHER_UNI = "did:web:other-uni.example"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from credreg_issuer.domain import IssueCredential
+from credreg_shared.issuance import IssueCredential
 
 from .fixtures import body
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from credreg_issuer.domain import IdempotencyKeyReused, IssueCredential
+from credreg_issuer.domain import IdempotencyKeyReused
 from credreg_issuer.institutions import (
     ApiKeyNotFound,
     ApiKeyView,
@@ -28,6 +28,7 @@ from credreg_issuer.status_lists import LIST_TTL, StatusListFull, StatusListNotF
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
 from credreg_shared.auth import CallingInstitution, bearer_token
 from credreg_shared.events import models
+from credreg_shared.issuance import IssueCredential
 from credreg_shared.web import (
     ProblemError,
     not_modified,

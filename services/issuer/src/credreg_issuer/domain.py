@@ -1,8 +1,8 @@
 """The issuer's rules: the issue command, credential ids, the signed credential and its event.
 
-Nothing here does I/O: the command is validated at the edge, `prepare_issuance` builds the
-signed ``credential.issued`` event for it, and `CredentialSigner` adds Data Integrity proofs
-(crypto only, no I/O).
+Nothing here does I/O: the command (`credreg_shared.issuance`) is validated at the edge,
+`prepare_issuance` builds the signed ``credential.issued`` event for it, and `CredentialSigner`
+adds Data Integrity proofs (crypto only, no I/O).
 
 Signing uses each institution's Ed25519 key, when it has one configured. The verification
 method is ``<institution DID>#<public multikey>``: for a ``did:key`` issuer that is its own key
@@ -12,34 +12,21 @@ list. Institution ids are DIDs (settings refuse anything else at start-up).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Annotated, Any, Literal, Self
-
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
+from typing import Any
 
 from credreg_shared.credentials import model as ob
 from credreg_shared.credentials.cryptosuites import EDDSA_JCS_2022
 from credreg_shared.credentials.data_integrity import add_proof
 from credreg_shared.credentials.dids import did_key_for
 from credreg_shared.credentials.keys import Ed25519KeyPair
-from credreg_shared.credentials.model import DeliveryMode
 from credreg_shared.errors import DomainError
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope, derived_event_id, new_envelope
+from credreg_shared.issuance import AchievementIn, IssueCredential, OrganisationIn
 
 ID_NAMESPACE = uuid.UUID("5b8f3f0e-3d7c-4f55-9a51-9d0c2f1e6a11")
 ISSUED_PURPOSE = "issued"
@@ -47,150 +34,6 @@ ISSUED_PURPOSE = "issued"
 
 class IdempotencyKeyReused(DomainError):
     """The Idempotency-Key was first used for a different request."""
-
-
-# --- the command a registrar posts, validated at the edge -------------------------------
-
-# Open Badges 3.0 AchievementType values, plus its `ext:` extension form.
-OB_ACHIEVEMENT_TYPES = Literal[
-    "Achievement", "ApprenticeshipCertificate", "Assessment", "Assignment", "AssociateDegree",
-    "Award", "Badge", "BachelorDegree", "Certificate", "CertificateOfCompletion",
-    "Certification", "CommunityService", "Competency", "Course", "CoCurricular", "Degree",
-    "Diploma", "DoctoralDegree", "Fieldwork", "GeneralEducationDevelopment",
-    "JourneymanCertificate", "LearningProgram", "License", "Membership",
-    "ProfessionalDoctorate", "QualityAssuranceCredential", "MasterCertificate", "MasterDegree",
-    "MicroCredential", "ResearchDoctorate", "SecondarySchoolDiploma",
-]  # fmt: skip
-ExtensionType = Annotated[str, Field(pattern=r"^ext:[A-Za-z0-9._-]+$", max_length=100)]
-C0_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def _without_c0_controls(value: str) -> str:
-    # RDF canonicalisation escapes these in N-Quads, and implementations disagree on how, so a
-    # credential carrying one may verify with some verifiers and not with others (DESIGN §11).
-    found = C0_CONTROLS.search(value)
-    if found:
-        raise ValueError(
-            f"control character U+{ord(found.group()):04X} at position {found.start()}: "
-            "only tab, line feed and carriage return are allowed"
-        )
-    return value
-
-
-Text = Annotated[str, AfterValidator(_without_c0_controls)]
-"""A string of the credential: no C0 control characters other than tab, LF and CR."""
-Name = Annotated[Text, Field(min_length=1, max_length=500)]
-# A DID (`did:method:id`) or an opaque learner id without control characters.
-HolderId = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")]
-DID = re.compile(r"did:[a-z0-9]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._%-]")
-DeliveryModeIn = Literal["online", "in_person", "in-person", "blended"]
-DELIVERY_MODES: dict[str, DeliveryMode] = {
-    "online": "online",
-    "in_person": "in-person",
-    "in-person": "in-person",
-    "blended": "blended",
-}
-STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class CompetencyIn(BaseModel):
-    """One competency the credential certifies, optionally aligned to a framework."""
-
-    model_config = STRICT
-
-    name: Name
-    framework_url: Text | None = Field(default=None, max_length=2000, pattern=r"^https?://\S+$")
-    code: Text | None = Field(default=None, min_length=1, max_length=100)
-
-
-Url = Annotated[Text, Field(max_length=2000, pattern=r"^https?://\S+$")]
-Identifier = Annotated[Text, Field(min_length=1, max_length=2000, pattern=r"^\S+$")]
-
-
-class OrganisationIn(BaseModel):
-    """An accreditor or industry partner: an identifier (URL or DID) and a name."""
-
-    model_config = STRICT
-
-    id: Identifier
-    name: Name | None = None
-    url: Url | None = None
-
-
-class AccreditationIn(BaseModel):
-    """Quality assurance of the program: who accredits it, and its record there."""
-
-    model_config = STRICT
-
-    accreditor: OrganisationIn
-    id: Identifier | None = None
-    name: Name | None = None
-    url: Url | None = None
-
-
-class AssessmentIn(BaseModel):
-    """How learners were assessed."""
-
-    model_config = STRICT
-
-    description: Annotated[Text, Field(min_length=1, max_length=5000)]
-    type: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
-
-
-class AchievementIn(BaseModel):
-    """The achievement: what was learnt, how long it took, how it was delivered."""
-
-    model_config = STRICT
-
-    name: Name
-    description: Text | None = Field(default=None, min_length=1, max_length=5000)
-    achievement_type: OB_ACHIEVEMENT_TYPES | ExtensionType = "MicroCredential"
-    competencies: list[CompetencyIn] = Field(min_length=1, max_length=100)
-    hours: Decimal | None = Field(default=None, gt=0, le=10_000, decimal_places=2)
-    delivery_mode: DeliveryModeIn | None = None
-    # The quality markers employers look for (the extension context https://w3id.org/credreg/v1).
-    assessment: AssessmentIn | None = None
-    accreditations: list[AccreditationIn] = Field(default=[], max_length=20)
-    industry_partners: list[OrganisationIn] = Field(default=[], max_length=50)
-
-    @property
-    def credential_delivery_mode(self) -> DeliveryMode | None:
-        """The delivery mode in the credential's vocabulary (which spells it "in-person")."""
-        return DELIVERY_MODES[self.delivery_mode] if self.delivery_mode else None
-
-
-class IssueCredential(BaseModel):
-    """Issue one credential to one holder."""
-
-    model_config = STRICT
-
-    holder_id: HolderId
-    achievement: AchievementIn
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
-
-    @field_validator("holder_id")
-    @classmethod
-    def _dids_are_well_formed(cls, value: str) -> str:
-        if value.startswith("did:") and not DID.fullmatch(value):
-            raise ValueError("holder_id starts with 'did:' but is not a well-formed DID")
-        return value
-
-    @model_validator(mode="after")
-    def _window_is_ordered(self) -> Self:
-        start = self.valid_from or datetime.now(UTC)
-        if self.valid_until is not None and self.valid_until <= start:
-            raise ValueError("valid_until must be after valid_from (default: now)")
-        return self
-
-    @property
-    def holder_is_did(self) -> bool:
-        """Whether the holder is identified by a DID (else by a salted hash of the id)."""
-        return self.holder_id.startswith("did:")
-
-    def digest(self) -> str:
-        """A digest of the command, to refuse an idempotency key reused for another request."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
 # --- Data Integrity proofs with each institution's Ed25519 key ---------------------------

@@ -22,7 +22,6 @@ from urllib.parse import unquote
 from credreg_issuer.domain import (
     CredentialSigner,
     IdempotencyKeyReused,
-    IssueCredential,
     credential_id_for,
     prepare_issuance,
 )
@@ -70,6 +69,7 @@ from credreg_shared.credentials.status_list import status_list_entry
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope, new_envelope
+from credreg_shared.issuance import IssueCredential
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
