@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -164,3 +165,32 @@ class IssueCredential(BaseModel):
     def digest(self) -> str:
         """A digest of the command, to refuse an idempotency key reused for another request."""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class IssuanceError(BaseModel):
+    """Why one issuance request was refused: the field (dotted path) and a message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    """Where in the request, e.g. ``achievement.competencies.0.name`` ("" for the whole)."""
+    message: str
+
+
+def issuance_errors(error: ValidationError, *, prefix: str = "") -> list[IssuanceError]:
+    """A validation error as one `IssuanceError` per problem, fields as dotted paths."""
+    return [
+        IssuanceError(
+            field=".".join([*([prefix] if prefix else []), *(str(part) for part in e["loc"])]),
+            message=e["msg"],
+        )
+        for e in error.errors(include_url=False)
+    ]
+
+
+def validate_command(data: object) -> IssueCredential | list[IssuanceError]:
+    """The command in `data`, or why it is not one (never raises on bad input)."""
+    try:
+        return IssueCredential.model_validate(data)
+    except ValidationError as error:
+        return issuance_errors(error)

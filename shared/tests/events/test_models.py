@@ -13,6 +13,8 @@ from credreg_shared.events.models import (
     CredentialEvent,
     CredentialIssued,
     EventData,
+    IssuanceRequested,
+    IssuanceResult,
     PathwayDefined,
 )
 from credreg_shared.events.samples import credential_issued, every_event_kind
@@ -30,6 +32,8 @@ def test_registry_holds_every_event_type_once() -> None:
         topics.PATHWAY_COMPLETED_V1,
         topics.API_KEY_ISSUED_V1,
         topics.API_KEY_REVOKED_V1,
+        topics.ISSUANCE_REQUESTED_V1,
+        topics.ISSUANCE_RESULT_V1,
     }
     assert set(EVENT_MODELS) == expected
     assert {type(d) for d in every_event_kind()} == set(EVENT_MODELS.values())
@@ -45,6 +49,10 @@ def test_credential_events_go_to_the_credentials_topic_keyed_by_credential(
     elif isinstance(data, ApiKeyEvent):
         assert data.topic == topics.INSTITUTIONS_TOPIC
         assert data.record_key() == data.institution_id == data.event_subject()
+    elif isinstance(data, IssuanceRequested | IssuanceResult):
+        # Requests go to the institution's own topic under this prefix; answers to one topic.
+        assert data.topic in {topics.ISSUANCE_REQUESTS_TOPIC, topics.ISSUANCE_RESULTS_TOPIC}
+        assert data.record_key() == data.request_id == data.event_subject()
     else:
         assert data.topic == topics.PATHWAYS_TOPIC
     assert data.event_type.startswith("org.credreg.")

@@ -7,11 +7,12 @@ type version (``.v2``) plus an upcaster in :mod:`credreg_shared.events.upcasters
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, model_validator
 
 from credreg_shared.events import topics
+from credreg_shared.issuance import IssuanceError
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 
@@ -198,6 +199,48 @@ class ApiKeyRevoked(ApiKeyEvent):
     event_type: ClassVar[str] = topics.API_KEY_REVOKED_V1
 
 
+RequestId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class IssuanceRequested(EventData):
+    """A registrar system asks for one credential over Kafka, on its institution's own topic
+    (`topics.issuance_requests_topic`); the request id is the idempotency key.
+
+    `credential` is the issuance command (`credreg_shared.issuance.IssueCredential`), kept as
+    JSON here so that an invalid command still parses and gets a rejected result.
+    """
+
+    event_type: ClassVar[str] = topics.ISSUANCE_REQUESTED_V1
+    topic: ClassVar[str] = topics.ISSUANCE_REQUESTS_TOPIC
+
+    request_id: RequestId
+    institution_id: NonEmptyStr
+    credential: dict[str, Any]
+
+    def event_subject(self) -> str:
+        """The request id."""
+        return self.request_id
+
+
+class IssuanceResult(EventData):
+    """The issuer's answer to an issuance request: accepted with the credential (whose
+    `credential.issued` is on the log already), or rejected with the reasons."""
+
+    event_type: ClassVar[str] = topics.ISSUANCE_RESULT_V1
+    topic: ClassVar[str] = topics.ISSUANCE_RESULTS_TOPIC
+
+    request_id: RequestId
+    institution_id: str
+    status: Literal["accepted", "rejected"]
+    credential_id: str | None = None
+    issued_event_id: str | None = None
+    errors: tuple[IssuanceError, ...] = ()
+
+    def event_subject(self) -> str:
+        """The request id."""
+        return self.request_id
+
+
 EVENT_MODELS: Mapping[str, type[EventData]] = MappingProxyType(
     {
         model.event_type: model
@@ -212,6 +255,8 @@ EVENT_MODELS: Mapping[str, type[EventData]] = MappingProxyType(
             PathwayCompleted,
             ApiKeyIssued,
             ApiKeyRevoked,
+            IssuanceRequested,
+            IssuanceResult,
         )
     }
 )

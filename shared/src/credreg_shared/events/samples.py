@@ -16,6 +16,8 @@ from credreg_shared.events.models import (
     CredentialRevoked,
     CredentialSuspended,
     EventData,
+    IssuanceRequested,
+    IssuanceResult,
     PathwayCompleted,
     PathwayDefined,
 )
@@ -131,6 +133,21 @@ def every_event_kind(credential_id: str | None = None) -> list[EventData]:
             institution_id=SAMPLE_ISSUER, key_id="k1", digest="0" * 64, scopes=("revoke",)
         ),
         ApiKeyRevoked(institution_id=SAMPLE_ISSUER, key_id="k1", digest="0" * 64),
+        IssuanceRequested(
+            request_id="registrar-2026-0001",
+            institution_id=SAMPLE_ISSUER,
+            credential={
+                "holder_id": SAMPLE_HOLDER,
+                "achievement": {"name": "CPR", "competencies": [{"name": "Chest compressions"}]},
+            },
+        ),
+        IssuanceResult(
+            request_id="registrar-2026-0001",
+            institution_id=SAMPLE_ISSUER,
+            status="accepted",
+            credential_id=credential_id,
+            issued_event_id="0b0e3a4c-0f0b-4c39-9d3a-6f4f7c9d2a10",
+        ),
     ]
 
 
