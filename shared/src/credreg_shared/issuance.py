@@ -188,9 +188,9 @@ def issuance_errors(error: ValidationError, *, prefix: str = "") -> list[Issuanc
     ]
 
 
-def validate_command(data: object) -> IssueCredential | list[IssuanceError]:
-    """The command in `data`, or why it is not one (never raises on bad input)."""
+def validate_command(data: object, *, prefix: str = "") -> IssueCredential | list[IssuanceError]:
+    """The command in `data`, or why it is not one (fields under `prefix`; never raises)."""
     try:
         return IssueCredential.model_validate(data)
     except ValidationError as error:
-        return issuance_errors(error)
+        return issuance_errors(error, prefix=prefix)

@@ -111,6 +111,8 @@ class ServiceDefinition(Generic[A]):
     workers: Callable[[A], Mapping[str, Worker]] = field(default=lambda _adapters: {})
     startup: Callable[[A], Awaitable[None]] | None = None
     """Checks before the service serves (real adapters only): raising refuses to start."""
+    body_limits: Mapping[str, int] = field(default_factory=dict)
+    """Path prefix → request body limit in bytes, for routes that take more than the default."""
 
 
 def build_service_app(
@@ -120,7 +122,11 @@ def build_service_app(
     api = definition.api
     lifespan = None if fakes is not None else _lifespan(definition, settings)
     app = create_app(
-        title=api.TITLE, version=VERSION, description=api.DESCRIPTION, lifespan=lifespan
+        title=api.TITLE,
+        version=VERSION,
+        description=api.DESCRIPTION,
+        lifespan=lifespan,
+        body_limits=definition.body_limits,
     )
     if fakes is not None:
         attach_use_cases(app, definition.use_cases(fakes))

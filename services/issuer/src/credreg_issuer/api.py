@@ -6,10 +6,21 @@ import hmac
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from credreg_issuer.batch_issuance import IssueBatches
+from credreg_issuer.batches import (
+    MAX_BATCH_BYTES,
+    MAX_ITEMS,
+    RESULTS_PAGE,
+    BatchKeyReused,
+    BatchNotFound,
+    BatchView,
+    NewBatch,
+    WrongInstitution,
+)
 from credreg_issuer.domain import IdempotencyKeyReused
 from credreg_issuer.institutions import (
     ApiKeyNotFound,
@@ -64,6 +75,9 @@ admin_root = APIRouter(tags=["institutions (admin)"], dependencies=[Depends(requ
 dids = APIRouter(tags=["DID documents"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {
+    BatchNotFound: 404,
+    BatchKeyReused: 409,
+    WrongInstitution: 403,
     IdempotencyKeyReused: 409,
     InstitutionExists: 409,
     KeyRotationRaced: 409,
@@ -122,6 +136,64 @@ async def issue_credential(
         event_id=envelope.id,
         credential=issued.credential,
     )
+
+
+# --- batches: up to 10,000 issuances in one request, issued in the background ---------------
+
+Batches = Annotated[IssueBatches, Depends(use_case(IssueBatches))]
+
+
+@v1.post(
+    "/credential-batches",
+    status_code=202,
+    responses=problem_responses(
+        {
+            401: "Missing or unknown API key",
+            403: "The batch names another institution than the API key's",
+            409: "The batch's Idempotency-Key was first used for a different batch",
+            413: f"The body is over {MAX_BATCH_BYTES // (1024 * 1024)} MiB",
+            422: f"No items, more than {MAX_ITEMS:,}, or an idempotency key twice",
+            503: "The database did not answer; nothing was stored, retry",
+        }
+    ),
+    summary="Issue a batch of credentials",
+)
+async def submit_batch(
+    body: NewBatch,
+    request: Request,
+    response: Response,
+    batches: Batches,
+    caller: CallingInstitution,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> BatchView:
+    """Stores the batch and answers 202; its items are then issued in the background.
+
+    Each item is validated on its own: a bad item is rejected in the results without failing
+    the others. Each item's `idempotency_key` issues at most one credential, ever, so posting
+    the same batch again issues nothing twice. Body limit: 32 MiB.
+    """
+    view = await batches.submit(body, institution=caller, batch_key=idempotency_key)
+    response.headers["Location"] = str(request.url_for("get_batch", batch_id=view.id))
+    return view
+
+
+@v1.get(
+    "/credential-batches/{batch_id}",
+    responses=problem_responses(
+        {401: "Missing or unknown API key", 404: "No such batch of this institution"}
+    ),
+    summary="A batch's progress and item results",
+)
+async def get_batch(
+    batch_id: str,
+    batches: Batches,
+    caller: CallingInstitution,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=RESULTS_PAGE)] = RESULTS_PAGE,
+) -> BatchView:
+    """Counts, and the results of items `offset` … `offset + limit - 1` (the credential id,
+    or the item's validation errors); `next_offset` pages on."""
+    return await batches.view(batch_id, institution=caller, offset=offset, limit=limit)
 
 
 # --- institutions: the bootstrap admin key creates them and their keys ----------------------

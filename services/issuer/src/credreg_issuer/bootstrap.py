@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
@@ -9,10 +10,14 @@ from fastapi import FastAPI, Request
 from credreg_issuer import api
 from credreg_issuer.adapters.mongo import (
     INDEXES,
+    MongoBatches,
     MongoIdempotencyRecords,
     MongoInstitutions,
     MongoStatusLists,
 )
+from credreg_issuer.batch_issuance import BatchWorker, IssueBatches
+from credreg_issuer.batches import MAX_BATCH_BYTES
+from credreg_issuer.cpu import CpuRunner, process_pool, run_inline
 from credreg_issuer.domain import CredentialSigner
 from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
@@ -23,15 +28,24 @@ from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.events.topics import INSTITUTIONS_TOPIC
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
+from credreg_shared.workers import Worker
 
 
 def real_adapters(platform: Platform) -> Adapters:
-    """The issuer's ports over the platform's MongoDB database and Kafka publisher."""
+    """The issuer's ports over the platform's MongoDB database and Kafka publisher, and its
+    signing processes."""
+    processes = getattr(platform.settings, "signing_processes", 0)
+    run_cpu: CpuRunner = run_inline
+    if processes:
+        run_cpu, shutdown = process_pool(processes)
+        platform.resources.callback(shutdown)
     return Adapters(
         records=MongoIdempotencyRecords(platform.db),
         publisher=platform.publisher,
         institutions=MongoInstitutions(platform.db),
         status_lists=MongoStatusLists(platform.db),
+        batches=MongoBatches(platform.db),
+        run_cpu=run_cpu,
     )
 
 
@@ -68,24 +82,34 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
             base_url=config.status_list_base_url,
         )
 
+    def issuing(adapters: Adapters, institutions: ManageInstitutions) -> IssueCredentials:
+        return IssueCredentials(
+            publisher=adapters.publisher,
+            records=adapters.records,
+            signer=signer,
+            topic=config.topic(CREDENTIALS_TOPIC),
+            source=config.source,
+            institutions=institutions,
+            status_lists=status_lists_of(adapters, institutions),
+            # Longer than the publisher's wait for the ack, so a lease outlives its publish.
+            publication_lease=timedelta(seconds=config.publish_timeout_seconds + 5),
+            run_cpu=adapters.run_cpu,
+        )
+
+    # The routes queue the batches they store; this process's batch worker takes them.
+    submitted: asyncio.Queue[str] = asyncio.Queue()
+
+    def batches_of(adapters: Adapters) -> IssueBatches:
+        issue = issuing(adapters, institutions_of(adapters))
+        return IssueBatches(store=adapters.batches, issue=issue, submitted=submitted)
+
     def use_cases(adapters: Adapters) -> list[object]:
         institutions = institutions_of(adapters)
-        status_lists = status_lists_of(adapters, institutions)
-        return [
-            IssueCredentials(
-                publisher=adapters.publisher,
-                records=adapters.records,
-                signer=signer,
-                topic=config.topic(CREDENTIALS_TOPIC),
-                source=config.source,
-                institutions=institutions,
-                status_lists=status_lists,
-                # Longer than the publisher's wait for the ack, so a lease outlives its publish.
-                publication_lease=timedelta(seconds=config.publish_timeout_seconds + 5),
-            ),
-            institutions,
-            status_lists,
-        ]
+        issue = issuing(adapters, institutions)
+        return [issue, institutions, issue.status_lists, batches_of(adapters)]
+
+    def workers(adapters: Adapters) -> dict[str, Worker]:
+        return {"batches": BatchWorker(batches_of(adapters), poll=config.batch_poll_seconds)}
 
     def projection(adapters: Adapters) -> HandlerRegistry:
         status_lists = status_lists_of(adapters, institutions_of(adapters))
@@ -100,6 +124,8 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
         adapters=real_adapters,
         use_cases=use_cases,
         startup=startup,
+        workers=workers,
+        body_limits={"/v1/credential-batches": MAX_BATCH_BYTES},
         # Revocations flip the bits of the status lists kept here.
         projection=projection,
     )

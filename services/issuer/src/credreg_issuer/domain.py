@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -214,3 +214,24 @@ def prepare_issuance(
     )
     event_id = derived_event_id(credential_id, ISSUED_PURPOSE)
     return new_envelope(data, source=source, event_id=event_id, time=now)
+
+
+def prepare_issuances(
+    work: Sequence[tuple[IssueCredential, str, Mapping[str, Any] | None]],
+    institution: str,
+    source: str,
+    signer: CredentialSigner,
+) -> list[Envelope]:
+    """`prepare_issuance` for each (command, credential id, status entry): picklable, so that a
+    process pool can sign a chunk of a batch while the event loop serves requests."""
+    return [
+        prepare_issuance(
+            command,
+            institution=institution,
+            credential_id=credential_id,
+            source=source,
+            signer=signer,
+            credential_status=status,
+        )
+        for command, credential_id, status in work
+    ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from credreg_issuer.batches import Batch, BatchChunk, ItemResult
+from credreg_issuer.cpu import CpuRunner, run_inline
 from credreg_issuer.institutions import ApiKey, Institution, SigningKey
 from credreg_issuer.status_lists import StatusList
 from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
@@ -66,6 +69,30 @@ class IdempotencyRecords(Protocol):
 
     async def get(self, institution_id: str, key: str) -> IdempotencyRecord | None:
         """The record stored under (institution, key)."""
+        ...
+
+    # The same, for many keys of one institution at once (batches): one round trip each.
+
+    async def get_many(
+        self, institution_id: str, keys: Sequence[str]
+    ) -> dict[str, IdempotencyRecord]:
+        """The records stored under these keys (key → record; absent keys left out)."""
+        ...
+
+    async def reserve_many(
+        self, records: Sequence[IdempotencyRecord]
+    ) -> dict[str, IdempotencyRecord]:
+        """`reserve` for each record (one institution): key → the record stored either way."""
+        ...
+
+    async def claim_publications(
+        self, institution_id: str, keys: Sequence[str], *, until: datetime, now: datetime
+    ) -> set[str]:
+        """`claim_publication` for each key; the keys whose lease this caller got."""
+        ...
+
+    async def mark_many_published(self, institution_id: str, keys: Sequence[str]) -> None:
+        """`mark_published` for each key."""
         ...
 
 
@@ -138,8 +165,24 @@ class StatusListStore(Protocol):
         """A credential's (list, index)."""
         ...
 
-    async def count_allocated(self, list_id: str) -> int:
-        """Count one more allocated index of the list; the new count."""
+    async def count_allocated(self, list_id: str, n: int = 1) -> int:
+        """Count `n` more allocated indices of the list; the new count."""
+        ...
+
+    # The same, for many credentials at once (batches): one round trip each.
+
+    async def entries_of(self, credential_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The (list, index) of each credential that has one."""
+        ...
+
+    async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
+        """`claim` for each index → credential; the indices now held by their credential."""
+        ...
+
+    async def record_entries(
+        self, entries: Mapping[str, tuple[str, int]]
+    ) -> dict[str, tuple[str, int]]:
+        """`record_entry` for each credential; credential → the entry it has either way."""
         ...
 
     async def revoke(self, list_id: str, index: int, at: datetime) -> None:
@@ -151,6 +194,44 @@ class StatusListStore(Protocol):
         ...
 
 
+class BatchStore(Protocol):
+    """Batches, their chunks of items and the chunks' results; single-document writes only."""
+
+    # Outages raise `credreg_shared.errors.StorageUnavailable`, never a driver error.
+
+    async def create(self, batch: Batch, chunks: Sequence[BatchChunk]) -> Batch:
+        """Store a new batch and its chunks unless its id is taken; the stored batch either way."""
+        ...
+
+    async def get(self, batch_id: str) -> Batch | None:
+        """One batch."""
+        ...
+
+    async def chunks(self, batch_id: str, numbers: Sequence[int]) -> dict[int, BatchChunk]:
+        """These chunks of a batch, by number."""
+        ...
+
+    async def results(self, batch_id: str, numbers: Sequence[int]) -> dict[int, list[ItemResult]]:
+        """The results of those of these chunks that are issued, by number."""
+        ...
+
+    async def save_results(self, batch_id: str, number: int, results: list[ItemResult]) -> None:
+        """Store a chunk's results (the first stored stay) and its tally in the batch."""
+        ...
+
+    async def claim(self, batch_id: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        """Lease the batch's issuance to `owner` unless another holds an unexpired lease."""
+        ...
+
+    async def finish(self, batch_id: str, at: datetime) -> None:
+        """Mark the batch done."""
+        ...
+
+    async def unfinished(self) -> list[str]:
+        """The ids of the batches not done yet, oldest first."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
     """What the issuer's use cases need: Idempotency-Key records, the publisher, institutions."""
@@ -159,3 +240,6 @@ class Adapters:
     publisher: EventPublisher
     institutions: InstitutionStore
     status_lists: StatusListStore
+    batches: BatchStore
+    run_cpu: CpuRunner = run_inline
+    """Where signing runs: a process pool in the service, inline in unit tests."""

@@ -37,6 +37,11 @@ class IssuerSettings(InstitutionApiSettings):
     # Public base URL of this issuer's status lists (in every credential's status entry).
     status_list_base_url: str = Field(default="http://localhost:8001", pattern=r"^https?://\S+$")
 
+    # Processes that sign batches beside the event loop (0: sign in the event loop itself).
+    signing_processes: int = Field(default=1, ge=0, le=64)
+    # How often the batch worker looks for batches left unfinished (a crash, another replica).
+    batch_poll_seconds: float = Field(default=5.0, gt=0)
+
     def keyring(self) -> KeyEncryptionKeyring | None:
         """The key-encryption keyring, if one is configured."""
         if self.key_encryption_key is None:

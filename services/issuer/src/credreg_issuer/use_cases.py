@@ -14,16 +14,18 @@ import functools
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
+from credreg_issuer.cpu import CpuRunner, run_inline
 from credreg_issuer.domain import (
     CredentialSigner,
     IdempotencyKeyReused,
     credential_id_for,
     prepare_issuance,
+    prepare_issuances,
 )
 from credreg_issuer.institutions import (
     SCOPES,
@@ -93,8 +95,10 @@ class IssueCredentials:
         institutions: ManageInstitutions | None = None,
         status_lists: ManageStatusLists | None = None,
         publication_lease: timedelta = timedelta(seconds=15),
+        run_cpu: CpuRunner | None = None,
     ) -> None:
         self.lease = publication_lease
+        self.run_cpu: CpuRunner = run_cpu or run_inline
         """How long one request may publish a key's event before another may take over."""
         self.publisher = publisher
         self.records = records
@@ -142,6 +146,62 @@ class IssueCredentials:
         if not record.published:
             await self._publish_once(record)
         return stored
+
+    async def prepare_many(
+        self, institution: str, commands: Sequence[tuple[str, IssueCredential]]
+    ) -> list[IdempotencyRecord]:
+        """Unstored, unpublished records of the signed events for (key, command) pairs."""
+        ids = [credential_id_for(institution, key) for key, _ in commands]
+        kept = await self.institutions.kept(institution) if self.institutions else None
+        signer, statuses = self.signer, {}
+        if kept is not None and self.institutions is not None:
+            signer = self.institutions.signer_of(kept)
+            if self.status_lists is not None:
+                statuses = await self.status_lists.entries_for_many(kept, ids)
+        work = [
+            (command, credential_id, statuses.get(credential_id))
+            for (_, command), credential_id in zip(commands, ids, strict=True)
+        ]
+        # Signing is CPU work: off the event loop when a process pool runs it.
+        envelopes = await self.run_cpu(prepare_issuances, work, institution, self.source, signer)
+        return [
+            IdempotencyRecord.of(
+                envelope, institution_id=institution, key=key, request_digest=command.digest()
+            )
+            for (key, command), envelope in zip(commands, envelopes, strict=True)
+        ]
+
+    async def publish_stored(self, institution: str, records: Sequence[IdempotencyRecord]) -> None:
+        """Publish stored records not yet published, each key by one caller at a time: the
+        leases this caller gets in one go, then waits for the rest (or their leases to end)."""
+        waiting = {r.key: r for r in records if not r.published}
+        deadline = asyncio.get_running_loop().time() + self.lease.total_seconds() + 1
+        while waiting:
+            now = datetime.now(UTC)
+            held = await self.records.claim_publications(
+                institution, list(waiting), until=now + self.lease, now=now
+            )
+            if held:
+                try:
+                    await self.publisher.publish_many(
+                        [waiting[key].envelope for key in held], topic=self.topic
+                    )
+                except PublishUnavailable:
+                    for key in held:
+                        await self._release(waiting[key])
+                    raise
+                await self.records.mark_many_published(institution, list(held))
+                for key in held:
+                    del waiting[key]
+            if not waiting:
+                return
+            await asyncio.sleep(PUBLICATION_POLL_SECONDS)
+            current = await self.records.get_many(institution, list(waiting))
+            for key, record in current.items():
+                if record.published:
+                    waiting.pop(key, None)
+            if waiting and asyncio.get_running_loop().time() > deadline:
+                raise PublishUnavailable("other requests hold these keys' publication; retry")
 
     async def _publish_once(self, record: IdempotencyRecord) -> None:
         """Publish the stored event, one request at a time per key: concurrent retries wait for
@@ -466,6 +526,55 @@ class ManageStatusLists:
         )
 
     async def _allocate(self, institution: Institution, credential_id: str) -> tuple[str, int]:
+        current, number = await self._current_list(institution)
+        for _ in range(CLAIM_ATTEMPTS):
+            index = secrets.randbelow(LIST_LENGTH)
+            if await self.store.claim(current, index, credential_id):
+                break
+        else:
+            raise StatusListFull(f"no free index drawn in {current}; retry")
+        recorded = await self.store.record_entry(credential_id, current, index)
+        if recorded == (current, index):
+            await self._roll_over_when_half_full(institution, current, number, 1)
+        return recorded
+
+    async def entries_for_many(
+        self, institution: Institution, credential_ids: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """`entry_for` for many credentials of one institution, a round trip per step."""
+        found = await self.store.entries_of(credential_ids)
+        for _ in range(CLAIM_ATTEMPTS):
+            missing = [c for c in credential_ids if c not in found]
+            if not missing:
+                break
+            # Its list may have moved on meanwhile (this batch, or another replica).
+            institution = await self.institutions.kept(institution.id) or institution
+            current, number = await self._current_list(institution)
+            draws: dict[int, str] = {}
+            for credential_id in missing:
+                index = secrets.randbelow(LIST_LENGTH)
+                while index in draws:
+                    index = secrets.randbelow(LIST_LENGTH)
+                draws[index] = credential_id
+            held = await self.store.claim_many(current, draws)
+            won = {c: (current, index) for index, c in draws.items() if index in held}
+            recorded = await self.store.record_entries(won) if won else {}
+            found.update(recorded)
+            allocated = sum(1 for c, entry in recorded.items() if entry == won[c])
+            await self._roll_over_when_half_full(institution, current, number, allocated)
+        else:
+            raise StatusListFull("no free indices drawn for the whole batch; retry")
+        return {
+            c: status_list_entry(
+                status_list_credential=list_url(self.base_url, found[c][0]),
+                index=found[c][1],
+                purpose="revocation",
+            )
+            for c in credential_ids
+        }
+
+    async def _current_list(self, institution: Institution) -> tuple[str, int]:
+        """The institution's list for new credentials (created on first use)."""
         current = institution.status_list or list_id(institution.slug, 1)
         number = int(current.rsplit("-", 1)[1])
         if current not in self._ensured:  # lists are never deleted: once per process
@@ -475,20 +584,15 @@ class ManageStatusLists:
                 )
             )
             self._ensured.add(current)
-        for _ in range(CLAIM_ATTEMPTS):
-            index = secrets.randbelow(LIST_LENGTH)
-            if await self.store.claim(current, index, credential_id):
-                break
-        else:
-            raise StatusListFull(f"no free index drawn in {current}; retry")
-        recorded = await self.store.record_entry(credential_id, current, index)
-        if recorded == (current, index) and (
-            await self.store.count_allocated(current) >= ROLL_OVER_AT
-        ):
+        return current, number
+
+    async def _roll_over_when_half_full(
+        self, institution: Institution, current: str, number: int, allocated: int
+    ) -> None:
+        if allocated and await self.store.count_allocated(current, allocated) >= ROLL_OVER_AT:
             # Half full: the next credentials go to a new list (whoever moves it first wins).
             following = list_id(institution.slug, number + 1)
             await self.store.move_to_list(institution.id, institution.status_list, following)
-        return recorded
 
     async def signed_list(self, status_list_id: str) -> tuple[dict[str, Any], str]:
         """The signed list credential as it stands, and its ETag."""

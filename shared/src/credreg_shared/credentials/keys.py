@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -80,6 +81,10 @@ class Ed25519KeyPair:
     def from_secret_multikey(cls, value: str) -> Ed25519KeyPair:
         """Rebuild a key pair from `secretKeyMultibase`."""
         return cls.from_seed(decode_secret_multikey(value))
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickled as its seed (a signing process pool gets the key this way)."""
+        return (Ed25519KeyPair.from_seed, (self.seed,))
 
     @property
     def seed(self) -> bytes:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CollectorRegistry
 from starlette.types import Lifespan
 
+from credreg_shared.web.body_limit import BodyLimitMiddleware
 from credreg_shared.web.metrics import (
     HttpMetrics,
     MetricsMiddleware,
@@ -35,8 +36,10 @@ def create_app(
     readiness: Sequence[ReadinessCheck] = (),
     registry: CollectorRegistry | None = None,
     description: str = "",
+    body_limits: Mapping[str, int] = {},
 ) -> FastAPI:
-    """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, ``/docs`` and problem+json."""
+    """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, ``/docs``, problem+json, and
+    a request body limit (`DEFAULT_BODY_LIMIT`, or `body_limits` by path prefix)."""
     app = FastAPI(
         title=title,
         version=version,
@@ -48,6 +51,8 @@ def create_app(
     app.state.readiness_checks = list(readiness)
     app.state.metrics_registry = registry if registry is not None else new_registry()
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits)
+    # Added last, so outermost: a refused body is counted in the metrics too.
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(app.state.metrics_registry))
     app.include_router(operations_router())
     _document_problems_in_openapi(app)

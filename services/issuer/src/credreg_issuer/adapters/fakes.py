@@ -1,11 +1,14 @@
-"""In-memory `IdempotencyRecords` (with failure switches) and institutions, for unit tests."""
+"""In-memory issuer ports (idempotency records with failure switches, institutions, status
+lists, batches), for unit tests."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from credreg_issuer.batches import Batch, BatchChunk, ItemResult, tally
 from credreg_issuer.institutions import ApiKey, Institution, InstitutionExists, SigningKey
 from credreg_issuer.ports import Adapters, IdempotencyRecord
 from credreg_issuer.status_lists import StatusList
@@ -63,6 +66,37 @@ class InMemoryIdempotencyRecords:
         """The record stored under (institution, key)."""
         await asyncio.sleep(0)
         return self.records.get((institution_id, key))
+
+    async def get_many(
+        self, institution_id: str, keys: Sequence[str]
+    ) -> dict[str, IdempotencyRecord]:
+        """The records stored under these keys."""
+        await asyncio.sleep(0)
+        if self.fail_with is not None:
+            raise self.fail_with
+        found = {key: self.records.get((institution_id, key)) for key in keys}
+        return {key: record for key, record in found.items() if record is not None}
+
+    async def reserve_many(
+        self, records: Sequence[IdempotencyRecord]
+    ) -> dict[str, IdempotencyRecord]:
+        """`reserve` for each record."""
+        return {record.key: await self.reserve(record) for record in records}
+
+    async def claim_publications(
+        self, institution_id: str, keys: Sequence[str], *, until: datetime, now: datetime
+    ) -> set[str]:
+        """`claim_publication` for each key."""
+        return {
+            key
+            for key in keys
+            if await self.claim_publication(institution_id, key, until=until, now=now)
+        }
+
+    async def mark_many_published(self, institution_id: str, keys: Sequence[str]) -> None:
+        """`mark_published` for each key."""
+        for key in keys:
+            await self.mark_published(institution_id, key)
 
 
 class InMemoryInstitutions:
@@ -171,12 +205,27 @@ class InMemoryStatusLists:
         await asyncio.sleep(0)
         return self.entries.get(credential_id)
 
-    async def count_allocated(self, list_id: str) -> int:
-        """Count one more allocated index of the list; the new count."""
+    async def count_allocated(self, list_id: str, n: int = 1) -> int:
+        """Count `n` more allocated indices of the list; the new count."""
         await asyncio.sleep(0)
         found = self.lists[list_id]
-        self.lists[list_id] = found.model_copy(update={"allocated": found.allocated + 1})
-        return found.allocated + 1
+        self.lists[list_id] = found.model_copy(update={"allocated": found.allocated + n})
+        return found.allocated + n
+
+    async def entries_of(self, credential_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The (list, index) of each credential that has one."""
+        await asyncio.sleep(0)
+        return {c: self.entries[c] for c in credential_ids if c in self.entries}
+
+    async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
+        """`claim` for each index → credential."""
+        return {index for index, c in claims.items() if await self.claim(list_id, index, c)}
+
+    async def record_entries(
+        self, entries: Mapping[str, tuple[str, int]]
+    ) -> dict[str, tuple[str, int]]:
+        """`record_entry` for each credential."""
+        return {c: await self.record_entry(c, *entry) for c, entry in entries.items()}
 
     async def revoke(self, list_id: str, index: int, at: datetime) -> None:
         """Add the index to the list's revoked set (idempotent) in one atomic write."""
@@ -203,6 +252,74 @@ class InMemoryStatusLists:
         return True
 
 
+class InMemoryBatches:
+    """`BatchStore` in memory: first stored wins, leases by compare-and-set."""
+
+    def __init__(self) -> None:
+        self.batches: dict[str, Batch] = {}
+        self.stored_chunks: dict[tuple[str, int], BatchChunk] = {}
+        self.stored_results: dict[tuple[str, int], list[ItemResult]] = {}
+        self.leases: dict[str, tuple[str, datetime]] = {}
+
+    async def create(self, batch: Batch, chunks: Sequence[BatchChunk]) -> Batch:
+        """Store a new batch and its chunks unless its id is taken; the stored batch either way."""
+        await asyncio.sleep(0)
+        for chunk in chunks:
+            self.stored_chunks.setdefault((chunk.batch_id, chunk.number), chunk)
+        return self.batches.setdefault(batch.id, batch)
+
+    async def get(self, batch_id: str) -> Batch | None:
+        """One batch."""
+        await asyncio.sleep(0)
+        return self.batches.get(batch_id)
+
+    async def chunks(self, batch_id: str, numbers: Sequence[int]) -> dict[int, BatchChunk]:
+        """These chunks of a batch, by number."""
+        await asyncio.sleep(0)
+        found = {n: self.stored_chunks.get((batch_id, n)) for n in numbers}
+        return {n: chunk for n, chunk in found.items() if chunk is not None}
+
+    async def results(self, batch_id: str, numbers: Sequence[int]) -> dict[int, list[ItemResult]]:
+        """The results of those of these chunks that are issued, by number."""
+        await asyncio.sleep(0)
+        found = {n: self.stored_results.get((batch_id, n)) for n in numbers}
+        return {n: results for n, results in found.items() if results is not None}
+
+    async def save_results(self, batch_id: str, number: int, results: list[ItemResult]) -> None:
+        """Store a chunk's results (the first stored stay) and its tally in the batch."""
+        await asyncio.sleep(0)
+        stored = self.stored_results.setdefault((batch_id, number), results)
+        batch = self.batches[batch_id]
+        self.batches[batch_id] = batch.model_copy(
+            update={"tallies": {**batch.tallies, str(number): tally(stored)}}
+        )
+
+    async def claim(self, batch_id: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        """Lease the batch's issuance to `owner` unless another holds an unexpired lease."""
+        await asyncio.sleep(0)
+        batch = self.batches.get(batch_id)
+        holder = self.leases.get(batch_id)
+        if batch is None or batch.finished_at is not None:
+            return False
+        if holder is not None and holder[0] != owner and holder[1] >= now:
+            return False
+        self.leases[batch_id] = (owner, until)
+        return True
+
+    async def finish(self, batch_id: str, at: datetime) -> None:
+        """Mark the batch done."""
+        await asyncio.sleep(0)
+        batch = self.batches[batch_id]
+        if batch.finished_at is None:
+            self.batches[batch_id] = batch.model_copy(update={"finished_at": at})
+
+    async def unfinished(self) -> list[str]:
+        """The ids of the batches not done yet, oldest first."""
+        await asyncio.sleep(0)
+        waiting = [b for b in self.batches.values() if b.finished_at is None]
+        return [b.id for b in sorted(waiting, key=lambda b: b.created_at)]
+
+
 def in_memory_adapters(
     *, records: InMemoryIdempotencyRecords | None = None, publisher: EventPublisher | None = None
 ) -> Adapters:
@@ -213,4 +330,5 @@ def in_memory_adapters(
         publisher=publisher or InMemoryPublisher(),
         institutions=institutions,
         status_lists=InMemoryStatusLists(institutions),
+        batches=InMemoryBatches(),
     )

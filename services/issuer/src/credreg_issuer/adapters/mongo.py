@@ -9,13 +9,16 @@ PyMongo's outages leave as `StorageUnavailable` (`storage_adapter`).
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from credreg_issuer.batches import Batch, BatchChunk, ItemResult, tally
 from credreg_issuer.institutions import ApiKey, Institution, InstitutionExists, SigningKey
 from credreg_issuer.ports import IdempotencyRecord
 from credreg_issuer.status_lists import StatusList
@@ -28,6 +31,10 @@ API_KEYS = "api_keys"
 STATUS_LISTS = "status_lists"
 STATUS_CLAIMS = "status_claims"
 STATUS_ENTRIES = "status_entries"
+BATCHES = "batches"
+BATCH_CHUNKS = "batch_chunks"
+BATCH_RESULTS = "batch_results"
+DUPLICATE_KEY = 11000
 # The (institution, key) pair is the unique `_id`; the credential id is derived from it.
 INDEXES = [index(COLLECTION, "credential_id", unique=True)]
 
@@ -85,13 +92,78 @@ class MongoIdempotencyRecords:
         found = await self.collection.find_one({"_id": record_id(institution_id, key)})
         return as_record(found) if found else None
 
+    async def get_many(
+        self, institution_id: str, keys: Sequence[str]
+    ) -> dict[str, IdempotencyRecord]:
+        """The records stored under these keys (one ``$in`` on ``_id``)."""
+        if not keys:
+            return {}
+        ids = [record_id(institution_id, key) for key in keys]
+        found = await self.collection.find({"_id": {"$in": ids}}).to_list(None)
+        return {d["key"]: as_record(d) for d in found}
 
-def _lease_filter(institution_id: str, key: str, now: datetime) -> Document:
+    async def reserve_many(
+        self, records: Sequence[IdempotencyRecord]
+    ) -> dict[str, IdempotencyRecord]:
+        """One unordered insert; the keys taken meanwhile answer their stored record."""
+        if not records:
+            return {}
+        stored = {r.key: r for r in records}
+        taken = await _insert_new(self.collection, [as_document(r) for r in records])
+        if taken:
+            keys = [records[n].key for n in taken]
+            stored.update(await self.get_many(records[0].institution_id, keys))
+        return stored
+
+    async def claim_publications(
+        self, institution_id: str, keys: Sequence[str], *, until: datetime, now: datetime
+    ) -> set[str]:
+        """One update of every free lease to a fresh owner, then a read of which it got."""
+        if not keys:
+            return set()
+        owner = uuid.uuid4().hex
+        ids = [record_id(institution_id, key) for key in keys]
+        await self.collection.update_many(
+            {"_id": {"$in": ids}, **_lease_free(now)},
+            {"$set": {"publishing_until": until, "lease_owner": owner}},
+        )
+        held = self.collection.find({"_id": {"$in": ids}, "lease_owner": owner}, {"key": 1})
+        return {d["key"] async for d in held}
+
+    async def mark_many_published(self, institution_id: str, keys: Sequence[str]) -> None:
+        """`mark_published` for each key, in one update."""
+        if keys:
+            await self.collection.update_many(
+                {"_id": {"$in": [record_id(institution_id, key) for key in keys]}},
+                {"$set": {"published": True, "published_at": datetime.now(UTC)}},
+            )
+
+
+def _lease_free(now: datetime) -> Document:
     return {
-        "_id": record_id(institution_id, key),
         "published": False,
         "$or": [{"publishing_until": None}, {"publishing_until": {"$lt": now}}],
     }
+
+
+def _lease_filter(institution_id: str, key: str, now: datetime) -> Document:
+    return {"_id": record_id(institution_id, key), **_lease_free(now)}
+
+
+async def _insert_new(
+    collection: AsyncCollection[Document], documents: list[Document]
+) -> list[int]:
+    """Insert unordered; the positions whose ``_id`` existed already (any other error raises)."""
+    if not documents:
+        return []
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        failures = error.details.get("writeErrors", [])
+        if not failures or any(f.get("code") != DUPLICATE_KEY for f in failures):
+            raise
+        return sorted(f["index"] for f in failures)
+    return []
 
 
 def as_document(record: IdempotencyRecord) -> Document:
@@ -248,12 +320,50 @@ class MongoStatusLists:
         found = await self.entries.find_one({"_id": credential_id})
         return (str(found["list"]), int(found["index"])) if found else None
 
-    async def count_allocated(self, list_id: str) -> int:
-        """Count one more allocated index of the list; the new count."""
+    async def count_allocated(self, list_id: str, n: int = 1) -> int:
+        """Count `n` more allocated indices of the list; the new count."""
         found = await self.lists.find_one_and_update(
-            {"_id": list_id}, {"$inc": {"allocated": 1}}, return_document=ReturnDocument.AFTER
+            {"_id": list_id}, {"$inc": {"allocated": n}}, return_document=ReturnDocument.AFTER
         )
         return int(found["allocated"]) if found else 0
+
+    async def entries_of(self, credential_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
+        """The (list, index) of each credential that has one (one ``$in``)."""
+        if not credential_ids:
+            return {}
+        found = self.entries.find({"_id": {"$in": list(credential_ids)}})
+        return {d["_id"]: (str(d["list"]), int(d["index"])) async for d in found}
+
+    async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
+        """One unordered insert of the claims; an index taken before is held only if by the
+        same credential (a retry)."""
+        wanted = list(claims.items())
+        taken = await _insert_new(
+            self.claims,
+            [{"_id": f"{list_id}/{index}", "credential_id": c} for index, c in wanted],
+        )
+        held = {index for n, (index, _) in enumerate(wanted) if n not in set(taken)}
+        if taken:
+            ids = [f"{list_id}/{wanted[n][0]}" for n in taken]
+            async for found in self.claims.find({"_id": {"$in": ids}}):
+                index = int(found["_id"].rsplit("/", 1)[1])
+                if found["credential_id"] == claims[index]:
+                    held.add(index)
+        return held
+
+    async def record_entries(
+        self, entries: Mapping[str, tuple[str, int]]
+    ) -> dict[str, tuple[str, int]]:
+        """One unordered insert; credentials that had an entry keep theirs."""
+        wanted = list(entries.items())
+        taken = await _insert_new(
+            self.entries,
+            [{"_id": c, "list": list_id, "index": index} for c, (list_id, index) in wanted],
+        )
+        recorded = dict(entries)
+        if taken:
+            recorded.update(await self.entries_of([wanted[n][0] for n in taken]))
+        return recorded
 
     async def revoke(self, list_id: str, index: int, at: datetime) -> None:
         """Add the index to the list's revoked set (idempotent) in one atomic write."""
@@ -270,3 +380,106 @@ class MongoStatusLists:
             {"_id": institution_id, "status_list": current}, {"$set": {"status_list": following}}
         )
         return result.modified_count == 1
+
+
+def _chunk_id(batch_id: str, number: int) -> str:
+    return f"{batch_id}:{number}"
+
+
+@storage_adapter
+class MongoBatches:
+    """`BatchStore` over ``batches`` (``_id`` = batch id), ``batch_chunks`` and
+    ``batch_results`` (``_id`` = ``<batch>:<chunk>``): every read is by ``_id``."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.batches: AsyncCollection[Document] = db[BATCHES]
+        self.chunk_documents: AsyncCollection[Document] = db[BATCH_CHUNKS]
+        self.result_documents: AsyncCollection[Document] = db[BATCH_RESULTS]
+
+    async def create(self, batch: Batch, chunks: Sequence[BatchChunk]) -> Batch:
+        """The chunks first, then the batch: a batch found is a batch whole."""
+        await _insert_new(
+            self.chunk_documents,
+            [
+                {"_id": _chunk_id(c.batch_id, c.number), **c.model_dump(mode="python")}
+                for c in chunks
+            ],
+        )
+        document = {
+            "_id": batch.id,
+            **batch.model_dump(mode="python"),
+            "done": False,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        try:
+            await self.batches.insert_one(document)
+        except DuplicateKeyError:
+            found = await self.get(batch.id)
+            if found is None:
+                raise RuntimeError(f"batch {batch.id} vanished") from None
+            return found
+        return batch
+
+    async def get(self, batch_id: str) -> Batch | None:
+        """One batch."""
+        found = await self.batches.find_one({"_id": batch_id})
+        return Batch.model_validate(found) if found else None
+
+    async def chunks(self, batch_id: str, numbers: Sequence[int]) -> dict[int, BatchChunk]:
+        """These chunks of a batch, by number."""
+        ids = [_chunk_id(batch_id, n) for n in numbers]
+        found = self.chunk_documents.find({"_id": {"$in": ids}})
+        return {d["number"]: BatchChunk.model_validate(d) async for d in found}
+
+    async def results(self, batch_id: str, numbers: Sequence[int]) -> dict[int, list[ItemResult]]:
+        """The results of those of these chunks that are issued, by number."""
+        if not numbers:
+            return {}
+        ids = [_chunk_id(batch_id, n) for n in numbers]
+        found = self.result_documents.find({"_id": {"$in": ids}})
+        return {
+            int(d["_id"].rsplit(":", 1)[1]): [ItemResult.model_validate(r) for r in d["results"]]
+            async for d in found
+        }
+
+    async def save_results(self, batch_id: str, number: int, results: list[ItemResult]) -> None:
+        """Insert the results (the first stored stay), then set the tally of what is stored."""
+        document_id = _chunk_id(batch_id, number)
+        stored = results
+        try:
+            await self.result_documents.insert_one(
+                {"_id": document_id, "results": [r.model_dump(mode="python") for r in results]}
+            )
+        except DuplicateKeyError:
+            stored = (await self.results(batch_id, [number]))[number]
+        await self.batches.update_one(
+            {"_id": batch_id}, {"$set": {f"tallies.{number}": tally(stored).model_dump()}}
+        )
+
+    async def claim(self, batch_id: str, *, owner: str, until: datetime, now: datetime) -> bool:
+        """One compare-and-set of the batch's lease."""
+        result = await self.batches.update_one(
+            {
+                "_id": batch_id,
+                "done": False,
+                "$or": [
+                    {"lease_until": None},
+                    {"lease_until": {"$lt": now}},
+                    {"lease_owner": owner},
+                ],
+            },
+            {"$set": {"lease_owner": owner, "lease_until": until}},
+        )
+        return result.matched_count == 1
+
+    async def finish(self, batch_id: str, at: datetime) -> None:
+        """Mark the batch done."""
+        await self.batches.update_one(
+            {"_id": batch_id, "done": False}, {"$set": {"done": True, "finished_at": at}}
+        )
+
+    async def unfinished(self) -> list[str]:
+        """The ids of the batches not done yet, oldest first (few: batches, not items)."""
+        cursor = self.batches.find({"done": False}, {"_id": 1}).sort("created_at", 1)
+        return [d["_id"] async for d in cursor]

@@ -1,0 +1,243 @@
+"""Batches: store them whole before the 202, then issue them chunk by chunk in the background.
+
+`IssueBatches.submit` validates and stores; `run` issues a stored batch under a lease (so two
+replicas never work one batch at once, and a replica that died hands it on when its lease runs
+out); `BatchWorker` runs the batches it is told about at once and, every `poll` seconds, any
+unfinished one (left by a crash or a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from credreg_issuer.batches import (
+    RESULTS_PAGE,
+    Batch,
+    BatchChunk,
+    BatchKeyReused,
+    BatchNotFound,
+    BatchView,
+    ItemResult,
+    NewBatch,
+    WrongInstitution,
+    batch_id_for,
+    page_chunks,
+    split,
+)
+from credreg_issuer.ports import BatchStore
+from credreg_issuer.use_cases import IssueCredentials
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
+from credreg_shared.issuance import IssuanceError, IssueCredential, validate_command
+from credreg_shared.workers import StoppableLoop
+
+log = logging.getLogger(__name__)
+
+
+class IssueBatches:
+    """Takes batches of issuances, shows their progress, and issues them."""
+
+    def __init__(
+        self,
+        *,
+        store: BatchStore,
+        issue: IssueCredentials,
+        lease: timedelta = timedelta(seconds=60),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        submitted: asyncio.Queue[str] | None = None,
+    ) -> None:
+        self.store = store
+        self.issue = issue
+        self.lease = lease
+        self.clock = clock
+        self.owner = uuid.uuid4().hex
+        self.submitted: asyncio.Queue[str] = submitted or asyncio.Queue()
+        """Batches stored by this process, for its worker to start at once."""
+
+    async def submit(
+        self, batch: NewBatch, *, institution: str, batch_key: str | None
+    ) -> BatchView:
+        """Store the batch (items validated one by one) and queue it; its view."""
+        if batch.institution is not None and batch.institution != institution:
+            raise WrongInstitution(
+                f"this API key belongs to {institution}, not to {batch.institution}"
+            )
+        digest = batch.digest()
+        batch_id = batch_id_for(institution, batch_key)
+        stored = await self.store.get(batch_id) if batch_key is not None else None
+        if stored is None:
+            document, chunks = split(
+                batch,
+                batch_id=batch_id,
+                institution=institution,
+                created_at=self.clock(),
+                digest=digest,
+            )
+            stored = await self.store.create(document, chunks)
+        if stored.request_digest != digest:
+            raise BatchKeyReused("this Idempotency-Key was used for a different batch")
+        if stored.status != "done":
+            self.submitted.put_nowait(stored.id)
+        return await self.view(stored.id, institution=institution)
+
+    async def view(
+        self, batch_id: str, *, institution: str, offset: int = 0, limit: int = RESULTS_PAGE
+    ) -> BatchView:
+        """Progress and one page of item results (in index order)."""
+        batch = await self.store.get(batch_id)
+        if batch is None or batch.institution != institution:
+            raise BatchNotFound(f"no batch {batch_id} of this institution")
+        numbers = page_chunks(batch, offset, limit)
+        issued = await self.store.results(batch_id, numbers)
+        waiting = await self.store.chunks(batch_id, [n for n in numbers if n not in issued])
+        results = [
+            result
+            for n in numbers
+            for result in (issued.get(n) or [i.pending_result() for i in waiting[n].items])
+            if offset <= result.index < offset + limit
+        ]
+        return BatchView(
+            id=batch.id,
+            institution=batch.institution,
+            status=batch.status,
+            created_at=batch.created_at,
+            finished_at=batch.finished_at,
+            counts=batch.counts(),
+            results=results,
+            next_offset=offset + limit if offset + limit < batch.total else None,
+        )
+
+    async def run(self, batch_id: str) -> bool:
+        """Issue the batch's remaining chunks, under its lease; False if another holds it."""
+        if not await self._hold(batch_id):
+            return False
+        batch = await self.store.get(batch_id)
+        if batch is None:
+            return False
+        for number in batch.unfinished_chunks():
+            if not await self._hold(batch_id):
+                return False  # the lease ran out and another replica took the batch over
+            chunk = (await self.store.chunks(batch_id, [number]))[number]
+            results = await self.issue_chunk(batch, chunk)
+            await self.store.save_results(batch_id, number, results)
+        await self.store.finish(batch_id, self.clock())
+        return True
+
+    async def _hold(self, batch_id: str) -> bool:
+        now = self.clock()
+        return await self.store.claim(batch_id, owner=self.owner, until=now + self.lease, now=now)
+
+    async def issue_chunk(self, batch: Batch, chunk: BatchChunk) -> list[ItemResult]:
+        """Issue a chunk's valid items (each key once, ever); every item's result."""
+        institution = batch.institution
+        commands: dict[str, IssueCredential] = {}
+        late: dict[str, list[IssuanceError]] = {}
+        for item in chunk.items:
+            if item.command is not None:
+                # Checked at submission; checked again now (a `valid_until` may have passed).
+                checked = validate_command(json.loads(item.command), prefix="credential")
+                if isinstance(checked, IssueCredential):
+                    commands[item.key] = checked
+                else:
+                    late[item.key] = checked
+        records = await self.issue.records.get_many(institution, list(commands))
+        fresh = [(key, command) for key, command in commands.items() if key not in records]
+        if fresh:
+            prepared = await self.issue.prepare_many(institution, fresh)
+            records.update(await self.issue.records.reserve_many(prepared))
+        reused = {
+            key
+            for key, command in commands.items()
+            if records[key].request_digest != command.digest()
+        }
+        await self.issue.publish_stored(
+            institution, [r for key, r in records.items() if key not in reused]
+        )
+        results = []
+        for item in chunk.items:
+            if item.command is None:
+                results.append(item.pending_result())
+            elif item.key in late:
+                results.append(
+                    ItemResult(
+                        index=item.index,
+                        idempotency_key=item.key,
+                        status="rejected",
+                        errors=late[item.key],
+                    )
+                )
+            elif item.key in reused:
+                results.append(
+                    ItemResult(
+                        index=item.index,
+                        idempotency_key=item.key,
+                        status="rejected",
+                        errors=[
+                            IssuanceError(
+                                field="idempotency_key",
+                                message="this key was used before for a different credential",
+                            )
+                        ],
+                    )
+                )
+            else:
+                results.append(
+                    ItemResult(
+                        index=item.index,
+                        idempotency_key=item.key,
+                        status="accepted",
+                        credential_id=records[item.key].event.key.decode(),
+                    )
+                )
+        return results
+
+
+RETRYABLE = (StorageUnavailable, PublishUnavailable)
+
+
+class BatchWorker:
+    """Runs submitted batches at once, and every `poll` seconds any that is unfinished."""
+
+    def __init__(self, batches: IssueBatches, *, poll: float = 5.0, retry: float = 1.0) -> None:
+        self.batches = batches
+        self.poll = poll
+        self.retry = retry
+        self.loop = StoppableLoop()
+
+    def stop(self) -> None:
+        """Return after the current chunk."""
+        self.loop.stop()
+
+    async def run(self) -> None:
+        """Until stopped: the queued batches first, then the unfinished ones."""
+        while not self.loop.stopping:
+            try:
+                async with asyncio.timeout(self.poll):
+                    batch_id = await _next(self.batches.submitted, self.loop)
+            except TimeoutError:
+                batch_id = None
+            try:
+                for found in [batch_id] if batch_id else await self.batches.store.unfinished():
+                    if self.loop.stopping:
+                        return
+                    await self.batches.run(found)
+            except RETRYABLE:
+                log.warning("batch issuance paused: will resume", exc_info=True)
+                await self.loop.pause(self.retry)
+
+
+async def _next(queue: asyncio.Queue[str], loop: StoppableLoop) -> str | None:
+    """The next queued batch id, or None once the loop is stopped."""
+    getting = asyncio.ensure_future(queue.get())
+    stopping = asyncio.ensure_future(loop.stopped())
+    try:
+        done, _ = await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (getting, stopping):
+            if not task.done():
+                task.cancel()
+    return getting.result() if getting in done else None
