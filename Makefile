@@ -43,6 +43,12 @@ lint: deps
 test: deps
 	@scripts/test.sh
 
+# docs/asyncapi.json, the AsyncAPI document of the event contract (a test fails while it is stale).
+.PHONY: asyncapi
+asyncapi: deps
+	@$(PY) -m credreg_shared.events.asyncapi > docs/asyncapi.json.tmp
+	@mv docs/asyncapi.json.tmp docs/asyncapi.json
+
 bench: deps
 	@scripts/bench.sh
 
