@@ -213,13 +213,10 @@ class BatchWorker:
         self.loop.stop()
 
     async def run(self) -> None:
-        """Until stopped: the queued batches first, then the unfinished ones."""
+        """Until stopped: the unfinished batches at start, then the queued ones as they come,
+        and the unfinished ones again every `poll` seconds."""
+        batch_id: str | None = None
         while not self.loop.stopping:
-            try:
-                async with asyncio.timeout(self.poll):
-                    batch_id = await _next(self.batches.submitted, self.loop)
-            except TimeoutError:
-                batch_id = None
             try:
                 for found in [batch_id] if batch_id else await self.batches.store.unfinished():
                     if self.loop.stopping:
@@ -228,6 +225,11 @@ class BatchWorker:
             except RETRYABLE:
                 log.warning("batch issuance paused: will resume", exc_info=True)
                 await self.loop.pause(self.retry)
+            try:
+                async with asyncio.timeout(self.poll):
+                    batch_id = await _next(self.batches.submitted, self.loop)
+            except TimeoutError:
+                batch_id = None
 
 
 async def _next(queue: asyncio.Queue[str], loop: StoppableLoop) -> str | None:

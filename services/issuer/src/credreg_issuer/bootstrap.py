@@ -101,7 +101,12 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
 
     def batches_of(adapters: Adapters) -> IssueBatches:
         issue = issuing(adapters, institutions_of(adapters))
-        return IssueBatches(store=adapters.batches, issue=issue, submitted=submitted)
+        return IssueBatches(
+            store=adapters.batches,
+            issue=issue,
+            submitted=submitted,
+            lease=timedelta(seconds=config.batch_lease_seconds),
+        )
 
     def use_cases(adapters: Adapters) -> list[object]:
         institutions = institutions_of(adapters)

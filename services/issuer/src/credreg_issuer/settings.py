@@ -41,6 +41,9 @@ class IssuerSettings(InstitutionApiSettings):
     signing_processes: int = Field(default=1, ge=0, le=64)
     # How often the batch worker looks for batches left unfinished (a crash, another replica).
     batch_poll_seconds: float = Field(default=5.0, gt=0)
+    # How long a replica holds a batch it issues without renewing (a chunk renews it); after
+    # a crash, another replica takes the batch over once it runs out.
+    batch_lease_seconds: float = Field(default=60.0, gt=0)
 
     def keyring(self) -> KeyEncryptionKeyring | None:
         """The key-encryption keyring, if one is configured."""
