@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .institutions_command import institutions
+from .issue_command import issue
 from .registry_command import registry
 from .verify_command import verify
 
@@ -15,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("verify")(verify)
+app.command("issue")(issue)
 app.add_typer(registry, name="registry")
 app.add_typer(institutions, name="institutions")
 
