@@ -131,6 +131,7 @@ def test_cells_the_model_cannot_see_are_errors_of_their_column(tmp_path: Path) -
         ("", "something else", None, ""),
         ("items.4.credential.valid_from", "", "valid_from", ""),
         ("credential.achievement.hours", "", "hours", ""),
+        ("credential", "Value error, valid_until must be after valid_from", "valid_until", ""),
         ("idempotency_key", "", None, ""),
     ],
 )

@@ -1,4 +1,4 @@
-"""`credreg issue --csv` against an in-memory fake of the issuer's credential-batches API."""
+"""`credreg issue --csv` against a fake of the issuer's batch API, and once against the real one."""
 
 from __future__ import annotations
 
@@ -14,10 +14,17 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from credreg_cli import issue_command
+from credreg_cli import institutions_command, issue_command
 from credreg_cli.csv_rows import MAX_CSV_BYTES
 from credreg_cli.main import app
+from credreg_issuer.adapters.fakes import in_memory_adapters
+from credreg_issuer.batch_issuance import IssueBatches
+from credreg_issuer.bootstrap import build_app
+from credreg_issuer.settings import IssuerSettings
+from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
+from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.issuance import IssueCredential, validate_command
+from credreg_shared.messaging import InMemoryPublisher
 
 SAMPLE = Path(__file__).parents[2] / "docs" / "samples" / "credentials.csv"
 DID = "did:web:issuer.example:institutions:northbridge"
@@ -102,7 +109,10 @@ class FakeIssuer:
         digest = command.digest()
         known = self.credentials.get((institution, key))
         if known is not None and known[0] != digest:
-            error = {"field": "idempotency_key", "message": "key used for another credential"}
+            error = {
+                "field": "idempotency_key",
+                "message": "this key was used before for a different credential",
+            }
             return rejected(index, key, [error])
         if known is None:
             credential_id = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, institution + key)}"
@@ -421,7 +431,9 @@ def test_items_the_issuer_rejects_are_reported_with_their_lines(
     result = issue(rows, "--key-column", "ref", "--batch-size", "2")
 
     assert result.exit_code == 1
-    assert "line 3, column ref: key used for another credential" in result.output
+    assert (
+        "line 3, column ref: this key was used before for a different credential" in result.output
+    )
     assert "line 4, column holder_id: holder is blocked" in result.output
     assert "line 2" not in result.output
     numbers = [re.findall(r"\d+", line) for line in result.output.splitlines() if "│" in line]
@@ -494,3 +506,61 @@ def test_twenty_thousand_rows_go_in_several_batches_and_all_are_issued(
     results_pages = [r for r in issuer.requests if r.url.params.get("offset") not in (None, "0")]
     assert results_pages  # results beyond the first page were read
     assert "20000" in result.output.replace(",", "")
+
+
+class InlineWorker(httpx.AsyncBaseTransport):
+    """The real issuer app, its batch worker run as soon as a batch is stored."""
+
+    def __init__(self, issuer_app: Any) -> None:
+        self.app = issuer_app
+        self.asgi = httpx.ASGITransport(app=issuer_app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.asgi.handle_async_request(request)
+        if request.method == "POST" and response.status_code == 202:
+            await response.aread()
+            batch_id = json.loads(response.content)["id"]
+            await self.app.state.use_cases[IssueBatches].run(batch_id)
+        return response
+
+
+def test_the_real_issuer_issues_the_sample_once_and_rejects_a_reused_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = IssuerSettings(
+        topic_namespace="unit.",
+        admin_api_key="admin-key-for-tests",
+        key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
+        did_web_host="issuer.example",
+        status_list_base_url="https://issuer.example",
+    )
+    publisher = InMemoryPublisher()
+    issuer_app = build_app(settings, fakes=in_memory_adapters(publisher=publisher))
+    monkeypatch.setattr(institutions_command, "TRANSPORT", httpx.ASGITransport(app=issuer_app))
+    monkeypatch.setattr(issue_command, "TRANSPORT", InlineWorker(issuer_app))
+    monkeypatch.setattr(issue_command, "POLL_SECONDS", 0)
+    admin = ["--admin-key", "admin-key-for-tests", "--url", "http://issuer.test"]
+    did = "did:web:issuer.example:institutions:northbridge"
+    institution = runner.invoke(
+        app, ["institutions", "create", "northbridge", "--name", "N", *admin]
+    )
+    assert institution.exit_code == 0, institution.output
+    created = runner.invoke(app, ["institutions", "create-api-key", did, "--json", *admin])
+    api_key = json.loads(created.output)["key"]
+
+    def published() -> int:
+        return len([r for r in publisher.records if r.topic.endswith(CREDENTIALS_TOPIC)])
+
+    first = issue(SAMPLE, "--batch-size", "4", key=api_key, institution=did)
+    again = issue(SAMPLE, key=api_key, institution=did)
+
+    assert first.exit_code == 0 and again.exit_code == 0, again.output
+    assert published() == 10
+    header = "ref,holder_id,achievement_name,competencies\n"
+    keyed = write(tmp_path, header + "R-1,s1,Welding,Arc\n", "keyed.csv")
+    assert issue(keyed, "--key-column", "ref", key=api_key, institution=did).exit_code == 0
+    edited = write(tmp_path, header + "R-0,s0,Welding,Arc\nR-1,s1,Welding,TIG\n", "edited.csv")
+    rejected = issue(edited, "--key-column", "ref", key=api_key, institution=did)
+    assert rejected.exit_code == 1
+    assert "line 3, column ref: this key was used before" in rejected.output
+    assert published() == 12
