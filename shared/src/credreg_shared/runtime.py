@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import Lifespan
 
-from credreg_shared.errors import StorageUnavailable
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events.models import EVENT_MODELS
 from credreg_shared.events.topics import CREDENTIALS_TOPIC, INSTITUTIONS_TOPIC
 from credreg_shared.logs import configure_logging
@@ -39,6 +39,7 @@ from credreg_shared.messaging import (
     RetryPolicy,
     ensure_topics,
 )
+from credreg_shared.messaging.processing import DeadLetterHook
 from credreg_shared.settings import ServiceSettings
 from credreg_shared.storage import connect, ensure_indexes, service_database
 from credreg_shared.storage.indexes import IndexSpec
@@ -62,8 +63,9 @@ A = TypeVar("A")
 """A service's ports bundle (``ports.Adapters``): real adapters or fakes."""
 
 VERSION = "0.1.0"
-# The database being away is never the event's fault: retry without bound, never dead-letter.
-RETRY_FOREVER_ON: tuple[type[Exception], ...] = (StorageUnavailable,)
+# The database or the broker being away is never the event's fault: retry without bound,
+# never dead-letter.
+RETRY_FOREVER_ON: tuple[type[Exception], ...] = (StorageUnavailable, PublishUnavailable)
 
 
 @dataclass(frozen=True)
@@ -196,8 +198,11 @@ def credentials_consumer(
     group: str | None = None,
     max_records: int = 500,
     topics: Sequence[str] = (CREDENTIALS_TOPIC,),
+    pattern: str | None = None,
+    on_dead_letter: DeadLetterHook | None = None,
 ) -> ConsumerRunner:
-    """A consumer of the credentials topic (or `topics`) that retries storage outages forever.
+    """A consumer of the credentials topic (or `topics`, or the deployed topics that match
+    `pattern`) that retries storage outages forever.
 
     `group` defaults to the service's consumer group.
     """
@@ -210,6 +215,10 @@ def credentials_consumer(
         retry=RetryPolicy(retry_forever_on=RETRY_FOREVER_ON),
         client_id=settings.service_name,
         max_records=max_records,
+        pattern=pattern,
+        on_dead_letter=on_dead_letter,
+        # Topics created after the start (a new institution's) are found within seconds.
+        consumer_options={"metadata_max_age_ms": 10_000} if pattern else None,
     )
 
 

@@ -97,6 +97,14 @@ async def read_log(
     bootstrap_servers: str, topic: str, partitions: int
 ) -> list[tuple[bytes | None, Envelope]]:
     """Every record now on `topic`, up to its current end offsets, decoded: (key, envelope)."""
+    return [
+        (r.key, from_record(r.key, r.value, r.headers))
+        for r in await read_records(bootstrap_servers, topic, partitions)
+    ]
+
+
+async def read_records(bootstrap_servers: str, topic: str, partitions: int) -> list[Any]:
+    """Every record now on `topic`, up to its current end offsets, as the broker has it."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=None,
@@ -109,14 +117,12 @@ async def read_log(
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
-        found: list[tuple[bytes | None, Envelope]] = []
+        found: list[Any] = []
 
         async def read_to_the_end() -> bool:
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 found.extend(
-                    (r.key, from_record(r.key, r.value, r.headers))
-                    for r in records
-                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                    r for r in records if r.offset < ends[TopicPartition(r.topic, r.partition)]
                 )
             positions = {tp: await consumer.position(tp) for tp in ends}
             return all(positions[tp] >= end for tp, end in ends.items())

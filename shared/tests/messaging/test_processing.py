@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -146,6 +147,30 @@ async def test_unparseable_record_goes_to_the_dlq_with_error_headers_and_origina
     assert headers[dl.SOURCE_OFFSET_HEADER] == b"41"
     assert headers[dl.CONSUMER_GROUP_HEADER] == GROUP.encode()
     assert headers[dl.ATTEMPTS_HEADER] == b"0"
+
+
+async def test_the_dead_letter_hook_hears_of_each_record_after_its_dead_letter() -> None:
+    dlq = InMemoryPublisher()
+    heard: list[tuple[bytes | None, str, int]] = []
+
+    async def hook(record: Any, error: str) -> None:
+        heard.append((record.key, error, len(dlq.records)))
+
+    bad = FakeRecord(b"request-1", b"{not json", [], partition=0, offset=3)
+    good = consumed(sample_envelope())
+    handler = Recorder()
+    processing = RecordProcessor(
+        group_id=GROUP,
+        registry=registry_with(CredentialIssued, handler),
+        dead_letters=dlq,
+        retry=NO_WAIT,
+        on_dead_letter=hook,
+    )
+
+    assert await processing.process(bad) is Outcome.DEAD_LETTERED
+    assert await processing.process(good) is Outcome.PROCESSED
+    # Told once, for the dead letter only, after it was published (acknowledged).
+    assert heard == [(b"request-1", "missing_attribute: header ce_specversion missing", 1)]
 
 
 async def test_record_without_headers_or_value_is_dead_lettered() -> None:

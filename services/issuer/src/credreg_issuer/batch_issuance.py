@@ -144,19 +144,7 @@ class IssueBatches:
                     commands[item.key] = checked
                 else:
                     late[item.key] = checked
-        records = await self.issue.records.get_many(institution, list(commands))
-        fresh = [(key, command) for key, command in commands.items() if key not in records]
-        if fresh:
-            prepared = await self.issue.prepare_many(institution, fresh)
-            records.update(await self.issue.records.reserve_many(prepared))
-        reused = {
-            key
-            for key, command in commands.items()
-            if records[key].request_digest != command.digest()
-        }
-        await self.issue.publish_stored(
-            institution, [r for key, r in records.items() if key not in reused]
-        )
+        records, reused = await self.issue.issue_many(institution, commands)
         results = []
         for item in chunk.items:
             if item.command is None:

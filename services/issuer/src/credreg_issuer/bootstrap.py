@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import re
+from collections.abc import Iterable
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
@@ -19,15 +22,29 @@ from credreg_issuer.batch_issuance import BatchWorker, IssueBatches
 from credreg_issuer.batches import MAX_BATCH_BYTES
 from credreg_issuer.cpu import CpuRunner, process_pool, run_inline
 from credreg_issuer.domain import CredentialSigner
+from credreg_issuer.ingress import AnswerIssuanceRequests
+from credreg_issuer.institutions import SLUG_PATTERN as SLUG
+from credreg_issuer.institutions import Institution
 from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.auth import ApiKeyTable, institution_resolver
 from credreg_shared.events import CREDENTIALS_TOPIC
-from credreg_shared.events.topics import INSTITUTIONS_TOPIC
+from credreg_shared.events.topics import (
+    INSTITUTIONS_TOPIC,
+    ISSUANCE_REQUESTS_TOPIC,
+    ISSUANCE_RESULTS_TOPIC,
+    issuance_requests_topic,
+)
+from credreg_shared.messaging import ensure_topics
 from credreg_shared.messaging.handlers import HandlerRegistry
-from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
+from credreg_shared.runtime import (
+    Platform,
+    ServiceDefinition,
+    build_service_app,
+    credentials_consumer,
+)
 from credreg_shared.workers import Worker
 
 
@@ -46,6 +63,8 @@ def real_adapters(platform: Platform) -> Adapters:
         status_lists=MongoStatusLists(platform.db),
         batches=MongoBatches(platform.db),
         run_cpu=run_cpu,
+        dead_letters=platform.publisher,
+        ensure_topics=functools.partial(ensure_topics, platform.settings.kafka_bootstrap_servers),
     )
 
 
@@ -65,7 +84,19 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
 
     keyring = config.keyring()
 
+    def request_topics(slugs: Iterable[str]) -> dict[str, int]:
+        return {
+            config.topic(issuance_requests_topic(slug)): config.topic_partitions for slug in slugs
+        }
+
     def institutions_of(adapters: Adapters) -> ManageInstitutions:
+        create_topics = adapters.ensure_topics
+
+        async def open_request_topic(institution: Institution) -> None:
+            # Its registrar can post requests over Kafka at once (broker ACLs permitting).
+            if create_topics is not None:
+                await create_topics(request_topics([institution.slug]))
+
         return ManageInstitutions(
             store=adapters.institutions,
             keyring=keyring,
@@ -73,6 +104,7 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
             publisher=adapters.publisher,
             topic=config.topic(INSTITUTIONS_TOPIC),
             source=config.source,
+            on_created=open_request_topic,
         )
 
     def status_lists_of(adapters: Adapters, institutions: ManageInstitutions) -> ManageStatusLists:
@@ -113,15 +145,47 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
         issue = issuing(adapters, institutions)
         return [issue, institutions, issue.status_lists, batches_of(adapters)]
 
+    def ingress_of(adapters: Adapters) -> AnswerIssuanceRequests:
+        institutions = institutions_of(adapters)
+        return AnswerIssuanceRequests(
+            issue=issuing(adapters, institutions),
+            institutions=institutions,
+            publisher=adapters.publisher,
+            requests_prefix=config.topic(ISSUANCE_REQUESTS_TOPIC),
+            results_topic=config.topic(ISSUANCE_RESULTS_TOPIC),
+            source=config.source,
+        )
+
     def workers(adapters: Adapters) -> dict[str, Worker]:
-        return {"batches": BatchWorker(batches_of(adapters), poll=config.batch_poll_seconds)}
+        running: dict[str, Worker] = {
+            "batches": BatchWorker(batches_of(adapters), poll=config.batch_poll_seconds)
+        }
+        if adapters.dead_letters is not None:
+            ingress = ingress_of(adapters)
+            running["ingress"] = credentials_consumer(
+                config,
+                ingress.register(HandlerRegistry()),
+                adapters.dead_letters,
+                group=f"{config.consumer_group}-ingress",
+                # The institutions' own topics, not their dead-letter topics.
+                pattern=rf"^{re.escape(config.topic(ISSUANCE_REQUESTS_TOPIC))}\.{SLUG}$",
+                on_dead_letter=ingress.on_dead_letter,
+            )
+        return running
 
     def projection(adapters: Adapters) -> HandlerRegistry:
         status_lists = status_lists_of(adapters, institutions_of(adapters))
         return status_lists.register(HandlerRegistry())
 
     async def startup(adapters: Adapters) -> None:
-        await institutions_of(adapters).check_keyring()
+        institutions = institutions_of(adapters)
+        await institutions.check_keyring()
+        if adapters.ensure_topics is not None:
+            slugs = [i.slug for i in await institutions.all()]
+            await adapters.ensure_topics(
+                {config.topic(ISSUANCE_RESULTS_TOPIC): config.topic_partitions}
+                | request_topics(slugs)
+            )
 
     definition = ServiceDefinition(
         api=api,

@@ -29,7 +29,9 @@ from credreg_shared.settings import INSTITUTION_DID
 Scope = Literal["issue", "revoke", "read"]
 SCOPES: tuple[Scope, ...] = ("issue", "revoke", "read")
 Cryptosuite = Literal["eddsa-rdfc-2022", "eddsa-jcs-2022"]
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
+SLUG_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+"""A slug: in its did:web, and its Kafka request topic's name (no dots: never a ``.dlq``)."""
+Slug = Annotated[str, Field(pattern=rf"^{SLUG_PATTERN}$")]
 API_KEY_PREFIX = "crk_"
 """Marks credreg API keys, so that secret scanners can recognise a leaked one."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -12,7 +12,10 @@ from credreg_issuer.cpu import CpuRunner, run_inline
 from credreg_issuer.institutions import ApiKey, Institution, SigningKey
 from credreg_issuer.status_lists import StatusList
 from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
-from credreg_shared.messaging.ports import EventPublisher
+from credreg_shared.messaging.ports import EventPublisher, RecordPublisher
+
+TopicCreator = Callable[[Mapping[str, int]], Awaitable[object]]
+"""Creates the missing topics of a topic → partitions map."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,11 @@ class IdempotencyRecord:
     ) -> IdempotencyRecord:
         """A new, not yet published record for an event."""
         return cls(institution_id, key, request_digest, to_record(envelope))
+
+    @property
+    def event_id(self) -> str:
+        """The stored event's id (its ``ce_id`` header), without decoding the event."""
+        return dict(self.event.headers)["ce_id"].decode()
 
     @property
     def envelope(self) -> Envelope:
@@ -243,3 +251,7 @@ class Adapters:
     batches: BatchStore
     run_cpu: CpuRunner = run_inline
     """Where signing runs: a process pool in the service, inline in unit tests."""
+    dead_letters: RecordPublisher | None = None
+    """The broker's raw publisher (the Kafka ingress dead-letters with it); None in unit tests."""
+    ensure_topics: TopicCreator | None = None
+    """Creates topics (and their DLQs) that are missing; None in unit tests."""

@@ -14,7 +14,7 @@ import functools
 import logging
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -146,6 +146,26 @@ class IssueCredentials:
         if not record.published:
             await self._publish_once(record)
         return stored
+
+    async def issue_many(
+        self, institution: str, commands: Mapping[str, IssueCredential]
+    ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
+        """Issue each key's command at most once, ever (batches, Kafka requests): every key's
+        stored record, and the keys first used for another command (nothing issued for them)."""
+        records = await self.records.get_many(institution, list(commands))
+        fresh = [(key, command) for key, command in commands.items() if key not in records]
+        if fresh:
+            prepared = await self.prepare_many(institution, fresh)
+            records.update(await self.records.reserve_many(prepared))
+        reused = {
+            key
+            for key, command in commands.items()
+            if records[key].request_digest != command.digest()
+        }
+        await self.publish_stored(
+            institution, [record for key, record in records.items() if key not in reused]
+        )
+        return records, reused
 
     async def prepare_many(
         self, institution: str, commands: Sequence[tuple[str, IssueCredential]]
@@ -290,7 +310,10 @@ class ManageInstitutions:
         topic: str = "",
         source: str = "urn:credreg:issuer",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_created: Callable[[Institution], Awaitable[None]] | None = None,
     ) -> None:
+        # Run for each new institution (the service creates its issuance-request topic).
+        self.on_created = on_created
         self.store = store
         self.keyring = keyring
         self.did_web_host = did_web_host
@@ -339,6 +362,8 @@ class ManageInstitutions:
             created_at=self.clock(),
         )
         await self.store.create(institution)
+        if self.on_created is not None:
+            await self.on_created(institution)
         return institution
 
     async def all(self) -> list[Institution]:
@@ -356,6 +381,13 @@ class ManageInstitutions:
         if found is None:
             raise InstitutionNotFound(f"no institution {institution_id}")
         return found
+
+    async def by_slug(self, slug: str) -> Institution | None:
+        """The institution with this slug (hosted or not), or None."""
+        found = await self.store.get(hosted_did(self.did_web_host, slug))
+        if found is not None:
+            return found
+        return next((i for i in await self.store.all() if i.slug == slug), None)
 
     async def hosted(self, slug: str) -> Institution:
         """The hosted institution with this slug; `InstitutionNotFound` if none."""

@@ -24,6 +24,7 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import RecordPublisher
 from credreg_shared.messaging.processing import (
     ConsumerStats,
+    DeadLetterHook,
     InboundRecord,
     RecordProcessor,
     RetryAbandoned,
@@ -50,9 +51,13 @@ class ConsumerRunner:
         poll_timeout_ms: int = 1000,
         client_id: str | None = None,
         consumer_options: Mapping[str, Any] | None = None,
+        pattern: str | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> None:
         self.group_id = group_id
         self.topics = tuple(topics)
+        self.pattern = pattern
+        """A regular expression of topic names to subscribe to instead of `topics`."""
         self.stats = ConsumerStats()
         self._stopping = asyncio.Event()
         self._processor = RecordProcessor(
@@ -63,6 +68,7 @@ class ConsumerRunner:
             skip_unhandled_types=skip_unhandled_types,
             stopping=self._stopping,
             stats=self.stats,
+            on_dead_letter=on_dead_letter,
         )
         self._max_records = max_records
         self._poll_timeout_ms = poll_timeout_ms
@@ -94,9 +100,15 @@ class ConsumerRunner:
     async def run(self) -> None:
         """Consume until `stop`; raises if a dead letter cannot be published (nothing is lost)."""
         consumer = AIOKafkaConsumer(**self._consumer_config)
-        consumer.subscribe(list(self.topics), listener=_FinishBatchOnRevoke(self))
+        if self.pattern is not None:
+            consumer.subscribe(pattern=self.pattern, listener=_FinishBatchOnRevoke(self))
+        else:
+            consumer.subscribe(list(self.topics), listener=_FinishBatchOnRevoke(self))
         await consumer.start()
-        log.info("consumer started", extra={"group": self.group_id, "topics": self.topics})
+        log.info(
+            "consumer started",
+            extra={"group": self.group_id, "topics": self.pattern or self.topics},
+        )
         try:
             while not self._stopping.is_set():
                 batch = await consumer.getmany(

@@ -85,6 +85,10 @@ class ConsumerStats:
                 self.dead_lettered += 1
 
 
+DeadLetterHook = Callable[[InboundRecord, str], Awaitable[None]]
+"""Called with a dead-lettered record and the error, once the dead letter is acknowledged."""
+
+
 class RecordProcessor:
     """Parses a record, runs its handlers with retries, dead-letters what cannot be processed."""
 
@@ -98,7 +102,10 @@ class RecordProcessor:
         skip_unhandled_types: bool = True,
         stopping: asyncio.Event | None = None,
         stats: ConsumerStats | None = None,
+        on_dead_letter: DeadLetterHook | None = None,
     ) -> None:
+        self.on_dead_letter = on_dead_letter
+        """Told of every record after it went to the dead-letter topic (to answer its sender)."""
         self.group_id = group_id
         self.registry = registry
         self.dead_letters = dead_letters
@@ -295,6 +302,8 @@ class RecordProcessor:
                 attempts=attempts,
             ),
         )
+        if self.on_dead_letter is not None:
+            await self.on_dead_letter(record, error)
 
 
 def _committable(
