@@ -12,7 +12,8 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from credreg_issuer.batches import (
@@ -24,13 +25,14 @@ from credreg_issuer.batches import (
     BatchView,
     ItemResult,
     NewBatch,
+    StoredItem,
     WrongInstitution,
     batch_id_for,
     page_chunks,
     split,
 )
-from credreg_issuer.ports import BatchStore
-from credreg_issuer.use_cases import IssueCredentials
+from credreg_issuer.ports import BatchStore, IdempotencyRecord
+from credreg_issuer.use_cases import IssueCredentials, PreparedIssuance
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.issuance import IssuanceError, IssueCredential, validate_command
 from credreg_shared.workers import StoppableLoop
@@ -112,18 +114,32 @@ class IssueBatches:
         )
 
     async def run(self, batch_id: str) -> bool:
-        """Issue the batch's remaining chunks, under its lease; False if another holds it."""
+        """Issue the batch's remaining chunks, under its lease; False if another holds it.
+
+        The next chunk is signed while the current one is stored and published: signing runs
+        in the process pool, storing and publishing wait on the database and the broker.
+        """
         if not await self._hold(batch_id):
             return False
         batch = await self.store.get(batch_id)
         if batch is None:
             return False
-        for number in batch.unfinished_chunks():
-            if not await self._hold(batch_id):
-                return False  # the lease ran out and another replica took the batch over
-            chunk = (await self.store.chunks(batch_id, [number]))[number]
-            results = await self.issue_chunk(batch, chunk)
-            await self.store.save_results(batch_id, number, results)
+        numbers = batch.unfinished_chunks()
+        upcoming: asyncio.Future[_Chunk] | None = None
+        try:
+            for position, number in enumerate(numbers):
+                if not await self._hold(batch_id):
+                    return False  # the lease ran out and another replica took the batch over
+                current = await upcoming if upcoming else await self._prepare(batch, number)
+                upcoming = None
+                if position + 1 < len(numbers):
+                    upcoming = asyncio.ensure_future(self._prepare(batch, numbers[position + 1]))
+                results = await self._finish(current)
+                await self.store.save_results(batch_id, number, results)
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
+                await asyncio.gather(upcoming, return_exceptions=True)
         await self.store.finish(batch_id, self.clock())
         return True
 
@@ -133,7 +149,13 @@ class IssueBatches:
 
     async def issue_chunk(self, batch: Batch, chunk: BatchChunk) -> list[ItemResult]:
         """Issue a chunk's valid items (each key once, ever); every item's result."""
-        institution = batch.institution
+        return await self._finish(await self._signed(batch, chunk))
+
+    async def _prepare(self, batch: Batch, number: int) -> _Chunk:
+        chunk = (await self.store.chunks(batch.id, [number]))[number]
+        return await self._signed(batch, chunk)
+
+    async def _signed(self, batch: Batch, chunk: BatchChunk) -> _Chunk:
         commands: dict[str, IssueCredential] = {}
         late: dict[str, list[IssuanceError]] = {}
         for item in chunk.items:
@@ -144,44 +166,49 @@ class IssueBatches:
                     commands[item.key] = checked
                 else:
                     late[item.key] = checked
-        records, reused = await self.issue.issue_many(institution, commands)
-        results = []
-        for item in chunk.items:
-            if item.command is None:
-                results.append(item.pending_result())
-            elif item.key in late:
-                results.append(
-                    ItemResult(
-                        index=item.index,
-                        idempotency_key=item.key,
-                        status="rejected",
-                        errors=late[item.key],
-                    )
-                )
-            elif item.key in reused:
-                results.append(
-                    ItemResult(
-                        index=item.index,
-                        idempotency_key=item.key,
-                        status="rejected",
-                        errors=[
-                            IssuanceError(
-                                field="idempotency_key",
-                                message="this key was used before for a different credential",
-                            )
-                        ],
-                    )
-                )
-            else:
-                results.append(
-                    ItemResult(
-                        index=item.index,
-                        idempotency_key=item.key,
-                        status="accepted",
-                        credential_id=records[item.key].event.key.decode(),
-                    )
-                )
-        return results
+        prepared = await self.issue.prepare_keyed(batch.institution, commands)
+        return _Chunk(chunk, prepared, late)
+
+    async def _finish(self, signed: _Chunk) -> list[ItemResult]:
+        records, reused = await self.issue.complete(signed.prepared)
+        return [_result(item, records, reused, signed.late) for item in signed.chunk.items]
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """A chunk with its commands signed, waiting to be stored and published."""
+
+    chunk: BatchChunk
+    prepared: PreparedIssuance
+    late: dict[str, list[IssuanceError]]
+
+
+def _result(
+    item: StoredItem,
+    records: Mapping[str, IdempotencyRecord],
+    reused: set[str],
+    late: Mapping[str, list[IssuanceError]],
+) -> ItemResult:
+    """What became of one item."""
+    if item.command is None:
+        return item.pending_result()
+    if item.key in late:
+        return ItemResult(
+            index=item.index, idempotency_key=item.key, status="rejected", errors=late[item.key]
+        )
+    if item.key in reused:
+        reason = IssuanceError(
+            field="idempotency_key", message="this key was used before for a different credential"
+        )
+        return ItemResult(
+            index=item.index, idempotency_key=item.key, status="rejected", errors=[reason]
+        )
+    return ItemResult(
+        index=item.index,
+        idempotency_key=item.key,
+        status="accepted",
+        credential_id=records[item.key].event.key.decode(),
+    )
 
 
 RETRYABLE = (StorageUnavailable, PublishUnavailable)

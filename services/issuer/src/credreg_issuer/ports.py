@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -32,13 +32,15 @@ class IdempotencyRecord:
     request_digest: str
     event: KafkaRecord
     published: bool = False
+    built_from: Envelope | None = field(default=None, compare=False, repr=False)
+    """The envelope a new record was made of (a stored one is decoded from `event`)."""
 
     @classmethod
     def of(
         cls, envelope: Envelope, *, institution_id: str, key: str, request_digest: str
     ) -> IdempotencyRecord:
         """A new, not yet published record for an event."""
-        return cls(institution_id, key, request_digest, to_record(envelope))
+        return cls(institution_id, key, request_digest, to_record(envelope), built_from=envelope)
 
     @property
     def event_id(self) -> str:
@@ -47,7 +49,9 @@ class IdempotencyRecord:
 
     @property
     def envelope(self) -> Envelope:
-        """The stored event, decoded."""
+        """The stored event, decoded (or as built, for a new record)."""
+        if self.built_from is not None:
+            return self.built_from
         return from_record(self.event.key, self.event.value, self.event.headers)
 
 
@@ -88,9 +92,11 @@ class IdempotencyRecords(Protocol):
         ...
 
     async def reserve_many(
-        self, records: Sequence[IdempotencyRecord]
-    ) -> dict[str, IdempotencyRecord]:
-        """`reserve` for each record (one institution): key → the record stored either way."""
+        self, records: Sequence[IdempotencyRecord], *, lease_until: datetime | None = None
+    ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
+        """`reserve` for each record of one institution, the new ones leased to the caller
+        until `lease_until` (no claim needed); every key's stored record, and the keys stored
+        by this call."""
         ...
 
     async def claim_publications(

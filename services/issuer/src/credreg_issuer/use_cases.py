@@ -15,6 +15,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -79,6 +80,17 @@ log = logging.getLogger(__name__)
 
 PUBLICATION_POLL_SECONDS = 0.05
 """How often a request waiting for another one's publication of the same key looks again."""
+
+
+@dataclass(frozen=True)
+class PreparedIssuance:
+    """Keyed commands of one institution, ready to store and publish: their records stored
+    before (a retry, a re-post), and the others signed but not stored yet."""
+
+    institution: str
+    commands: Mapping[str, IssueCredential]
+    existing: dict[str, IdempotencyRecord]
+    signed: list[IdempotencyRecord]
 
 
 class IssueCredentials:
@@ -152,18 +164,38 @@ class IssueCredentials:
     ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
         """Issue each key's command at most once, ever (batches, Kafka requests): every key's
         stored record, and the keys first used for another command (nothing issued for them)."""
-        records = await self.records.get_many(institution, list(commands))
-        fresh = [(key, command) for key, command in commands.items() if key not in records]
-        if fresh:
-            prepared = await self.prepare_many(institution, fresh)
-            records.update(await self.records.reserve_many(prepared))
+        return await self.complete(await self.prepare_keyed(institution, commands))
+
+    async def prepare_keyed(
+        self, institution: str, commands: Mapping[str, IssueCredential]
+    ) -> PreparedIssuance:
+        """The first half of `issue_many`: the records stored before, and the others signed."""
+        existing = await self.records.get_many(institution, list(commands))
+        fresh = [(key, command) for key, command in commands.items() if key not in existing]
+        signed = await self.prepare_many(institution, fresh) if fresh else []
+        return PreparedIssuance(institution, commands, existing, signed)
+
+    async def complete(
+        self, prepared: PreparedIssuance
+    ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
+        """The second half of `issue_many`: store the signed records, publish what is not."""
+        records = dict(prepared.existing)
+        held: set[str] = set()
+        if prepared.signed:
+            # Stored already leased to this caller: no claim round trip for new records.
+            stored, held = await self.records.reserve_many(
+                prepared.signed, lease_until=datetime.now(UTC) + self.lease
+            )
+            records.update(stored)
         reused = {
             key
-            for key, command in commands.items()
+            for key, command in prepared.commands.items()
             if records[key].request_digest != command.digest()
         }
         await self.publish_stored(
-            institution, [record for key, record in records.items() if key not in reused]
+            prepared.institution,
+            [record for key, record in records.items() if key not in reused],
+            held=held,
         )
         return records, reused
 
@@ -191,15 +223,25 @@ class IssueCredentials:
             for (key, command), envelope in zip(commands, envelopes, strict=True)
         ]
 
-    async def publish_stored(self, institution: str, records: Sequence[IdempotencyRecord]) -> None:
-        """Publish stored records not yet published, each key by one caller at a time: the
-        leases this caller gets in one go, then waits for the rest (or their leases to end)."""
+    async def publish_stored(
+        self,
+        institution: str,
+        records: Sequence[IdempotencyRecord],
+        *,
+        held: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        """Publish stored records not yet published, each key by one caller at a time: those
+        whose lease it `held` already, those it gets in one claim, then waits for the rest (or
+        for their leases to end)."""
         waiting = {r.key: r for r in records if not r.published}
         deadline = asyncio.get_running_loop().time() + self.lease.total_seconds() + 1
         while waiting:
             now = datetime.now(UTC)
-            held = await self.records.claim_publications(
-                institution, list(waiting), until=now + self.lease, now=now
+            held = {key for key in held if key in waiting} | await self.records.claim_publications(
+                institution,
+                [key for key in waiting if key not in held],
+                until=now + self.lease,
+                now=now,
             )
             if held:
                 try:
@@ -213,6 +255,7 @@ class IssueCredentials:
                 await self.records.mark_many_published(institution, list(held))
                 for key in held:
                     del waiting[key]
+                held = set()
             if not waiting:
                 return
             await asyncio.sleep(PUBLICATION_POLL_SECONDS)

@@ -78,10 +78,18 @@ class InMemoryIdempotencyRecords:
         return {key: record for key, record in found.items() if record is not None}
 
     async def reserve_many(
-        self, records: Sequence[IdempotencyRecord]
-    ) -> dict[str, IdempotencyRecord]:
-        """`reserve` for each record."""
-        return {record.key: await self.reserve(record) for record in records}
+        self, records: Sequence[IdempotencyRecord], *, lease_until: datetime | None = None
+    ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
+        """`reserve` for each record, the new ones leased until `lease_until`."""
+        stored, new = {}, set()
+        for record in records:
+            taken = (record.institution_id, record.key) in self.records
+            stored[record.key] = await self.reserve(record)
+            if not taken:
+                new.add(record.key)
+                if lease_until is not None:
+                    self.leases[(record.institution_id, record.key)] = lease_until
+        return stored, new
 
     async def claim_publications(
         self, institution_id: str, keys: Sequence[str], *, until: datetime, now: datetime

@@ -8,11 +8,13 @@ PyMongo's outages leave as `StorageUnavailable` (`storage_adapter`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -26,6 +28,7 @@ from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.storage import Document, index, storage_adapter
 
 COLLECTION = "idempotency_keys"
+PUBLISHED = "idempotency_published"
 INSTITUTIONS = "institutions"
 API_KEYS = "api_keys"
 STATUS_LISTS = "status_lists"
@@ -46,10 +49,13 @@ def record_id(institution_id: str, key: str) -> str:
 
 @storage_adapter
 class MongoIdempotencyRecords:
-    """`IdempotencyRecords` over the ``idempotency_keys`` collection."""
+    """`IdempotencyRecords` over ``idempotency_keys`` (the records) and ``idempotency_published``
+    (one small marker per record whose event the broker acknowledged: inserting those is several
+    times cheaper than rewriting the records, which carry the whole event)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection: AsyncCollection[Document] = db[COLLECTION]
+        self.published: AsyncCollection[Document] = db[PUBLISHED]
 
     async def reserve(self, record: IdempotencyRecord) -> IdempotencyRecord:
         """Store `record` unless its (institution, key) is taken; the stored record either way."""
@@ -57,28 +63,27 @@ class MongoIdempotencyRecords:
         try:
             await self.collection.insert_one(document)
         except DuplicateKeyError:
-            found = await self.collection.find_one({"_id": document["_id"]})
+            found = await self.get(record.institution_id, record.key)
             if found is None:
                 raise RuntimeError(f"idempotency record {document['_id']} vanished") from None
-            return as_record(found)
+            return found
         return record
 
     async def mark_published(self, institution_id: str, key: str) -> None:
         """Note that the record's event was acknowledged by the broker."""
-        await self.collection.update_one(
-            {"_id": record_id(institution_id, key)},
-            {"$set": {"published": True, "published_at": datetime.now(UTC)}},
-        )
+        await self.mark_many_published(institution_id, [key])
 
     async def claim_publication(
         self, institution_id: str, key: str, *, until: datetime, now: datetime
     ) -> bool:
         """Lease the publication unless another request holds an unexpired lease (one atomic
-        update of the record: of concurrent requests, one wins)."""
+        update of the record: of concurrent requests, one wins) or it is published."""
         result = await self.collection.update_one(
             _lease_filter(institution_id, key, now), {"$set": {"publishing_until": until}}
         )
-        return result.modified_count == 1
+        if result.modified_count != 1:
+            return False
+        return not await self._published_ids([record_id(institution_id, key)])
 
     async def release_publication(self, institution_id: str, key: str) -> None:
         """Give the lease up (the publish failed): the next request may publish at once."""
@@ -89,31 +94,37 @@ class MongoIdempotencyRecords:
 
     async def get(self, institution_id: str, key: str) -> IdempotencyRecord | None:
         """The record stored under (institution, key)."""
-        found = await self.collection.find_one({"_id": record_id(institution_id, key)})
-        return as_record(found) if found else None
+        return (await self.get_many(institution_id, [key])).get(key)
 
     async def get_many(
         self, institution_id: str, keys: Sequence[str]
     ) -> dict[str, IdempotencyRecord]:
-        """The records stored under these keys (one ``$in`` on ``_id``)."""
+        """The records stored under these keys (one ``$in`` on ``_id`` each collection)."""
         if not keys:
             return {}
         ids = [record_id(institution_id, key) for key in keys]
-        found = await self.collection.find({"_id": {"$in": ids}}).to_list(None)
-        return {d["key"]: as_record(d) for d in found}
+        found, published = await asyncio.gather(
+            self.collection.find({"_id": {"$in": ids}}).to_list(None), self._published_ids(ids)
+        )
+        return {d["key"]: as_record(d, published=d["_id"] in published) for d in found}
 
     async def reserve_many(
-        self, records: Sequence[IdempotencyRecord]
-    ) -> dict[str, IdempotencyRecord]:
-        """One unordered insert; the keys taken meanwhile answer their stored record."""
+        self, records: Sequence[IdempotencyRecord], *, lease_until: datetime | None = None
+    ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
+        """One unordered insert (the new records leased to the caller until `lease_until`); the
+        stored record of every key, and the keys this call stored."""
         if not records:
-            return {}
+            return {}, set()
+        documents = [as_document(r) for r in records]
+        if lease_until is not None:
+            for document in documents:
+                document["publishing_until"] = lease_until
+        taken = await _insert_new(self.collection, documents)
         stored = {r.key: r for r in records}
-        taken = await _insert_new(self.collection, [as_document(r) for r in records])
         if taken:
             keys = [records[n].key for n in taken]
             stored.update(await self.get_many(records[0].institution_id, keys))
-        return stored
+        return stored, {r.key for n, r in enumerate(records) if n not in set(taken)}
 
     async def claim_publications(
         self, institution_id: str, keys: Sequence[str], *, until: datetime, now: datetime
@@ -128,15 +139,22 @@ class MongoIdempotencyRecords:
             {"$set": {"publishing_until": until, "lease_owner": owner}},
         )
         held = self.collection.find({"_id": {"$in": ids}, "lease_owner": owner}, {"key": 1})
-        return {d["key"] async for d in held}
+        got = {d["_id"]: d["key"] async for d in held}
+        published = await self._published_ids(list(got))
+        return {key for document_id, key in got.items() if document_id not in published}
 
     async def mark_many_published(self, institution_id: str, keys: Sequence[str]) -> None:
-        """`mark_published` for each key, in one update."""
-        if keys:
-            await self.collection.update_many(
-                {"_id": {"$in": [record_id(institution_id, key) for key in keys]}},
-                {"$set": {"published": True, "published_at": datetime.now(UTC)}},
-            )
+        """One unordered insert of the markers (a marker there already is the same)."""
+        await _insert_new(
+            self.published,
+            [{"_id": record_id(institution_id, key), "at": datetime.now(UTC)} for key in keys],
+        )
+
+    async def _published_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        found = self.published.find({"_id": {"$in": list(ids)}}, {"_id": 1})
+        return {d["_id"] async for d in found}
 
 
 def _lease_free(now: datetime) -> Document:
@@ -185,8 +203,8 @@ def as_document(record: IdempotencyRecord) -> Document:
     }
 
 
-def as_record(document: Document) -> IdempotencyRecord:
-    """A stored document back as a record."""
+def as_record(document: Document, *, published: bool = False) -> IdempotencyRecord:
+    """A stored document back as a record (published: its marker exists)."""
     event = document["event"]
     return IdempotencyRecord(
         institution_id=document["institution_id"],
@@ -197,7 +215,8 @@ def as_record(document: Document) -> IdempotencyRecord:
             value=bytes(event["value"]),
             headers=[(str(h["name"]), bytes(h["value"])) for h in event["headers"]],
         ),
-        published=bool(document["published"]),
+        # Records marked before the markers existed carry the flag themselves.
+        published=published or bool(document["published"]),
     )
 
 
@@ -382,6 +401,9 @@ class MongoStatusLists:
         return result.modified_count == 1
 
 
+RESULTS = TypeAdapter(list[ItemResult])
+
+
 def _chunk_id(batch_id: str, number: int) -> str:
     return f"{batch_id}:{number}"
 
@@ -398,12 +420,11 @@ class MongoBatches:
 
     async def create(self, batch: Batch, chunks: Sequence[BatchChunk]) -> Batch:
         """The chunks first, then the batch: a batch found is a batch whole."""
+        # As JSON text: FerretDB reads and writes one string several times faster than the
+        # same items as an array of documents.
         await _insert_new(
             self.chunk_documents,
-            [
-                {"_id": _chunk_id(c.batch_id, c.number), **c.model_dump(mode="python")}
-                for c in chunks
-            ],
+            [{"_id": _chunk_id(c.batch_id, c.number), "json": c.model_dump_json()} for c in chunks],
         )
         document = {
             "_id": batch.id,
@@ -428,9 +449,12 @@ class MongoBatches:
 
     async def chunks(self, batch_id: str, numbers: Sequence[int]) -> dict[int, BatchChunk]:
         """These chunks of a batch, by number."""
+        if not numbers:
+            return {}
         ids = [_chunk_id(batch_id, n) for n in numbers]
         found = self.chunk_documents.find({"_id": {"$in": ids}})
-        return {d["number"]: BatchChunk.model_validate(d) async for d in found}
+        chunks = [BatchChunk.model_validate_json(d["json"]) async for d in found]
+        return {chunk.number: chunk for chunk in chunks}
 
     async def results(self, batch_id: str, numbers: Sequence[int]) -> dict[int, list[ItemResult]]:
         """The results of those of these chunks that are issued, by number."""
@@ -439,8 +463,7 @@ class MongoBatches:
         ids = [_chunk_id(batch_id, n) for n in numbers]
         found = self.result_documents.find({"_id": {"$in": ids}})
         return {
-            int(d["_id"].rsplit(":", 1)[1]): [ItemResult.model_validate(r) for r in d["results"]]
-            async for d in found
+            int(d["_id"].rsplit(":", 1)[1]): RESULTS.validate_json(d["json"]) async for d in found
         }
 
     async def save_results(self, batch_id: str, number: int, results: list[ItemResult]) -> None:
@@ -449,7 +472,7 @@ class MongoBatches:
         stored = results
         try:
             await self.result_documents.insert_one(
-                {"_id": document_id, "results": [r.model_dump(mode="python") for r in results]}
+                {"_id": document_id, "json": RESULTS.dump_json(results).decode()}
             )
         except DuplicateKeyError:
             stored = (await self.results(batch_id, [number]))[number]
