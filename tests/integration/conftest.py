@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,6 +21,7 @@ sys.path.insert(0, str(REPO / "deploy" / "local"))
 from service_processes import ServiceProcess  # noqa: E402
 
 from credreg_shared import testing  # noqa: E402
+from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring  # noqa: E402
 
 SERVICE_NAMES = ("issuer", "registry", "revocation", "notifier")
 API_KEYS = {"key-uni-a": "did:web:uni-a.example", "key-uni-b": "did:web:uni-b.example"}
@@ -71,6 +73,49 @@ class Stack:
         """Stop every process of the stack."""
         for process in self.services.values():
             process.stop()
+
+
+ADMIN = {"Authorization": "Bearer e2e-admin-key"}
+"""The bootstrap admin key of issuers that keep institutions (`keep_institutions`)."""
+
+
+def keep_institutions(stack: Stack, port: int, **settings: str) -> str:
+    """Let the stack's issuer (to run on `port`) keep institutions: admin key, a fresh
+    key-encryption key, its did:web host, plus `settings`; the host."""
+    host = f"localhost:{port}"
+    stack.base_env.update(
+        {
+            "CREDREG_ADMIN_API_KEY": "e2e-admin-key",
+            "CREDREG_KEY_ENCRYPTION_KEY": f"e2e:{KeyEncryptionKeyring.generate_kek()}",
+            "CREDREG_DID_WEB_HOST": host,
+            **settings,
+        }
+    )
+    return host
+
+
+async def create_institution(
+    client: httpx.AsyncClient, issuer_url: str, slug: str, port: int
+) -> str:
+    """Create a hosted institution through the issuer's admin API; its DID."""
+    created = await client.post(
+        f"{issuer_url}/v1/institutions", json={"slug": slug, "name": slug.title()}, headers=ADMIN
+    )
+    assert created.status_code == 201, created.text
+    did: str = created.json()["id"]
+    assert did == f"did:web:localhost%3A{port}:institutions:{slug}"
+    return did
+
+
+async def create_api_key(client: httpx.AsyncClient, issuer_url: str, did: str, *scopes: str) -> str:
+    """An API key of the institution with these scopes (all when none)."""
+    body = {"scopes": list(scopes), "label": "e2e"} if scopes else {}
+    made = await client.post(
+        f"{issuer_url}/v1/institutions/{did}/api-keys", json=body, headers=ADMIN
+    )
+    assert made.status_code == 201, made.text
+    key: str = made.json()["key"]
+    return key
 
 
 def new_stack(endpoints: Any, log_dir: Path) -> Stack:

@@ -10,16 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.events import CREDENTIALS_TOPIC, models
 from credreg_shared.testing import read_log
 
-from .conftest import Stack, free_port
+from .conftest import Stack, create_api_key, create_institution, free_port, keep_institutions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 Eventually = Callable[..., Awaitable[Any]]
-ADMIN = {"Authorization": "Bearer e2e-admin-key"}
 ITEMS = 2_000
 BAD = {17, 1_234}
 
@@ -44,29 +42,20 @@ async def test_a_batch_survives_a_kill_of_the_issuer_and_issues_each_item_once(
     empty_stack: Stack, endpoints: Any, eventually: Eventually
 ) -> None:
     port = free_port()
-    did = f"did:web:localhost%3A{port}:institutions:batch-uni"
-    empty_stack.base_env.update(
-        {
-            "CREDREG_ADMIN_API_KEY": "e2e-admin-key",
-            "CREDREG_KEY_ENCRYPTION_KEY": f"e2e:{KeyEncryptionKeyring.generate_kek()}",
-            "CREDREG_DID_WEB_HOST": f"localhost:{port}",
-            # Short leases: the restarted issuer takes over the dead one's batch soon.
-            "CREDREG_BATCH_LEASE_SECONDS": "3",
-            "CREDREG_BATCH_POLL_SECONDS": "1",
-            "CREDREG_PUBLISH_TIMEOUT_SECONDS": "3",
-        }
+    keep_institutions(
+        empty_stack,
+        port,
+        # Short leases: the restarted issuer takes over the dead one's batch soon.
+        CREDREG_BATCH_LEASE_SECONDS="3",
+        CREDREG_BATCH_POLL_SECONDS="1",
+        CREDREG_PUBLISH_TIMEOUT_SECONDS="3",
     )
     issuer = empty_stack.start("issuer", port=port)
     registry = empty_stack.start("registry")
     url = issuer.url
     async with httpx.AsyncClient(timeout=60) as client:
-        created = await client.post(
-            f"{url}/v1/institutions", json={"slug": "batch-uni", "name": "Batch U"}, headers=ADMIN
-        )
-        assert created.status_code == 201, created.text
-        key = (await client.post(f"{url}/v1/institutions/{did}/api-keys", headers=ADMIN)).json()[
-            "key"
-        ]
+        did = await create_institution(client, url, "batch-uni", port)
+        key = await create_api_key(client, url, did, "issue")
         auth = {"Authorization": f"Bearer {key}"}
 
         posted = await client.post(f"{url}/v1/credential-batches", json=batch(), headers=auth)

@@ -13,14 +13,11 @@ from typing import Any
 import httpx
 import pytest
 
-from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
-
-from .conftest import Stack, free_port
+from .conftest import ADMIN, Stack, create_institution, free_port, keep_institutions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 Eventually = Callable[..., Awaitable[Any]]
-ADMIN = {"Authorization": "Bearer e2e-admin-key"}
 REGISTRAR = {"Authorization": "Bearer key-e2e-uni"}
 
 
@@ -32,31 +29,19 @@ async def test_a_credential_verifies_over_http_until_its_revocation_reaches_the_
     empty_stack: Stack, eventually: Eventually
 ) -> None:
     port = free_port()
-    host = f"localhost:{port}"
     did = f"did:web:localhost%3A{port}:institutions:e2e-uni"
-    empty_stack.base_env.update(
-        {
-            "CREDREG_API_KEYS": json.dumps({"key-e2e-uni": did}),
-            "CREDREG_ADMIN_API_KEY": "e2e-admin-key",
-            "CREDREG_KEY_ENCRYPTION_KEY": f"e2e:{KeyEncryptionKeyring.generate_kek()}",
-            "CREDREG_DID_WEB_HOST": host,
-            "CREDREG_STATUS_LIST_BASE_URL": f"http://{host}",
-            "CREDREG_DID_WEB_HOSTS": json.dumps(
-                {f"localhost%3A{port}": f"http://127.0.0.1:{port}"}
-            ),
-        }
+    keep_institutions(
+        empty_stack,
+        port,
+        CREDREG_API_KEYS=json.dumps({"key-e2e-uni": did}),
+        CREDREG_STATUS_LIST_BASE_URL=f"http://localhost:{port}",
+        CREDREG_DID_WEB_HOSTS=json.dumps({f"localhost%3A{port}": f"http://127.0.0.1:{port}"}),
     )
     empty_stack.start("issuer", port=port)
     empty_stack.start("revocation")
     empty_stack.start("registry")
     async with httpx.AsyncClient(timeout=30) as client:
-        created = await client.post(
-            f"{empty_stack.url('issuer')}/v1/institutions",
-            json={"slug": "e2e-uni", "name": "E2E University"},
-            headers=ADMIN,
-        )
-        assert created.status_code == 201, created.text
-        assert created.json()["id"] == did
+        assert await create_institution(client, empty_stack.url("issuer"), "e2e-uni", port) == did
         issued = await client.post(
             f"{empty_stack.url('issuer')}/v1/credentials",
             json={
