@@ -6,6 +6,7 @@ import asyncio
 import multiprocessing
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -25,14 +26,27 @@ async def run_inline(function: Callable[..., T], /, *args: Any) -> T:
 
 
 def process_pool(processes: int) -> tuple[CpuRunner, Callable[[], None]]:
-    """A runner over `processes` worker processes, and its shutdown."""
-    # forkserver: a fork of this process (threads of the Kafka and Mongo clients) is unsafe.
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
+    """A runner over `processes` worker processes (a new pool if one of them dies), and its
+    shutdown."""
 
-    def run(function: Callable[..., T], /, *args: Any) -> Awaitable[T]:
-        return asyncio.get_running_loop().run_in_executor(pool, function, *args)
+    def new_pool() -> ProcessPoolExecutor:
+        # forkserver: a fork of this process (threads of the Kafka and Mongo clients) is unsafe.
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
+
+    pools = [new_pool()]
+
+    async def run(function: Callable[..., T], /, *args: Any) -> T:
+        pool = pools[-1]
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): the pool is unusable; start a new one once.
+            if pools[-1] is pool:
+                pools.append(new_pool())
+                pool.shutdown(wait=False, cancel_futures=True)
+            return await asyncio.get_running_loop().run_in_executor(pools[-1], function, *args)
 
     def shutdown() -> None:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pools[-1].shutdown(wait=True, cancel_futures=True)
 
     return run, shutdown

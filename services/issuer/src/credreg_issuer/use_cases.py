@@ -25,7 +25,6 @@ from credreg_issuer.domain import (
     CredentialSigner,
     IdempotencyKeyReused,
     credential_id_for,
-    prepare_issuance,
     prepare_issuances,
 )
 from credreg_issuer.institutions import (
@@ -77,6 +76,9 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
+
+SIGNING_PIECE = 40
+"""Credentials signed per call into the signing processes (~30 ms of eddsa-rdfc-2022)."""
 
 PUBLICATION_POLL_SECONDS = 0.05
 """How often a request waiting for another one's publication of the same key looks again."""
@@ -133,13 +135,9 @@ class IssueCredentials:
             signer = self.institutions.signer_of(kept)
             if self.status_lists is not None:
                 status = await self.status_lists.entry_for(kept, credential_id)
-        envelope = prepare_issuance(
-            command,
-            institution=institution,
-            credential_id=credential_id,
-            source=self.source,
-            signer=signer,
-            credential_status=status,
+        # Signed off the event loop (the process pool), like batches: other requests go on.
+        (envelope,) = await self.run_cpu(
+            prepare_issuances, [(command, credential_id, status)], institution, self.source, signer
         )
         if idempotency_key is None:
             await self._publish(envelope)
@@ -214,8 +212,14 @@ class IssueCredentials:
             (command, credential_id, statuses.get(credential_id))
             for (_, command), credential_id in zip(commands, ids, strict=True)
         ]
-        # Signing is CPU work: off the event loop when a process pool runs it.
-        envelopes = await self.run_cpu(prepare_issuances, work, institution, self.source, signer)
+        # Signing is CPU work: off the event loop when a process pool runs it; in pieces, so
+        # that a single request's signing waits behind one piece at most, not a whole chunk.
+        envelopes: list[Envelope] = []
+        for start in range(0, len(work), SIGNING_PIECE):
+            piece = work[start : start + SIGNING_PIECE]
+            envelopes += await self.run_cpu(
+                prepare_issuances, piece, institution, self.source, signer
+            )
         return [
             IdempotencyRecord.of(
                 envelope, institution_id=institution, key=key, request_digest=command.digest()
