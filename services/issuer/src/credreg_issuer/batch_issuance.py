@@ -113,8 +113,9 @@ class IssueBatches:
             next_offset=offset + limit if offset + limit < batch.total else None,
         )
 
-    async def run(self, batch_id: str) -> bool:
-        """Issue the batch's remaining chunks, under its lease; False if another holds it.
+    async def run(self, batch_id: str, stopping: Callable[[], bool] = lambda: False) -> bool:
+        """Issue the batch's remaining chunks, under its lease; False if another holds it, or
+        if `stopping` says so between chunks (the lease is then given up for another replica).
 
         The next chunk is signed while the current one is stored and published: signing runs
         in the process pool, storing and publishing wait on the database and the broker.
@@ -128,6 +129,10 @@ class IssueBatches:
         upcoming: asyncio.Future[_Chunk] | None = None
         try:
             for position, number in enumerate(numbers):
+                if stopping():
+                    now = self.clock()
+                    await self.store.claim(batch_id, owner=self.owner, until=now, now=now)
+                    return False
                 if not await self._hold(batch_id):
                     return False  # the lease ran out and another replica took the batch over
                 current = await upcoming if upcoming else await self._prepare(batch, number)
@@ -236,7 +241,7 @@ class BatchWorker:
                 for found in [batch_id] if batch_id else await self.batches.store.unfinished():
                     if self.loop.stopping:
                         return
-                    await self.batches.run(found)
+                    await self.batches.run(found, stopping=lambda: self.loop.stopping)
             except RETRYABLE:
                 log.warning("batch issuance paused: will resume", exc_info=True)
                 await self.loop.pause(self.retry)
