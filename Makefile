@@ -60,3 +60,8 @@ bench-revocation: deps
 
 clean: down
 	rm -rf .local
+
+# 20,000 credentials by batch and by Kafka until visible in the registry (issue #10; ARGS='--credentials 2000').
+.PHONY: bench-issuance
+bench-issuance: deps
+	@scripts/bench-issuance.sh $(ARGS)
