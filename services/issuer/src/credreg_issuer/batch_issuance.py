@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from credreg_issuer.batches import (
+    CHUNK_SIZE,
     RESULTS_PAGE,
     Batch,
     BatchChunk,
@@ -28,6 +29,7 @@ from credreg_issuer.batches import (
     StoredItem,
     WrongInstitution,
     batch_id_for,
+    checked,
     page_chunks,
     split,
 )
@@ -72,8 +74,13 @@ class IssueBatches:
         batch_id = batch_id_for(institution, batch_key)
         stored = await self.store.get(batch_id) if batch_key is not None else None
         if stored is None:
+            items: list[StoredItem] = []
+            for start in range(0, len(batch.items), CHUNK_SIZE):
+                piece = batch.items[start : start + CHUNK_SIZE]
+                items += [checked(n, item) for n, item in enumerate(piece, start)]
+                await asyncio.sleep(0)  # other requests go on between the pieces of a big batch
             document, chunks = split(
-                batch,
+                items,
                 batch_id=batch_id,
                 institution=institution,
                 created_at=self.clock(),

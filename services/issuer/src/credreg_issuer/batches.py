@@ -222,18 +222,18 @@ def batch_id_for(institution: str, batch_key: str | None) -> str:
     return str(uuid.uuid5(BATCH_NAMESPACE, json.dumps([institution, batch_key])))
 
 
+def checked(index: int, item: BatchItemIn) -> StoredItem:
+    """An item as stored: its command validated, or the reasons it is refused."""
+    command = validate_command(item.credential, prefix="credential")
+    if isinstance(command, IssueCredential):
+        return StoredItem(index=index, key=item.idempotency_key, command=command.model_dump_json())
+    return StoredItem(index=index, key=item.idempotency_key, errors=command)
+
+
 def split(
-    batch: NewBatch, *, batch_id: str, institution: str, created_at: datetime, digest: str
+    stored: list[StoredItem], *, batch_id: str, institution: str, created_at: datetime, digest: str
 ) -> tuple[Batch, list[BatchChunk]]:
-    """The batch document and its chunks, each item validated on its own."""
-    stored: list[StoredItem] = []
-    for index, item in enumerate(batch.items):
-        checked = validate_command(item.credential, prefix="credential")
-        if isinstance(checked, IssueCredential):
-            command = checked.model_dump_json()
-            stored.append(StoredItem(index=index, key=item.idempotency_key, command=command))
-        else:
-            stored.append(StoredItem(index=index, key=item.idempotency_key, errors=checked))
+    """The batch document and its chunks of checked items."""
     chunks = [
         BatchChunk(batch_id=batch_id, number=n, items=stored[start : start + CHUNK_SIZE])
         for n, start in enumerate(range(0, len(stored), CHUNK_SIZE))

@@ -21,8 +21,11 @@ class CpuRunner(Protocol):
 
 
 async def run_inline(function: Callable[..., T], /, *args: Any) -> T:
-    """Run in the event loop itself (tests; a service with no signing processes)."""
-    return function(*args)
+    """Run in the event loop itself (tests; a service with no signing processes), then let
+    the other tasks run before going on."""
+    result = function(*args)
+    await asyncio.sleep(0)
+    return result
 
 
 def process_pool(processes: int) -> tuple[CpuRunner, Callable[[], None]]:
