@@ -7,6 +7,8 @@ twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -96,12 +98,15 @@ def subscribe_wallet(client: httpx.Client) -> dict[str, Any]:
 
 def issue(client: httpx.Client, number: int, body: dict[str, Any]) -> str:
     """Issue one demo credential with a stable idempotency key; return its id."""
+    # The key names the body too: a demo credential changed by a new version of this script is
+    # a new credential, not a 409 against the one an older version left in the database.
+    version = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
     response = client.post(
         f"{ISSUER}/v1/credentials",
         json=body,
         headers={
             "Authorization": f"Bearer {REGISTRAR_KEY}",
-            "Idempotency-Key": f"demo-seed-{number}",
+            "Idempotency-Key": f"demo-seed-{number}-{version}",
         },
     )
     if response.status_code >= 400:

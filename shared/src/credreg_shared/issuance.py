@@ -163,8 +163,18 @@ class IssueCredential(BaseModel):
         return self.holder_id.startswith("did:")
 
     def digest(self) -> str:
-        """A digest of the command, to refuse an idempotency key reused for another request."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        """A digest of the command, to refuse an idempotency key reused for another request.
+
+        Fields left at their defaults are left out, so that a new optional field does not
+        change the digest of requests stored before it (their retries would get a 409).
+        """
+        return hashlib.sha256(self.model_dump_json(exclude_defaults=True).encode()).hexdigest()
+
+    def is_digested_as(self, stored: str) -> bool:
+        """Whether `stored` is this command's digest (or its digest before defaults were left
+        out, for the records stored then)."""
+        legacy = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        return stored in (self.digest(), legacy)
 
 
 class IssuanceError(BaseModel):

@@ -144,7 +144,7 @@ def _result(
             errors=tuple(errors or ()),
         )
     record = records[request.request_id]
-    if record.request_digest != command.digest():
+    if not command.is_digested_as(record.request_digest):
         return models.IssuanceResult(
             request_id=request.request_id,
             institution_id=institution,

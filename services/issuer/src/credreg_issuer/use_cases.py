@@ -150,7 +150,7 @@ class IssueCredentials:
                 request_digest=command.digest(),
             )
         )
-        if record.request_digest != command.digest():
+        if not command.is_digested_as(record.request_digest):
             raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
         stored = record.envelope
         if not record.published:
@@ -188,7 +188,7 @@ class IssueCredentials:
         reused = {
             key
             for key, command in prepared.commands.items()
-            if records[key].request_digest != command.digest()
+            if not command.is_digested_as(records[key].request_digest)
         }
         await self.publish_stored(
             prepared.institution,
