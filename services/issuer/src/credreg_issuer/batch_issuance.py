@@ -9,10 +9,12 @@ unfinished one (left by a crash or a restart).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +35,7 @@ from credreg_issuer.batches import (
     page_chunks,
     split,
 )
+from credreg_issuer.overlap import overlapped
 from credreg_issuer.ports import BatchStore, IdempotencyRecord
 from credreg_issuer.use_cases import IssueCredentials, PreparedIssuance
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
@@ -133,25 +136,17 @@ class IssueBatches:
         if batch is None:
             return False
         numbers = batch.unfinished_chunks()
-        upcoming: asyncio.Future[_Chunk] | None = None
-        try:
-            for position, number in enumerate(numbers):
+        async with aclosing(
+            overlapped(numbers, functools.partial(self._prepare, batch), self._finish)
+        ) as chunks:
+            async for number, results in chunks:
+                await self.store.save_results(batch_id, number, results)
                 if stopping():
                     now = self.clock()
                     await self.store.claim(batch_id, owner=self.owner, until=now, now=now)
                     return False
                 if not await self._hold(batch_id):
                     return False  # the lease ran out and another replica took the batch over
-                current = await upcoming if upcoming else await self._prepare(batch, number)
-                upcoming = None
-                if position + 1 < len(numbers):
-                    upcoming = asyncio.ensure_future(self._prepare(batch, numbers[position + 1]))
-                results = await self._finish(current)
-                await self.store.save_results(batch_id, number, results)
-        finally:
-            if upcoming is not None:
-                upcoming.cancel()
-                await asyncio.gather(upcoming, return_exceptions=True)
         await self.store.finish(batch_id, self.clock())
         return True
 

@@ -15,6 +15,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +48,7 @@ from credreg_issuer.institutions import (
     next_key_id,
     sealed_key_id,
 )
+from credreg_issuer.overlap import overlapped
 from credreg_issuer.ports import (
     IdempotencyRecord,
     IdempotencyRecords,
@@ -76,6 +78,9 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
+
+ISSUE_PIECE = 100
+"""Keys per round of `issue_many` (sign, store, publish)."""
 
 SIGNING_PIECE = 40
 """Credentials signed per call into the signing processes (~30 ms of eddsa-rdfc-2022)."""
@@ -161,8 +166,24 @@ class IssueCredentials:
         self, institution: str, commands: Mapping[str, IssueCredential]
     ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
         """Issue each key's command at most once, ever (batches, Kafka requests): every key's
-        stored record, and the keys first used for another command (nothing issued for them)."""
-        return await self.complete(await self.prepare_keyed(institution, commands))
+        stored record, and the keys first used for another command (nothing issued for them).
+
+        In pieces of `ISSUE_PIECE`, the next one signed while the current one is stored and
+        published.
+        """
+        keys = list(commands)
+        pieces = [keys[start : start + ISSUE_PIECE] for start in range(0, len(keys), ISSUE_PIECE)]
+        records: dict[str, IdempotencyRecord] = {}
+        reused: set[str] = set()
+
+        async def prepare(piece: list[str]) -> PreparedIssuance:
+            return await self.prepare_keyed(institution, {key: commands[key] for key in piece})
+
+        async with aclosing(overlapped(pieces, prepare, self.complete)) as issued:
+            async for _piece, (stored, refused) in issued:
+                records.update(stored)
+                reused |= refused
+        return records, reused
 
     async def prepare_keyed(
         self, institution: str, commands: Mapping[str, IssueCredential]
