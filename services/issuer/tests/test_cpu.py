@@ -3,10 +3,13 @@ replaced instead of breaking every later issuance."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sys
+from pathlib import Path
 
-from credreg_issuer.cpu import process_pool
+from credreg_issuer.cpu import alive, process_pool
 from credreg_issuer.domain import CredentialSigner, prepare_issuances
 from credreg_shared.credentials.cryptosuites import EDDSA_RDFC_2022
 from credreg_shared.credentials.dids import did_key_for
@@ -14,6 +17,7 @@ from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.report import Outcome
 from credreg_shared.credentials.verification import verify_credential
 from credreg_shared.events import models
+from credreg_shared.testing import eventually
 
 from .fixtures import command
 
@@ -45,3 +49,35 @@ async def test_a_chunk_signed_in_the_pool_verifies_and_a_killed_worker_is_replac
         credential = envelope.data_as(models.CredentialIssued).credential
         report = verify_credential(credential)
         assert report.check("proof").outcome is Outcome.PASSED, report.checks
+
+
+SERVICE_KILLED_MIDWAY = """
+import asyncio, os, signal
+from credreg_issuer.cpu import alive, process_pool
+
+async def main() -> None:
+    run, _shutdown = process_pool(1)
+    print(await run(os.getpid), await run(os.getppid), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no shutdown of the pool, as after a kill -9
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+async def test_the_signing_worker_and_its_forkserver_exit_when_the_service_is_killed(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "service.py"
+    script.write_text(SERVICE_KILLED_MIDWAY)
+    service = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(service.communicate(), timeout=60)
+    assert service.returncode == -signal.SIGKILL
+    worker, forkserver = (int(pid) for pid in out.decode().split())
+
+    async def both_gone() -> bool | None:
+        return True if not alive(worker) and not alive(forkserver) else None
+
+    assert await eventually(both_gone, "the worker and the forkserver to exit", patience=30)

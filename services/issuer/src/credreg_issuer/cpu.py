@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -28,13 +31,45 @@ async def run_inline(function: Callable[..., T], /, *args: Any) -> T:
     return result
 
 
+def exit_with(service: int, every: float = 1.0) -> None:
+    """Make a signing worker exit once `service` is gone: a service killed with SIGKILL never
+    shuts its pool down, and the worker (and the forkserver it keeps alive) would live on."""
+
+    def watch() -> None:
+        while alive(service):
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-service", daemon=True).start()
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
 def process_pool(processes: int) -> tuple[CpuRunner, Callable[[], None]]:
     """A runner over `processes` worker processes (a new pool if one of them dies), and its
     shutdown."""
 
     def new_pool() -> ProcessPoolExecutor:
         # forkserver: a fork of this process (threads of the Kafka and Mongo clients) is unsafe.
-        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("forkserver"))
+        return ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=exit_with,
+            initargs=(os.getpid(),),
+        )
 
     pools = [new_pool()]
 
