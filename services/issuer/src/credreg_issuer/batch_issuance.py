@@ -154,10 +154,6 @@ class IssueBatches:
         now = self.clock()
         return await self.store.claim(batch_id, owner=self.owner, until=now + self.lease, now=now)
 
-    async def issue_chunk(self, batch: Batch, chunk: BatchChunk) -> list[ItemResult]:
-        """Issue a chunk's valid items (each key once, ever); every item's result."""
-        return await self._finish(await self._signed(batch, chunk))
-
     async def _prepare(self, batch: Batch, number: int) -> _Chunk:
         chunk = (await self.store.chunks(batch.id, [number]))[number]
         return await self._signed(batch, chunk)

@@ -114,12 +114,6 @@ class StoredItem(BaseModel):
     command: str | None = None
     errors: list[IssuanceError] = []
 
-    def parsed(self) -> IssueCredential:
-        """The stored command (valid: it was checked at submission)."""
-        if self.command is None:
-            raise ValueError(f"item {self.index} was refused at submission: nothing to issue")
-        return IssueCredential.model_validate_json(self.command)
-
     def pending_result(self) -> ItemResult:
         """The item's result before its chunk is issued."""
         if self.errors:
