@@ -7,6 +7,7 @@ the MongoDB run also proves the claim is atomic across concurrent callers on the
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -14,12 +15,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
 from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
-from credreg_revocation.adapters.mongo import COLLECTION, MongoCredentialRepository
+from credreg_revocation.adapters.mongo import COLLECTION, PENDING, MongoCredentialRepository
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.ports import CredentialRepository
 from credreg_shared.errors import StorageUnavailable
+from credreg_shared.events.cloudevents import KafkaRecord
 
 CREDENTIAL, ISSUER, HOLDER = "urn:uuid:c-1", "did:web:uni.example", "did:example:holder"
+T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 REVOCABLE = frozenset({"active", "suspended"})
 
 
@@ -121,6 +124,45 @@ class RepositoryContract:
         assert len([found for found in claims if found is not None]) == 1
         assert await status(repository) == "revoked"
 
+    async def test_a_claim_keeps_its_event_in_the_outbox_until_it_is_published(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        event = KafkaRecord(b"urn:uuid:c-1", b'{"x": 1}', [("ce_id", b"e-1"), ("ce_type", b"t")])
+        await repository.mark_pending(CREDENTIAL, event_id="e-1", at=T0)
+        before = await repository.claim(
+            CREDENTIAL, issuer_id=ISSUER, event_id="e-1", status="revoked", sources=REVOCABLE,
+            outbox=event,
+        )  # fmt: skip
+
+        assert before is not None
+        assert await repository.outbox(CREDENTIAL) == ("e-1", event)
+        assert await repository.pending(before=T0) == []
+        assert await repository.pending(before=T0 + timedelta(seconds=1)) == [(CREDENTIAL, "e-1")]
+        # While its event waits, no other change is claimed: the events leave in order.
+        assert await claim(repository, "e-2") is None
+
+        await repository.published(CREDENTIAL, event_id="e-1")
+        assert await repository.outbox(CREDENTIAL) is None
+        assert await repository.pending(before=T0 + timedelta(days=1)) == []
+        assert await status(repository) == "revoked"
+
+    async def test_a_release_drops_the_outbox_and_the_marker(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        event = KafkaRecord(b"urn:uuid:c-1", b"{}", [("ce_id", b"e-1")])
+        await repository.mark_pending(CREDENTIAL, event_id="e-1", at=T0)
+        await repository.claim(
+            CREDENTIAL, issuer_id=ISSUER, event_id="e-1", status="revoked", sources=REVOCABLE,
+            outbox=event,
+        )  # fmt: skip
+
+        assert await repository.release(CREDENTIAL, event_id="e-1", status="active")
+        assert await repository.outbox(CREDENTIAL) is None
+        assert await repository.pending(before=T0 + timedelta(days=1)) == []
+        assert await claim(repository, "e-2") is not None
+
 
 class TestInMemoryRepository(RepositoryContract):
     @pytest.fixture
@@ -142,10 +184,14 @@ class CollectionInAnOutage:
         raise AutoReconnect("connection refused")
 
     find_one = find_one_and_update = update_one = insert_one = _unreachable
+    replace_one = delete_one = _unreachable
 
 
 async def test_the_mongo_adapter_reports_a_database_outage_as_storage_unavailable() -> None:
-    outage = cast(AsyncDatabase[dict[str, Any]], {COLLECTION: CollectionInAnOutage()})
+    outage = cast(
+        AsyncDatabase[dict[str, Any]],
+        {COLLECTION: CollectionInAnOutage(), PENDING: CollectionInAnOutage()},
+    )
     repository = MongoCredentialRepository(outage)
     with pytest.raises(StorageUnavailable):
         await repository.get(CREDENTIAL)

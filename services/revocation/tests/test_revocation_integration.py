@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,11 +19,11 @@ import pytest
 from fastapi import FastAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
-from credreg_revocation.adapters.mongo import COLLECTION
+from credreg_revocation.adapters.mongo import COLLECTION, PENDING, MongoCredentialRepository
 from credreg_revocation.bootstrap import build_app
 from credreg_revocation.settings import RevocationSettings
 from credreg_shared.events import CREDENTIALS_TOPIC, models, samples
-from credreg_shared.events.cloudevents import Envelope, new_envelope
+from credreg_shared.events.cloudevents import Envelope, new_envelope, to_record
 from credreg_shared.messaging import KafkaPublisher
 from credreg_shared.messaging.processing import ConsumerStats
 from credreg_shared.testing import SettingsFactory, eventually, read_log, serving
@@ -199,3 +200,56 @@ async def test_suspension_and_reinstatement_reach_the_log_in_order(
         models.CredentialReinstated.event_type,
         models.CredentialRevoked.event_type,
     ]
+
+
+async def test_a_change_a_dead_process_left_in_the_outbox_reaches_the_log(
+    service_settings: SettingsFactory, mongo_db: AsyncDatabase[dict[str, object]]
+) -> None:
+    settings = await revocation_settings(service_settings)
+    settings = settings.model_copy(update={"outbox_poll_seconds": 0.2})
+    credential = new_id()
+    async with serving(build_app(settings), BASE_URL) as client:
+        await issue(settings, credential)
+        await known(mongo_db, credential)
+        # What a replica killed between its claim and the broker's ack leaves behind (its
+        # marker a minute old, so past the grace in which a live request may still publish).
+        data = models.CredentialRevoked(
+            credential_id=credential,
+            issuer_id=OWNER,
+            holder_id=samples.SAMPLE_HOLDER,
+            reason="left behind",
+        )
+        envelope = new_envelope(data, source=settings.source)
+        dead = MongoCredentialRepository(mongo_db)
+        await dead.mark_pending(
+            credential, event_id=envelope.id, at=datetime.now(UTC) - timedelta(minutes=1)
+        )
+        claimed = await dead.claim(
+            credential,
+            issuer_id=OWNER,
+            event_id=envelope.id,
+            status="revoked",
+            sources=frozenset({"active", "suspended"}),
+            outbox=to_record(envelope),
+        )
+        assert claimed is not None
+
+        async def relayed() -> list[Envelope] | None:
+            found = await revocations_of(settings, credential)
+            return found or None
+
+        [event] = await eventually(relayed, "the relay published the event left behind")
+        assert (event.id, event.data_as(models.CredentialRevoked).reason) == (
+            envelope.id,
+            "left behind",
+        )
+
+        async def cleared() -> bool:
+            pending = await mongo_db[PENDING].count_documents({})
+            return pending == 0 and await dead.outbox(credential) is None
+
+        await eventually(cleared, "the outbox and its marker cleared")
+        # A retry meets the revocation (409), not a claim stuck without an event.
+        again = await revoke(client, credential, AS_OWNER)
+        assert again.status_code == 409, again.text
+    assert len(await revocations_of(settings, credential)) == 1

@@ -5,6 +5,7 @@ projection builds from the log (the service's own events included) ruling what m
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,10 +22,10 @@ from credreg_revocation.domain import (
     UnknownCredential,
 )
 from credreg_revocation.projection import OwnershipProjection
-from credreg_revocation.use_cases import StatusChanges
+from credreg_revocation.use_cases import OutboxRelay, StatusChanges
 from credreg_shared.errors import DomainError, PublishUnavailable, Unavailable
 from credreg_shared.events import models, samples
-from credreg_shared.events.cloudevents import Envelope, new_envelope
+from credreg_shared.events.cloudevents import Envelope, new_envelope, to_record
 from credreg_shared.messaging import HandlerRegistry, InMemoryPublisher
 from credreg_shared.web.problems import PLATFORM_ERROR_STATUSES
 
@@ -291,3 +292,84 @@ async def test_expiry_from_the_log_blocks_revocation_and_suspension(service: Ser
     assert await outcome(service, revoke()) == 409
     assert await outcome(service, ChangeStatus(CREDENTIAL, OWNER, SUSPENSION)) == 409
     assert service.published() == []
+
+
+class DiesBeforeTheAck:
+    """A publisher whose process dies while it waits for the ack: nothing after it runs."""
+
+    class Died(BaseException):
+        """Stands for the process's death (no `except` of the use case sees a real one)."""
+
+    async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
+        raise self.Died
+
+    async def publish_many(self, envelopes: object, *, topic: str | None = None) -> None:
+        raise self.Died
+
+
+async def test_a_change_whose_process_died_before_the_ack_is_published_by_the_relay() -> None:
+    service = Service()
+    await service.issue()
+    # What a kill -9 between the claim and the ack leaves: the claim with its event in the
+    # outbox (the use case's undo never ran).
+    dying = StatusChanges(
+        credentials=service.credentials,
+        publisher=DiesBeforeTheAck(),
+        topic=TOPIC,
+        source="urn:t",
+    )
+    undo = service.credentials.release
+    service.credentials.release = no_undo  # type: ignore[method-assign]
+    with pytest.raises(DiesBeforeTheAck.Died):
+        await dying.handle(revoke())
+    service.credentials.release = undo  # type: ignore[method-assign]
+    assert service.published() == []
+    assert service.credentials.status_of(CREDENTIAL) == "revoked"
+
+    now = datetime.now(UTC)
+    relay = OutboxRelay(service.changes, grace=timedelta(seconds=15), clock=lambda: now)
+    assert await relay.relay_once() == 0  # too young: a request may still be waiting for it
+    later = OutboxRelay(service.changes, grace=timedelta(seconds=15), clock=lambda: now + HOUR)
+
+    assert await later.relay_once() == 1
+    [event] = service.published()
+    assert event.data_as(models.CredentialRevoked).reason == "competency out of date"
+    assert await later.relay_once() == 0  # published once
+    assert await service.credentials.outbox(CREDENTIAL) is None
+    # A retry of the request meets the revocation, not a stuck claim.
+    assert await outcome(service, revoke()) == 409
+
+
+async def test_a_new_change_waits_for_an_earlier_event_still_in_the_outbox(
+    service: Service,
+) -> None:
+    await service.issue()
+    event = lifecycle(models.CredentialSuspended, reason="under review")
+    long_ago = datetime.now(UTC) - HOUR
+    await service.credentials.mark_pending(CREDENTIAL, event_id=event.id, at=long_ago)
+    await service.credentials.claim(
+        CREDENTIAL,
+        issuer_id=OWNER,
+        event_id=event.id,
+        status="suspended",
+        sources=frozenset({"active"}),
+        outbox=to_record(event),
+    )
+
+    # Revoking a suspended credential is allowed, but not before the suspension is on the log.
+    assert await outcome(service, revoke()) == 503
+    assert await OutboxRelay(service.changes, grace=timedelta(seconds=15)).relay_once() == 1
+    assert await outcome(service, revoke()) == 202
+
+    assert [e.type for e in service.published()] == [
+        models.CredentialSuspended.event_type,
+        models.CredentialRevoked.event_type,
+    ]
+    assert service.credentials.status_of(CREDENTIAL) == "revoked"
+
+
+async def no_undo(credential_id: str, *, event_id: str, status: str) -> bool:
+    raise DiesBeforeTheAck.Died  # the process is gone: its undo never runs
+
+
+HOUR = timedelta(hours=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI, Request
 
 from credreg_revocation import api
@@ -13,12 +15,13 @@ from credreg_revocation.adapters.mongo import (
 from credreg_revocation.ports import Adapters
 from credreg_revocation.projection import InstitutionKeysProjection, OwnershipProjection
 from credreg_revocation.settings import RevocationSettings
-from credreg_revocation.use_cases import KeptKeys, StatusChanges
+from credreg_revocation.use_cases import KeptKeys, OutboxRelay, StatusChanges
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.auth import ApiKeyTable, institution_resolver
 from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.messaging import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
+from credreg_shared.workers import Worker
 
 
 def real_adapters(platform: Platform) -> Adapters:
@@ -46,22 +49,29 @@ def build_app(
     """
     config = settings or RevocationSettings()
 
+    def status_changes(adapters: Adapters) -> StatusChanges:
+        return StatusChanges(
+            credentials=adapters.credentials,
+            publisher=adapters.publisher,
+            topic=config.topic(CREDENTIALS_TOPIC),
+            source=config.source,
+        )
+
     def use_cases(adapters: Adapters) -> list[object]:
-        return [
-            StatusChanges(
-                credentials=adapters.credentials,
-                publisher=adapters.publisher,
-                topic=config.topic(CREDENTIALS_TOPIC),
-                source=config.source,
-            ),
-            KeptKeys(adapters.keys),
-        ]
+        return [status_changes(adapters), KeptKeys(adapters.keys)]
+
+    def workers(adapters: Adapters) -> dict[str, Worker]:
+        # Past the longest a request may wait for the ack: the relay never races a live one.
+        grace = timedelta(seconds=config.publish_timeout_seconds + 5)
+        relay = OutboxRelay(status_changes(adapters), grace=grace, poll=config.outbox_poll_seconds)
+        return {"outbox": relay}
 
     definition = ServiceDefinition[Adapters](
         api=api,
         indexes=INDEXES,
         adapters=real_adapters,
         use_cases=use_cases,
+        workers=workers,
         projection=lambda adapters: InstitutionKeysProjection(adapters.keys).register(
             OwnershipProjection(adapters.credentials).register(HandlerRegistry())
         ),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from credreg_revocation.domain import CredentialRecord
 from credreg_shared.api_keys import KeptApiKey
+from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.messaging.ports import EventPublisher
 
 
@@ -47,13 +49,35 @@ class CredentialRepository(Protocol):
         event_id: str,
         status: str,
         sources: frozenset[str],
+        outbox: KafkaRecord | None = None,
     ) -> CredentialRecord | None:
         """Atomically move an `issuer_id` credential from `sources` to `status`, marking
-        `event_id` applied; the record as it was before, or None when nothing matched."""
+        `event_id` applied and keeping `outbox` (its event, to publish) in the same write; the
+        record as it was before, or None when nothing matched."""
         ...
 
     async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
-        """Undo the claim made with `event_id` (back to `status`); False if it is not there."""
+        """Undo the claim made with `event_id` (back to `status`, its outbox dropped); False if
+        it is not there."""
+        ...
+
+    # The outbox: a claim keeps its event in the credential's document until the broker has
+    # it; a pending marker (written first, in a small collection) lets the relay find it.
+
+    async def mark_pending(self, credential_id: str, *, event_id: str, at: datetime) -> None:
+        """Note, before claiming, that `credential_id` may get an outbox event `event_id`."""
+        ...
+
+    async def pending(self, *, before: datetime) -> list[tuple[str, str]]:
+        """(credential id, event id) of the markers written before `before`."""
+        ...
+
+    async def outbox(self, credential_id: str) -> tuple[str, KafkaRecord] | None:
+        """The credential's outbox event (event id, record), if one waits for the broker."""
+        ...
+
+    async def published(self, credential_id: str, *, event_id: str) -> None:
+        """The broker has event `event_id`: drop it from the outbox, and its marker."""
         ...
 
 

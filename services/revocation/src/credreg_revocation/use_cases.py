@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from credreg_revocation.domain import (
     ChangeStatus,
@@ -13,9 +16,12 @@ from credreg_revocation.domain import (
 )
 from credreg_revocation.ports import CredentialRepository, InstitutionKeys
 from credreg_shared.api_keys import KeptApiKey
-from credreg_shared.errors import PublishUnavailable
-from credreg_shared.events.cloudevents import new_envelope
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
+from credreg_shared.events.cloudevents import from_record, new_envelope, to_record
 from credreg_shared.messaging.ports import EventPublisher
+from credreg_shared.workers import StoppableLoop
+
+log = logging.getLogger(__name__)
 
 
 class StatusChanges:
@@ -28,7 +34,9 @@ class StatusChanges:
         publisher: EventPublisher,
         topic: str,
         source: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.clock = clock
         self.credentials = credentials
         self.publisher = publisher
         self.topic = topic
@@ -56,23 +64,39 @@ class StatusChanges:
             }
         )
         event_id = str(uuid.uuid4())
+        envelope = new_envelope(data, source=self.source, event_id=event_id)
+        # The marker first: whatever happens after the claim, the relay can find its event.
+        await self.credentials.mark_pending(credential_id, event_id=event_id, at=self.clock())
         before = await self.credentials.claim(
             credential_id,
             issuer_id=command.institution,
             event_id=event_id,
             status=transition.target,
             sources=transition.sources,
+            outbox=to_record(envelope),
         )
         if before is None:
+            await self.credentials.published(credential_id, event_id=event_id)  # its marker
             current = await self.credentials.get(credential_id)
+            if (
+                current is not None
+                and current.status in transition.sources
+                and await self.credentials.outbox(credential_id) is not None
+            ):
+                # Allowed, but an earlier change's event is still on its way (a request that
+                # waits for its ack, or the relay after a crash): this one goes after it.
+                raise PublishUnavailable(
+                    "an earlier change of this credential is still on its way to the event "
+                    "log; retry in a few seconds"
+                )
             raise refusal(transition, credential_id, current.status if current else None)
-        envelope = new_envelope(data, source=self.source, event_id=event_id)
         try:
             # The publisher bounds its wait for the ack (PublishUnavailable after that).
             await self.publisher.publish(envelope, topic=self.topic)
         except BaseException as error:
             # Whatever stopped the publish (no ack, a bug, a cancellation), the claim must not
-            # outlive it, or the view would say revoked with no event in the log.
+            # outlive it, or the view would say revoked with no event in the log. (A crash
+            # here leaves the event in the outbox instead: the relay publishes it.)
             await self.credentials.release(credential_id, event_id=event_id, status=before.status)
             if isinstance(error, PublishUnavailable):
                 # A record already handed to the producer may still reach the log later; the
@@ -83,7 +107,70 @@ class StatusChanges:
                     "no change is confirmed"
                 ) from error
             raise
+        try:
+            await self.credentials.published(credential_id, event_id=event_id)
+        except StorageUnavailable:
+            # The change is on the log; the relay publishes it once more (same event id,
+            # which consumers apply once) and then clears the outbox.
+            log.warning("published, but the outbox is not cleared yet", exc_info=True)
         return StatusChanged(credential_id, transition.target, event_id)
+
+    async def flush(self, credential_id: str) -> bool:
+        """Publish the credential's outbox event, if one waits; True if there was one."""
+        found = await self.credentials.outbox(credential_id)
+        if found is None:
+            return False
+        event_id, record = found
+        await self.publisher.publish(
+            from_record(record.key, record.value, record.headers), topic=self.topic
+        )
+        await self.credentials.published(credential_id, event_id=event_id)
+        return True
+
+
+class OutboxRelay:
+    """Publishes the events that claims left in the outbox (their request's process died before
+    the broker's ack): every `poll` seconds, those older than `grace` (no request waits on them)."""
+
+    def __init__(
+        self,
+        changes: StatusChanges,
+        *,
+        grace: timedelta,
+        poll: float = 5.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.changes = changes
+        self.grace = grace
+        self.poll = poll
+        self.clock = clock
+        self.loop = StoppableLoop()
+
+    def stop(self) -> None:
+        """Return after the current round."""
+        self.loop.stop()
+
+    async def run(self) -> None:
+        """Relay rounds until stopped; outages pause a round, never end the loop."""
+        while not self.loop.stopping:
+            try:
+                await self.relay_once()
+            except (StorageUnavailable, PublishUnavailable):
+                log.warning("outbox relay paused: will retry", exc_info=True)
+            await self.loop.pause(self.poll)
+
+    async def relay_once(self) -> int:
+        """One round: the events published."""
+        relayed = 0
+        credentials = self.changes.credentials
+        for credential_id, event_id in await credentials.pending(before=self.clock() - self.grace):
+            found = await credentials.outbox(credential_id)
+            if found is not None and found[0] == event_id:
+                relayed += await self.changes.flush(credential_id)
+            else:
+                # Published or undone since: only the marker is left.
+                await credentials.published(credential_id, event_id=event_id)
+        return relayed
 
 
 class KeptKeys:

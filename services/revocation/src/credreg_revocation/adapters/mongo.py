@@ -8,6 +8,9 @@ PyMongo's outages leave this module as `StorageUnavailable` (``@storage_adapter`
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,6 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from credreg_revocation.domain import CredentialRecord
 from credreg_shared.api_keys import KeptApiKey
+from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.lifecycle import ACTIVE
 from credreg_shared.storage import (
     APPLIED_EVENTS_FIELD,
@@ -27,7 +31,9 @@ from credreg_shared.storage import (
 
 COLLECTION = "credentials"
 API_KEYS = "api_keys"
+PENDING = "outbox_pending"
 CLAIM_FIELD = "claimed_by"
+OUTBOX_FIELD = "outbox"
 INDEXES = [index(COLLECTION, ("issuer_id", 1))]
 
 
@@ -37,6 +43,7 @@ class MongoCredentialRepository:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection: AsyncCollection[Document] = db[COLLECTION]
+        self.markers: AsyncCollection[Document] = db[PENDING]
         self._once = MongoIdempotentCollection(self.collection)
 
     async def get(self, credential_id: str) -> CredentialRecord | None:
@@ -104,14 +111,22 @@ class MongoCredentialRepository:
         event_id: str,
         status: str,
         sources: frozenset[str],
+        outbox: KafkaRecord | None = None,
     ) -> CredentialRecord | None:
-        """Atomically move an owned credential from `sources` to `status`; the record before."""
+        """Atomically move an owned credential from `sources` to `status`, its event in the
+        outbox of the same document; the record before."""
+        changes: Document = {"status": status, CLAIM_FIELD: event_id}
+        if outbox is not None:
+            changes[OUTBOX_FIELD] = _outbox_document(event_id, outbox)
         before = await self.collection.find_one_and_update(
-            {"_id": credential_id, "issuer_id": issuer_id, "status": {"$in": sorted(sources)}},
             {
-                "$set": {"status": status, CLAIM_FIELD: event_id},
-                "$addToSet": {APPLIED_EVENTS_FIELD: event_id},
+                "_id": credential_id,
+                "issuer_id": issuer_id,
+                "status": {"$in": sorted(sources)},
+                # An earlier change whose event is still in the outbox goes out first.
+                OUTBOX_FIELD: None,
             },
+            {"$set": changes, "$addToSet": {APPLIED_EVENTS_FIELD: event_id}},
             return_document=ReturnDocument.BEFORE,
         )
         return as_record(before) if before is not None else None
@@ -124,11 +139,46 @@ class MongoCredentialRepository:
             {"_id": credential_id, CLAIM_FIELD: event_id},
             {
                 "$set": {"status": status},
-                "$unset": {CLAIM_FIELD: ""},
+                "$unset": {CLAIM_FIELD: "", OUTBOX_FIELD: ""},
                 "$pull": {APPLIED_EVENTS_FIELD: event_id},
             },
         )
+        await self.markers.delete_one({"_id": event_id})
         return undone.matched_count == 1
+
+    async def mark_pending(self, credential_id: str, *, event_id: str, at: datetime) -> None:
+        """Note, before claiming, that `credential_id` may get an outbox event `event_id`."""
+        # Keyed by the event: concurrent requests on one credential each keep their own.
+        await self.markers.insert_one({"_id": event_id, "credential_id": credential_id, "at": at})
+
+    async def pending(self, *, before: datetime) -> list[tuple[str, str]]:
+        """(credential id, event id) of the markers written before `before` (a handful: only
+        the claims whose event the broker has not confirmed)."""
+        found = self.markers.find({"at": {"$lt": before}})
+        return [(str(d["credential_id"]), str(d["_id"])) async for d in found]
+
+    async def outbox(self, credential_id: str) -> tuple[str, KafkaRecord] | None:
+        """The credential's outbox event (event id, record), if one waits for the broker."""
+        found = await self.collection.find_one({"_id": credential_id}, {OUTBOX_FIELD: 1})
+        kept = found.get(OUTBOX_FIELD) if found else None
+        if not kept:
+            return None
+        headers = [(str(name), value.encode()) for name, value in json.loads(kept["headers"])]
+        return str(kept["event_id"]), KafkaRecord(bytes(kept["key"]), bytes(kept["value"]), headers)
+
+    async def published(self, credential_id: str, *, event_id: str) -> None:
+        """The broker has event `event_id`: drop it from the outbox, and its marker."""
+        await self.collection.update_one(
+            {"_id": credential_id, f"{OUTBOX_FIELD}.event_id": event_id},
+            {"$unset": {OUTBOX_FIELD: ""}},
+        )
+        await self.markers.delete_one({"_id": event_id})
+
+
+def _outbox_document(event_id: str, record: KafkaRecord) -> Document:
+    # Headers as one JSON text (they are ASCII): FerretDB 1.x stores no nested arrays.
+    headers = json.dumps([[name, value.decode()] for name, value in record.headers])
+    return {"event_id": event_id, "key": record.key, "value": record.value, "headers": headers}
 
 
 def as_record(document: Document) -> CredentialRecord:
