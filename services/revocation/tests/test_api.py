@@ -25,6 +25,7 @@ from credreg_shared.events.cloudevents import new_envelope
 from credreg_shared.messaging import InMemoryPublisher
 
 CREDENTIAL = "urn:uuid:0b7e6f0e-7c1a-4c55-9a55-2f0d3c1e9a10"
+REPLACEMENT = "urn:uuid:0b7e6f0e-7c1a-4c55-9a55-2f0d3c1e9a11"
 OWNER, OTHER = samples.SAMPLE_ISSUER, "did:web:other-university.example"
 AS_OWNER = {"Authorization": "Bearer key-owner"}
 AS_OTHER = {"Authorization": "Bearer key-other"}
@@ -40,6 +41,11 @@ class Api:
     credentials: InMemoryCredentialRepository
     publisher: InMemoryPublisher
     keys: InMemoryInstitutionKeys
+
+    async def issue(self, credential_id: str, holder: str = samples.SAMPLE_HOLDER) -> None:
+        """The view hears of a credential issued by OWNER to `holder`."""
+        data = samples.credential_issued(credential_id, holder)
+        await OwnershipProjection(self.credentials).on_issued(new_envelope(data, source="urn:i"))
 
     async def post(self, action: str, body: Any = None, headers: Any = None) -> httpx.Response:
         return await self.client.post(
@@ -72,14 +78,37 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 async def test_owner_revokes_a_urn_id_and_gets_202_with_the_event_id(api: Api) -> None:
-    response = await api.post("revocation", {"reason": "superseded", "superseded_by": "urn:x"})
+    await api.issue(REPLACEMENT)
+    response = await api.post("revocation", {"reason": "superseded", "superseded_by": REPLACEMENT})
     assert response.status_code == 202, response.text
     [event] = api.publisher.envelopes(TOPIC)
     assert response.json() == {"id": CREDENTIAL, "status": "revoked", "event_id": event.id}
-    assert event.data_as(models.CredentialRevoked).superseded_by == "urn:x"
+    assert event.data_as(models.CredentialRevoked).superseded_by == REPLACEMENT
     again = await api.post("revocation", {"reason": "again"})
     assert "already revoked" in assert_problem(again, 409)["detail"]
     assert len(api.publisher.envelopes(TOPIC)) == 1
+
+
+@pytest.mark.parametrize(
+    ("replacement", "detail"),
+    [
+        (None, "is known here: issue the replacement first"),
+        (CREDENTIAL, "cannot supersede itself"),
+        ("did:example:someone-else", "belongs to another holder"),
+    ],
+    ids=["unknown", "itself", "another-holder"],
+)
+async def test_a_replacement_that_cannot_supersede_is_a_422_and_nothing_changes(
+    api: Api, replacement: str | None, detail: str
+) -> None:
+    target = replacement or "urn:uuid:never-issued"
+    if replacement == "did:example:someone-else":
+        target = REPLACEMENT
+        await api.issue(REPLACEMENT, holder="did:example:someone-else")
+    response = await api.post("revocation", {"reason": "superseded", "superseded_by": target})
+    assert detail in assert_problem(response, 422)["detail"]
+    assert api.publisher.records == []
+    assert api.credentials.status_of(CREDENTIAL) == "active"
 
 
 async def test_refusals_are_problems_and_change_nothing(api: Api) -> None:

@@ -16,6 +16,7 @@ from credreg_revocation.domain import (
     REVOCATION,
     SUSPENSION,
     ChangeStatus,
+    InvalidReplacement,
     NotTheIssuer,
     Transition,
     TransitionNotAllowed,
@@ -97,6 +98,7 @@ def service() -> Service:
 
 async def test_owner_revokes_and_the_event_carries_the_request(service: Service) -> None:
     await service.issue()
+    await service.issue("urn:uuid:new")  # the replacement: same holder, same institution
     command = ChangeStatus(
         CREDENTIAL, OWNER, REVOCATION, reason="superseded", superseded_by="urn:uuid:new"
     )
@@ -305,6 +307,37 @@ class DiesBeforeTheAck:
 
     async def publish_many(self, envelopes: object, *, topic: str | None = None) -> None:
         raise self.Died
+
+
+async def test_a_replacement_of_another_institution_or_not_in_force_is_refused(
+    service: Service,
+) -> None:
+    await service.issue()
+    theirs = "urn:uuid:theirs"
+    data = samples.credential_issued(theirs, HOLDER).model_copy(update={"issuer_id": OTHER})
+    await service.deliver(new_envelope(data, source="urn:i"))
+    await service.issue("urn:uuid:revoked-one")
+    await service.deliver(
+        new_envelope(
+            models.CredentialRevoked(
+                credential_id="urn:uuid:revoked-one", issuer_id=OWNER, holder_id=HOLDER, reason="x"
+            ),
+            source="urn:elsewhere",
+        )
+    )
+
+    for replacement, reason in (
+        (theirs, "issued by another institution"),
+        ("urn:uuid:revoked-one", "is revoked, not active"),
+    ):
+        command = ChangeStatus(
+            CREDENTIAL, OWNER, REVOCATION, reason="superseded", superseded_by=replacement
+        )
+        with pytest.raises(InvalidReplacement, match=reason):
+            await service.changes.handle(command)
+        assert STATUSES[InvalidReplacement] == 422
+    assert service.published() == []
+    assert service.credentials.status_of(CREDENTIAL) == "active"
 
 
 async def test_a_change_whose_process_died_before_the_ack_is_published_by_the_relay() -> None:

@@ -12,6 +12,7 @@ from credreg_revocation.domain import (
     REVOCATION,
     SUSPENSION,
     ChangeStatus,
+    InvalidReplacement,
     NotTheIssuer,
     Transition,
     TransitionNotAllowed,
@@ -25,6 +26,7 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     UnknownCredential: 404,
     NotTheIssuer: 403,
     TransitionNotAllowed: 409,
+    InvalidReplacement: 422,
 }
 """How each refusal of the domain answers over HTTP (the chassis adds 503 for outages)."""
 

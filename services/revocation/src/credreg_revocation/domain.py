@@ -72,6 +72,29 @@ class TransitionNotAllowed(DomainError):
     """The credential's current status does not allow the change (e.g. already revoked)."""
 
 
+class InvalidReplacement(DomainError):
+    """`superseded_by` does not name a credential that can replace this one."""
+
+
+def check_replacement(
+    record: CredentialRecord, replacement: CredentialRecord | None, replacement_id: str
+) -> None:
+    """Refuse a replacement that is unknown, the credential itself, not in force, or another
+    holder's or another institution's credential."""
+    if replacement_id == record.credential_id:
+        raise InvalidReplacement("a credential cannot supersede itself")
+    if replacement is None:
+        raise InvalidReplacement(
+            f"no credential {replacement_id!r} is known here: issue the replacement first"
+        )
+    if replacement.issuer_id != record.issuer_id:
+        raise InvalidReplacement("the replacement was issued by another institution")
+    if replacement.holder_id != record.holder_id:
+        raise InvalidReplacement("the replacement belongs to another holder")
+    if replacement.status != ACTIVE:
+        raise InvalidReplacement(f"the replacement is {replacement.status}, not active")
+
+
 def owned_record(
     record: CredentialRecord | None, credential_id: str, institution: str
 ) -> CredentialRecord:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from credreg_revocation.domain import (
     ChangeStatus,
     StatusChanged,
+    check_replacement,
     event_details,
     owned_record,
     refusal,
@@ -54,6 +55,9 @@ class StatusChanges:
         record = owned_record(
             await self.credentials.get(credential_id), credential_id, command.institution
         )
+        if command.superseded_by is not None:
+            replacement = await self.credentials.get(command.superseded_by)
+            check_replacement(record, replacement, command.superseded_by)
         # Built before the claim, so an invalid request never leaves a claim behind.
         data = transition.event.model_validate(
             {
