@@ -70,6 +70,20 @@ def test_the_notice_body_carries_type_time_and_event_data() -> None:
     assert body["data"]["reason"] == "issued in error"
 
 
+def test_the_notice_of_a_superseded_credential_names_its_replacement() -> None:
+    envelope = samples.sample_envelope(
+        models.CredentialRevoked(
+            credential_id="urn:uuid:c-1",
+            issuer_id=samples.SAMPLE_ISSUER,
+            holder_id=samples.SAMPLE_HOLDER,
+            reason=models.REVOCATION_REASON_SUPERSEDED,
+            superseded_by="urn:uuid:c-2",
+        )
+    )
+    data = json.loads(notice_body(envelope))["data"]
+    assert (data["reason"], data["superseded_by"]) == ("superseded", "urn:uuid:c-2")
+
+
 def test_a_new_delivery_is_pending_now_under_its_deterministic_id() -> None:
     envelope = revoked_envelope()
     delivery = new_delivery("sub-1", envelope, NOW)
