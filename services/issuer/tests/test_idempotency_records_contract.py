@@ -73,7 +73,7 @@ class TestIdempotencyRecordsContract:
     ) -> None:
         first = record(UNI, "k-1")
         await records.reserve(first)
-        await records.mark_published(UNI, "k-1")
+        await records.mark_many_published(UNI, ["k-1"])
         stored = await records.reserve(record(UNI, "k-1"))
         assert stored.published is True
         assert stored.event == first.event

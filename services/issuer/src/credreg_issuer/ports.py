@@ -64,23 +64,8 @@ class IdempotencyRecords(Protocol):
         """Store `record` unless its (institution, key) is taken; the stored record either way."""
         ...
 
-    async def mark_published(self, institution_id: str, key: str) -> None:
-        """Note that the record's event was acknowledged by the broker."""
-        ...
-
-    async def claim_publication(
-        self, institution_id: str, key: str, *, until: datetime, now: datetime
-    ) -> bool:
-        """Lease the publication of an unpublished record until `until`, unless another request
-        holds an unexpired lease (or it is published); True if this request got it."""
-        ...
-
     async def release_publication(self, institution_id: str, key: str) -> None:
         """Give the lease up (the publish failed): the next request may publish at once."""
-        ...
-
-    async def get(self, institution_id: str, key: str) -> IdempotencyRecord | None:
-        """The record stored under (institution, key)."""
         ...
 
     # The same, for many keys of one institution at once (batches): one round trip each.
@@ -102,11 +87,12 @@ class IdempotencyRecords(Protocol):
     async def claim_publications(
         self, institution_id: str, keys: Sequence[str], *, until: datetime, now: datetime
     ) -> set[str]:
-        """`claim_publication` for each key; the keys whose lease this caller got."""
+        """Lease the publication of each unpublished record until `until`, unless another
+        request holds an unexpired lease (or it is published); the keys this caller got."""
         ...
 
     async def mark_many_published(self, institution_id: str, keys: Sequence[str]) -> None:
-        """`mark_published` for each key."""
+        """Note that the records' events were acknowledged by the broker."""
         ...
 
 

@@ -159,7 +159,7 @@ class IssueCredentials:
             raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
         stored = record.envelope
         if not record.published:
-            await self._publish_once(record)
+            await self.publish_stored(institution, [record])
         return stored
 
     async def issue_many(
@@ -255,31 +255,24 @@ class IssueCredentials:
         *,
         held: set[str] | frozenset[str] = frozenset(),
     ) -> None:
-        """Publish stored records not yet published, each key by one caller at a time: those
-        whose lease it `held` already, those it gets in one claim, then waits for the rest (or
-        for their leases to end)."""
+        """Publish stored records not yet published, one caller at a time per key (so the log
+        gets one record, not one per retry): those whose lease it `held` already, those it gets
+        in one claim, then it waits for the others (or for their leases to end, to take over)."""
         waiting = {r.key: r for r in records if not r.published}
+        # Long enough to see a lease run out and to take it over then.
         deadline = asyncio.get_running_loop().time() + self.lease.total_seconds() + 1
         while waiting:
-            now = datetime.now(UTC)
-            held = {key for key in held if key in waiting} | await self.records.claim_publications(
-                institution,
-                [key for key in waiting if key not in held],
-                until=now + self.lease,
-                now=now,
+            held = {key for key in held if key in waiting} | await self._claim(
+                institution, [key for key in waiting if key not in held]
             )
             if held:
                 try:
-                    await self.publisher.publish_many(
-                        [waiting[key].envelope for key in held], topic=self.topic
-                    )
+                    await self._publish(*(waiting[key].envelope for key in held))
                 except PublishUnavailable:
                     for key in held:
                         await self._release(waiting[key])
                     raise
-                await self.records.mark_many_published(institution, list(held))
-                for key in held:
-                    del waiting[key]
+                await self._mark_published(institution, [waiting.pop(key) for key in held])
                 held = set()
             if not waiting:
                 return
@@ -289,28 +282,6 @@ class IssueCredentials:
                 if record.published:
                     waiting.pop(key, None)
             if waiting and asyncio.get_running_loop().time() > deadline:
-                raise PublishUnavailable("other requests hold these keys' publication; retry")
-
-    async def _publish_once(self, record: IdempotencyRecord) -> None:
-        """Publish the stored event, one request at a time per key: concurrent retries wait for
-        the one holding the lease (so the log gets one record, not one per retry)."""
-        # Long enough to see a lease run out and to take it over then.
-        deadline = asyncio.get_running_loop().time() + self.lease.total_seconds() + 1
-        while True:
-            now = datetime.now(UTC)
-            if await self._claim(record, now):
-                try:
-                    await self._publish(record.envelope)
-                except PublishUnavailable:
-                    await self._release(record)
-                    raise
-                await self._mark_published(record)
-                return
-            await asyncio.sleep(PUBLICATION_POLL_SECONDS)
-            current = await self.records.get(record.institution_id, record.key)
-            if current is not None and current.published:
-                return
-            if asyncio.get_running_loop().time() > deadline:
                 raise PublishUnavailable(
                     "another request with this Idempotency-Key is publishing its credential; "
                     "retry with the same key"
@@ -323,19 +294,24 @@ class IssueCredentials:
             # The lease then runs out by itself; a retry waits for it at most once.
             log.warning("could not release the publication lease", exc_info=True)
 
-    async def _claim(self, record: IdempotencyRecord, now: datetime) -> bool:
+    async def _claim(self, institution: str, keys: Sequence[str]) -> set[str]:
+        """The keys whose publication lease this caller got."""
+        now = datetime.now(UTC)
         try:
-            return await self.records.claim_publication(
-                record.institution_id, record.key, until=now + self.lease, now=now
+            return await self.records.claim_publications(
+                institution, keys, until=now + self.lease, now=now
             )
         except StorageUnavailable as error:
             reason = str(error) or "the database is unavailable"
             raise StorageUnavailable(f"{reason}; nothing was issued") from error
 
-    async def _publish(self, envelope: Envelope) -> None:
+    async def _publish(self, *envelopes: Envelope) -> None:
         try:
             # The publisher bounds the wait for the ack itself.
-            await self.publisher.publish(envelope, topic=self.topic)
+            if len(envelopes) == 1:
+                await self.publisher.publish(envelopes[0], topic=self.topic)
+            else:
+                await self.publisher.publish_many(envelopes, topic=self.topic)
         except PublishUnavailable as error:
             # A record already handed to the producer may still reach the log later, so the
             # answer promises nothing either way; the same Idempotency-Key resolves it.
@@ -352,15 +328,15 @@ class IssueCredentials:
             reason = str(error) or "the database is unavailable"
             raise StorageUnavailable(f"{reason}; nothing was issued") from error
 
-    async def _mark_published(self, record: IdempotencyRecord) -> None:
+    async def _mark_published(self, institution: str, records: list[IdempotencyRecord]) -> None:
         try:
-            await self.records.mark_published(record.institution_id, record.key)
+            await self.records.mark_many_published(institution, [r.key for r in records])
         except StorageUnavailable:
-            # The credential is issued (the broker acked); an unmarked record only makes a
+            # The credentials are issued (the broker acked); an unmarked record only makes a
             # retry publish the same event again, which consumers deduplicate.
             log.warning(
-                "issued, but could not mark the idempotency record published",
-                extra={"credential_id": record.event.key.decode()},
+                "issued, but could not mark the idempotency records published",
+                extra={"credential_ids": [r.event.key.decode() for r in records]},
                 exc_info=True,
             )
 

@@ -33,8 +33,7 @@ class InMemoryIdempotencyRecords:
             raise self.fail_with
         return self.records.setdefault((record.institution_id, record.key), record)
 
-    async def mark_published(self, institution_id: str, key: str) -> None:
-        """Note that the record's event was acknowledged by the broker."""
+    async def _mark(self, institution_id: str, key: str) -> None:
         await asyncio.sleep(0)
         failure = self.fail_marking_with or self.fail_with
         if failure is not None:
@@ -43,10 +42,9 @@ class InMemoryIdempotencyRecords:
         if found is not None:
             self.records[(institution_id, key)] = replace(found, published=True)
 
-    async def claim_publication(
+    async def _claim(
         self, institution_id: str, key: str, *, until: datetime, now: datetime
     ) -> bool:
-        """Lease the publication unless another request holds an unexpired lease."""
         await asyncio.sleep(0)
         if self.fail_with is not None:
             raise self.fail_with
@@ -61,11 +59,6 @@ class InMemoryIdempotencyRecords:
         """Give the lease up (the publish failed): the next request may publish at once."""
         await asyncio.sleep(0)
         self.leases.pop((institution_id, key), None)
-
-    async def get(self, institution_id: str, key: str) -> IdempotencyRecord | None:
-        """The record stored under (institution, key)."""
-        await asyncio.sleep(0)
-        return self.records.get((institution_id, key))
 
     async def get_many(
         self, institution_id: str, keys: Sequence[str]
@@ -94,17 +87,13 @@ class InMemoryIdempotencyRecords:
     async def claim_publications(
         self, institution_id: str, keys: Sequence[str], *, until: datetime, now: datetime
     ) -> set[str]:
-        """`claim_publication` for each key."""
-        return {
-            key
-            for key in keys
-            if await self.claim_publication(institution_id, key, until=until, now=now)
-        }
+        """Lease the publication of each key unless another request holds an unexpired lease."""
+        return {key for key in keys if await self._claim(institution_id, key, until=until, now=now)}
 
     async def mark_many_published(self, institution_id: str, keys: Sequence[str]) -> None:
-        """`mark_published` for each key."""
+        """Note that the records' events were acknowledged by the broker."""
         for key in keys:
-            await self.mark_published(institution_id, key)
+            await self._mark(institution_id, key)
 
 
 class InMemoryInstitutions:

@@ -69,22 +69,6 @@ class MongoIdempotencyRecords:
             return found
         return record
 
-    async def mark_published(self, institution_id: str, key: str) -> None:
-        """Note that the record's event was acknowledged by the broker."""
-        await self.mark_many_published(institution_id, [key])
-
-    async def claim_publication(
-        self, institution_id: str, key: str, *, until: datetime, now: datetime
-    ) -> bool:
-        """Lease the publication unless another request holds an unexpired lease (one atomic
-        update of the record: of concurrent requests, one wins) or it is published."""
-        result = await self.collection.update_one(
-            _lease_filter(institution_id, key, now), {"$set": {"publishing_until": until}}
-        )
-        if result.modified_count != 1:
-            return False
-        return not await self._published_ids([record_id(institution_id, key)])
-
     async def release_publication(self, institution_id: str, key: str) -> None:
         """Give the lease up (the publish failed): the next request may publish at once."""
         await self.collection.update_one(
@@ -162,10 +146,6 @@ def _lease_free(now: datetime) -> Document:
         "published": False,
         "$or": [{"publishing_until": None}, {"publishing_until": {"$lt": now}}],
     }
-
-
-def _lease_filter(institution_id: str, key: str, now: datetime) -> Document:
-    return {"_id": record_id(institution_id, key), **_lease_free(now)}
 
 
 async def _insert_new(
