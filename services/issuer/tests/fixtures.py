@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from credreg_issuer.settings import IssuerSettings
+from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.issuance import IssueCredential
 
 UNI = "did:web:uni.example"
@@ -30,3 +32,18 @@ def body(holder: str = "did:example:ada", name: str = "Data Literacy", **extra: 
 def command(holder: str = "did:example:ada", name: str = "Data Literacy") -> IssueCredential:
     """A valid issue command."""
     return IssueCredential.model_validate(body(holder, name))
+
+
+ADMIN = {"Authorization": "Bearer admin-key-for-tests"}
+"""The admin key of `keeping_settings`."""
+
+
+def keeping_settings(**overrides: Any) -> IssuerSettings:
+    """Settings of an issuer that keeps institutions (hosted at issuer.example), for tests."""
+    return IssuerSettings(
+        topic_namespace="unit.",
+        admin_api_key="admin-key-for-tests",
+        key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
+        did_web_host="issuer.example",
+        **overrides,
+    )

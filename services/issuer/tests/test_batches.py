@@ -16,16 +16,13 @@ from credreg_issuer.adapters.fakes import InMemoryBatches, in_memory_adapters
 from credreg_issuer.batch_issuance import BatchWorker, IssueBatches
 from credreg_issuer.batches import CHUNK_SIZE, MAX_ITEMS
 from credreg_issuer.bootstrap import build_app
-from credreg_issuer.settings import IssuerSettings
-from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.errors import PublishUnavailable
 from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.messaging import InMemoryPublisher
 from credreg_shared.messaging.fakes import PublishedRecord
 
-from .fixtures import body
+from .fixtures import ADMIN, body, keeping_settings
 
-ADMIN = {"Authorization": "Bearer admin-key-for-tests"}
 DID = "did:web:issuer.example:institutions:uni-a"
 OTHER = "did:web:issuer.example:institutions:uni-b"
 
@@ -79,13 +76,7 @@ def items(n: int, prefix: str = "row") -> list[dict[str, Any]]:
 
 @pytest.fixture
 async def issuer() -> AsyncIterator[Issuer]:
-    settings = IssuerSettings(
-        topic_namespace="unit.",
-        admin_api_key="admin-key-for-tests",
-        key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
-        did_web_host="issuer.example",
-        status_list_base_url="https://issuer.example",
-    )
+    settings = keeping_settings(status_list_base_url="https://issuer.example")
     publisher = InMemoryPublisher()
     fakes = in_memory_adapters(publisher=publisher)
     assert isinstance(fakes.batches, InMemoryBatches)

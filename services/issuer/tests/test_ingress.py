@@ -13,17 +13,14 @@ import pytest
 from credreg_issuer.adapters.fakes import in_memory_adapters
 from credreg_issuer.bootstrap import build_app
 from credreg_issuer.ingress import AnswerIssuanceRequests
-from credreg_issuer.settings import IssuerSettings
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions
-from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.events import CREDENTIALS_TOPIC, models
 from credreg_shared.events.cloudevents import from_record, new_envelope
 from credreg_shared.messaging import InMemoryPublisher
 from credreg_shared.messaging.handlers import ConsumedEvent
 
-from .fixtures import body
+from .fixtures import ADMIN, body, keeping_settings
 
-ADMIN = {"Authorization": "Bearer admin-key-for-tests"}
 UNI_A = "did:web:issuer.example:institutions:uni-a"
 UNI_B = "did:web:issuer.example:institutions:uni-b"
 PREFIX = "unit.credreg.issuance-requests"
@@ -75,12 +72,7 @@ def request(request_id: str, institution: str = UNI_A, **changes: Any) -> models
 
 @pytest.fixture
 async def ingress() -> AsyncIterator[Ingress]:
-    settings = IssuerSettings(
-        topic_namespace="unit.",
-        admin_api_key="admin-key-for-tests",
-        key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
-        did_web_host="issuer.example",
-    )
+    settings = keeping_settings()
     publisher = InMemoryPublisher()
     app = build_app(settings, fakes=in_memory_adapters(publisher=publisher))
     transport = httpx.ASGITransport(app=app)

@@ -16,15 +16,13 @@ from credreg_issuer.bootstrap import build_app
 from credreg_issuer.settings import IssuerSettings
 from credreg_issuer.status_lists import LIST_LENGTH
 from credreg_issuer.use_cases import ManageStatusLists
-from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.credentials.report import Outcome
 from credreg_shared.credentials.verification import verify_credential
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import new_envelope
 
-from .fixtures import body
+from .fixtures import ADMIN, body, keeping_settings
 
-ADMIN = {"Authorization": "Bearer admin-key-for-tests"}
 DID = "did:web:issuer.example:institutions:uni-a"
 BASE = "https://issuer.example"
 LIST = f"{BASE}/v1/status-lists/uni-a-1"
@@ -69,13 +67,7 @@ class Issuer:
 
 @pytest.fixture
 async def issuer() -> AsyncIterator[Issuer]:
-    settings = IssuerSettings(
-        topic_namespace="unit.",
-        admin_api_key="admin-key-for-tests",
-        key_encryption_key=f"k1:{KeyEncryptionKeyring.generate_kek()}",
-        did_web_host="issuer.example",
-        status_list_base_url=BASE,
-    )
+    settings = keeping_settings(status_list_base_url=BASE)
     fakes = in_memory_adapters()
     assert isinstance(fakes.status_lists, InMemoryStatusLists)
     app = build_app(settings, fakes=fakes)
