@@ -811,10 +811,8 @@ class Results:
         """Stop reading."""
         if self.task is not None:
             self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+            # The reader's own cancellation is expected; a cancellation of stop() still ends it.
+            await asyncio.gather(self.task, return_exceptions=True)
         await self.consumer.stop()
 
 
