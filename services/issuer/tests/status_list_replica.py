@@ -36,7 +36,8 @@ async def main() -> None:
             claimed: list[int] = []
             while len(claimed) < args.count:
                 index = random.randrange(args.length)  # noqa: S311 - a test's draw
-                if await store.claim(args.list, index, f"{args.name}-{len(claimed)}"):
+                credential = f"{args.name}-{len(claimed)}"
+                if index in await store.claim_many(args.list, {index: credential}):
                     claimed.append(index)
             print(json.dumps(claimed))
         else:

@@ -153,14 +153,6 @@ class StatusListStore(Protocol):
         """One list."""
         ...
 
-    async def claim(self, list_id: str, index: int, credential_id: str) -> bool:
-        """Claim an index for a credential; False if another credential holds it."""
-        ...
-
-    async def record_entry(self, credential_id: str, list_id: str, index: int) -> tuple[str, int]:
-        """Remember a credential's (list, index) unless it has one; the one it has either way."""
-        ...
-
     async def entry_of(self, credential_id: str) -> tuple[str, int] | None:
         """A credential's (list, index)."""
         ...
@@ -169,20 +161,20 @@ class StatusListStore(Protocol):
         """Count `n` more allocated indices of the list; the new count."""
         ...
 
-    # The same, for many credentials at once (batches): one round trip each.
-
     async def entries_of(self, credential_ids: Sequence[str]) -> dict[str, tuple[str, int]]:
         """The (list, index) of each credential that has one."""
         ...
 
     async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
-        """`claim` for each index → credential; the indices now held by their credential."""
+        """Claim each index for its credential (the first claim wins, across replicas); the
+        indices now held by their credential."""
         ...
 
     async def record_entries(
         self, entries: Mapping[str, tuple[str, int]]
     ) -> dict[str, tuple[str, int]]:
-        """`record_entry` for each credential; credential → the entry it has either way."""
+        """Remember each credential's (list, index) unless it has one; credential → the entry it
+        has either way."""
         ...
 
     async def revoke(self, list_id: str, index: int, at: datetime) -> None:

@@ -134,16 +134,7 @@ class IssueCredentials:
     ) -> Envelope:
         """The acknowledged `credential.issued` event of the credential the command asks for."""
         credential_id = credential_id_for(institution, idempotency_key)
-        kept = await self.institutions.kept(institution) if self.institutions else None
-        signer, status = self.signer, None
-        if kept is not None and self.institutions is not None:
-            signer = self.institutions.signer_of(kept)
-            if self.status_lists is not None:
-                status = await self.status_lists.entry_for(kept, credential_id)
-        # Signed off the event loop (the process pool), like batches: other requests go on.
-        (envelope,) = await self.run_cpu(
-            prepare_issuances, [(command, credential_id, status)], institution, self.source, signer
-        )
+        (envelope,) = await self._signed(institution, [(command, credential_id)])
         if idempotency_key is None:
             await self._publish(envelope)
             return envelope
@@ -222,31 +213,39 @@ class IssueCredentials:
         self, institution: str, commands: Sequence[tuple[str, IssueCredential]]
     ) -> list[IdempotencyRecord]:
         """Unstored, unpublished records of the signed events for (key, command) pairs."""
-        ids = [credential_id_for(institution, key) for key, _ in commands]
-        kept = await self.institutions.kept(institution) if self.institutions else None
-        signer, statuses = self.signer, {}
-        if kept is not None and self.institutions is not None:
-            signer = self.institutions.signer_of(kept)
-            if self.status_lists is not None:
-                statuses = await self.status_lists.entries_for_many(kept, ids)
-        work = [
-            (command, credential_id, statuses.get(credential_id))
-            for (_, command), credential_id in zip(commands, ids, strict=True)
-        ]
-        # Signing is CPU work: off the event loop when a process pool runs it; in pieces, so
-        # that a single request's signing waits behind one piece at most, not a whole chunk.
-        envelopes: list[Envelope] = []
-        for start in range(0, len(work), SIGNING_PIECE):
-            piece = work[start : start + SIGNING_PIECE]
-            envelopes += await self.run_cpu(
-                prepare_issuances, piece, institution, self.source, signer
-            )
+        envelopes = await self._signed(
+            institution,
+            [(command, credential_id_for(institution, key)) for key, command in commands],
+        )
         return [
             IdempotencyRecord.of(
                 envelope, institution_id=institution, key=key, request_digest=command.digest()
             )
             for (key, command), envelope in zip(commands, envelopes, strict=True)
         ]
+
+    async def _signed(
+        self, institution: str, work: Sequence[tuple[IssueCredential, str]]
+    ) -> list[Envelope]:
+        """The `credential.issued` events of (command, credential id) pairs: signed with the
+        institution's key, with status entries, when it is kept here."""
+        ids = [credential_id for _, credential_id in work]
+        kept = await self.institutions.kept(institution) if self.institutions else None
+        signer, statuses = self.signer, {}
+        if kept is not None and self.institutions is not None:
+            signer = self.institutions.signer_of(kept)
+            if self.status_lists is not None:
+                statuses = await self.status_lists.entries_for(kept, ids)
+        prepared = [(command, c, statuses.get(c)) for command, c in work]
+        # Signing is CPU work: off the event loop when a process pool runs it; in pieces, so
+        # that a single request's signing waits behind one piece at most, not a whole chunk.
+        envelopes: list[Envelope] = []
+        for start in range(0, len(prepared), SIGNING_PIECE):
+            piece = prepared[start : start + SIGNING_PIECE]
+            envelopes += await self.run_cpu(
+                prepare_issuances, piece, institution, self.source, signer
+            )
+        return envelopes
 
     async def publish_stored(
         self,
@@ -589,35 +588,11 @@ class ManageStatusLists:
         self._signed: dict[tuple[str, int, str], dict[str, Any]] = {}
         self._ensured: set[str] = set()
 
-    async def entry_for(self, institution: Institution, credential_id: str) -> dict[str, Any]:
-        """The credential's `BitstringStatusListEntry` (the same one on every retry)."""
-        found = await self.store.entry_of(credential_id)
-        if found is None:
-            found = await self._allocate(institution, credential_id)
-        current, index = found
-        return status_list_entry(
-            status_list_credential=list_url(self.base_url, current),
-            index=index,
-            purpose="revocation",
-        )
-
-    async def _allocate(self, institution: Institution, credential_id: str) -> tuple[str, int]:
-        current, number = await self._current_list(institution)
-        for _ in range(CLAIM_ATTEMPTS):
-            index = secrets.randbelow(LIST_LENGTH)
-            if await self.store.claim(current, index, credential_id):
-                break
-        else:
-            raise StatusListFull(f"no free index drawn in {current}; retry")
-        recorded = await self.store.record_entry(credential_id, current, index)
-        if recorded == (current, index):
-            await self._roll_over_when_half_full(institution, current, number, 1)
-        return recorded
-
-    async def entries_for_many(
+    async def entries_for(
         self, institution: Institution, credential_ids: Sequence[str]
     ) -> dict[str, dict[str, Any]]:
-        """`entry_for` for many credentials of one institution, a round trip per step."""
+        """Each credential's `BitstringStatusListEntry` (the same one on every retry): drawn at
+        random indices of the institution's current list, a round trip per step for all."""
         found = await self.store.entries_of(credential_ids)
         for _ in range(CLAIM_ATTEMPTS):
             missing = [c for c in credential_ids if c not in found]

@@ -187,16 +187,6 @@ class InMemoryStatusLists:
         await asyncio.sleep(0)
         return self.lists.get(list_id)
 
-    async def claim(self, list_id: str, index: int, credential_id: str) -> bool:
-        """Claim an index for a credential; False if another credential holds it."""
-        await asyncio.sleep(0)
-        return self.claims.setdefault((list_id, index), credential_id) == credential_id
-
-    async def record_entry(self, credential_id: str, list_id: str, index: int) -> tuple[str, int]:
-        """Remember a credential's (list, index) unless it has one; the one it has either way."""
-        await asyncio.sleep(0)
-        return self.entries.setdefault(credential_id, (list_id, index))
-
     async def entry_of(self, credential_id: str) -> tuple[str, int] | None:
         """A credential's (list, index)."""
         await asyncio.sleep(0)
@@ -215,14 +205,18 @@ class InMemoryStatusLists:
         return {c: self.entries[c] for c in credential_ids if c in self.entries}
 
     async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
-        """`claim` for each index → credential."""
-        return {index for index, c in claims.items() if await self.claim(list_id, index, c)}
+        """Claim each index for its credential: the first claim wins."""
+        await asyncio.sleep(0)
+        return {
+            index for index, c in claims.items() if self.claims.setdefault((list_id, index), c) == c
+        }
 
     async def record_entries(
         self, entries: Mapping[str, tuple[str, int]]
     ) -> dict[str, tuple[str, int]]:
-        """`record_entry` for each credential."""
-        return {c: await self.record_entry(c, *entry) for c, entry in entries.items()}
+        """Remember each credential's entry unless it has one; the one it has either way."""
+        await asyncio.sleep(0)
+        return {c: self.entries.setdefault(c, entry) for c, entry in entries.items()}
 
     async def revoke(self, list_id: str, index: int, at: datetime) -> None:
         """Add the index to the list's revoked set (idempotent) in one atomic write."""

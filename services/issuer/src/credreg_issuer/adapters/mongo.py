@@ -293,27 +293,6 @@ class MongoStatusLists:
         found = await self.lists.find_one({"_id": list_id})
         return StatusList.model_validate({**found, "id": found["_id"]}) if found else None
 
-    async def claim(self, list_id: str, index: int, credential_id: str) -> bool:
-        """Claim an index for a credential; False if another credential holds it."""
-        claim_id = f"{list_id}/{index}"
-        try:
-            await self.claims.insert_one({"_id": claim_id, "credential_id": credential_id})
-        except DuplicateKeyError:
-            found = await self.claims.find_one({"_id": claim_id})
-            return found is not None and found["credential_id"] == credential_id
-        return True
-
-    async def record_entry(self, credential_id: str, list_id: str, index: int) -> tuple[str, int]:
-        """Remember a credential's (list, index) unless it has one; the one it has either way."""
-        try:
-            await self.entries.insert_one({"_id": credential_id, "list": list_id, "index": index})
-        except DuplicateKeyError:
-            found = await self.entry_of(credential_id)
-            if found is None:
-                raise RuntimeError(f"status entry of {credential_id} vanished") from None
-            return found
-        return list_id, index
-
     async def entry_of(self, credential_id: str) -> tuple[str, int] | None:
         """A credential's (list, index)."""
         found = await self.entries.find_one({"_id": credential_id})
