@@ -12,6 +12,8 @@ import pytest
 
 from credreg_revocation.adapters.fakes import (
     InMemoryCredentialRepository,
+    InMemoryExpiryPolicies,
+    InMemoryExpirySchedule,
     InMemoryInstitutionKeys,
 )
 from credreg_revocation.bootstrap import build_app
@@ -62,7 +64,14 @@ async def api() -> AsyncIterator[Api]:
     await OwnershipProjection(credentials).on_issued(issued)
     keys = InMemoryInstitutionKeys()
     app = build_app(
-        SETTINGS, fakes=Adapters(credentials=credentials, publisher=publisher, keys=keys)
+        SETTINGS,
+        fakes=Adapters(
+            credentials=credentials,
+            publisher=publisher,
+            keys=keys,
+            schedule=InMemoryExpirySchedule(),
+            policies=InMemoryExpiryPolicies(),
+        ),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://revocation") as client:
@@ -147,7 +156,11 @@ async def test_database_down_is_503(api: Api) -> None:
     app = build_app(
         SETTINGS,
         fakes=Adapters(
-            credentials=UnreachableCredentials(), publisher=api.publisher, keys=api.keys
+            credentials=UnreachableCredentials(),
+            publisher=api.publisher,
+            keys=api.keys,
+            schedule=InMemoryExpirySchedule(),
+            policies=InMemoryExpiryPolicies(),
         ),
     )
     transport = httpx.ASGITransport(app=app)

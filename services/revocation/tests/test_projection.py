@@ -54,6 +54,7 @@ def test_the_table_handles_issuance_and_every_status_event(view: View) -> None:
             models.CredentialSuspended,
             models.CredentialReinstated,
             models.CredentialExpired,
+            models.CredentialExpiring,
         )
     }
 
@@ -80,8 +81,11 @@ async def test_a_reinstatement_redelivered_after_a_new_suspension_is_a_no_op(vie
     assert view.credentials.status_of(CREDENTIAL) == "suspended"
 
 
-async def test_an_event_that_changes_no_status_leaves_the_view_alone(view: View) -> None:
+async def test_an_expiring_notice_changes_no_status_but_is_not_announced_again(view: View) -> None:
     await view.issue()
-    await view.deliver(lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL))
-    assert view.credentials.status_of(CREDENTIAL) == "active"
-    assert view.registry.handlers_for(models.CredentialExpiring.event_type) == ()
+    notice = lifecycle(models.CredentialExpiring, valid_until=samples.VALID_UNTIL, lead_days=30)
+    await view.deliver(notice)
+    record = await view.credentials.get(CREDENTIAL)
+    assert record is not None
+    assert record.status == "active"
+    assert record.announced == {"expiring:30"}

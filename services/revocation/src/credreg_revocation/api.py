@@ -18,11 +18,21 @@ from credreg_revocation.domain import (
     TransitionNotAllowed,
     UnknownCredential,
 )
+from credreg_revocation.expiry import MAX_LEAD_DAYS
+from credreg_revocation.scheduling import ExpiryPolicy
 from credreg_revocation.use_cases import StatusChanges
 from credreg_shared.auth import CallingInstitution
+from credreg_shared.errors import DomainError
+from credreg_shared.events.models import Renewal
 from credreg_shared.web import problem_responses, use_case
 
+
+class NoRenewal(DomainError):
+    """The achievement has no renewal instructions."""
+
+
 ERROR_STATUSES: dict[type[Exception], int] = {
+    NoRenewal: 404,
     UnknownCredential: 404,
     NotTheIssuer: 403,
     TransitionNotAllowed: 409,
@@ -35,6 +45,7 @@ DESCRIPTION = "Issuers revoke, suspend and reinstate credentials; every view hea
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 StatusChangesDependency = Annotated[StatusChanges, Depends(use_case(StatusChanges))]
+ExpiryPolicyDependency = Annotated[ExpiryPolicy, Depends(use_case(ExpiryPolicy))]
 REFUSALS = problem_responses(
     {
         401: "Missing or unknown API key",
@@ -136,3 +147,105 @@ def add_status_route(transition: Transition, *, name: str, summary: str) -> None
 
 add_status_route(SUSPENSION, name="suspend", summary="Suspend an active credential")
 add_status_route(REINSTATEMENT, name="reinstate", summary="Reinstate a suspended credential")
+
+
+# --- expiry: lead times and renewal instructions ------------------------------------------
+
+SETTING_REFUSALS = problem_responses(
+    {401: "Missing or unknown API key", 503: "The database did not answer; retry later"}
+)
+LeadDays = Annotated[int, Field(ge=1, le=MAX_LEAD_DAYS)]
+
+
+class LeadTimes(BaseModel):
+    """How many days before `validUntil` the holders of this institution's credentials hear
+    that they expire (one "expiring" notice per lead time)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lead_days: list[LeadDays] = Field(min_length=1, max_length=5, examples=[[60, 7]])
+
+
+class RenewalInstructions(BaseModel):
+    """Where and how a holder renews an achievement; sent with its expiry notices."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(max_length=2000, pattern=r"^https://\S+$")]
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+@router.get(
+    "/expiry-policy",
+    responses=SETTING_REFUSALS,
+    summary="The calling institution's lead times (30 days unless it set its own)",
+)
+async def get_lead_times(policy: ExpiryPolicyDependency, caller: CallingInstitution) -> LeadTimes:
+    """The lead times in force for the caller."""
+    return LeadTimes(lead_days=list(await policy.lead_days(caller)))
+
+
+@router.put(
+    "/expiry-policy",
+    responses=SETTING_REFUSALS,
+    summary="Set the calling institution's lead times",
+    description="Applies to the credentials recorded from now on; each lead time gives one "
+    "`credential.expiring` notice that many days before `validUntil`.",
+)
+async def set_lead_times(
+    body: LeadTimes, policy: ExpiryPolicyDependency, caller: CallingInstitution
+) -> LeadTimes:
+    """Replace the caller's lead times."""
+    return LeadTimes(lead_days=list(await policy.set_lead_days(caller, body.lead_days)))
+
+
+RENEWAL_PATH = "/achievements/{achievement_id}/renewal"
+
+
+@router.get(
+    RENEWAL_PATH,
+    responses={
+        **SETTING_REFUSALS,
+        **problem_responses({404: "The achievement has no renewal instructions"}),
+    },
+    summary="An achievement's renewal instructions",
+)
+async def get_renewal(
+    achievement_id: str, policy: ExpiryPolicyDependency, caller: CallingInstitution
+) -> RenewalInstructions:
+    """The instructions the caller attached to one of its achievements."""
+    renewal = await policy.renewal(caller, achievement_id)
+    if renewal is None:
+        raise NoRenewal(f"achievement {achievement_id!r} has no renewal instructions")
+    return RenewalInstructions(url=renewal.url, text=renewal.text)
+
+
+@router.put(
+    RENEWAL_PATH,
+    responses=SETTING_REFUSALS,
+    summary="Attach renewal instructions to an achievement",
+    description="`credential.expiring` and `credential.expired` notices of credentials of "
+    "this achievement (its id as in `credentialSubject.achievement.id`) carry them.",
+)
+async def set_renewal(
+    achievement_id: str,
+    body: RenewalInstructions,
+    policy: ExpiryPolicyDependency,
+    caller: CallingInstitution,
+) -> RenewalInstructions:
+    """Attach (or replace) the instructions."""
+    await policy.set_renewal(caller, achievement_id, Renewal(url=body.url, text=body.text))
+    return body
+
+
+@router.delete(
+    RENEWAL_PATH,
+    status_code=204,
+    responses=SETTING_REFUSALS,
+    summary="Remove an achievement's renewal instructions",
+)
+async def remove_renewal(
+    achievement_id: str, policy: ExpiryPolicyDependency, caller: CallingInstitution
+) -> None:
+    """Remove them (nothing happens if there were none)."""
+    await policy.set_renewal(caller, achievement_id, None)

@@ -12,8 +12,15 @@ from credreg_revocation.adapters.mongo import (
     MongoCredentialRepository,
     MongoInstitutionKeys,
 )
+from credreg_revocation.adapters.mongo_expiry import MongoExpiryPolicies, MongoExpirySchedule
 from credreg_revocation.ports import Adapters
 from credreg_revocation.projection import InstitutionKeysProjection, OwnershipProjection
+from credreg_revocation.scheduling import (
+    ExpiryPolicy,
+    ExpiryScheduler,
+    ExpiryScheduling,
+    LeadTimes,
+)
 from credreg_revocation.settings import RevocationSettings
 from credreg_revocation.use_cases import KeptKeys, OutboxRelay, StatusChanges
 from credreg_shared.api_keys import KeptApiKey
@@ -30,6 +37,8 @@ def real_adapters(platform: Platform) -> Adapters:
         credentials=MongoCredentialRepository(platform.db),
         publisher=platform.publisher,
         keys=MongoInstitutionKeys(platform.db),
+        schedule=MongoExpirySchedule(platform.db),
+        policies=MongoExpiryPolicies(platform.db),
     )
 
 
@@ -57,14 +66,39 @@ def build_app(
             source=config.source,
         )
 
+    def lead_times(adapters: Adapters) -> LeadTimes:
+        return LeadTimes(adapters.policies, config.expiry_default_lead_days)
+
     def use_cases(adapters: Adapters) -> list[object]:
-        return [status_changes(adapters), KeptKeys(adapters.keys)]
+        return [
+            status_changes(adapters),
+            KeptKeys(adapters.keys),
+            ExpiryPolicy(adapters.policies, lead_times(adapters)),
+        ]
 
     def workers(adapters: Adapters) -> dict[str, Worker]:
         # Past the longest a request may wait for the ack: the relay never races a live one.
         grace = timedelta(seconds=config.publish_timeout_seconds + 5)
         relay = OutboxRelay(status_changes(adapters), grace=grace, poll=config.outbox_poll_seconds)
-        return {"outbox": relay}
+        scheduler = ExpiryScheduler(
+            schedule=adapters.schedule,
+            credentials=adapters.credentials,
+            policies=adapters.policies,
+            publisher=adapters.publisher,
+            topic=config.topic(CREDENTIALS_TOPIC),
+            source=config.source,
+            leads=lead_times(adapters),
+            lease=timedelta(seconds=config.expiry_lease_seconds),
+            poll=config.expiry_poll_seconds,
+        )
+        return {"outbox": relay, "expiry": scheduler}
+
+    def projection(adapters: Adapters) -> HandlerRegistry:
+        scheduling = ExpiryScheduling(schedule=adapters.schedule, leads=lead_times(adapters))
+        ownership = OwnershipProjection(adapters.credentials, scheduling)
+        return InstitutionKeysProjection(adapters.keys).register(
+            ownership.register(HandlerRegistry())
+        )
 
     definition = ServiceDefinition[Adapters](
         api=api,
@@ -72,9 +106,7 @@ def build_app(
         adapters=real_adapters,
         use_cases=use_cases,
         workers=workers,
-        projection=lambda adapters: InstitutionKeysProjection(adapters.keys).register(
-            OwnershipProjection(adapters.credentials).register(HandlerRegistry())
-        ),
+        projection=projection,
     )
     app = build_service_app(definition, config, fakes=fakes)
     # Keys from settings, or kept by the issuer and announced on the log with the revoke scope.

@@ -4,6 +4,7 @@ for, the event each change becomes, and why a request is refused."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from credreg_shared.errors import DomainError
@@ -19,6 +20,13 @@ class CredentialRecord:
     issuer_id: str
     holder_id: str
     status: str
+    valid_until: datetime | None = None
+    achievement_id: str | None = None
+    announced: frozenset[str] = frozenset()
+    """The expiry notices already claimed (``expired``, ``expiring:30``…)."""
+    busy: bool = False
+    """An earlier change's event still waits in the outbox."""
+    superseded_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,15 @@ def owned_record(
     if record.issuer_id != institution:
         raise NotTheIssuer("only the issuing institution can change a credential's status")
     return record
+
+
+def still_valid(record: CredentialRecord, now: datetime) -> None:
+    """Refuse to bring back into force a credential whose validity has ended."""
+    if record.valid_until is not None and record.valid_until <= now:
+        raise TransitionNotAllowed(
+            f"credential {record.credential_id!r} expired at {record.valid_until.isoformat()};"
+            " it cannot be reinstated"
+        )
 
 
 def refusal(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from credreg_revocation.domain import CredentialRecord
+from credreg_revocation.expiry import Announcement, ClockState
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.cloudevents import KafkaRecord
+from credreg_shared.events.models import Renewal
 from credreg_shared.messaging.ports import EventPublisher
 
 
@@ -19,10 +22,31 @@ class CredentialRepository(Protocol):
         """One credential's record, or None when the view does not know it."""
         ...
 
+    async def get_many(self, credential_ids: Sequence[str]) -> dict[str, CredentialRecord]:
+        """The records of those credentials the view knows, by id."""
+        ...
+
     async def record_issued(
-        self, credential_id: str, *, issuer_id: str, holder_id: str, event_id: str
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        holder_id: str,
+        event_id: str,
+        valid_until: datetime | None = None,
+        achievement_id: str | None = None,
     ) -> bool:
         """Remember an issued credential (active unless a later status is known); False if seen."""
+        ...
+
+    async def record_announced(self, credential_id: str, *, kind: str, event_id: str) -> None:
+        """Note an expiry notice read from the log (a replay must not announce it again)."""
+        ...
+
+    async def announce(self, claims: Sequence[Announcement]) -> None:
+        """Claim each notice: its kind joins ``announced`` (and its status moves) only if it
+        is not announced yet, the status is one of its sources and no outbox waits; one
+        conditional single-document update per claim, sent together."""
         ...
 
     async def record_status(
@@ -50,10 +74,11 @@ class CredentialRepository(Protocol):
         status: str,
         sources: frozenset[str],
         outbox: KafkaRecord | None = None,
+        superseded_by: str | None = None,
     ) -> CredentialRecord | None:
         """Atomically move an `issuer_id` credential from `sources` to `status`, marking
-        `event_id` applied and keeping `outbox` (its event, to publish) in the same write; the
-        record as it was before, or None when nothing matched."""
+        `event_id` applied and keeping `outbox` (its event, to publish) and `superseded_by` in
+        the same write; the record as it was before, or None when nothing matched."""
         ...
 
     async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
@@ -81,6 +106,71 @@ class CredentialRepository(Protocol):
         ...
 
 
+class ExpirySchedule(Protocol):
+    """Notices by ten-second bucket, and the scheduler's clock; every read is by ``_id``.
+
+    The clock gates the buckets: the scheduler *closes* a bucket before it reads it, and a
+    writer that finds its bucket closed after adding to it adds again to a later one (a notice
+    twice in the schedule is harmless: its claim succeeds once).
+    """
+
+    async def opened(self, now: datetime) -> str:
+        """The first bucket not closed yet (a new clock starts just before `now`)."""
+        ...
+
+    async def add(self, bucket: str, entries: Sequence[str]) -> None:
+        """Add entries to a bucket (in a new slot: never a growing document)."""
+        ...
+
+    async def closed(self) -> str | None:
+        """The last bucket closed, None before the clock exists."""
+        ...
+
+    async def entries(self, bucket: str) -> list[str]:
+        """Every entry of a bucket, each once, in the order added."""
+        ...
+
+    async def acquire(self, holder: str, *, now: datetime, until: datetime) -> ClockState | None:
+        """Hold the scheduler's lease until `until` (free, expired or ours); None if another
+        replica holds it."""
+        ...
+
+    async def close(self, holder: str, bucket: str, *, after: str, until: datetime) -> bool:
+        """Close `bucket` (the one after `after`) and extend the lease; False if the lease is
+        lost or the clock moved."""
+        ...
+
+    async def finish(self, holder: str, bucket: str, *, until: datetime) -> bool:
+        """Every notice of `bucket` is announced; False if the lease is lost."""
+        ...
+
+    async def release(self, holder: str) -> None:
+        """Give the lease up (a stopping replica: another takes over at once)."""
+        ...
+
+
+class ExpiryPolicies(Protocol):
+    """Each institution's lead times, and its renewal instructions per achievement."""
+
+    async def lead_days(self, institution: str) -> tuple[int, ...] | None:
+        """The institution's lead times, None when it never set them."""
+        ...
+
+    async def set_lead_days(self, institution: str, lead_days: tuple[int, ...]) -> None:
+        """Replace the institution's lead times."""
+        ...
+
+    async def renewal(self, institution: str, achievement_id: str) -> Renewal | None:
+        """How to renew one of the institution's achievements, if it said."""
+        ...
+
+    async def set_renewal(
+        self, institution: str, achievement_id: str, renewal: Renewal | None
+    ) -> None:
+        """Attach renewal instructions to an achievement (None removes them)."""
+        ...
+
+
 class InstitutionKeys(Protocol):
     """Institutions' API keys as announced on the log (by digest); single-document upserts."""
 
@@ -104,3 +194,5 @@ class Adapters:
     credentials: CredentialRepository
     publisher: EventPublisher
     keys: InstitutionKeys
+    schedule: ExpirySchedule
+    policies: ExpiryPolicies

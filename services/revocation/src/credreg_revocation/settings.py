@@ -14,3 +14,9 @@ class RevocationSettings(InstitutionApiSettings):
     source: str = "urn:credreg:revocation"
     # How often the outbox relay looks for changes whose event a crash left unpublished.
     outbox_poll_seconds: float = Field(default=5.0, gt=0)
+    # How often the expiry scheduler looks for notices that fell due (ten-second buckets).
+    expiry_poll_seconds: float = Field(default=2.0, gt=0)
+    # How long a replica's hold on the scheduler lasts unless renewed (every bucket renews it).
+    expiry_lease_seconds: float = Field(default=30.0, gt=0)
+    # Days before validUntil that "expiring" notices go out, for institutions that set none.
+    expiry_default_lead_days: tuple[int, ...] = Field(default=(30,), min_length=1, max_length=5)

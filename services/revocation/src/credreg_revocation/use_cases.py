@@ -8,12 +8,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from credreg_revocation.domain import (
+    REINSTATEMENT,
     ChangeStatus,
     StatusChanged,
     check_replacement,
     event_details,
     owned_record,
     refusal,
+    still_valid,
 )
 from credreg_revocation.ports import CredentialRepository, InstitutionKeys
 from credreg_shared.api_keys import KeptApiKey
@@ -58,6 +60,9 @@ class StatusChanges:
         if command.superseded_by is not None:
             replacement = await self.credentials.get(command.superseded_by)
             check_replacement(record, replacement, command.superseded_by)
+        if transition is REINSTATEMENT:
+            # Suspended past its validUntil: it stays expired (the scheduler says so soon).
+            still_valid(record, self.clock())
         # Built before the claim, so an invalid request never leaves a claim behind.
         data = transition.event.model_validate(
             {
@@ -78,6 +83,7 @@ class StatusChanges:
             status=transition.target,
             sources=transition.sources,
             outbox=to_record(envelope),
+            superseded_by=command.superseded_by,
         )
         if before is None:
             await self.credentials.published(credential_id, event_id=event_id)  # its marker

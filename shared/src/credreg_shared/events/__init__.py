@@ -24,6 +24,7 @@ from credreg_shared.events.models import (
     EventData,
     PathwayCompleted,
     PathwayDefined,
+    Renewal,
 )
 from credreg_shared.events.topics import (
     CREDENTIALS_TOPIC,
@@ -54,6 +55,7 @@ __all__ = [
     "KafkaRecord",
     "PathwayCompleted",
     "PathwayDefined",
+    "Renewal",
     "derived_envelope",
     "derived_event_id",
     "dlq_topic",

@@ -109,12 +109,22 @@ class CredentialReinstated(CredentialEvent):
     reason: str | None = None
 
 
+class Renewal(BaseModel):
+    """How a holder renews an achievement: where to go, and what to do (set by its issuer)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: NonEmptyStr
+    text: NonEmptyStr
+
+
 class CredentialExpired(CredentialEvent):
     """A credential passed its ``validUntil``."""
 
     event_type: ClassVar[str] = topics.CREDENTIAL_EXPIRED_V1
 
     valid_until: AwareDatetime
+    renewal: Renewal | None = None
 
 
 class CredentialExpiring(CredentialEvent):
@@ -123,6 +133,9 @@ class CredentialExpiring(CredentialEvent):
     event_type: ClassVar[str] = topics.CREDENTIAL_EXPIRING_V1
 
     valid_until: AwareDatetime
+    lead_days: int | None = None
+    """The issuer's lead time that this notice keeps (it may have several, e.g. 60 and 7)."""
+    renewal: Renewal | None = None
 
 
 class PathwayDefined(EventData):

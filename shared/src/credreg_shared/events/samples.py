@@ -20,6 +20,7 @@ from credreg_shared.events.models import (
     IssuanceResult,
     PathwayCompleted,
     PathwayDefined,
+    Renewal,
 )
 
 SAMPLE_SOURCE = "https://issuer.credreg.example/institutions/northern-college"
@@ -27,6 +28,9 @@ SAMPLE_ISSUER = "did:web:issuer.credreg.example:institutions:northern-college"
 SAMPLE_HOLDER = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
 VALID_FROM = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 VALID_UNTIL = datetime(2028, 1, 15, 9, 0, tzinfo=UTC)
+RENEWAL = Renewal(
+    url="https://issuer.credreg.example/renew/cpr", text="Take the 2028 CPR refresher course."
+)
 
 
 def sample_credential_id() -> str:
@@ -115,7 +119,7 @@ def every_event_kind(credential_id: str | None = None) -> list[EventData]:
         CredentialSuspended(**common, reason="under review"),
         CredentialReinstated(**common),
         CredentialExpired(**common, valid_until=VALID_UNTIL),
-        CredentialExpiring(**common, valid_until=VALID_UNTIL),
+        CredentialExpiring(**common, valid_until=VALID_UNTIL, lead_days=30, renewal=RENEWAL),
         PathwayDefined(
             pathway_id="https://issuer.credreg.example/pathways/first-responder",
             issuer_id=SAMPLE_ISSUER,

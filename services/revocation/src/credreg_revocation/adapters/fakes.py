@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from credreg_revocation.domain import CredentialRecord
+from credreg_revocation.expiry import BUCKET, Announcement, ClockState, bucket_of, next_bucket
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.lifecycle import ACTIVE
+from credreg_shared.events.models import Renewal
 
 
 @dataclass
@@ -37,23 +40,66 @@ class InMemoryCredentialRepository:
         """One credential's record, or None when the view does not know it."""
         await asyncio.sleep(0)
         entry = self.entries.get(credential_id)
-        return entry.record if entry else None
+        return _as_read(entry) if entry else None
+
+    async def get_many(self, credential_ids: Sequence[str]) -> dict[str, CredentialRecord]:
+        """The records of those credentials the view knows, by id."""
+        await asyncio.sleep(0)
+        return {i: _as_read(self.entries[i]) for i in credential_ids if i in self.entries}
 
     async def record_issued(
-        self, credential_id: str, *, issuer_id: str, holder_id: str, event_id: str
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        holder_id: str,
+        event_id: str,
+        valid_until: datetime | None = None,
+        achievement_id: str | None = None,
     ) -> bool:
         """Remember an issued credential (active unless a later status is known); False if seen."""
         await asyncio.sleep(0)
         entry = self.entries.get(credential_id)
         if entry is None:
-            record = CredentialRecord(credential_id, issuer_id, holder_id, ACTIVE)
-            self.entries[credential_id] = _Entry(record, {event_id})
-            return True
+            entry = self.entries[credential_id] = _Entry(
+                CredentialRecord(credential_id, issuer_id, holder_id, ACTIVE)
+            )
         if event_id in entry.applied:
             return False
         entry.record = replace(entry.record, issuer_id=issuer_id, holder_id=holder_id)
+        if valid_until is not None:
+            entry.record = replace(entry.record, valid_until=valid_until)
+        if achievement_id is not None:
+            entry.record = replace(entry.record, achievement_id=achievement_id)
         entry.applied.add(event_id)
         return True
+
+    async def record_announced(self, credential_id: str, *, kind: str, event_id: str) -> None:
+        """Note an expiry notice read from the log (a replay must not announce it again)."""
+        await asyncio.sleep(0)
+        entry = self.entries.get(credential_id)
+        if entry is not None and event_id not in entry.applied:
+            entry.record = replace(entry.record, announced=entry.record.announced | {kind})
+            entry.applied.add(event_id)
+
+    async def announce(self, claims: Sequence[Announcement]) -> None:
+        """Claim each notice that is not announced yet, from its sources, with no outbox."""
+        await asyncio.sleep(0)
+        for claim in claims:
+            entry = self.entries.get(claim.credential_id)
+            if (
+                entry is None
+                or entry.record.status not in claim.sources
+                or claim.kind in entry.record.announced
+                or entry.outbox is not None
+            ):
+                continue
+            entry.record = replace(
+                entry.record,
+                status=claim.status or entry.record.status,
+                announced=entry.record.announced | {claim.kind},
+            )
+            entry.applied.add(claim.event_id)
 
     async def record_status(
         self,
@@ -88,6 +134,7 @@ class InMemoryCredentialRepository:
         status: str,
         sources: frozenset[str],
         outbox: KafkaRecord | None = None,
+        superseded_by: str | None = None,
     ) -> CredentialRecord | None:
         """Atomically move an owned credential from `sources` to `status`, its event in the
         outbox; the record before."""
@@ -98,7 +145,7 @@ class InMemoryCredentialRepository:
         if entry.record.status not in sources or entry.outbox is not None:
             return None
         before = entry.record
-        entry.record = replace(before, status=status)
+        entry.record = replace(before, status=status, superseded_by=superseded_by)
         entry.claimed_by = event_id
         entry.applied.add(event_id)
         if outbox is not None:
@@ -141,6 +188,108 @@ class InMemoryCredentialRepository:
         if entry is not None and entry.outbox is not None and entry.outbox[0] == event_id:
             entry.outbox = None
         self.markers.pop(event_id, None)
+
+
+def _as_read(entry: _Entry) -> CredentialRecord:
+    return replace(entry.record, busy=entry.outbox is not None)
+
+
+class InMemoryExpirySchedule:
+    """`ExpirySchedule` in memory, one step per call like the MongoDB documents."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[str, list[list[str]]] = {}
+        self.clock: ClockState | None = None
+
+    async def opened(self, now: datetime) -> str:
+        """The first bucket not closed yet (a new clock starts just before `now`)."""
+        await asyncio.sleep(0)
+        if self.clock is None:
+            start = bucket_of(now - BUCKET)
+            self.clock = ClockState(closed=start, done=start, holder=None, lease_until=None)
+        return next_bucket(self.clock.closed)
+
+    async def add(self, bucket: str, entries: Sequence[str]) -> None:
+        """Add entries to a bucket."""
+        await asyncio.sleep(0)
+        self.buckets.setdefault(bucket, []).append(list(entries))
+
+    async def closed(self) -> str | None:
+        """The last bucket closed, None before the clock exists."""
+        await asyncio.sleep(0)
+        return self.clock.closed if self.clock else None
+
+    async def entries(self, bucket: str) -> list[str]:
+        """Every entry of a bucket, each once, in the order added."""
+        await asyncio.sleep(0)
+        return list(dict.fromkeys(e for slot in self.buckets.get(bucket, []) for e in slot))
+
+    async def acquire(self, holder: str, *, now: datetime, until: datetime) -> ClockState | None:
+        """Hold the lease until `until` (free, expired or ours); None otherwise."""
+        await self.opened(now)
+        clock = self.clock
+        if clock is None:
+            return None
+        if clock.holder not in (None, holder) and clock.lease_until and clock.lease_until > now:
+            return None
+        self.clock = replace(clock, holder=holder, lease_until=until)
+        return self.clock
+
+    async def close(self, holder: str, bucket: str, *, after: str, until: datetime) -> bool:
+        """Close `bucket` (the one after `after`) and extend the lease."""
+        await asyncio.sleep(0)
+        if self.clock is None or self.clock.holder != holder or self.clock.closed != after:
+            return False
+        self.clock = replace(self.clock, closed=bucket, lease_until=until)
+        return True
+
+    async def finish(self, holder: str, bucket: str, *, until: datetime) -> bool:
+        """Every notice of `bucket` is announced."""
+        await asyncio.sleep(0)
+        if self.clock is None or self.clock.holder != holder:
+            return False
+        self.clock = replace(self.clock, done=bucket, lease_until=until)
+        self.buckets.pop(bucket, None)
+        return True
+
+    async def release(self, holder: str) -> None:
+        """Give the lease up."""
+        await asyncio.sleep(0)
+        if self.clock is not None and self.clock.holder == holder:
+            self.clock = replace(self.clock, holder=None, lease_until=None)
+
+
+class InMemoryExpiryPolicies:
+    """`ExpiryPolicies` in memory."""
+
+    def __init__(self) -> None:
+        self.leads: dict[str, tuple[int, ...]] = {}
+        self.renewals: dict[tuple[str, str], Renewal] = {}
+
+    async def lead_days(self, institution: str) -> tuple[int, ...] | None:
+        """The institution's lead times, None when it never set them."""
+        await asyncio.sleep(0)
+        return self.leads.get(institution)
+
+    async def set_lead_days(self, institution: str, lead_days: tuple[int, ...]) -> None:
+        """Replace the institution's lead times."""
+        await asyncio.sleep(0)
+        self.leads[institution] = lead_days
+
+    async def renewal(self, institution: str, achievement_id: str) -> Renewal | None:
+        """How to renew one of the institution's achievements, if it said."""
+        await asyncio.sleep(0)
+        return self.renewals.get((institution, achievement_id))
+
+    async def set_renewal(
+        self, institution: str, achievement_id: str, renewal: Renewal | None
+    ) -> None:
+        """Attach renewal instructions to an achievement (None removes them)."""
+        await asyncio.sleep(0)
+        if renewal is None:
+            self.renewals.pop((institution, achievement_id), None)
+        else:
+            self.renewals[(institution, achievement_id)] = renewal
 
 
 class InMemoryInstitutionKeys:

@@ -9,14 +9,16 @@ PyMongo's outages leave this module as `StorageUnavailable` (``@storage_adapter`
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from credreg_revocation.domain import CredentialRecord
+from credreg_revocation.expiry import Announcement
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.lifecycle import ACTIVE
@@ -34,6 +36,7 @@ API_KEYS = "api_keys"
 PENDING = "outbox_pending"
 CLAIM_FIELD = "claimed_by"
 OUTBOX_FIELD = "outbox"
+ANNOUNCED_FIELD = "announced"
 INDEXES = [index(COLLECTION, ("issuer_id", 1))]
 
 
@@ -51,19 +54,60 @@ class MongoCredentialRepository:
         found = await self.collection.find_one({"_id": credential_id})
         return as_record(found) if found is not None else None
 
+    async def get_many(self, credential_ids: Sequence[str]) -> dict[str, CredentialRecord]:
+        """The records of those credentials the view knows, by id."""
+        found = self.collection.find({"_id": {"$in": list(credential_ids)}})
+        return {str(d["_id"]): as_record(d) async for d in found}
+
     async def record_issued(
-        self, credential_id: str, *, issuer_id: str, holder_id: str, event_id: str
+        self,
+        credential_id: str,
+        *,
+        issuer_id: str,
+        holder_id: str,
+        event_id: str,
+        valid_until: datetime | None = None,
+        achievement_id: str | None = None,
     ) -> bool:
         """Remember an issued credential (active unless a later status is known); False if seen."""
+        fields: Document = {"issuer_id": issuer_id, "holder_id": holder_id}
+        if valid_until is not None:
+            fields["valid_until"] = valid_until
+        if achievement_id is not None:
+            fields["achievement_id"] = achievement_id
         outcome = await self._once.apply_once(
-            credential_id,
-            event_id,
-            {
-                "$set": {"issuer_id": issuer_id, "holder_id": holder_id},
-                "$setOnInsert": {"status": ACTIVE},
-            },
+            credential_id, event_id, {"$set": fields, "$setOnInsert": {"status": ACTIVE}}
         )
         return outcome is EffectOutcome.APPLIED
+
+    async def record_announced(self, credential_id: str, *, kind: str, event_id: str) -> None:
+        """Note an expiry notice read from the log (a replay must not announce it again)."""
+        await self.collection.update_one(
+            {"_id": credential_id, APPLIED_EVENTS_FIELD: {"$ne": event_id}},
+            {"$addToSet": {ANNOUNCED_FIELD: kind, APPLIED_EVENTS_FIELD: event_id}},
+        )
+
+    async def announce(self, claims: Sequence[Announcement]) -> None:
+        """Claim each notice that is not announced yet, from its sources, with no outbox."""
+        if not claims:
+            return
+        updates = []
+        for claim in claims:
+            changes: Document = {
+                "$addToSet": {ANNOUNCED_FIELD: claim.kind, APPLIED_EVENTS_FIELD: claim.event_id}
+            }
+            if claim.status is not None:
+                changes["$set"] = {"status": claim.status}
+            condition = {
+                "_id": claim.credential_id,
+                "status": {"$in": sorted(claim.sources)},
+                ANNOUNCED_FIELD: {"$ne": claim.kind},
+                # A change whose event is still in the outbox goes first: its undo would
+                # otherwise set the status back over this one.
+                OUTBOX_FIELD: None,
+            }
+            updates.append(UpdateOne(condition, changes))
+        await self.collection.bulk_write(updates, ordered=False)
 
     async def record_status(
         self,
@@ -112,12 +156,15 @@ class MongoCredentialRepository:
         status: str,
         sources: frozenset[str],
         outbox: KafkaRecord | None = None,
+        superseded_by: str | None = None,
     ) -> CredentialRecord | None:
         """Atomically move an owned credential from `sources` to `status`, its event in the
         outbox of the same document; the record before."""
         changes: Document = {"status": status, CLAIM_FIELD: event_id}
         if outbox is not None:
             changes[OUTBOX_FIELD] = _outbox_document(event_id, outbox)
+        if superseded_by is not None:
+            changes["superseded_by"] = superseded_by
         before = await self.collection.find_one_and_update(
             {
                 "_id": credential_id,
@@ -181,13 +228,26 @@ def _outbox_document(event_id: str, record: KafkaRecord) -> Document:
     return {"event_id": event_id, "key": record.key, "value": record.value, "headers": headers}
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    # BSON keeps UTC without a zone: a client that is not tz-aware reads naive datetimes.
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 def as_record(document: Document) -> CredentialRecord:
     """The domain record of a view document."""
+    valid_until = document.get("valid_until")
     return CredentialRecord(
         credential_id=str(document["_id"]),
         issuer_id=str(document["issuer_id"]),
         holder_id=str(document["holder_id"]),
         status=str(document["status"]),
+        valid_until=_aware(valid_until),
+        achievement_id=document.get("achievement_id"),
+        announced=frozenset(document.get(ANNOUNCED_FIELD, ())),
+        busy=bool(document.get(OUTBOX_FIELD)),
+        superseded_by=document.get("superseded_by"),
     )
 
 
