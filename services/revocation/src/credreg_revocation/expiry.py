@@ -44,9 +44,16 @@ def next_bucket(bucket: str) -> str:
     return bucket_of(bucket_start(bucket) + BUCKET)
 
 
-def is_past(bucket: str, now: datetime) -> bool:
-    """Whether every moment of the bucket lies before `now` (it may be announced)."""
-    return bucket_start(bucket) + BUCKET <= now
+def day_of(bucket: str) -> str:
+    """The day a bucket lies in (``2026-11-29``): the schedule's index of buckets is by day."""
+    return bucket[:10]
+
+
+def days_between(after: str, through: str) -> list[str]:
+    """The days of the buckets after `after` up to `through`."""
+    first = bucket_start(next_bucket(after)).date()
+    last = bucket_start(through).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def expiring_kind(lead_days: int) -> str:

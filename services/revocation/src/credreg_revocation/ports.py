@@ -130,18 +130,23 @@ class ExpirySchedule(Protocol):
         """Every entry of a bucket, each once, in the order added."""
         ...
 
+    async def buckets_between(self, after: str, through: str) -> list[str]:
+        """The buckets after `after` up to `through` that hold entries, in order."""
+        ...
+
     async def acquire(self, holder: str, *, now: datetime, until: datetime) -> ClockState | None:
         """Hold the scheduler's lease until `until` (free, expired or ours); None if another
         replica holds it."""
         ...
 
     async def close(self, holder: str, bucket: str, *, after: str, until: datetime) -> bool:
-        """Close `bucket` (the one after `after`) and extend the lease; False if the lease is
-        lost or the clock moved."""
+        """Close every bucket up to `bucket` (the last closed was `after`) and extend the
+        lease; False if the lease is lost or the clock moved."""
         ...
 
     async def finish(self, holder: str, bucket: str, *, until: datetime) -> bool:
-        """Every notice of `bucket` is announced; False if the lease is lost."""
+        """Every notice up to `bucket` is announced (its entries can go); False if the lease
+        is lost."""
         ...
 
     async def release(self, holder: str) -> None:

@@ -19,15 +19,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from credreg_revocation.expiry import (
+    BUCKET,
     DEFAULT_LEAD_DAYS,
     EXPIRED_KIND,
     EXPIRED_SOURCES,
     Announcement,
+    bucket_of,
     by_bucket,
     dues,
     eligible,
     entry,
-    is_past,
     next_bucket,
     notice,
     parse_entry,
@@ -151,48 +152,63 @@ class ExpiryScheduler:
                 log.warning("could not give the expiry lease up; it lapses", exc_info=True)
 
     async def run_once(self) -> int:
-        """Announce every bucket that is past and not done yet; the notices published."""
+        """Announce every bucket that is past and not done yet; the notices published.
+
+        It first closes every past bucket in one step (writers then hand on what they add
+        to them), then reads only the buckets that hold entries, in order.
+        """
         now = self.clock()
         state = await self.schedule.acquire(self.holder, now=now, until=now + self.lease)
         if state is None:
             return 0
+        # Closed by an earlier holder (or an earlier run of this one) and not done: it may
+        # have claimed notices there without publishing them.
+        recovering_through, closed = state.closed, state.closed
+        last_past = bucket_of(now - BUCKET)
+        if last_past > closed:
+            if not await self.schedule.close(
+                self.holder, last_past, after=closed, until=now + self.lease
+            ):
+                log.warning("expiry lease lost before bucket %s", last_past)
+                return 0
+            closed = last_past
         published = 0
-        bucket, closed = next_bucket(state.done), state.closed
-        while not self.loop.stopping:
-            now = self.clock()
-            if bucket > closed:
-                if not is_past(bucket, now):
-                    break
-                if not await self.schedule.close(
-                    self.holder, bucket, after=closed, until=now + self.lease
-                ):
-                    log.warning("expiry lease lost before bucket %s", bucket)
-                    break
-                closed = bucket
-            published += await self.announce(bucket)
-            if not await self.schedule.finish(self.holder, bucket, until=self.clock() + self.lease):
-                log.warning("expiry lease lost in bucket %s", bucket)
-                break
-            bucket = next_bucket(bucket)
+        for bucket in await self.schedule.buckets_between(state.done, closed):
+            if self.loop.stopping:
+                return published
+            published += await self.announce(bucket, recovering=bucket <= recovering_through)
+            if not await self._finish(bucket):
+                return published
+        await self._finish(closed)
         return published
 
-    async def announce(self, bucket: str) -> int:
-        """Claim and publish every notice of one closed bucket; the notices published."""
+    async def _finish(self, bucket: str) -> bool:
+        if await self.schedule.finish(self.holder, bucket, until=self.clock() + self.lease):
+            return True
+        log.warning("expiry lease lost in bucket %s", bucket)
+        return False
+
+    async def announce(self, bucket: str, *, recovering: bool = False) -> int:
+        """Claim and publish every notice of one closed bucket; the notices published.
+
+        `recovering`: the bucket was closed by a holder that may have died between claims
+        and publication, so every notice claimed in it is published (again, same ids).
+        """
         entries = [parse_entry(text) for text in await self.schedule.entries(bucket)]
         published = 0
         for first in range(0, len(entries), self.page):
-            published += await self._announce(entries[first : first + self.page])
+            page = entries[first : first + self.page]
+            published += await self._announce(page, recovering=recovering)
         return published
 
-    async def _announce(self, entries: Sequence[tuple[str, str]]) -> int:
+    async def _announce(self, entries: Sequence[tuple[str, str]], *, recovering: bool) -> int:
         now = self.clock()
         ids = list(dict.fromkeys(credential_id for _, credential_id in entries))
         records = await self.credentials.get_many(ids)
-        leads = {
-            issuer: await self.leads.of(issuer)
-            for issuer in {r.issuer_id for r in records.values()}
-        }
-        claims, waiting = [], []
+        issuers = {record.issuer_id for record in records.values()}
+        leads = {issuer: await self.leads.of(issuer) for issuer in issuers}
+        claims: dict[tuple[str, str], Announcement] = {}
+        waiting = []
         for kind, credential_id in entries:
             record = records.get(credential_id)
             if record is None or not eligible(
@@ -203,24 +219,23 @@ class ExpiryScheduler:
                 # A revocation, suspension or reinstatement is on its way to the log: after it.
                 waiting.append(entry(kind, credential_id))
                 continue
-            claims.append(
-                Announcement(
-                    credential_id,
-                    kind,
-                    derived_event_id(credential_id, kind),
-                    target_status(kind),
-                    EXPIRED_SOURCES if kind == EXPIRED_KIND else frozenset({ACTIVE}),
-                )
+            claims[(kind, credential_id)] = Announcement(
+                credential_id,
+                kind,
+                derived_event_id(credential_id, kind),
+                target_status(kind),
+                EXPIRED_SOURCES if kind == EXPIRED_KIND else frozenset({ACTIVE}),
             )
-        await self.credentials.announce(claims)
+        await self.credentials.announce(list(claims.values()))
         claimed = await self.credentials.get_many(ids) if claims else records
-        # Everything claimed in this bucket, now or by a replica that died before publishing.
         events: dict[str, Envelope] = {}
         renewals: dict[tuple[str, str], Renewal | None] = {}
         for kind, credential_id in entries:
             record = claimed.get(credential_id)
             if record is None or kind not in record.announced or record.valid_until is None:
                 continue
+            if not recovering and (kind, credential_id) not in claims:
+                continue  # announced before (its event came back from the log)
             renewal = await self._renewal(renewals, record.issuer_id, record.achievement_id)
             envelope = derived_envelope(
                 notice(record, kind, renewal), source=self.source, purpose=kind, time=now

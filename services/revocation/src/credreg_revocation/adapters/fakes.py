@@ -224,6 +224,11 @@ class InMemoryExpirySchedule:
         await asyncio.sleep(0)
         return list(dict.fromkeys(e for slot in self.buckets.get(bucket, []) for e in slot))
 
+    async def buckets_between(self, after: str, through: str) -> list[str]:
+        """The buckets after `after` up to `through` that hold entries, in order."""
+        await asyncio.sleep(0)
+        return sorted(b for b in self.buckets if after < b <= through)
+
     async def acquire(self, holder: str, *, now: datetime, until: datetime) -> ClockState | None:
         """Hold the lease until `until` (free, expired or ours); None otherwise."""
         await self.opened(now)

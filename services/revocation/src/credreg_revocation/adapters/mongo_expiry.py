@@ -2,7 +2,9 @@
 
 Buckets are counters (``expiry_buckets``, one per ten seconds that has notices) and their
 entries live in insert-only *slots* (``expiry_slots``, ``<bucket>#<n>``), so that reading a
-bucket is two lookups by ``_id`` and no document grows. The clock (``expiry_clock``) is one
+bucket is two lookups by ``_id`` and no document grows. ``expiry_days`` lists, per day, the
+buckets that have entries: catching up on a month of downtime reads 31 of them, not 267,840
+buckets. The clock (``expiry_clock``) is one
 document: the last bucket closed, the last announced, and the lease of the replica that runs
 the scheduler, changed only by compare-and-set.
 """
@@ -19,13 +21,21 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from credreg_revocation.expiry import BUCKET, ClockState, bucket_of, next_bucket
+from credreg_revocation.expiry import (
+    BUCKET,
+    ClockState,
+    bucket_of,
+    day_of,
+    days_between,
+    next_bucket,
+)
 from credreg_shared.events.models import Renewal
 from credreg_shared.storage import Document, storage_adapter
 
 CLOCK = "expiry_clock"
 BUCKETS = "expiry_buckets"
 SLOTS = "expiry_slots"
+DAYS = "expiry_days"
 POLICIES = "expiry_policies"
 RENEWALS = "renewals"
 CLOCK_ID = "clock"
@@ -40,6 +50,7 @@ class MongoExpirySchedule:
         self.clock: AsyncCollection[Document] = db[CLOCK]
         self.buckets: AsyncCollection[Document] = db[BUCKETS]
         self.slots: AsyncCollection[Document] = db[SLOTS]
+        self.days: AsyncCollection[Document] = db[DAYS]
 
     async def opened(self, now: datetime) -> str:
         """The first bucket not closed yet (a new clock starts just before `now`)."""
@@ -59,6 +70,10 @@ class MongoExpirySchedule:
 
     async def add(self, bucket: str, entries: Sequence[str]) -> None:
         """Add entries to a bucket (in a new slot: never a growing document)."""
+        # The day's index first: a bucket it does not list is never read.
+        await self.days.update_one(
+            {"_id": day_of(bucket)}, {"$addToSet": {"buckets": bucket}}, upsert=True
+        )
         counter = await self.buckets.find_one_and_update(
             {"_id": bucket},
             {"$inc": {"slots": 1}},
@@ -86,6 +101,16 @@ class MongoExpirySchedule:
             for slot_id in ids:
                 found.update(dict.fromkeys(slots.get(slot_id, ())))
         return list(found)
+
+    async def buckets_between(self, after: str, through: str) -> list[str]:
+        """The buckets after `after` up to `through` that hold entries, in order."""
+        days = days_between(after, through)
+        found: set[str] = set()
+        for first in range(0, len(days), SLOTS_PER_READ):
+            wanted = {"_id": {"$in": days[first : first + SLOTS_PER_READ]}}
+            async for day in self.days.find(wanted):
+                found.update(b for b in day["buckets"] if after < b <= through)
+        return sorted(found)
 
     async def acquire(self, holder: str, *, now: datetime, until: datetime) -> ClockState | None:
         """Hold the scheduler's lease until `until` (free, expired or ours); None otherwise."""
