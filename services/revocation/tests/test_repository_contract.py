@@ -17,6 +17,7 @@ from pymongo.errors import AutoReconnect
 from credreg_revocation.adapters.fakes import InMemoryCredentialRepository
 from credreg_revocation.adapters.mongo import COLLECTION, PENDING, MongoCredentialRepository
 from credreg_revocation.domain import CredentialRecord
+from credreg_revocation.expiry import Announcement
 from credreg_revocation.ports import CredentialRepository
 from credreg_shared.errors import StorageUnavailable
 from credreg_shared.events.cloudevents import KafkaRecord
@@ -115,6 +116,76 @@ class RepositoryContract:
         # Should the broker have stored the event after all, the log still gets its way.
         assert await status_event(repository, "e-claim", "revoked", {"active"})
         assert await status(repository) == "revoked"
+
+    async def test_an_issued_credential_keeps_its_expiry_and_achievement(
+        self, repository: CredentialRepository
+    ) -> None:
+        await repository.record_issued(
+            CREDENTIAL, issuer_id=ISSUER, holder_id=HOLDER, event_id="e-i",
+            valid_until=T0, achievement_id="urn:uuid:a-1",
+        )  # fmt: skip
+        found = await repository.get_many([CREDENTIAL, "urn:uuid:unknown"])
+        assert found == {
+            CREDENTIAL: CredentialRecord(
+                CREDENTIAL, ISSUER, HOLDER, "active", valid_until=T0, achievement_id="urn:uuid:a-1"
+            )
+        }
+
+    async def test_a_notice_is_claimed_once_from_its_sources_and_never_over_an_outbox(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        expired = Announcement(CREDENTIAL, "expired", "e-x", "expired", REVOCABLE)
+        expiring = Announcement(CREDENTIAL, "expiring:7", "e-7", None, frozenset({"active"}))
+        await repository.announce([expiring])
+        await repository.announce([expiring])
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and record.announced == {"expiring:7"}
+        assert record.status == "active"
+        await repository.mark_pending(CREDENTIAL, event_id="e-s", at=T0)
+        await repository.claim(
+            CREDENTIAL, issuer_id=ISSUER, event_id="e-s", status="suspended",
+            sources=frozenset({"active"}), outbox=KafkaRecord(b"k", b"v", []),
+        )  # fmt: skip
+        await repository.announce([expired])
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and record.busy and record.status == "suspended"
+        assert "expired" not in record.announced, "an outbox waits: after it"
+        await repository.published(CREDENTIAL, event_id="e-s")
+        await repository.announce([expired])
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and record.status == "expired" and not record.busy
+        assert record.announced == {"expiring:7", "expired"}
+        assert not await status_event(repository, "e-x", "expired", REVOCABLE), "own event"
+
+    async def test_concurrent_notice_claims_change_the_status_once(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        expired = Announcement(CREDENTIAL, "expired", "e-x", "expired", REVOCABLE)
+        await asyncio.gather(*[repository.announce([expired]) for _ in range(10)])
+        assert await status(repository) == "expired"
+        assert not await repository.release(CREDENTIAL, event_id="e-x", status="active")
+
+    async def test_a_notice_read_from_the_log_counts_as_announced_once(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        await repository.record_announced(CREDENTIAL, kind="expiring:30", event_id="e-30")
+        await repository.record_announced(CREDENTIAL, kind="expiring:30", event_id="e-30")
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and record.announced == {"expiring:30"}
+
+    async def test_a_supersession_claim_keeps_the_replacement(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        await repository.claim(
+            CREDENTIAL, issuer_id=ISSUER, event_id="e-r", status="revoked", sources=REVOCABLE,
+            superseded_by="urn:uuid:new",
+        )  # fmt: skip
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and record.superseded_by == "urn:uuid:new"
 
     async def test_concurrent_claims_have_exactly_one_winner(
         self, repository: CredentialRepository

@@ -142,15 +142,17 @@ class MongoExpirySchedule:
         )
         if moved.matched_count != 1:
             return False
-        counter = await self.buckets.find_one_and_delete({"_id": bucket})
+        # (FerretDB 1.x answers a findAndModify that removes without the document: read first.)
+        counter = await self.buckets.find_one({"_id": bucket})
         if counter is not None:
             # (A writer that adds to the bucket after this finds it closed and adds again to
             # a later bucket; what it left here is never read.)
             slots = [f"{bucket}#{n}" for n in range(int(counter["slots"]))]
             for first in range(0, len(slots), SLOTS_PER_READ):
-                await self.slots.delete_many(
-                    {"_id": {"$in": slots[first : first + SLOTS_PER_READ]}}
-                )
+                wanted = {"_id": {"$in": slots[first : first + SLOTS_PER_READ]}}
+                await self.slots.delete_many(wanted)
+            await self.buckets.delete_one({"_id": bucket})
+            await self.days.update_one({"_id": day_of(bucket)}, {"$pull": {"buckets": bucket}})
         return True
 
     async def release(self, holder: str) -> None:
