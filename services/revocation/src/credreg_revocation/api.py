@@ -199,7 +199,7 @@ async def set_lead_times(
     return LeadTimes(lead_days=list(await policy.set_lead_days(caller, body.lead_days)))
 
 
-RENEWAL_PATH = "/achievements/{achievement_id}/renewal"
+RENEWAL_PATH = "/achievements/{achievement_id:path}/renewal"
 
 
 @router.get(

@@ -16,10 +16,12 @@ from credreg_revocation.adapters.mongo_expiry import MongoExpiryPolicies, MongoE
 from credreg_revocation.ports import Adapters
 from credreg_revocation.projection import InstitutionKeysProjection, OwnershipProjection
 from credreg_revocation.scheduling import (
+    Clock,
     ExpiryPolicy,
     ExpiryScheduler,
     ExpiryScheduling,
     LeadTimes,
+    utc_now,
 )
 from credreg_revocation.settings import RevocationSettings
 from credreg_revocation.use_cases import KeptKeys, OutboxRelay, StatusChanges
@@ -49,12 +51,16 @@ async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
 
 
 def build_app(
-    settings: RevocationSettings | None = None, *, fakes: Adapters | None = None
+    settings: RevocationSettings | None = None,
+    *,
+    fakes: Adapters | None = None,
+    clock: Clock = utc_now,
 ) -> FastAPI:
     """The revocation app: HTTP API plus the Kafka consumer, both started by the lifespan.
 
     With `fakes`, the app serves the API from them and connects to nothing; unit tests then
-    feed the view through `OwnershipProjection` themselves.
+    feed the view through `OwnershipProjection` themselves. `clock` rules expiry and
+    reinstatement (tests move it by hand).
     """
     config = settings or RevocationSettings()
 
@@ -64,6 +70,7 @@ def build_app(
             publisher=adapters.publisher,
             topic=config.topic(CREDENTIALS_TOPIC),
             source=config.source,
+            clock=clock,
         )
 
     def lead_times(adapters: Adapters) -> LeadTimes:
@@ -90,11 +97,14 @@ def build_app(
             leads=lead_times(adapters),
             lease=timedelta(seconds=config.expiry_lease_seconds),
             poll=config.expiry_poll_seconds,
+            clock=clock,
         )
         return {"outbox": relay, "expiry": scheduler}
 
     def projection(adapters: Adapters) -> HandlerRegistry:
-        scheduling = ExpiryScheduling(schedule=adapters.schedule, leads=lead_times(adapters))
+        scheduling = ExpiryScheduling(
+            schedule=adapters.schedule, leads=lead_times(adapters), clock=clock
+        )
         ownership = OwnershipProjection(adapters.credentials, scheduling)
         return InstitutionKeysProjection(adapters.keys).register(
             ownership.register(HandlerRegistry())
