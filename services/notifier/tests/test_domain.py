@@ -84,6 +84,62 @@ def test_the_notice_of_a_superseded_credential_names_its_replacement() -> None:
     assert (data["reason"], data["superseded_by"]) == ("superseded", "urn:uuid:c-2")
 
 
+RENEWAL_JSON = {"url": samples.RENEWAL.url, "text": samples.RENEWAL.text}
+VALID_UNTIL_JSON = "2028-01-15T09:00:00Z"
+
+
+def test_the_notice_of_an_expiring_credential_says_when_how_early_and_how_to_renew() -> None:
+    envelope = samples.sample_envelope(
+        models.CredentialExpiring(
+            credential_id="urn:uuid:c-1",
+            issuer_id=samples.SAMPLE_ISSUER,
+            holder_id=samples.SAMPLE_HOLDER,
+            valid_until=samples.VALID_UNTIL,
+            lead_days=30,
+            renewal=samples.RENEWAL,
+        )
+    )
+    body = json.loads(notice_body(envelope))
+    assert body["type"] == models.CredentialExpiring.event_type
+    assert (body["data"]["valid_until"], body["data"]["lead_days"], body["data"]["renewal"]) == (
+        VALID_UNTIL_JSON,
+        30,
+        RENEWAL_JSON,
+    )
+
+
+def test_the_notice_of_an_expired_credential_says_when_and_how_to_renew() -> None:
+    envelope = samples.sample_envelope(
+        models.CredentialExpired(
+            credential_id="urn:uuid:c-1",
+            issuer_id=samples.SAMPLE_ISSUER,
+            holder_id=samples.SAMPLE_HOLDER,
+            valid_until=samples.VALID_UNTIL,
+            renewal=samples.RENEWAL,
+        )
+    )
+    body = json.loads(notice_body(envelope))
+    assert body["type"] == models.CredentialExpired.event_type
+    assert (body["data"]["valid_until"], body["data"]["renewal"]) == (
+        VALID_UNTIL_JSON,
+        RENEWAL_JSON,
+    )
+
+
+def test_a_notice_without_lead_time_or_renewal_says_so_with_nulls() -> None:
+    """Events from before lead times and renewals existed: the keys are there, null."""
+    envelope = samples.sample_envelope(
+        models.CredentialExpiring(
+            credential_id="urn:uuid:c-1",
+            issuer_id=samples.SAMPLE_ISSUER,
+            holder_id=samples.SAMPLE_HOLDER,
+            valid_until=samples.VALID_UNTIL,
+        )
+    )
+    data = json.loads(notice_body(envelope))["data"]
+    assert (data["lead_days"], data["renewal"]) == (None, None)
+
+
 def test_a_new_delivery_is_pending_now_under_its_deterministic_id() -> None:
     envelope = revoked_envelope()
     delivery = new_delivery("sub-1", envelope, NOW)

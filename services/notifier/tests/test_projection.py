@@ -1,5 +1,6 @@
 """Planning deliveries from lifecycle events, over in-memory fakes."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -86,3 +87,42 @@ def test_lifecycle_notices_are_handled_and_issuance_is_not() -> None:
     assert registry.handlers_for(models.CredentialRevoked.event_type) == (
         planner.on_credential_event,
     )
+
+
+def expiry(kind: type[models.CredentialEvent]) -> Envelope:
+    """A `credential.expiring` (30 days ahead) or `credential.expired` notice, with a renewal."""
+    extra: dict[str, object] = {"lead_days": 30} if kind is models.CredentialExpiring else {}
+    return samples.sample_envelope(
+        kind.model_validate(
+            {
+                "credential_id": "urn:uuid:c-holders-other",
+                "issuer_id": samples.SAMPLE_ISSUER,
+                "holder_id": HOLDER,
+                "valid_until": samples.VALID_UNTIL,
+                "renewal": samples.RENEWAL,
+                **extra,
+            }
+        )
+    )
+
+
+async def test_a_holders_subscription_gets_the_expiring_and_the_expired_notice(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries = InMemoryDeliveries()
+    registry = planner_over(subscriptions, deliveries).register(HandlerRegistry())
+    expiring, expired = expiry(models.CredentialExpiring), expiry(models.CredentialExpired)
+    for envelope in (expiring, expired):
+        for handler in registry.handlers_for(envelope.type):  # as the consumer dispatches
+            await handler(envelope)
+
+    planned = sorted(deliveries.documents.values(), key=lambda d: d["type"])
+    assert [(d["subscription_id"], d["type"]) for d in planned] == [
+        ("by-holder", models.CredentialExpired.event_type),
+        ("by-holder", models.CredentialExpiring.event_type),
+    ]
+    expired_data, expiring_data = (json.loads(d["body"])["data"] for d in planned)
+    renewal = {"url": samples.RENEWAL.url, "text": samples.RENEWAL.text}
+    assert expiring_data["valid_until"] == expired_data["valid_until"] == "2028-01-15T09:00:00Z"
+    assert (expiring_data["lead_days"], expiring_data["renewal"]) == (30, renewal)
+    assert expired_data["renewal"] == renewal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -23,27 +24,38 @@ HOLDER = "did:example:holder-1"
 FIRST = "urn:uuid:00000000-0000-4000-8000-000000000001"
 SECOND = "urn:uuid:00000000-0000-4000-8000-000000000002"
 PENDING = "urn:uuid:00000000-0000-4000-8000-000000000003"
+COMMON = {"issuer_id": samples.SAMPLE_ISSUER, "holder_id": HOLDER}
+NOTICED_AT = datetime(2027, 12, 16, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client_over(*events: models.EventData) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a registry whose view holds these events (one batch, one per minute)."""
     view = InMemoryView()
-    common = {"issuer_id": samples.SAMPLE_ISSUER, "holder_id": HOLDER}
-    events = (
-        samples.credential_issued(FIRST, holder_id=HOLDER),
-        samples.credential_issued(SECOND, holder_id=HOLDER),
-        models.CredentialRevoked(credential_id=SECOND, reason="fraud", **common),
-        models.CredentialSuspended(credential_id=PENDING, **common),
-    )
     await CredentialProjection(view).apply(
         [
-            ConsumedEvent(new_envelope(data, source="urn:test"), "credreg.credentials", 0, n)
+            ConsumedEvent(
+                new_envelope(data, source="urn:test", time=NOTICED_AT.replace(minute=n)),
+                "credreg.credentials",
+                0,
+                n,
+            )
             for n, data in enumerate(events)
         ]
     )
     app = build_app(fakes=Adapters(documents=view, store=view))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+        yield http
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async for http in client_over(
+        samples.credential_issued(FIRST, holder_id=HOLDER),
+        samples.credential_issued(SECOND, holder_id=HOLDER),
+        models.CredentialRevoked(credential_id=SECOND, reason="fraud", **COMMON),
+        models.CredentialSuspended(credential_id=PENDING, **COMMON),
+    ):
         yield http
 
 
@@ -207,3 +219,113 @@ async def test_the_extension_context_is_served_as_signed_against_and_cacheable(
     assert again.content == b""
     stale = await client.get("/contexts/v1", headers={"If-None-Match": '"other"'})
     assert stale.status_code == 200
+
+
+SOON, LAPSED, OLD, NEW = (f"urn:uuid:00000000-0000-4000-8000-00000000001{n}" for n in range(4))
+RENEWAL_JSON = {"url": samples.RENEWAL.url, "text": samples.RENEWAL.text}
+
+
+def expiring(credential_id: str) -> models.CredentialExpiring:
+    return models.CredentialExpiring(
+        credential_id=credential_id,
+        valid_until=samples.VALID_UNTIL,
+        lead_days=30,
+        renewal=samples.RENEWAL,
+        **COMMON,
+    )
+
+
+@pytest.fixture
+async def renewals() -> AsyncIterator[httpx.AsyncClient]:
+    """Expiring soon (SOON), expired after its notice (LAPSED), OLD superseded by NEW."""
+    async for http in client_over(
+        *(samples.credential_issued(c, holder_id=HOLDER) for c in (SOON, LAPSED, OLD, NEW)),
+        expiring(SOON),
+        expiring(LAPSED),
+        models.CredentialExpired(credential_id=LAPSED, valid_until=samples.VALID_UNTIL, **COMMON),
+        expiring(OLD),
+        models.CredentialRevoked(
+            credential_id=OLD,
+            reason=models.REVOCATION_REASON_SUPERSEDED,
+            superseded_by=NEW,
+            **COMMON,
+        ),
+    ):
+        yield http
+
+
+async def get(client: httpx.AsyncClient, path: str) -> dict[str, object]:
+    response = await client.get(path)
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_a_credential_expiring_soon_shows_the_notice_and_its_renewal(
+    renewals: httpx.AsyncClient,
+) -> None:
+    body = await get(renewals, f"/v1/credentials/{SOON}")
+    assert body["expires_soon"] == {
+        "valid_until": "2028-01-15T09:00:00Z",
+        "noticed_at": "2027-12-16T09:04:00Z",
+        "lead_days": 30,
+        "renewal": RENEWAL_JSON,
+    }
+    assert (body["status"], body["renewal"], body["supersedes"]) == ("active", RENEWAL_JSON, [])
+    assert "expiring" not in body
+
+
+async def test_an_expired_credential_shows_its_renewal_but_no_notice(
+    renewals: httpx.AsyncClient,
+) -> None:
+    body = await get(renewals, f"/v1/credentials/{LAPSED}")
+    assert (body["status"], body["expires_soon"], body["renewal"]) == (
+        "expired",
+        None,
+        RENEWAL_JSON,
+    )
+
+
+async def test_portfolio_lines_say_when_a_credential_expires_soon(
+    renewals: httpx.AsyncClient,
+) -> None:
+    body = await get(renewals, f"/v1/holders/{HOLDER}/credentials")
+    lines = body["credentials"]
+    assert isinstance(lines, list)
+    assert {line["id"]: line["expires_soon"] for line in lines} == {
+        SOON: "2028-01-15T09:00:00Z",
+        LAPSED: None,
+        OLD: None,
+        NEW: None,
+    }
+
+
+async def test_a_superseded_credential_and_its_replacement_name_each_other(
+    renewals: httpx.AsyncClient,
+) -> None:
+    old = await get(renewals, f"/v1/credentials/{OLD}")
+    new = await get(renewals, f"/v1/credentials/{NEW}")
+    assert old["revocation"] == {
+        "reason": "superseded",
+        "superseded_by": NEW,
+        "revoked_at": "2027-12-16T09:08:00Z",
+    }
+    # Revoked: its expiring notice and renewal concern nobody any more.
+    assert (old["expires_soon"], old["renewal"], old["supersedes"]) == (None, None, [])
+    assert (new["status"], new["supersedes"]) == ("active", [OLD])
+
+    old_check = await get(renewals, f"/v1/credentials/{OLD}/verification")
+    new_check = await get(renewals, f"/v1/credentials/{NEW}/verification")
+    assert (old_check["superseded_by"], old_check["supersedes"]) == (NEW, [])
+    assert (new_check["superseded_by"], new_check["supersedes"]) == (None, [OLD])
+
+
+async def test_the_openapi_document_describes_expiry_renewal_and_supersession(
+    renewals: httpx.AsyncClient,
+) -> None:
+    schemas = (await renewals.get("/openapi.json")).json()["components"]["schemas"]
+    assert {"expires_soon", "renewal", "supersedes"} <= set(schemas["CredentialView"]["properties"])
+    assert "expiring" not in schemas["CredentialView"]["properties"]
+    assert {"lead_days", "renewal"} <= set(schemas["ExpiresSoon"]["properties"])
+    assert {"superseded_by", "supersedes"} <= set(schemas["Verification"]["properties"])
+    assert "expires_soon" in schemas["CredentialSummary"]["properties"]

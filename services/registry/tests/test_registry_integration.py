@@ -112,7 +112,14 @@ async def test_lifecycle_events_show_through_the_api(
                 lifecycle(models.CredentialSuspended, kept, holder, reason="audit"),
                 lifecycle(models.CredentialRevoked, revoked, holder, reason="out of date"),
                 lifecycle(models.CredentialReinstated, kept, holder),
-                lifecycle(models.CredentialExpiring, kept, holder, valid_until=samples.VALID_UNTIL),
+                lifecycle(
+                    models.CredentialExpiring,
+                    kept,
+                    holder,
+                    valid_until=samples.VALID_UNTIL,
+                    lead_days=30,
+                    renewal=samples.RENEWAL,
+                ),
             ],
             topic=topic,
         )
@@ -123,12 +130,14 @@ async def test_lifecycle_events_show_through_the_api(
                 return None
             body: dict[str, Any] = response.json()
             # Every field is in a 200 body (null until set): wait for both values, not keys.
-            done = body["expiring"] is not None and body["reinstated_at"] is not None
+            done = body["expires_soon"] is not None and body["reinstated_at"] is not None
             return body if done else None
 
         body = await eventually(kept_final, "reinstated credential with its expiring notice")
         assert body["status"] == "active"
         assert body["suspension"] is None
+        assert body["expires_soon"]["lead_days"] == 30
+        assert body["renewal"] == samples.RENEWAL.model_dump()
         assert body["achievement"]["name"] == "CPR and First Aid"
         assert body["credential"]["id"] == kept
         # The two credentials sit on different partitions: the revocation may come later.

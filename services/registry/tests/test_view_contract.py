@@ -20,7 +20,7 @@ from credreg_registry.domain import (
     CredentialNotFound,
     CredentialSummary,
     CredentialView,
-    ExpiringNotice,
+    ExpiresSoon,
     InvalidCursor,
     Revocation,
     SearchNeedsFilter,
@@ -48,6 +48,7 @@ ISSUER = samples.SAMPLE_ISSUER
 TOPIC = "credreg.credentials"
 # Whole seconds: MongoDB keeps milliseconds only, and both views must hold the same times.
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+OTHER_RENEWAL = models.Renewal(url="https://issuer.credreg.example/renew/re-sit", text="Re-sit it.")
 
 
 def credential_id(n: int) -> str:
@@ -154,6 +155,16 @@ async def search_ids(adapters: Adapters, competency: str, limit: int = 20) -> li
         cursor = page.next_cursor
 
 
+async def expires_soon_lines(adapters: Adapters) -> dict[str, datetime | None]:
+    """Credential id → `expires_soon` of its line, as the portfolio and the search show them."""
+    page = await queries(adapters).portfolio(HOLDER)
+    found = await queries(adapters).search(issued(1).competencies[0].code)
+    assert {line.id: line.expires_soon for line in found.credentials} == {
+        line.id: line.expires_soon for line in page.credentials
+    }
+    return {line.id: line.expires_soon for line in page.credentials}
+
+
 class ViewContract:
     """What every view answers after the projection; subclasses give `adapters`."""
 
@@ -176,6 +187,8 @@ class ViewContract:
         noticed_at = await feed.lifecycle(
             models.CredentialExpiring, 1, valid_until=samples.VALID_UNTIL
         )
+        notice = ExpiresSoon(valid_until=samples.VALID_UNTIL, noticed_at=noticed_at)
+        assert (await queries(adapters).credential(credential_id(1))).expires_soon == notice
         revoked_at = await feed.lifecycle(
             models.CredentialRevoked, 1, reason="superseded", superseded_by="urn:x:2"
         )
@@ -200,9 +213,115 @@ class ViewContract:
             revocation=Revocation(
                 reason="superseded", superseded_by="urn:x:2", revoked_at=revoked_at
             ),
-            expiring=ExpiringNotice(valid_until=samples.VALID_UNTIL, noticed_at=noticed_at),
+            # Revoked: the expiring notice no longer concerns the holder.
+            expires_soon=None,
             reinstated_at=reinstated_at,
         )
+
+    async def test_an_expiry_notice_shows_until_expiry_and_its_renewal_after(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        await feed.issued(1)
+        await feed.issued(2)
+        noticed_at = await feed.lifecycle(
+            models.CredentialExpiring,
+            1,
+            valid_until=samples.VALID_UNTIL,
+            lead_days=30,
+            renewal=samples.RENEWAL,
+        )
+        notice = ExpiresSoon(
+            valid_until=samples.VALID_UNTIL,
+            noticed_at=noticed_at,
+            lead_days=30,
+            renewal=samples.RENEWAL,
+        )
+        found = await queries(adapters).credential(credential_id(1))
+        assert (found.expires_soon, found.renewal) == (notice, samples.RENEWAL)
+        assert await expires_soon_lines(adapters) == {
+            credential_id(1): samples.VALID_UNTIL,
+            credential_id(2): None,
+        }
+
+        await feed.lifecycle(models.CredentialSuspended, 1, reason="audit")
+        assert (await queries(adapters).credential(credential_id(1))).expires_soon == notice
+        assert (await expires_soon_lines(adapters))[credential_id(1)] == samples.VALID_UNTIL
+
+        # Expired without a renewal of its own: the notice's renewal still shows.
+        await feed.lifecycle(models.CredentialExpired, 1, valid_until=samples.VALID_UNTIL)
+        found = await queries(adapters).credential(credential_id(1))
+        assert (found.status, found.expires_soon, found.renewal) == (
+            "expired",
+            None,
+            samples.RENEWAL,
+        )
+        assert (await expires_soon_lines(adapters))[credential_id(1)] is None
+
+        # The expiry's own renewal comes first.
+        await feed.lifecycle(models.CredentialExpiring, 2, valid_until=samples.VALID_UNTIL)
+        await feed.lifecycle(
+            models.CredentialExpired, 2, valid_until=samples.VALID_UNTIL, renewal=OTHER_RENEWAL
+        )
+        assert (await queries(adapters).credential(credential_id(2))).renewal == OTHER_RENEWAL
+
+    async def test_a_supersession_reads_both_ways_and_moves_no_count(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        await feed.issued(1)
+        await feed.issued(2)
+        await feed.lifecycle(
+            models.CredentialRevoked, 1, reason="superseded", superseded_by=credential_id(2)
+        )
+        assert (await queries(adapters).credential(credential_id(2))).supersedes == [
+            credential_id(1)
+        ]
+        old = await queries(adapters).verification(credential_id(1))
+        new = await queries(adapters).verification(credential_id(2))
+        assert (old.superseded_by, old.supersedes) == (credential_id(2), [])
+        assert (new.superseded_by, new.supersedes) == (None, [credential_id(1)])
+        stats = await queries(adapters).stats()
+        assert stats.by_status == {"active": 1, "suspended": 0, "expired": 0, "revoked": 1}
+        assert (stats.credentials, stats.awaiting_issuance) == (2, 0)
+
+        once = await whole_view(adapters)
+        await feed.projection.apply(feed.log)  # the whole log redelivered
+        assert await whole_view(adapters) == once
+
+    async def test_a_replacement_on_another_partition_is_linked_before_its_issuance(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        for n in (1, 3):
+            feed.record(issued(n))
+        feed.record(
+            lifecycle(
+                models.CredentialRevoked, 1, reason="superseded", superseded_by=credential_id(2)
+            )
+        )
+        await feed.flush()
+        with pytest.raises(CredentialNotFound):
+            await queries(adapters).credential(credential_id(2))
+        stats = await queries(adapters).stats()
+        assert (stats.credentials, stats.awaiting_issuance) == (2, 0)
+
+        # A second credential replaced by the same one: added to the placeholder's list.
+        await feed.lifecycle(
+            models.CredentialRevoked, 3, reason="superseded", superseded_by=credential_id(2)
+        )
+        feed.record(issued(2), partition=1)
+        await feed.flush()
+        found = await queries(adapters).credential(credential_id(2))
+        assert (found.status, found.supersedes) == ("active", [credential_id(1), credential_id(3)])
+        stats = await queries(adapters).stats()
+        assert stats.by_status == {"active": 1, "suspended": 0, "expired": 0, "revoked": 2}
+        assert (stats.credentials, stats.awaiting_issuance) == (3, 0)
+        assert credential_id(2) in await portfolio_ids(adapters, HOLDER)
+
+        once = await whole_view(adapters)
+        await feed.projection.apply(sorted(feed.log, key=lambda e: (e.partition, e.offset)))
+        assert await whole_view(adapters) == once
 
     async def test_a_suspension_reads_back_and_is_not_in_force(self, adapters: Adapters) -> None:
         feed = Feed(adapters)

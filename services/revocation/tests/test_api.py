@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from credreg_revocation.adapters.fakes import (
+    InMemoryCredentialIssuer,
     InMemoryCredentialRepository,
     InMemoryExpiryPolicies,
     InMemoryExpirySchedule,
@@ -71,6 +72,7 @@ async def api() -> AsyncIterator[Api]:
             keys=keys,
             schedule=InMemoryExpirySchedule(),
             policies=InMemoryExpiryPolicies(),
+            issuer=InMemoryCredentialIssuer(),
         ),
     )
     transport = httpx.ASGITransport(app=app)
@@ -161,6 +163,7 @@ async def test_database_down_is_503(api: Api) -> None:
             keys=api.keys,
             schedule=InMemoryExpirySchedule(),
             policies=InMemoryExpiryPolicies(),
+            issuer=InMemoryCredentialIssuer(),
         ),
     )
     transport = httpx.ASGITransport(app=app)

@@ -16,10 +16,24 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from credreg_shared.errors import DomainError
-from credreg_shared.events.models import Competency
+from credreg_shared.events.lifecycle import ACTIVE, EXPIRED, SUSPENDED
+from credreg_shared.events.models import Competency, Renewal
 
 ISSUED_FLAG = "issued"
 """True once the credential's ``issued`` event is in the view; placeholders lack it."""
+
+EXPIRING = "expiring"
+"""The stored latest expiring notice (``valid_until``, ``noticed_at``, ``lead_days``, ``renewal``);
+the answers call it ``expires_soon``."""
+
+EXPIRY_RENEWAL = "renewal"
+"""The stored renewal of the ``expired`` event (the answers show it only while expired)."""
+
+SUPERSEDES = "supersedes"
+"""The ids of the credentials that a credential replaced (their revocations named it)."""
+
+NOTICE_SHOWN_WHILE = (ACTIVE, SUSPENDED)
+"""An expiring notice concerns a holder only while the credential may still be in force."""
 
 
 class CredentialNotFound(DomainError):
@@ -79,11 +93,15 @@ class Suspension(Response):
     suspended_at: datetime
 
 
-class ExpiringNotice(Response):
+class ExpiresSoon(Response):
     """Advance notice that the credential expires soon."""
 
     valid_until: datetime
     noticed_at: datetime
+    lead_days: int | None = Field(
+        default=None, description="The issuer's lead time (in days) this notice keeps"
+    )
+    renewal: Renewal | None = None
 
 
 class CredentialView(Response):
@@ -101,9 +119,19 @@ class CredentialView(Response):
     updated_at: datetime
     revocation: Revocation | None = None
     suspension: Suspension | None = None
-    expiring: ExpiringNotice | None = None
+    expires_soon: ExpiresSoon | None = Field(
+        default=None,
+        description="The latest expiring notice, while the credential is active or suspended",
+    )
+    renewal: Renewal | None = Field(
+        default=None,
+        description="How to renew: once expired (from the expiry, else the notice) or expiring",
+    )
     expired_at: datetime | None = None
     reinstated_at: datetime | None = None
+    supersedes: list[str] = Field(
+        default=[], description="Credentials that this one replaced (their revocation names it)"
+    )
 
 
 class CredentialSummary(Response):
@@ -116,6 +144,10 @@ class CredentialSummary(Response):
     achievement_type: str | None = None
     valid_from: datetime
     valid_until: datetime | None = None
+    expires_soon: datetime | None = Field(
+        default=None,
+        description="The `valid_until` of an expiring notice, while active or suspended",
+    )
 
 
 class PortfolioPage(Response):
@@ -148,6 +180,10 @@ class Verification(Response):
     valid_until: datetime | None = None
     in_force: bool = Field(description="Active, and `checked_at` lies within its validity")
     checked_at: datetime
+    superseded_by: str | None = Field(
+        default=None, description="The credential that replaced this revoked one"
+    )
+    supersedes: list[str] = Field(default=[], description="Credentials that this one replaced")
 
 
 class Stats(Response):
@@ -164,8 +200,39 @@ def credential_view(document: Mapping[str, Any], body: str) -> CredentialView:
     """A state document and the credential's JSON text, as the API answers them."""
     credential = json.loads(body)
     return CredentialView.model_validate(
-        {**document, "id": document["_id"], "credential": credential}
+        {
+            **document,
+            "id": document["_id"],
+            "credential": credential,
+            "expires_soon": expiry_notice(document),
+            "renewal": renewal(document),
+            SUPERSEDES: superseded(document),
+        }
     )
+
+
+def expiry_notice(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The stored expiring notice while it concerns the holder (active or suspended), else None."""
+    if document["status"] not in NOTICE_SHOWN_WHILE:
+        return None
+    notice: Mapping[str, Any] | None = document.get(EXPIRING)
+    return notice
+
+
+def renewal(document: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """How to renew: once expired, the expiry's renewal or else the notice's; while a notice
+    shows, the notice's; otherwise (revoked, or no notice) None."""
+    notice = document.get(EXPIRING) or {}
+    if document["status"] == EXPIRED:
+        found: Mapping[str, Any] | None = document.get(EXPIRY_RENEWAL) or notice.get("renewal")
+        return found
+    return notice.get("renewal") if expiry_notice(document) is not None else None
+
+
+def superseded(document: Mapping[str, Any]) -> list[str]:
+    """The credentials this one replaced, sorted (stored in arrival order, which may differ
+    between replays when the revocations sit on different partitions)."""
+    return sorted(document.get(SUPERSEDES, []))
 
 
 def summary(document: Mapping[str, Any]) -> CredentialSummary:
@@ -179,6 +246,7 @@ def summary(document: Mapping[str, Any]) -> CredentialSummary:
         achievement_type=achievement.get("type"),
         valid_from=document["valid_from"],
         valid_until=document.get("valid_until"),
+        expires_soon=(expiry_notice(document) or {}).get("valid_until"),
     )
 
 
@@ -208,4 +276,6 @@ def verification(document: Mapping[str, Any], now: datetime) -> Verification:
         valid_until=valid_until,
         in_force=in_force,
         checked_at=now,
+        superseded_by=(document.get("revocation") or {}).get("superseded_by"),
+        supersedes=superseded(document),
     )

@@ -2,8 +2,9 @@
 
 Collections (all keyed by ``_id``; no read needs a secondary index):
 
-* ``credentials``: one small document per credential (``_id`` = credential id): its state.
-  ``applied_events`` makes each event apply once;
+* ``credentials``: one small document per credential (``_id`` = credential id): its state
+  (with ``expiring``, the latest expiring notice, and ``supersedes``, the credentials it
+  replaced). ``applied_events`` makes each event apply once;
   ``placed`` records which chunk of which list holds the credential (``"<chunk>|<list>"``).
 * ``credential_bodies``: the Verifiable Credential as issued, as JSON text (``_id`` = credential
   id), written once and never changed. Apart from the state so that a page's lines and a status
@@ -41,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from credreg_registry.domain import ISSUED_FLAG, summary
+from credreg_registry.domain import ISSUED_FLAG, SUPERSEDES, summary
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
 CREDENTIALS = "credentials"
@@ -60,6 +61,9 @@ PLACEHOLDERS = "placeholders"
 
 BOOKKEEPING = (APPLIED_EVENTS_FIELD, "placed")
 """Fields of a credential document that no answer shows."""
+
+ADDED_TO_SETS = (APPLIED_EVENTS_FIELD, SUPERSEDES)
+"""Fields of a credential document that its update adds to (``$addToSet``), never sets whole."""
 
 
 def portfolio_list(holder_id: str) -> str:
@@ -107,8 +111,12 @@ def status_counter(status: str) -> str:
 
 
 def counted_as(document: Mapping[str, Any] | None) -> str | None:
-    """Which counter a credential document counts in (None: not in the view)."""
-    if document is None:
+    """Which counter a credential document counts in (None: not in the view).
+
+    A replacement's placeholder that only a supersession link made has no status: no event of
+    its own came yet, so it counts nowhere (its ``issued`` event counts it as usual).
+    """
+    if document is None or "status" not in document:
         return None
     return status_counter(document["status"]) if document.get(ISSUED_FLAG) else PLACEHOLDERS
 
@@ -143,17 +151,28 @@ class CredentialChange:
     original: Document | None
 
     def update(self) -> Document:
-        """The update document from `original` to `document` (applied events added to the set)."""
+        """The update document from `original` to `document` (applied events and superseded
+        credentials added to their sets)."""
         original = self.original or {}
         changed = {
             name: value
             for name, value in self.document.items()
-            if name != APPLIED_EVENTS_FIELD and original.get(name, _MISSING) != value
+            if name not in ADDED_TO_SETS and original.get(name, _MISSING) != value
         }
         removed = {name: "" for name in original if name not in self.document}
-        update: Document = {}
+        # Added, never set whole: a replacement's links come from the partitions of the
+        # credentials it replaced, whose consumers may write the same document at once.
+        superseded = [
+            i for i in self.document.get(SUPERSEDES, []) if i not in original.get(SUPERSEDES, [])
+        ]
+        added: Document = {}
         if self.new_events:
-            update["$addToSet"] = {APPLIED_EVENTS_FIELD: {"$each": list(self.new_events)}}
+            added[APPLIED_EVENTS_FIELD] = {"$each": list(self.new_events)}
+        if superseded:
+            added[SUPERSEDES] = {"$each": superseded}
+        update: Document = {}
+        if added:
+            update["$addToSet"] = added
         if changed:
             update["$set"] = changed
         if removed:

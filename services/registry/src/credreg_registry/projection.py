@@ -18,6 +18,12 @@ in that order, and the shared lifecycle rules (``next_status``) only let a statu
 ``issued`` event leaves a *placeholder* (no ``issued`` flag, hidden from the API); the later
 ``issued`` event completes it without resetting its status.
 
+Supersession, both ways: a revocation that names its replacement (``superseded_by``) records it
+on the revoked credential, and adds the revoked credential to the replacement's ``supersedes``,
+once per event (the replacement's ``applied_events`` lists the revocation too). The replacement
+may sit on another partition and not be in the view yet: the link then leaves a placeholder
+without a status (counted nowhere), which its ``issued`` event completes.
+
 Every time stored comes from the event (``envelope.time``), never the clock, so replaying the
 log into an empty view rebuilds the very same documents.
 """
@@ -31,7 +37,13 @@ from collections.abc import Mapping, Sequence
 
 from pydantic_core import to_json
 
-from credreg_registry.domain import ISSUED_FLAG, competency_keys
+from credreg_registry.domain import (
+    EXPIRING,
+    EXPIRY_RENEWAL,
+    ISSUED_FLAG,
+    SUPERSEDES,
+    competency_keys,
+)
 from credreg_registry.layout import (
     CounterChange,
     CredentialChange,
@@ -88,7 +100,7 @@ def apply_event(
         case models.CredentialIssued():
             result.update(issued_fields(event, envelope))
         case models.CredentialExpiring():
-            result["expiring"] = {"valid_until": event.valid_until, "noticed_at": envelope.time}
+            result[EXPIRING] = expiring_notice(event, envelope)
         case _:
             target = next_status(current, event)
             if target is not None and target != current:
@@ -121,6 +133,46 @@ def issued_fields(event: models.CredentialIssued, envelope: Envelope) -> Documen
     }
 
 
+def expiring_notice(event: models.CredentialExpiring, envelope: Envelope) -> Document:
+    """What an expiring notice stores (a later notice, e.g. 7 days after 60, replaces it)."""
+    return {
+        "valid_until": event.valid_until,
+        "noticed_at": envelope.time,
+        "lead_days": event.lead_days,
+        "renewal": renewal_fields(event.renewal),
+    }
+
+
+def renewal_fields(renewal: models.Renewal | None) -> Document | None:
+    """A renewal as stored (None when the event has none)."""
+    return renewal.model_dump() if renewal is not None else None
+
+
+def link_replacement(
+    document: Document | None, replacement: str, event: models.CredentialRevoked, envelope: Envelope
+) -> Document:
+    """The replacement's document listing the revoked credential in ``supersedes`` (a new dict).
+
+    Nothing else moves, ``updated_at`` and status included: those are the replacement's own
+    events', which another partition's consumer may be writing at the same time.
+    """
+    result: Document = (
+        copy.deepcopy(document)
+        if document is not None
+        else {
+            "_id": replacement,
+            APPLIED_EVENTS_FIELD: [],
+            "issuer_id": event.issuer_id,
+            "holder_id": event.holder_id,
+        }
+    )
+    supersedes = result.get(SUPERSEDES, [])
+    if event.credential_id not in supersedes:
+        result[SUPERSEDES] = [*supersedes, event.credential_id]
+    result[APPLIED_EVENTS_FIELD] = [*result[APPLIED_EVENTS_FIELD], envelope.id]
+    return result
+
+
 def status_details(event: models.CredentialEvent, envelope: Envelope) -> Document:
     """The fields that record why and when the status changed."""
     match event:
@@ -137,7 +189,7 @@ def status_details(event: models.CredentialEvent, envelope: Envelope) -> Documen
         case models.CredentialReinstated():
             return {"reinstated_at": envelope.time}
         case models.CredentialExpired():
-            return {"expired_at": envelope.time}
+            return {"expired_at": envelope.time, EXPIRY_RENEWAL: renewal_fields(event.renewal)}
     raise TypeError(f"{type(event).__name__} is not a status event")
 
 
@@ -150,11 +202,14 @@ def fold(
     deltas: dict[str, Counter[str]] = defaultdict(Counter)
     last_offsets: dict[str, int] = {}
     issued_now: set[str] = set()
+    # Credential id → whether the batch holds events of its own (False: only linked to).
+    touched: dict[str, bool] = {}
     changes = ViewChanges()
     for consumed in events:
         envelope = consumed.envelope
         event = event_data(envelope)
         credential_id = event.credential_id
+        touched[credential_id] = True
         if isinstance(event, models.CredentialIssued):
             issued_now.add(credential_id)
         before = documents.get(credential_id) or snapshot.credentials.get(credential_id)
@@ -162,18 +217,25 @@ def fold(
         counted = snapshot.counted_offsets.get(counters, -1)
         if consumed.offset > counted:
             last_offsets[counters] = max(last_offsets.get(counters, -1), consumed.offset)
-        if before is not None and envelope.id in before.get(APPLIED_EVENTS_FIELD, ()):
-            continue
-        after = apply_event(before, event, envelope)
-        if isinstance(event, models.CredentialIssued):
-            # Text, not a nested document: several times cheaper for FerretDB to write.
-            # pydantic-core's serializer: a third of json.dumps's time on a 4 KB credential.
-            body = to_json(event.credential).decode()
-            changes.bodies.append({"_id": credential_id, "json": body})
-        documents[credential_id] = after
-        new_events[credential_id].append(envelope.id)
-        if consumed.offset > counted:
-            _count_move(deltas[counters], counted_as(before), counted_as(after))
+        if before is None or envelope.id not in before.get(APPLIED_EVENTS_FIELD, ()):
+            after = apply_event(before, event, envelope)
+            if isinstance(event, models.CredentialIssued):
+                # Text, not a nested document: several times cheaper for FerretDB to write.
+                # pydantic-core's serializer: a third of json.dumps's time on a 4 KB credential.
+                body = to_json(event.credential).decode()
+                changes.bodies.append({"_id": credential_id, "json": body})
+            documents[credential_id] = after
+            new_events[credential_id].append(envelope.id)
+            if consumed.offset > counted:
+                _count_move(deltas[counters], counted_as(before), counted_as(after))
+        # Even when the revoked credential had this event already: its replacement's write may
+        # not have landed (a crash between the two), and the redelivery mends it.
+        if isinstance(event, models.CredentialRevoked):
+            linked = _supersession(event, envelope, documents, snapshot)
+            if linked is not None:
+                documents[linked["_id"]] = linked
+                new_events[linked["_id"]].append(envelope.id)
+                touched.setdefault(linked["_id"], False)
     changes.counters = [
         CounterChange(
             counter_id=counters,
@@ -184,18 +246,22 @@ def fold(
         for counters, offset in last_offsets.items()
     ]
     placement = _Placement(snapshot, changes, counts or ChunkCounts())
-    for credential_id in {event_data(e.envelope).credential_id: None for e in events}:
+    for credential_id, own in touched.items():
         found = documents.get(credential_id) or snapshot.credentials.get(credential_id)
         if found is None:
             continue
         document = dict(found)  # placing sets top-level fields; the snapshot stays as read
+        # Only a credential with events of its own is placed and gets its line written: a
+        # replacement that was only linked to keeps both (its line does not show the link), and
+        # its own partition's consumer may be writing them from a newer state.
+        shown = own and bool(document.get(ISSUED_FLAG))
         # Placing first: a credential that gets its buckets now records them in its update.
         placed_now = (
             placement.place(document, issued_in_batch=credential_id in issued_now)
-            if document.get(ISSUED_FLAG)
+            if shown
             else False
         )
-        if document.get(ISSUED_FLAG):
+        if shown:
             # Every touched credential's line is written again: that mends a crash between
             # the state's write and the line's.
             changes.lines[credential_id] = line(document)
@@ -211,6 +277,30 @@ def fold(
                 )
             )
     return changes
+
+
+def _supersession(
+    event: models.CredentialRevoked,
+    envelope: Envelope,
+    documents: Mapping[str, Document],
+    snapshot: ViewSnapshot,
+) -> Document | None:
+    """The replacement's document with the link this revocation adds, or None: nothing to add.
+
+    The link follows the revoked credential's recorded revocation: a revocation that did not
+    take (the credential was revoked before, for another reason) names no replacement there, so
+    it links nothing either.
+    """
+    replacement = event.superseded_by
+    revoked = documents.get(event.credential_id) or snapshot.credentials.get(event.credential_id)
+    if replacement is None or revoked is None:
+        return None
+    if (revoked.get("revocation") or {}).get("superseded_by") != replacement:
+        return None
+    before = documents.get(replacement) or snapshot.credentials.get(replacement)
+    if before is not None and envelope.id in before.get(APPLIED_EVENTS_FIELD, ()):
+        return None
+    return link_replacement(before, replacement, event, envelope)
 
 
 def _count_move(deltas: Counter[str], before: str | None, after: str | None) -> None:
@@ -303,8 +393,14 @@ class CredentialProjection:
             if isinstance(d, models.CredentialIssued)
             for key in competency_keys([c.model_dump(exclude_none=True) for c in d.competencies])
         }
+        # A revocation that names its replacement writes the replacement's document too.
+        replacements = {
+            d.superseded_by
+            for d in data
+            if isinstance(d, models.CredentialRevoked) and d.superseded_by is not None
+        }
         snapshot = await self.store.snapshot(
-            credential_ids=sorted({d.credential_id for d in data}),
+            credential_ids=sorted({d.credential_id for d in data} | replacements),
             lists=sorted(lists),
             counter_ids=sorted({counter_id(e) for e in events}),
         )

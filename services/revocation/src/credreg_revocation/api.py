@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from credreg_revocation.domain import (
@@ -14,16 +14,21 @@ from credreg_revocation.domain import (
     ChangeStatus,
     InvalidReplacement,
     NotTheIssuer,
+    ReplacementConflict,
+    ReplacementForbidden,
+    ReplacementRefused,
     Transition,
     TransitionNotAllowed,
     UnknownCredential,
 )
 from credreg_revocation.expiry import MAX_LEAD_DAYS
 from credreg_revocation.scheduling import ExpiryPolicy
+from credreg_revocation.supersession import Reissue, Supersessions
 from credreg_revocation.use_cases import StatusChanges
 from credreg_shared.auth import CallingInstitution
-from credreg_shared.errors import DomainError
+from credreg_shared.errors import DomainError, Unavailable
 from credreg_shared.events.models import Renewal
+from credreg_shared.issuance import IssueCredential
 from credreg_shared.web import problem_responses, use_case
 
 
@@ -37,6 +42,11 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     NotTheIssuer: 403,
     TransitionNotAllowed: 409,
     InvalidReplacement: 422,
+    ReplacementRefused: 422,
+    ReplacementConflict: 409,
+    ReplacementForbidden: 403,
+    # The issuer did not answer, or its replacement is not read from the log yet.
+    Unavailable: 503,
 }
 """How each refusal of the domain answers over HTTP (the chassis adds 503 for outages)."""
 
@@ -142,6 +152,87 @@ def add_status_route(transition: Transition, *, name: str, summary: str) -> None
         description=acknowledged(transition),
         # The name keeps each route's OpenAPI operation id (suspend_…, reinstate_…).
         name=name,
+    )
+
+
+class SupersessionRequest(BaseModel):
+    """The replacement to issue (same holder), and why the old credential is revoked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replacement: IssueCredential
+    reason: Reason = "superseded"
+
+
+class Replacement(BaseModel):
+    """The replacement credential as the issuer issued it."""
+
+    id: str
+    event_id: str
+    credential: dict[str, Any]
+
+
+class SupersessionAccepted(BaseModel):
+    """The replacement, active, and the old credential's revocation naming it (absent when an
+    earlier attempt of the same request revoked it already)."""
+
+    replacement: Replacement
+    revocation: StatusChangeAccepted | None
+
+
+@router.post(
+    "/credentials/{credential_id}/supersession",
+    status_code=201,
+    responses={
+        **REFUSALS,
+        **problem_responses(
+            {
+                403: "The credential is another institution's, or the key may not issue",
+                409: "The credential's status does not allow revocation, or it was superseded "
+                "by a different replacement",
+                422: "The replacement is invalid or for another holder; nothing was issued",
+                503: "The issuer, the event log or the database did not answer, or the "
+                "replacement is not read from the log yet: retry the same request",
+            }
+        ),
+    },
+    summary="Reissue a credential and revoke the old one as superseded by it",
+    description="Issues the replacement through the issuer (with the caller's key, which "
+    "needs the `issue` scope too), waits until it is active here, then publishes "
+    f"`{REVOCATION.event.event_type}` with `superseded_by`. Retrying the same request issues "
+    "nothing twice.",
+)
+async def supersede(
+    credential_id: str,
+    body: SupersessionRequest,
+    request: Request,
+    supersessions: Annotated[Supersessions, Depends(use_case(Supersessions))],
+    caller: CallingInstitution,
+) -> SupersessionAccepted:
+    """Reissue, then revoke: the replacement is in force before the old one leaves."""
+    done = await supersessions.reissue(
+        Reissue(
+            credential_id,
+            caller,
+            body.replacement,
+            authorization=request.headers.get("authorization", ""),
+            reason=body.reason,
+        )
+    )
+    revocation = (
+        StatusChangeAccepted(
+            id=done.revocation.credential_id,
+            status=done.revocation.status,
+            event_id=done.revocation.event_id,
+        )
+        if done.revocation
+        else None
+    )
+    return SupersessionAccepted(
+        replacement=Replacement(
+            id=done.replacement_id, event_id=done.replacement_event_id, credential=done.credential
+        ),
+        revocation=revocation,
     )
 
 

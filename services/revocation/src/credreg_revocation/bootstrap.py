@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI, Request
 
 from credreg_revocation import api
+from credreg_revocation.adapters.issuer_http import HttpCredentialIssuer
 from credreg_revocation.adapters.mongo import (
     INDEXES,
     MongoCredentialRepository,
@@ -24,6 +25,7 @@ from credreg_revocation.scheduling import (
     utc_now,
 )
 from credreg_revocation.settings import RevocationSettings
+from credreg_revocation.supersession import Supersessions
 from credreg_revocation.use_cases import KeptKeys, OutboxRelay, StatusChanges
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.auth import ApiKeyTable, institution_resolver
@@ -33,14 +35,15 @@ from credreg_shared.runtime import Platform, ServiceDefinition, build_service_ap
 from credreg_shared.workers import Worker
 
 
-def real_adapters(platform: Platform) -> Adapters:
-    """The ownership view in the service's database, and the platform's publisher."""
+def real_adapters(platform: Platform, settings: RevocationSettings) -> Adapters:
+    """The ownership view in the service's database, the platform's publisher, the issuer."""
     return Adapters(
         credentials=MongoCredentialRepository(platform.db),
         publisher=platform.publisher,
         keys=MongoInstitutionKeys(platform.db),
         schedule=MongoExpirySchedule(platform.db),
         policies=MongoExpiryPolicies(platform.db),
+        issuer=HttpCredentialIssuer(settings.issuer_url),
     )
 
 
@@ -81,6 +84,11 @@ def build_app(
             status_changes(adapters),
             KeptKeys(adapters.keys),
             ExpiryPolicy(adapters.policies, lead_times(adapters)),
+            Supersessions(
+                changes=status_changes(adapters),
+                issuer=adapters.issuer,
+                wait_seconds=config.supersede_wait_seconds,
+            ),
         ]
 
     def workers(adapters: Adapters) -> dict[str, Worker]:
@@ -113,7 +121,7 @@ def build_app(
     definition = ServiceDefinition[Adapters](
         api=api,
         indexes=INDEXES,
-        adapters=real_adapters,
+        adapters=lambda platform: real_adapters(platform, config),
         use_cases=use_cases,
         workers=workers,
         projection=projection,

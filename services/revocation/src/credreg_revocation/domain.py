@@ -84,6 +84,18 @@ class InvalidReplacement(DomainError):
     """`superseded_by` does not name a credential that can replace this one."""
 
 
+class ReplacementRefused(DomainError):
+    """The issuer found the replacement invalid; nothing was issued or revoked."""
+
+
+class ReplacementConflict(DomainError):
+    """This credential was already superseded by another replacement request."""
+
+
+class ReplacementForbidden(DomainError):
+    """The caller's key may not issue (it lacks the issuer's `issue` scope)."""
+
+
 def check_replacement(
     record: CredentialRecord, replacement: CredentialRecord | None, replacement_id: str
 ) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.expiry import Announcement, ClockState
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.models import Renewal
+from credreg_shared.issuance import IssueCredential
 from credreg_shared.messaging.ports import EventPublisher
 
 
@@ -193,6 +194,26 @@ class InstitutionKeys(Protocol):
 
 
 @dataclass(frozen=True)
+class IssuedReplacement:
+    """A credential the issuer issued (or had issued under the same Idempotency-Key)."""
+
+    credential_id: str
+    event_id: str
+    credential: dict[str, Any]
+
+
+class CredentialIssuer(Protocol):
+    """The issuer service's public API, for "reissue and supersede"."""
+
+    async def issue(
+        self, command: IssueCredential, *, authorization: str, idempotency_key: str
+    ) -> IssuedReplacement:
+        """Issue as the caller (its own credentials); the issuer's refusals as
+        `ReplacementRefused`, its outages as `Unavailable`."""
+        ...
+
+
+@dataclass(frozen=True)
 class Adapters:
     """The ports the use case and the projection need: real adapters, or fakes in unit tests."""
 
@@ -201,3 +222,4 @@ class Adapters:
     keys: InstitutionKeys
     schedule: ExpirySchedule
     policies: ExpiryPolicies
+    issuer: CredentialIssuer

@@ -19,4 +19,8 @@ class RevocationSettings(InstitutionApiSettings):
     # How long a replica's hold on the scheduler lasts unless renewed (every bucket renews it).
     expiry_lease_seconds: float = Field(default=30.0, gt=0)
     # Days before validUntil that "expiring" notices go out, for institutions that set none.
+    # The issuer's API, for "reissue and supersede" (which issues the replacement there).
+    issuer_url: str = Field(default="http://127.0.0.1:8001", pattern=r"^https?://\S+$")
+    # How long "reissue and supersede" waits for the replacement to reach this service.
+    supersede_wait_seconds: float = Field(default=10.0, gt=0)
     expiry_default_lead_days: tuple[int, ...] = Field(default=(30,), min_length=1, max_length=5)

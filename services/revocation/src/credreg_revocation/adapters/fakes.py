@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.expiry import BUCKET, Announcement, ClockState, bucket_of, next_bucket
+from credreg_revocation.ports import IssuedReplacement
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.lifecycle import ACTIVE
 from credreg_shared.events.models import Renewal
+from credreg_shared.issuance import IssueCredential
 
 
 @dataclass
@@ -295,6 +298,29 @@ class InMemoryExpiryPolicies:
             self.renewals.pop((institution, achievement_id), None)
         else:
             self.renewals[(institution, achievement_id)] = renewal
+
+
+class InMemoryCredentialIssuer:
+    """`CredentialIssuer` in memory: one credential per Idempotency-Key, handed to `on_issued`
+    (a test feeds it to the projection, as the log would) unless `refuse_with` is set."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[IssueCredential, str, str]] = []
+        self.refuse_with: Exception | None = None
+        self.on_issued: Callable[[str, IssueCredential], Awaitable[None]] | None = None
+
+    async def issue(
+        self, command: IssueCredential, *, authorization: str, idempotency_key: str
+    ) -> IssuedReplacement:
+        """Issue (again, for a key seen before) unless told to refuse."""
+        await asyncio.sleep(0)
+        if self.refuse_with is not None:
+            raise self.refuse_with
+        self.calls.append((command, authorization, idempotency_key))
+        credential_id = f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key)}"
+        if self.on_issued is not None:
+            await self.on_issued(credential_id, command)
+        return IssuedReplacement(credential_id, f"e-{credential_id}", {"id": credential_id})
 
 
 class InMemoryInstitutionKeys:
