@@ -63,6 +63,9 @@ class Stack:
         process.start()
         process.wait_ready()
         self.services[f"{name}{instance}"] = process
+        if name == "issuer" and not instance:
+            # Where the revocation service issues replacements ("reissue and supersede").
+            self.base_env.setdefault("CREDREG_ISSUER_URL", process.url)
         return process
 
     def url(self, name: str) -> str:
