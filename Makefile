@@ -14,6 +14,7 @@ help:
 	@echo "make bench     run the benchmarks (results in bench/results/)"
 	@echo "make bench-registry   the registry at 1M credentials (ARGS='--credentials 20000 --keep ...')"
 	@echo "make bench-revocation revocation request → status list served with the bit (ARGS='--rate 50')"
+	@echo "make bench-expiry     100,000 credentials falling due in one minute (ARGS='--credentials 5000')"
 	@echo "make infra-up | infra-down | infra-status   the local Kafka + Mongo server alone"
 
 deps:
@@ -65,3 +66,7 @@ clean: down
 .PHONY: bench-issuance
 bench-issuance: deps
 	@scripts/bench-issuance.sh $(ARGS)
+
+.PHONY: bench-expiry
+bench-expiry: deps
+	@scripts/bench-expiry.sh $(ARGS)

@@ -76,8 +76,13 @@ def build_app(
             clock=clock,
         )
 
+    kept_leads: dict[int, LeadTimes] = {}
+
     def lead_times(adapters: Adapters) -> LeadTimes:
-        return LeadTimes(adapters.policies, config.expiry_default_lead_days)
+        # One per app: a change through the API is seen by its scheduler and projection at once.
+        if id(adapters) not in kept_leads:
+            kept_leads[id(adapters)] = LeadTimes(adapters.policies, config.expiry_default_lead_days)
+        return kept_leads[id(adapters)]
 
     def use_cases(adapters: Adapters) -> list[object]:
         return [

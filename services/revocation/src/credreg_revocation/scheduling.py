@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -53,17 +54,34 @@ def utc_now() -> datetime:
 
 
 class LeadTimes:
-    """Each institution's lead times (its policy, else the default)."""
+    """Each institution's lead times (its policy, else the default), read at most every
+    `ttl` seconds: every issued credential needs them, and they seldom change."""
 
     def __init__(
-        self, policies: ExpiryPolicies, default: tuple[int, ...] = DEFAULT_LEAD_DAYS
+        self,
+        policies: ExpiryPolicies,
+        default: tuple[int, ...] = DEFAULT_LEAD_DAYS,
+        *,
+        ttl: float = 5.0,
     ) -> None:
         self.policies = policies
         self.default = default
+        self.ttl = ttl
+        self._read: dict[str, tuple[float, tuple[int, ...]]] = {}
 
     async def of(self, institution: str) -> tuple[int, ...]:
         """The lead times `institution` gives notice at, in days."""
-        return await self.policies.lead_days(institution) or self.default
+        now = time.monotonic()
+        kept = self._read.get(institution)
+        if kept is not None and now - kept[0] < self.ttl:
+            return kept[1]
+        found = await self.policies.lead_days(institution) or self.default
+        self._read[institution] = (now, found)
+        return found
+
+    def forget(self, institution: str) -> None:
+        """Read the institution's lead times again next time (this process changed them)."""
+        self._read.pop(institution, None)
 
 
 class ExpiryScheduling:
@@ -276,6 +294,7 @@ class ExpiryPolicy:
         """Replace the lead times (longest first) of credentials scheduled from now on."""
         kept = tuple(sorted(set(lead_days), reverse=True))
         await self.policies.set_lead_days(institution, kept)
+        self.leads.forget(institution)
         return kept
 
     async def renewal(self, institution: str, achievement_id: str) -> Renewal | None:

@@ -12,6 +12,7 @@ the scheduler, changed only by compare-and-set.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ POLICIES = "expiry_policies"
 RENEWALS = "renewals"
 CLOCK_ID = "clock"
 SLOTS_PER_READ = 1000
+LISTED_KEPT = 10_000
 
 
 @storage_adapter
@@ -51,6 +53,9 @@ class MongoExpirySchedule:
         self.buckets: AsyncCollection[Document] = db[BUCKETS]
         self.slots: AsyncCollection[Document] = db[SLOTS]
         self.days: AsyncCollection[Document] = db[DAYS]
+        # Buckets this process listed in their day's index (bounded): a bucket stays listed
+        # until it is finished, and a writer to a finished bucket is sent past it anyway.
+        self._listed: OrderedDict[str, None] = OrderedDict()
 
     async def opened(self, now: datetime) -> str:
         """The first bucket not closed yet (a new clock starts just before `now`)."""
@@ -71,9 +76,13 @@ class MongoExpirySchedule:
     async def add(self, bucket: str, entries: Sequence[str]) -> None:
         """Add entries to a bucket (in a new slot: never a growing document)."""
         # The day's index first: a bucket it does not list is never read.
-        await self.days.update_one(
-            {"_id": day_of(bucket)}, {"$addToSet": {"buckets": bucket}}, upsert=True
-        )
+        if bucket not in self._listed:
+            await self.days.update_one(
+                {"_id": day_of(bucket)}, {"$addToSet": {"buckets": bucket}}, upsert=True
+            )
+            self._listed[bucket] = None
+            if len(self._listed) > LISTED_KEPT:
+                self._listed.popitem(last=False)
         counter = await self.buckets.find_one_and_update(
             {"_id": bucket},
             {"$inc": {"slots": 1}},
