@@ -94,3 +94,14 @@ class InstitutionApiSettings(ServiceSettings):
                     "(or did:key:… in tests)"
                 )
         return keys
+
+
+class HolderTokenSettings(ServiceSettings):
+    """Settings of a service that takes holder tokens (and of the registry, which mints them)."""
+
+    # The registry's signing key (`secretKeyMultibase`, z3u2…): only the registry sets it.
+    holder_token_key: SecretStr | None = Field(default=None, repr=False)
+    # Public keys (`publicKeyMultibase`, z6Mk…) whose tokens are accepted: the current key's,
+    # and the previous one's while its last tokens may live. Empty: the signing key's own.
+    holder_token_public_keys: list[str] = Field(default_factory=list)
+    holder_token_minutes: int = Field(default=15, ge=1, le=24 * 60)

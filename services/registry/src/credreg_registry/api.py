@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from credreg_registry.domain import (
     SEARCH_PAGE_DEFAULT,
@@ -20,6 +20,12 @@ from credreg_registry.domain import (
     SearchPage,
     Stats,
     Verification,
+)
+from credreg_registry.holder_auth import (
+    AuthenticationFailed,
+    HolderAuthentication,
+    NotADid,
+    TokensNotConfigured,
 )
 from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
 from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
@@ -41,9 +47,13 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     CredentialNotFound: 404,
     InvalidCursor: 400,
     SearchNeedsFilter: 400,
+    NotADid: 422,
+    AuthenticationFailed: 401,
+    TokensNotConfigured: 503,
 }
 
 Queries = Annotated[RegistryQueries, Depends(use_case(RegistryQueries))]
+Authentication = Annotated[HolderAuthentication, Depends(use_case(HolderAuthentication))]
 Verifier = Annotated[VerifyCredentials, Depends(use_case(VerifyCredentials))]
 Cursor = Annotated[
     str | None, Query(max_length=40, description="`next_cursor` of the previous page")
@@ -177,3 +187,77 @@ async def get_context_v1(if_none_match: Annotated[str | None, Header()] = None) 
 router = APIRouter()
 router.include_router(v1)
 router.include_router(contexts)
+
+
+# --- holders: DID authentication → holder token ---------------------------------------------
+
+
+class ChallengeRequest(BaseModel):
+    """The DID whose holder wants a token."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holder_id: Annotated[str, Field(min_length=8, max_length=500, examples=["did:key:z6Mk…"])]
+
+
+class ChallengeAnswer(BaseModel):
+    """Sign `{"challenge": challenge, "aud": audience}` as a compact JWS (EdDSA) whose `kid`
+    is a verification method of the DID for `authentication`, before `expires_at`."""
+
+    challenge: str
+    holder_id: str
+    audience: str
+    expires_at: datetime
+
+
+class TokenRequest(BaseModel):
+    """The challenge, and the wallet's signature of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    challenge: Annotated[str, Field(min_length=1, max_length=200)]
+    proof: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+class TokenAnswer(BaseModel):
+    """A holder token: `Authorization: Bearer <token>` on the holder's own routes."""
+
+    token: str
+    token_type: str = "Bearer"  # noqa: S105 - the scheme's name
+    holder_id: str
+    expires_at: datetime
+
+
+@v1.post(
+    "/holders/auth/challenge",
+    status_code=201,
+    summary="A challenge for a holder's DID (did:key or did:web)",
+    responses=problem_responses(
+        {422: "Not a did:key or did:web", 503: "Holder tokens are not configured here"}
+    ),
+)
+async def holder_challenge(body: ChallengeRequest, auth: Authentication) -> ChallengeAnswer:
+    """Step one of DID authentication: a single-use challenge, valid five minutes."""
+    issued = await auth.challenge(body.holder_id)
+    return ChallengeAnswer(
+        challenge=issued.challenge,
+        holder_id=issued.holder_id,
+        audience=issued.audience,
+        expires_at=issued.expires_at,
+    )
+
+
+@v1.post(
+    "/holders/auth/token",
+    summary="A holder token for a signed challenge",
+    responses=problem_responses(
+        {
+            401: "Unknown, used or expired challenge, or a proof that does not hold",
+            503: "Holder tokens are not configured here",
+        }
+    ),
+)
+async def holder_token(body: TokenRequest, auth: Authentication) -> TokenAnswer:
+    """Step two: the proof checked against the DID's key, then a short-lived token."""
+    issued = await auth.token(body.challenge, body.proof)
+    return TokenAnswer(token=issued.token, holder_id=issued.holder_id, expires_at=issued.expires_at)

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from credreg_registry import api
-from credreg_registry.adapters.mongo import INDEXES, MongoViewStore, SwitchableViewDocuments
+from credreg_registry.adapters.mongo import (
+    INDEXES,
+    MongoChallenges,
+    MongoViewStore,
+    SwitchableViewDocuments,
+)
 from credreg_registry.follower import ViewFollower
+from credreg_registry.holder_auth import HolderAuthentication
 from credreg_registry.ports import Adapters, ViewStore
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
 from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
+from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.resolution import MaterialFetcher
+from credreg_shared.holder_tokens import HolderTokenMinter
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 from credreg_shared.web import metrics_registry
@@ -43,18 +53,38 @@ def real_adapters(platform: Platform, app: FastAPI, config: RegistrySettings) ->
     app.state.follower = follower
     http = httpx.AsyncClient(timeout=5, follow_redirects=False)
     platform.close_on_shutdown(http.aclose)
+    fetcher = MaterialFetcher(http, host_map=config.did_web_hosts)
     return Adapters(
         documents=documents,
         store=MongoViewStore(platform.db),
         background={"view consumer": follower},
-        verification_material=MaterialFetcher(http, host_map=config.did_web_hosts),
+        verification_material=fetcher,
+        challenges=MongoChallenges(platform.db),
+        documents_source=fetcher,
     )
 
 
-def verification_use_cases(adapters: Adapters) -> list[object]:
-    """The queries, and the verifier that also asks them for the credential's status."""
+def token_minter(config: RegistrySettings) -> HolderTokenMinter | None:
+    """The holder-token minter of the configured key, or None without one."""
+    if config.holder_token_key is None:
+        return None
+    key = Ed25519KeyPair.from_secret_multikey(config.holder_token_key.get_secret_value())
+    return HolderTokenMinter(key, lifetime=timedelta(minutes=config.holder_token_minutes))
+
+
+def registry_use_cases(adapters: Adapters, config: RegistrySettings) -> list[object]:
+    """The queries, the verifier that also asks them for the credential's status, and the
+    holders' authentication."""
     queries = RegistryQueries(documents=adapters.documents)
-    return [queries, VerifyCredentials(material=adapters.verification_material, queries=queries)]
+    return [
+        queries,
+        VerifyCredentials(material=adapters.verification_material, queries=queries),
+        HolderAuthentication(
+            challenges=adapters.challenges,
+            minter=token_minter(config),
+            documents=adapters.documents_source,
+        ),
+    ]
 
 
 def build_app(
@@ -72,7 +102,7 @@ def build_app(
         api=api,
         indexes=INDEXES,
         adapters=lambda platform: real_adapters(platform, app_holder[0], config),
-        use_cases=lambda adapters: verification_use_cases(adapters),
+        use_cases=lambda adapters: registry_use_cases(adapters, config),
         workers=lambda adapters: adapters.background,
     )
     app = build_service_app(definition, config, fakes=fakes)

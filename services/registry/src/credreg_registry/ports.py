@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from credreg_registry.layout import Generation, ViewChanges, ViewSnapshot
@@ -71,6 +72,27 @@ class VerificationMaterialSource(Protocol):
         ...
 
 
+class Challenges(Protocol):
+    """Single-use DID-authentication challenges (in the service's base database)."""
+
+    async def create(self, holder_id: str, *, expires_at: datetime) -> str:
+        """A new unguessable challenge for `holder_id`."""
+        ...
+
+    async def take(self, challenge: str) -> tuple[str, datetime] | None:
+        """(holder id, expiry) of a challenge, removed so that it serves once; None if unknown
+        or already taken."""
+        ...
+
+
+class DocumentSource(Protocol):
+    """Fetches a DID document (did:web) as the verifier fetches its material."""
+
+    async def get_json(self, url: str) -> dict[str, Any]:
+        """One JSON object from `url`; `FetchRefused` otherwise."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
     """What the registry's use cases and projection need: the view, to read and to write.
@@ -83,4 +105,6 @@ class Adapters:
     store: ViewStore
     background: Mapping[str, Worker] = field(default_factory=dict)
     verification_material: VerificationMaterialSource | None = None
+    challenges: Challenges | None = None
+    documents_source: DocumentSource | None = None
     """None: `POST /v1/verify` checks offline only (did:key issuers)."""

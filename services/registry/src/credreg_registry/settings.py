@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from credreg_shared.settings import ServiceSettings
+from credreg_shared.settings import HolderTokenSettings
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(HolderTokenSettings):
     """Settings of the registry service."""
 
     service_name: str = "registry"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import secrets
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 
 from credreg_registry.layout import (
     BODIES,
@@ -103,3 +105,20 @@ class InMemoryView:
                 current["offset"] = change.offset
                 for name, delta in change.deltas.items():
                     current[name] = current.get(name, 0) + delta
+
+
+class InMemoryChallenges:
+    """`Challenges` in memory."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[str, datetime]] = {}
+
+    async def create(self, holder_id: str, *, expires_at: datetime) -> str:
+        """A new unguessable challenge for `holder_id`."""
+        challenge = secrets.token_urlsafe(32)
+        self.kept[challenge] = (holder_id, expires_at)
+        return challenge
+
+    async def take(self, challenge: str) -> tuple[str, datetime] | None:
+        """(holder id, expiry) of a challenge, removed so that it serves once."""
+        return self.kept.pop(challenge, None)

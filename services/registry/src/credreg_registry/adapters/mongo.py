@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import InsertOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -285,3 +288,36 @@ class MongoGenerationPointer:
             {"_id": ACTIVE, "generation": expected}, {"$set": fields}
         )
         return moved.modified_count == 1
+
+
+CHALLENGES = "holder_challenges"
+
+
+@storage_adapter
+class MongoChallenges:
+    """`Challenges` in the service's base database (not a view generation: a rebuild keeps them)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection: AsyncCollection[Document] = db[CHALLENGES]
+
+    async def create(self, holder_id: str, *, expires_at: datetime) -> str:
+        """A new unguessable challenge for `holder_id`."""
+        challenge = secrets.token_urlsafe(32)
+        await self.collection.insert_one(
+            {"_id": challenge, "holder_id": holder_id, "expires_at": expires_at}
+        )
+        return challenge
+
+    async def take(self, challenge: str) -> tuple[str, datetime] | None:
+        """(holder id, expiry) of a challenge, deleted so that it serves once."""
+        found = await self.collection.find_one({"_id": challenge})
+        if found is None:
+            return None
+        # Of two concurrent takers, only the one whose delete removed it may use it.
+        deleted = await self.collection.delete_one({"_id": challenge})
+        if deleted.deleted_count != 1:
+            return None
+        expires_at: datetime = found["expires_at"]
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=UTC)
+        return str(found["holder_id"]), expires_at
