@@ -970,21 +970,28 @@ def finish(
 
 
 async def spot_checks(
-    client: httpx.AsyncClient, run: Run, phase: Phase, checks: list[tuple[str, str]]
+    client: httpx.AsyncClient,
+    run: Run,
+    phase: Phase,
+    checks: list[tuple[str, str]],
+    institution: Institution,
 ) -> dict[str, Any]:
     """Each checked holder's portfolio lists its credential, signed with the phase's suite; the
     registry verifies the first one (proof, did:web, status list) as any verifier would."""
     problems: list[str] = []
     for holder_id, credential_id in checks:
+        # Read as the issuing institution: portfolios and credentials are private (#12).
         page = await client.get(
-            f"{run.registry.url}/v1/holders/{quote(holder_id, safe='')}/credentials"
+            f"{run.registry.url}/v1/holders/{quote(holder_id, safe='')}/credentials",
+            headers=institution.auth,
         )
         ids = [c["id"] for c in page.json().get("credentials", [])] if page.is_success else []
         if credential_id not in ids:
             problems.append(f"portfolio of {holder_id}: HTTP {page.status_code}, {ids}")
             continue
         view = await client.get(
-            f"{run.registry.url}/v1/credentials/{quote(credential_id, safe='')}"
+            f"{run.registry.url}/v1/credentials/{quote(credential_id, safe='')}",
+            headers=institution.auth,
         )
         proof = view.json().get("credential", {}).get("proof") if view.is_success else None
         proofs = proof if isinstance(proof, list) else [proof]
@@ -993,7 +1000,10 @@ async def spot_checks(
             problems.append(f"credential {credential_id}: HTTP {view.status_code}, suites {suites}")
     verified: dict[str, Any] = {}
     if checks:
-        view = await client.get(f"{run.registry.url}/v1/credentials/{quote(checks[0][1], safe='')}")
+        view = await client.get(
+            f"{run.registry.url}/v1/credentials/{quote(checks[0][1], safe='')}",
+            headers=institution.auth,
+        )
         if view.is_success:
             answer = await client.post(
                 f"{run.registry.url}/v1/verify", json=view.json()["credential"]
@@ -1033,7 +1043,7 @@ async def measure_phase(run: Run, phase: Phase) -> dict[str, Any]:
         else:
             figures = await kafka_path(client, run, phase, institution, base)
         checks = figures.pop("_checks")
-        figures["spot_checks"] = await spot_checks(client, run, phase, checks)
+        figures["spot_checks"] = await spot_checks(client, run, phase, checks, institution)
     return {
         "phase": phase.name,
         "path": phase.path,

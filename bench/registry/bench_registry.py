@@ -27,7 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,9 @@ from dataset import (
 from loadgen import ReadResult, attack, ensure_tool, log
 from pymongo import MongoClient
 
+from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.events.topics import CREDENTIALS_TOPIC, dlq_topic
+from credreg_shared.holder_tokens import HolderTokenMinter
 from credreg_shared.messaging.topics_admin import ensure_topics
 
 HERE = Path(__file__).resolve().parent
@@ -65,10 +67,26 @@ ROUTES = ("portfolio", "credential", "verification", "search", "stats")
 # --- small helpers ---------------------------------------------------------------------------
 
 
-def get_json(url: str, timeout: float = 10.0) -> tuple[int, Any]:
-    """GET a URL; (status, parsed JSON or None)."""
+# Credentials and portfolios are their holders' (#12): the benchmark reads them with holder
+# tokens of a key it gives the registry (a target is "URL" or "URL\nHeader: value", as vegeta
+# reads targets).
+HOLDER_TOKEN_KEY = Ed25519KeyPair.generate()
+_MINTER = HolderTokenMinter(HOLDER_TOKEN_KEY, lifetime=timedelta(hours=12))
+
+
+def as_holder(url: str, holder: str) -> str:
+    """A target that reads `url` with `holder`'s token."""
+    token, _ = _MINTER.mint(holder, authenticated_by="bench")
+    return f"{url}\nAuthorization: Bearer {token}"
+
+
+def get_json(target: str, timeout: float = 10.0) -> tuple[int, Any]:
+    """GET a target (a URL, maybe with header lines); (status, parsed JSON or None)."""
+    url, *lines = target.split("\n")
+    headers = dict(line.split(": ", 1) for line in lines)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
             return int(response.status), json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, None
@@ -410,7 +428,7 @@ def read_samples(dataset: Dataset, size: int, seed: int) -> dict[str, Any]:
         if holder in wanted and c.revoked:
             revoked_of[holder] = revoked_of.get(holder, 0) + 1
         if pick and len(credentials) < size:
-            credentials.append(c.credential_id)
+            credentials.append((c.credential_id, holder_id(holder)))
         if c.revoked and len(revoked) < 50:
             revoked.append(c.credential_id)
     rng.shuffle(credentials)
@@ -422,11 +440,12 @@ def read_samples(dataset: Dataset, size: int, seed: int) -> dict[str, Any]:
     ]
     return {
         "holders": [holder_id(h) for h in holders],
+        "credential_holders": [h for _, h in credentials],
         "holder_checks": [
             {"holder": holder_id(h), "credentials": counts[h], "revoked": revoked_of.get(h, 0)}
             for h in [*heaviest, *holders[:15]]
         ],
-        "credentials": credentials,
+        "credentials": [c for c, _ in credentials],
         "revoked": revoked,
         "competencies": competencies,
     }
@@ -435,8 +454,13 @@ def read_samples(dataset: Dataset, size: int, seed: int) -> dict[str, Any]:
 def target_urls(base: str, samples: dict[str, Any]) -> dict[str, list[str]]:
     """The URLs each route's run replays."""
     return {
-        "portfolio": [f"{base}/v1/holders/{quote(h)}/credentials" for h in samples["holders"]],
-        "credential": [f"{base}/v1/credentials/{quote(c)}" for c in samples["credentials"]],
+        "portfolio": [
+            as_holder(f"{base}/v1/holders/{quote(h)}/credentials", h) for h in samples["holders"]
+        ],
+        "credential": [
+            as_holder(f"{base}/v1/credentials/{quote(c)}", h)
+            for c, h in zip(samples["credentials"], samples["credential_holders"], strict=True)
+        ],
         "verification": [
             f"{base}/v1/credentials/{quote(c)}/verification" for c in samples["credentials"]
         ],
@@ -452,7 +476,8 @@ def sanity_checks(base: str, samples: dict[str, Any]) -> list[str]:
     """Check a few answers against the generated data; returns warnings (empty: all fine)."""
     warnings: list[str] = []
     for check in samples["holder_checks"]:
-        status, body = get_json(f"{base}/v1/holders/{quote(check['holder'])}/credentials")
+        holder = check["holder"]
+        status, body = get_json(as_holder(f"{base}/v1/holders/{quote(holder)}/credentials", holder))
         listed = len((body or {}).get("credentials", [])) if status == 200 else None
         every = min(check["credentials"], PORTFOLIO_PAGE)
         unrevoked = min(check["credentials"] - check["revoked"], PORTFOLIO_PAGE)
@@ -461,8 +486,10 @@ def sanity_checks(base: str, samples: dict[str, Any]) -> list[str]:
                 f"portfolio of {check['holder']}: HTTP {status}, {listed} credentials listed, "
                 f"expected {every} (holder has {check['credentials']}, {check['revoked']} revoked)"
             )
-    for cid in samples["credentials"][:5]:
-        status, body = get_json(f"{base}/v1/credentials/{quote(cid)}")
+    for cid, holder in list(
+        zip(samples["credentials"], samples["credential_holders"], strict=True)
+    )[:5]:
+        status, body = get_json(as_holder(f"{base}/v1/credentials/{quote(cid)}", holder))
         if status != 200 or (body or {}).get("id") != cid:
             warnings.append(f"credential {cid}: HTTP {status}, id {(body or {}).get('id')!r}")
     for cid in samples["revoked"][:5]:
@@ -554,6 +581,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             "CREDREG_TOPIC_NAMESPACE": dataset_info["namespace"],
             "CREDREG_CONSUMER_GROUP": dataset_info["consumer_group"],
             "CREDREG_LOG_LEVEL": "WARNING",
+            "CREDREG_HOLDER_TOKEN_KEY": HOLDER_TOKEN_KEY.secret_multikey,
         },
         free_port(),
         work / "registry.log",
@@ -670,6 +698,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             log(f"convocation: all visible {lag:.1f}s after the last ack")
         # --- reads ----------------------------------------------------------------------
         samples = dataset_info["samples"]
+        if "credential_holders" not in samples:
+            raise SystemExit(
+                "the kept dataset predates private reads (no credential holders in its "
+                "samples): load it again without --skip-load"
+            )
         warnings = sanity_checks(registry.url, samples)
         for warning in warnings:
             log(f"WARNING: {warning}")

@@ -135,6 +135,7 @@ def attack(
     if tool.name == "hey":
         return _hey(tool, route, urls[0], rate=rate, seconds=seconds)
     targets = workdir / f"targets-{route}.txt"
+    # A target may carry header lines after its URL (vegeta's targets format).
     targets.write_text("".join(f"GET {u}\n\n" for u in urls))
     results = workdir / f"results-{route}.bin"
     with results.open("wb") as out:
@@ -178,7 +179,9 @@ def attack(
     )
 
 
-def _hey(tool: Tool, route: str, url: str, *, rate: int, seconds: int) -> ReadResult:
+def _hey(tool: Tool, route: str, target: str, *, rate: int, seconds: int) -> ReadResult:
+    url, *header_lines = target.split("\n")
+    headers = [flag for line in header_lines for flag in ("-H", line)]
     workers = 20
     per_worker = max(1, rate // workers)
     output = subprocess.run(
@@ -192,6 +195,7 @@ def _hey(tool: Tool, route: str, url: str, *, rate: int, seconds: int) -> ReadRe
             str(per_worker),
             "-o",
             "csv",
+            *headers,
             url,
         ],
         capture_output=True,

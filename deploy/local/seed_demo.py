@@ -31,6 +31,7 @@ REGISTRY = f"http://127.0.0.1:{PORTS['registry']}"
 NOTIFIER = f"http://127.0.0.1:{PORTS['notifier']}"
 WALLET = f"http://127.0.0.1:{DEMO_WALLET_PORT}"
 REGISTRAR_KEY = "demo-university-key"
+REGISTRAR = {"Authorization": f"Bearer {REGISTRAR_KEY}"}
 HOLDER = "did:example:learner-ada"
 WALLET_SECRET = "whsec_ZGVtby13YWxsZXQtc2VjcmV0LW5vdC1mb3ItcHJvZHVjdGlvbg=="  # noqa: S105
 
@@ -84,12 +85,15 @@ def create_institutions(client: httpx.Client) -> None:
 
 def subscribe_wallet(client: httpx.Client) -> dict[str, Any]:
     """Subscribe the demo wallet to the demo learner's notices (once)."""
-    marker = RUN_DIR / "demo-subscription.json"
+    # v2: subscriptions have owners now; an older one (no owner) hears of nothing.
+    marker = RUN_DIR / "demo-subscription-v2.json"
     if marker.exists():
         return httpx.Response(200, content=marker.read_bytes()).json()  # type: ignore[no-any-return]
+    # As the demo university: it hears of the credentials it issues to the learner.
     response = client.post(
         f"{NOTIFIER}/v1/subscriptions",
         json={"holder_id": HOLDER, "url": f"{WALLET}/webhooks", "secret": WALLET_SECRET},
+        headers=REGISTRAR,
     )
     response.raise_for_status()
     marker.write_text(response.text)
@@ -118,7 +122,9 @@ def wait_visible(client: httpx.Client, credential_id: str, timeout: float = 30) 
     """Wait until the registry's view shows the credential."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if client.get(f"{REGISTRY}/v1/credentials/{credential_id}").status_code == 200:
+        # Read as its issuer: a credential is its holder's and its issuer's only.
+        shown = client.get(f"{REGISTRY}/v1/credentials/{credential_id}", headers=REGISTRAR)
+        if shown.status_code == 200:
             return
         time.sleep(0.3)
     raise SystemExit(f"credential {credential_id} did not reach the registry in {timeout:.0f}s")
@@ -140,7 +146,10 @@ def main() -> None:
     print(f"  revocation  http://127.0.0.1:{PORTS['revocation']}/docs")
     print(f"  notifier    {NOTIFIER}/docs   (demo subscription {subscription.get('id')})")
     print(f"  wallet      {WALLET}/notices   (verified webhooks received)")
-    print(f"\n  {HOLDER}'s credentials: {REGISTRY}/v1/holders/{HOLDER}/credentials")
+    print(
+        f"\n  {HOLDER}'s credentials (with 'Authorization: Bearer {REGISTRAR_KEY}', or a holder"
+        f" token): {REGISTRY}/v1/holders/{HOLDER}/credentials"
+    )
     for credential_id in ids:
         print(f"  {REGISTRY}/v1/credentials/{credential_id}")
     print(

@@ -147,6 +147,19 @@ def demo_key_encryption_key() -> str:
     return path.read_text().strip()
 
 
+def demo_holder_token_key() -> str:
+    """The demo registry's holder-token key (`secretKeyMultibase`), made once like the KEK."""
+    path = RUN_DIR / "demo-holder-token-key"
+    if not path.exists():
+        # Imported here: the launcher's other commands need no credreg package.
+        from credreg_shared.credentials.keys import Ed25519KeyPair
+
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(Ed25519KeyPair.generate().secret_multikey + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def local_env() -> dict[str, str]:
     """Settings for `make up`: the local infra, demo API keys, a loopback demo wallet."""
     kafka_port = os.environ.get("CREDREG_KAFKA_PORT", "9092")
@@ -157,13 +170,15 @@ def local_env() -> dict[str, str]:
         "CREDREG_API_KEYS": json.dumps(DEMO_API_KEYS),
         "CREDREG_ADMIN_API_KEY": DEMO_ADMIN_KEY,
         "CREDREG_KEY_ENCRYPTION_KEY": demo_key_encryption_key(),
+        # The registry mints holder tokens with it (DID auth, or on an institution's word).
+        "CREDREG_HOLDER_TOKEN_KEY": demo_holder_token_key(),
         "CREDREG_DID_WEB_HOST": DID_WEB_HOST,
         "CREDREG_STATUS_LIST_BASE_URL": f"http://{DID_WEB_HOST}",
         # The registry's verifier fetches the demo institutions' did:web documents locally.
         "CREDREG_DID_WEB_HOSTS": json.dumps(
             {DID_WEB_HOST.replace(":", "%3A"): f"http://127.0.0.1:{PORTS['issuer']}"}
         ),
-        # The demo wallet listens on loopback, which production refuses.
+        # The demo wallet listens on loopback, which production refuses; `up` says so.
         "CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS": "true",
         "CREDREG_LOG_LEVEL": "INFO",
     }
@@ -192,8 +207,27 @@ def read_pid(name: str) -> int | None:
     return pid
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")  # what the services read as a true setting
+
+
+def private_webhook_targets_notice(env: Mapping[str, str]) -> str | None:
+    """What `up` prints when the notifier may call private targets (the demo wallet's setting)."""
+    if env.get("CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS", "").lower() not in TRUE_WORDS:
+        return None
+    return (
+        "[services] note: CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS=true for the notifier, because\n"
+        f"           the demo wallet listens on loopback (http://127.0.0.1:{DEMO_WALLET_PORT}),\n"
+        "           which the notifier otherwise refuses (422 at subscription, no delivery).\n"
+        "           It lets webhooks use plain http and reach loopback and private addresses:\n"
+        "           demo and tests only, never in production (SSRF)."
+    )
+
+
 def up() -> None:
     """Start every local process that is not running, then wait until all are ready."""
+    notice = private_webhook_targets_notice(local_env())
+    if notice is not None:
+        print(notice)
     started = []
     for service in local_processes():
         if read_pid(service.name) is not None and http_status(f"{service.url}/readyz") == 200:

@@ -22,9 +22,16 @@ from service_processes import ServiceProcess  # noqa: E402
 
 from credreg_shared import testing  # noqa: E402
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring  # noqa: E402
+from credreg_shared.credentials.keys import Ed25519KeyPair  # noqa: E402
+from credreg_shared.events import samples  # noqa: E402
 
 SERVICE_NAMES = ("issuer", "registry", "revocation", "notifier")
-API_KEYS = {"key-uni-a": "did:web:uni-a.example", "key-uni-b": "did:web:uni-b.example"}
+API_KEYS = {
+    "key-uni-a": "did:web:uni-a.example",
+    "key-uni-b": "did:web:uni-b.example",
+    # The issuer of the sample events some tests publish straight to the log.
+    "key-sample-issuer": samples.SAMPLE_ISSUER,
+}
 
 
 def free_port() -> int:
@@ -134,6 +141,10 @@ def new_stack(endpoints: Any, log_dir: Path) -> Stack:
         "CREDREG_WEBHOOK_BACKOFF_MAX_SECONDS": "1",
         "CREDREG_WEBHOOK_MAX_ATTEMPTS": "4",
         "CREDREG_LOG_LEVEL": "INFO",
+        # The registry mints holder tokens with it; every service checks them.
+        "CREDREG_HOLDER_TOKEN_KEY": Ed25519KeyPair.generate().secret_multikey,
+        # The notifier seals webhook secrets with it (the issuer, its signing keys).
+        "CREDREG_KEY_ENCRYPTION_KEY": f"e2e:{KeyEncryptionKeyring.generate_kek()}",
     }
     return Stack(namespace, base_env, log_dir)
 

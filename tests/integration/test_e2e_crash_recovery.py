@@ -18,6 +18,9 @@ from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope
 from credreg_shared.messaging import KafkaPublisher, ensure_topics
 
+SAMPLE_READER = {"Authorization": "Bearer key-sample-issuer"}
+"""The stack's API key of the sample events' issuer (conftest's `API_KEYS`)."""
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ISSUANCES = 1_000
@@ -150,7 +153,8 @@ async def test_registry_killed_twice_mid_batch_keeps_counts_portfolios_and_searc
     envelopes, events, holders = lifecycle_stream()
     async with (
         KafkaPublisher(endpoints.kafka_bootstrap) as publisher,
-        httpx.AsyncClient(timeout=30) as client,
+        # Portfolios are read as the sample events' issuer (the public gets none).
+        httpx.AsyncClient(timeout=30, headers=SAMPLE_READER) as client,
     ):
         await publisher.publish_many(envelopes, topic=topic)
         registry = stack.start("registry")

@@ -41,13 +41,17 @@ async def issue(client: httpx.AsyncClient, stack: Any, body: dict[str, Any]) -> 
 
 
 async def registry_view(client: httpx.AsyncClient, stack: Any, credential_id: str) -> Any:
-    answer = await client.get(f"{stack.url('registry')}/v1/credentials/{credential_id}")
+    answer = await client.get(
+        f"{stack.url('registry')}/v1/credentials/{credential_id}", headers=UNI_A
+    )
     return answer.json() if answer.status_code == 200 else None
 
 
 async def subscribe(client: httpx.AsyncClient, stack: Any, holder: str, url: str) -> str:
     created = await client.post(
-        f"{stack.url('notifier')}/v1/subscriptions", json={"holder_id": holder, "url": url}
+        f"{stack.url('notifier')}/v1/subscriptions",
+        json={"holder_id": holder, "url": url},
+        headers=UNI_A,  # the institution hears of what it issued to this holder
     )
     assert created.status_code == 201, created.text
     secret: str = created.json()["secret"]

@@ -38,7 +38,9 @@ async def issue(client: httpx.AsyncClient, stack: Any, holder_id: str) -> str:
 
 async def registry_status(client: httpx.AsyncClient, stack: Any, credential_id: str) -> Any:
     """The registry's status of a credential, or None while it does not know it."""
-    response = await client.get(f"{stack.url('registry')}/v1/credentials/{credential_id}")
+    response = await client.get(
+        f"{stack.url('registry')}/v1/credentials/{credential_id}", headers=UNI_A
+    )
     return response.json()["status"] if response.status_code == 200 else None
 
 
@@ -82,16 +84,20 @@ async def test_issue_view_revoke_and_exactly_one_signed_webhook(
 ) -> None:
     holder = f"did:example:{uuid.uuid4().hex}"
     async with httpx.AsyncClient(timeout=30) as client:
+        # As the institution: it hears of the credentials it issues to this holder.
         subscription = await client.post(
             f"{stack.url('notifier')}/v1/subscriptions",
             json={"holder_id": holder, "url": webhook_receiver.url},
+            headers=UNI_A,
         )
         assert subscription.status_code == 201, subscription.text
         secret = subscription.json()["secret"]
 
         credential_id = await issue(client, stack, holder)
         await eventually(lambda: registry_status_is(client, stack, credential_id, "active"))
-        portfolio = await client.get(f"{stack.url('registry')}/v1/holders/{holder}/credentials")
+        portfolio = await client.get(
+            f"{stack.url('registry')}/v1/holders/{holder}/credentials", headers=UNI_A
+        )
         assert [c["id"] for c in portfolio.json()["credentials"]] == [credential_id]
 
         answer = await revoke_once_known(client, stack, credential_id, UNI_A, eventually)
@@ -107,7 +113,7 @@ async def test_issue_view_revoke_and_exactly_one_signed_webhook(
         )
 
         async def all_delivered() -> list[Any] | None:
-            found = (await client.get(deliveries_url)).json()["deliveries"]
+            found = (await client.get(deliveries_url, headers=UNI_A)).json()["deliveries"]
             return found if found and all(d["status"] == "delivered" for d in found) else None
 
         deliveries = await eventually(all_delivered)
@@ -217,7 +223,9 @@ async def subscribe_and_revoke(
     """Subscribe `url` to a new holder, issue and revoke one credential; (subscription, secret)."""
     holder = f"did:example:{uuid.uuid4().hex}"
     created = await client.post(
-        f"{stack.url('notifier')}/v1/subscriptions", json={"holder_id": holder, "url": url}
+        f"{stack.url('notifier')}/v1/subscriptions",
+        json={"holder_id": holder, "url": url},
+        headers=UNI_A,
     )
     assert created.status_code == 201, created.text
     credential_id = await issue(client, stack, holder)
@@ -233,7 +241,7 @@ async def final_deliveries(
     url = f"{stack.url('notifier')}/v1/subscriptions/{subscription_id}/deliveries"
 
     async def finished() -> list[Any] | None:
-        found = (await client.get(url)).json()["deliveries"]
+        found = (await client.get(url, headers=UNI_A)).json()["deliveries"]
         done = found and all(d["status"] in ("delivered", "dead") for d in found)
         return found if done else None
 

@@ -70,7 +70,9 @@ async def test_issue_puts_one_credential_issued_event_on_the_topic(issuer: Issue
     response = await client.post("/v1/credentials", json=body(), headers=AS_UNI)
     assert response.status_code == 201, response.text
     answer: dict[str, Any] = response.json()
-    assert response.headers["location"] == f"/v1/credentials/{answer['id']}"
+    # The registry's credential route (issuer and holder read it there).
+    assert response.headers["location"] == f"{settings.credentials_url}/{answer['id']}"
+    assert settings.credentials_url.endswith("/v1/credentials")
     [(key, envelope)] = await issuer.log()
     assert key == answer["id"].encode()
     assert envelope.id == answer["event_id"]

@@ -8,6 +8,7 @@ import pytest
 
 from credreg_notifier.adapters.fakes import (
     InMemoryDeliveries,
+    InMemoryOwnerQuotas,
     InMemorySubscriptions,
     RecordedOutcomes,
     ScriptedSender,
@@ -17,7 +18,9 @@ from credreg_notifier.bootstrap import build_app
 from credreg_notifier.domain import PENDING, new_secret
 from credreg_notifier.ports import Adapters
 from credreg_notifier.settings import NotifierSettings
+from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.errors import StorageUnavailable
+from credreg_shared.holder_tokens import HolderTokenMinter
 from credreg_shared.storage.ports import Document
 
 BODY = '{"type":"org.credreg.credential.revoked.v1","timestamp":"2026-03-01T12:00:00Z","data":{}}'
@@ -33,14 +36,33 @@ def fakes(
         targets=StaticWebhookTargets(allow_private=False),
         sender=ScriptedSender(),
         outcomes=RecordedOutcomes(),
+        quotas=InMemoryOwnerQuotas(),
     )
 
 
+TOKEN_KEY = Ed25519KeyPair.generate()
+SETTINGS = NotifierSettings(
+    holder_token_key=TOKEN_KEY.secret_multikey,
+    api_keys={"key-uni": "did:web:uni.example"},
+    subscriptions_per_owner=3,
+    subscriptions_created_per_minute=5,
+)
+
+
+def holder_token(holder_id: str) -> dict[str, str]:
+    """The headers of a holder with a token of this notifier's deployment."""
+    token, _ = HolderTokenMinter(TOKEN_KEY).mint(holder_id, authenticated_by="did")
+    return {"Authorization": f"Bearer {token}"}
+
+
 @contextlib.asynccontextmanager
-async def client_for(adapters: Adapters) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(NotifierSettings(), fakes=adapters)
+async def client_for(adapters: Adapters, holder: str = "h") -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the app over `adapters`, as the holder `holder` (its token by default)."""
+    app = build_app(SETTINGS, fakes=adapters)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://notifier", headers=holder_token(holder)
+    ) as client:
         yield client
 
 
@@ -56,11 +78,11 @@ async def test_subscribe_look_up_list_and_unsubscribe(
 ) -> None:
     client, _ = api
     created = await client.post(
-        "/v1/subscriptions", json={"holder_id": "did:key:h", "url": "https://93.184.215.14/h"}
+        "/v1/subscriptions", json={"holder_id": "h", "url": "https://93.184.215.14/h"}
     )
     assert created.status_code == 201, created.text
     subscription = created.json()
-    assert subscription["holder_id"] == "did:key:h"
+    assert subscription["holder_id"] == "h"
     assert "credential_id" not in subscription
     assert subscription["secret"].startswith("whsec_")
 
@@ -123,7 +145,34 @@ async def test_a_refused_subscription_is_not_stored() -> None:
             "/v1/subscriptions", json={"holder_id": "h", "url": "https://10.0.0.8/h"}
         )
         assert refused.status_code == 422
-        assert refused.json()["detail"] == "url resolves to a non-public address (10.0.0.8)"
+        assert refused.json()["detail"] == (
+            "url resolves to a non-public address (10.0.0.8: private (10.0.0.0/8))"
+        )
+    assert subscriptions.documents == {}
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["::ffff:10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "2001::1", "::a00:1", "fec0::1"],
+)
+async def test_a_name_resolving_to_a_transition_form_of_a_private_address_is_a_422(
+    address: str,
+) -> None:
+    subscriptions = InMemorySubscriptions()
+    adapters = Adapters(
+        subscriptions=subscriptions,
+        deliveries=InMemoryDeliveries(),
+        targets=StaticWebhookTargets(allow_private=False, hosts={"w.example": [address]}),
+        sender=ScriptedSender(),
+        outcomes=RecordedOutcomes(),
+        quotas=InMemoryOwnerQuotas(),
+    )
+    async with client_for(adapters) as client:
+        refused = await client.post(
+            "/v1/subscriptions", json={"holder_id": "h", "url": "https://w.example/h"}
+        )
+    assert refused.status_code == 422
+    assert refused.json()["detail"].startswith(f"url resolves to a non-public address ({address}")
     assert subscriptions.documents == {}
 
 

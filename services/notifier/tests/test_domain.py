@@ -1,6 +1,7 @@
 """The notifier's rules: delivery ids, notice bodies, retries, secrets, URL shapes, addresses."""
 
 import base64
+import ipaddress
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -17,8 +18,10 @@ from credreg_notifier.domain import (
     SubscriptionNotFound,
     SubscriptionRequest,
     TargetRefused,
+    address_refusal,
     check_secret,
     delivery_id,
+    embedded_ipv4,
     is_public,
     new_delivery,
     new_secret,
@@ -184,7 +187,7 @@ def test_a_listed_delivery_shows_its_state_but_not_its_body() -> None:
 
 def test_a_shown_subscription_names_its_target_but_never_its_secret() -> None:
     request = SubscriptionRequest(holder_id="did:key:h", url="https://w.example/h")
-    shown_subscription = public(new_subscription(request, new_secret(), NOW))
+    shown_subscription = public(new_subscription(request, new_secret(), NOW, owner="holder:h"))
     assert shown_subscription["holder_id"] == "did:key:h"
     assert "credential_id" not in shown_subscription
     assert "secret" not in shown_subscription
@@ -241,6 +244,8 @@ def test_a_subscription_names_exactly_one_target() -> None:
         "https:///no-host",
         "wallet.example/hook",
         "https://user:pw@93.184.215.14/hook",
+        "https://93.184.215.14:99999/hook",
+        "https://93.184.215.14:port/hook",
     ],
 )
 def test_only_absolute_https_urls_without_credentials_have_a_host(url: str) -> None:
@@ -261,6 +266,115 @@ def test_ipv4_mapped_addresses_are_judged_by_their_ipv4_address() -> None:
     assert not is_public("::ffff:10.0.0.1")
     assert is_public("::ffff:93.184.215.14")
     assert not is_public("224.0.0.1")
+
+
+# Every non-public range, each with the reason it is refused for. The IPv6 transition forms
+# carry a private IPv4 address (10.0.0.1 = 0a00:0001, 127.0.0.1 = 7f00:0001).
+NON_PUBLIC = [
+    ("0.0.0.0", "'this network'"),  # noqa: S104 - an address to refuse, not a bind
+    ("0.1.2.3", "'this network'"),
+    ("10.1.2.3", "private (10.0.0.0/8)"),
+    ("100.64.0.1", "carrier-grade NAT"),
+    ("100.127.255.254", "carrier-grade NAT"),
+    ("127.0.0.1", "loopback"),
+    ("127.255.0.9", "loopback"),
+    ("169.254.169.254", "link-local"),
+    ("172.16.0.1", "private (172.16.0.0/12)"),
+    ("172.31.255.1", "private (172.16.0.0/12)"),
+    ("192.0.0.8", "IETF protocol assignments"),
+    ("192.0.2.1", "documentation"),
+    ("192.88.99.1", "6to4 relay anycast"),
+    ("192.168.1.1", "private (192.168.0.0/16)"),
+    ("198.18.0.1", "benchmarking"),
+    ("198.19.255.1", "benchmarking"),
+    ("198.51.100.1", "documentation"),
+    ("203.0.113.1", "documentation"),
+    ("224.0.0.1", "multicast"),
+    ("239.255.255.250", "multicast"),
+    ("240.0.0.1", "reserved"),
+    ("255.255.255.255", "broadcast"),
+    ("::", "unspecified"),
+    ("::1", "loopback"),
+    ("::ffff:10.0.0.1", "IPv4-mapped form of 10.0.0.1, which is private"),
+    ("::ffff:127.0.0.1", "IPv4-mapped form of 127.0.0.1, which is loopback"),
+    ("::ffff:169.254.169.254", "IPv4-mapped form of 169.254.169.254, which is link-local"),
+    ("::10.0.0.1", "IPv4-compatible"),
+    ("::7f00:1", "IPv4-compatible"),
+    ("::93.184.215.14", "IPv4-compatible"),  # deprecated: refused whatever it carries
+    ("2002:a00:1::", "6to4 form of 10.0.0.1, which is private"),
+    ("2002:7f00:1:ab::1", "6to4 form of 127.0.0.1, which is loopback"),
+    ("2002:a9fe:a9fe::1", "6to4 form of 169.254.169.254, which is link-local"),
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo"),  # client 10.0.0.1, obfuscated
+    ("2001::1", "Teredo"),
+    ("64:ff9b::a00:1", "NAT64 form of 10.0.0.1, which is private"),
+    ("64:ff9b::7f00:1", "NAT64 form of 127.0.0.1, which is loopback"),
+    ("64:ff9b::6440:1", "NAT64 form of 100.64.0.1, which is carrier-grade NAT"),
+    ("64:ff9b:1::a00:1", "local-use NAT64"),
+    ("64:ff9b:1:ffff::5db8:d70e", "local-use NAT64"),
+    ("fec0::1", "site-local"),
+    ("fe80::1", "link-local"),
+    ("fe80::1%eth0", "scoped"),
+    ("fc00::1", "unique-local"),
+    ("fd12:3456:789a::1", "unique-local"),
+    ("ff02::1", "multicast"),
+    ("ff0e::1", "multicast"),
+    ("2001:db8::1", "documentation"),
+    ("3fff::1", "documentation"),
+    ("2001:2::1", "benchmarking"),
+    ("2001:10::1", "IETF protocol assignments"),
+    ("100::1", "discard-only"),
+    ("5f00::1", "reserved"),
+    ("4000::1", "reserved"),
+    ("::ffff:0:a00:1", "reserved"),  # IPv4-translated (SIIT), outside 2000::/3
+    ("not-an-ip", "not an IP address"),
+]
+
+
+@pytest.mark.parametrize(("address", "reason"), NON_PUBLIC)
+def test_every_non_public_range_is_refused_with_its_reason(address: str, reason: str) -> None:
+    refusal = address_refusal(address)
+    assert refusal is not None and reason in refusal
+    with pytest.raises(TargetRefused, match="non-public address"):
+        refuse_private_addresses([address])
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.215.14",
+        "1.1.1.1",
+        "100.128.0.1",  # just past carrier-grade NAT
+        "172.32.0.1",  # just past 172.16.0.0/12
+        "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+        "::ffff:93.184.215.14",  # IPv4-mapped, IPv6-only stacks and DNS64 give these
+        "64:ff9b::5db8:d70e",  # NAT64 of 93.184.215.14
+        "2002:5db8:d70e::1",  # 6to4 of 93.184.215.14
+    ],
+)
+def test_public_addresses_and_transition_forms_of_public_ipv4_addresses_pass(
+    address: str,
+) -> None:
+    assert address_refusal(address) is None
+    refuse_private_addresses([address])
+
+
+@pytest.mark.parametrize(
+    ("address", "form", "ipv4"),
+    [
+        ("::ffff:10.0.0.1", "IPv4-mapped", "10.0.0.1"),
+        ("64:ff9b::c0a8:101", "NAT64", "192.168.1.1"),
+        ("2002:c0a8:101:5::9", "6to4", "192.168.1.1"),
+    ],
+)
+def test_the_embedded_ipv4_address_is_the_one_python_reads_from_the_form(
+    address: str, form: str, ipv4: str
+) -> None:
+    ip = ipaddress.IPv6Address(address)
+    assert embedded_ipv4(ip) == (form, ipaddress.IPv4Address(ipv4))
+    if form == "IPv4-mapped":
+        assert ip.ipv4_mapped == ipaddress.IPv4Address(ipv4)
+    if form == "6to4":
+        assert ip.sixtofour == ipaddress.IPv4Address(ipv4)
 
 
 def test_one_private_address_among_public_ones_refuses_the_host() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from credreg_shared.testing import eventually, serving
 pytestmark = pytest.mark.integration
 
 MAX_ATTEMPTS = 3
+
+# Subscriptions are made as the sample events' issuer: it hears of its own credentials.
+SAMPLE_KEYS = {"key-sample-issuer": samples.SAMPLE_ISSUER}
+AS_SAMPLE_ISSUER = {"Authorization": "Bearer key-sample-issuer"}
 
 
 @dataclass
@@ -96,6 +101,7 @@ class Notifier:
 async def notifier(service_settings: Callable[..., Any]) -> AsyncIterator[Notifier]:
     settings: NotifierSettings = await service_settings(
         NotifierSettings,
+        api_keys=SAMPLE_KEYS,
         allow_private_webhook_targets=True,
         webhook_max_attempts=MAX_ATTEMPTS,
         webhook_backoff_base_seconds=0.2,
@@ -108,6 +114,7 @@ async def notifier(service_settings: Callable[..., Any]) -> AsyncIterator[Notifi
         serving(build_app(settings), base_url="http://notifier") as api,
         KafkaPublisher(settings.kafka_bootstrap_servers, client_id="notifier-test") as publisher,
     ):
+        api.headers.update(AS_SAMPLE_ISSUER)
         yield Notifier(api, publisher, settings.topic(CREDENTIALS_TOPIC))
 
 
@@ -218,3 +225,30 @@ async def test_subscriptions_refuse_private_targets_when_not_allowed_over_the_re
     )
     assert created.status_code == 422
     assert created.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_app_warns_at_start_up_that_private_targets_are_allowed(
+    notifier: Notifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    warnings = [
+        record
+        for record in caplog.get_records("setup")
+        if record.levelno == logging.WARNING
+        and "CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS is on" in record.getMessage()
+    ]
+    assert len(warnings) == 1
+
+
+async def test_the_real_app_refuses_loopback_targets_unless_private_targets_are_allowed(
+    service_settings: Callable[..., Any],
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings: NotifierSettings = await service_settings(NotifierSettings, api_keys=SAMPLE_KEYS)
+    loopback_https = receiver.url.replace("http://", "https://")
+    async with serving(build_app(settings), base_url="http://notifier") as api:
+        api.headers.update(AS_SAMPLE_ISSUER)
+        for url in (receiver.url, loopback_https, "https://[::ffff:127.0.0.1]/hooks"):
+            created = await api.post("/v1/subscriptions", json={"holder_id": "h", "url": url})
+            assert created.status_code == 422, (url, created.text)
+    assert "CREDREG_ALLOW_PRIVATE_WEBHOOK_TARGETS is on" not in caplog.text

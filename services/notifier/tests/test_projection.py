@@ -32,14 +32,19 @@ def revoked(credential_id: str = CREDENTIAL, holder_id: str = HOLDER) -> Envelop
 @pytest.fixture
 async def subscriptions() -> InMemorySubscriptions:
     store = InMemorySubscriptions()
-    for sid, target in [
-        ("by-holder", {"holder_id": HOLDER, "credential_id": None}),
-        ("by-credential", {"holder_id": None, "credential_id": CREDENTIAL}),
-        ("unrelated", {"holder_id": OTHER_HOLDER, "credential_id": None}),
+    for sid, target, owner in [
+        ("by-holder", {"holder_id": HOLDER, "credential_id": None}, f"holder:{HOLDER}"),
+        ("by-credential", {"holder_id": None, "credential_id": CREDENTIAL}, f"holder:{HOLDER}"),
+        ("unrelated", {"holder_id": OTHER_HOLDER, "credential_id": None}, f"holder:{OTHER_HOLDER}"),
+        # Owned by another holder, naming this credential: it hears nothing of it.
+        ("stranger", {"holder_id": None, "credential_id": CREDENTIAL}, f"holder:{OTHER_HOLDER}"),
+        ("other-issuer", {"issuer_id": "did:web:x.example"}, "institution:did:web:x.example"),
+        # An institution naming the holder hears of its own credentials only.
+        ("foreign-issuer", {"holder_id": HOLDER}, "institution:did:web:x.example"),
     ]:
         await store.add(
             {"_id": sid, **target, "url": f"https://w.example/{sid}", "secret": SECRET}
-            | {"created_at": NOW}
+            | {"created_at": NOW, "owner": owner}
         )
     return store
 
@@ -126,3 +131,24 @@ async def test_a_holders_subscription_gets_the_expiring_and_the_expired_notice(
     assert expiring_data["valid_until"] == expired_data["valid_until"] == "2028-01-15T09:00:00Z"
     assert (expiring_data["lead_days"], expiring_data["renewal"]) == (30, renewal)
     assert expired_data["renewal"] == renewal
+
+
+async def test_an_institution_hears_of_its_own_credentials_only(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    await subscriptions.add(
+        {
+            "_id": "by-issuer",
+            "issuer_id": samples.SAMPLE_ISSUER,
+            "owner": f"institution:{samples.SAMPLE_ISSUER}",
+            "url": "https://w.example/by-issuer",
+            "secret": SECRET,
+            "created_at": NOW,
+        }
+    )
+    deliveries = InMemoryDeliveries()
+    await planner_over(subscriptions, deliveries).on_credential_event(revoked())
+    planned = sorted(d["subscription_id"] for d in deliveries.documents.values())
+    # Not "stranger" (another holder's, naming the credential), not "foreign-issuer" (another
+    # institution's, naming the holder), not "other-issuer".
+    assert planned == ["by-credential", "by-holder", "by-issuer"]

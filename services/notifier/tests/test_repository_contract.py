@@ -13,14 +13,24 @@ import pytest
 from bson.codec_options import CodecOptions
 from pymongo.asynchronous.database import AsyncDatabase
 
-from credreg_notifier.adapters.fakes import InMemoryDeliveries, InMemorySubscriptions
-from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
+from credreg_notifier.adapters.fakes import (
+    InMemoryDeliveries,
+    InMemoryOwnerQuotas,
+    InMemorySubscriptions,
+)
+from credreg_notifier.adapters.mongo import (
+    INDEXES,
+    MongoDeliveries,
+    MongoOwnerQuotas,
+    MongoSubscriptions,
+)
 from credreg_notifier.domain import DEAD, DELIVERED, IN_FLIGHT, PENDING, Settlement
-from credreg_notifier.ports import DeliveryRepository, SubscriptionRepository
+from credreg_notifier.ports import DeliveryRepository, OwnerQuotas, SubscriptionRepository
 from credreg_shared.storage import ensure_indexes
 from credreg_shared.storage.ports import Document
 
 # Whole seconds: MongoDB keeps milliseconds only.
+ISSUER = "did:web:uni.example"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
 HOLDER, CREDENTIAL = "did:example:holder", "urn:uuid:c-1"
@@ -34,12 +44,19 @@ async def service_db(mongo_db: AsyncDatabase[Document]) -> AsyncDatabase[Documen
 
 
 def subscription(
-    sid: str, *, holder_id: str | None = None, credential_id: str | None = None
+    sid: str,
+    *,
+    holder_id: str | None = None,
+    credential_id: str | None = None,
+    issuer_id: str | None = None,
+    owner: str = "holder:x",
 ) -> Document:
     return {
         "_id": sid,
+        "owner": owner,
         "holder_id": holder_id,
         "credential_id": credential_id,
+        "issuer_id": issuer_id,
         "url": f"https://w.example/{sid}",
         "secret": "whsec_" + "A" * 44,
         "created_at": NOW,
@@ -76,16 +93,49 @@ class SubscriptionContract:
         assert await subscriptions.get("s-1") is None
         assert await subscriptions.remove("s-1") is False
 
-    async def test_matching_finds_subscriptions_to_the_credential_or_to_its_holder(
+    async def test_matching_finds_subscriptions_to_the_credential_its_holder_or_its_issuer(
         self, subscriptions: SubscriptionRepository
     ) -> None:
         await subscriptions.add(subscription("by-holder", holder_id=HOLDER))
         await subscriptions.add(subscription("by-credential", credential_id=CREDENTIAL))
+        await subscriptions.add(subscription("by-issuer", issuer_id=ISSUER))
         await subscriptions.add(subscription("other-holder", holder_id="did:example:other"))
         await subscriptions.add(subscription("other-credential", credential_id="urn:uuid:c-2"))
-        found = await subscriptions.matching(credential_id=CREDENTIAL, holder_id=HOLDER)
-        assert sorted(s["_id"] for s in found) == ["by-credential", "by-holder"]
-        assert await subscriptions.matching(credential_id="urn:uuid:x", holder_id="nobody") == []
+        await subscriptions.add(subscription("other-issuer", issuer_id="did:web:o.example"))
+        found = await subscriptions.matching(
+            credential_id=CREDENTIAL, holder_id=HOLDER, issuer_id=ISSUER
+        )
+        assert sorted(s["_id"] for s in found) == ["by-credential", "by-holder", "by-issuer"]
+        nothing = await subscriptions.matching(
+            credential_id="urn:uuid:x", holder_id="nobody", issuer_id="did:web:n.example"
+        )
+        assert nothing == []
+
+    async def test_a_new_secret_keeps_the_previous_one_beside_it(
+        self, subscriptions: SubscriptionRepository
+    ) -> None:
+        await subscriptions.add(subscription("s-1", holder_id=HOLDER))
+        until = NOW.replace(hour=13)
+        assert await subscriptions.replace_secret(
+            "s-1", secret="sealed:new", previous="sealed:old", previous_until=until
+        )
+        found = await subscriptions.get("s-1")
+        assert found is not None
+        assert (found["secret"], found["previous_secret"]) == ("sealed:new", "sealed:old")
+        assert found["previous_until"] == until
+        assert not await subscriptions.replace_secret(
+            "gone", secret="x", previous="y", previous_until=until
+        )
+
+    async def test_an_owner_lists_its_own_subscriptions_oldest_first(
+        self, subscriptions: SubscriptionRepository
+    ) -> None:
+        for n, owner in enumerate(("holder:a", "holder:b", "holder:a", "institution:a")):
+            document = subscription(f"s-{n}", holder_id="a", owner=owner)
+            await subscriptions.add({**document, "created_at": NOW.replace(minute=59 - n)})
+        found = await subscriptions.owned_by("holder:a", limit=10)
+        assert [s["_id"] for s in found] == ["s-2", "s-0"]
+        assert [s["_id"] for s in await subscriptions.owned_by("holder:a", limit=1)] == ["s-2"]
 
     async def test_changing_an_answer_changes_nothing_stored(
         self, subscriptions: SubscriptionRepository
@@ -233,3 +283,38 @@ class TestMongoDeliveries(DeliveryContract):
     @pytest.fixture
     async def deliveries(self, mongo_db: AsyncDatabase[Document]) -> DeliveryRepository:
         return MongoDeliveries(await service_db(mongo_db))
+
+
+class QuotaContract:
+    """The behaviour every `OwnerQuotas` must have."""
+
+    async def test_places_are_taken_up_to_the_limit_and_given_back(
+        self, quotas: OwnerQuotas
+    ) -> None:
+        assert [await quotas.reserve("holder:a", limit=2) for _ in range(3)] == [True, True, False]
+        assert await quotas.reserve("holder:b", limit=2)
+        await quotas.release("holder:a")
+        assert await quotas.reserve("holder:a", limit=2)
+        assert not await quotas.reserve("holder:a", limit=2)
+
+    async def test_concurrent_reservations_never_pass_the_limit(self, quotas: OwnerQuotas) -> None:
+        taken = await asyncio.gather(*[quotas.reserve("holder:c", limit=5) for _ in range(12)])
+        assert taken.count(True) == 5
+
+    async def test_creations_are_counted_per_minute(self, quotas: OwnerQuotas) -> None:
+        first = [await quotas.count_creation("holder:a", minute="12:00", limit=2) for _ in "abc"]
+        assert first == [True, True, False]
+        assert await quotas.count_creation("holder:a", minute="12:01", limit=2)
+
+
+class TestInMemoryQuotas(QuotaContract):
+    @pytest.fixture
+    def quotas(self) -> OwnerQuotas:
+        return InMemoryOwnerQuotas()
+
+
+@pytest.mark.integration
+class TestMongoQuotas(QuotaContract):
+    @pytest.fixture
+    async def quotas(self, mongo_db: AsyncDatabase[Document]) -> OwnerQuotas:
+        return MongoOwnerQuotas(await service_db(mongo_db))

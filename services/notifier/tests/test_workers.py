@@ -245,7 +245,9 @@ async def test_an_outcome_recorded_too_late_is_not_reported(
     class SlowSender:
         """Takes longer than the lease: another worker reclaims the delivery meanwhile."""
 
-        async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
+        async def send(
+            self, *, url: str, secret: str, message_id: str, body: str, also: object = ()
+        ) -> str | None:
             clock.advance(31)
             assert await deliveries.claim_due(
                 now=clock(), lease_until=clock.now + timedelta(seconds=30), lease_token="other"
@@ -333,7 +335,9 @@ async def test_stop_mid_send_settles_the_attempt_before_returning(
     sending, answer = asyncio.Event(), asyncio.Event()
 
     class GatedSender:
-        async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
+        async def send(
+            self, *, url: str, secret: str, message_id: str, body: str, also: object = ()
+        ) -> str | None:
             sending.set()
             await answer.wait()
             return None

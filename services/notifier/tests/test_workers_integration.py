@@ -18,7 +18,11 @@ from bson.codec_options import CodecOptions
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
-from credreg_notifier.adapters.fakes import RecordedOutcomes, StaticWebhookTargets
+from credreg_notifier.adapters.fakes import (
+    InMemoryOwnerQuotas,
+    RecordedOutcomes,
+    StaticWebhookTargets,
+)
 from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
 from credreg_notifier.bootstrap import delivery_worker
 from credreg_notifier.domain import DELIVERED, IN_FLIGHT, PENDING, Settlement, new_delivery
@@ -48,7 +52,9 @@ class CountingSender:
     def __init__(self) -> None:
         self.sent: Counter[str] = Counter()
 
-    async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
+    async def send(
+        self, *, url: str, secret: str, message_id: str, body: str, also: object = ()
+    ) -> str | None:
         self.sent[message_id] += 1
         await asyncio.sleep(0.01)
         return None
@@ -153,6 +159,7 @@ def worker_over(
         targets=StaticWebhookTargets(allow_private=False),
         sender=sender,
         outcomes=RecordedOutcomes(),
+        quotas=InMemoryOwnerQuotas(),
     )
     return delivery_worker(settings, adapters)
 

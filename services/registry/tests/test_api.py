@@ -13,6 +13,7 @@ from credreg_registry.adapters.fakes import InMemoryView
 from credreg_registry.bootstrap import build_app
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
+from credreg_registry.settings import RegistrySettings
 from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
 from credreg_shared.errors import StorageUnavailable
 from credreg_shared.events import models, samples
@@ -26,6 +27,8 @@ SECOND = "urn:uuid:00000000-0000-4000-8000-000000000002"
 PENDING = "urn:uuid:00000000-0000-4000-8000-000000000003"
 COMMON = {"issuer_id": samples.SAMPLE_ISSUER, "holder_id": HOLDER}
 NOTICED_AT = datetime(2027, 12, 16, 9, 0, tzinfo=UTC)
+SETTINGS = RegistrySettings(api_keys={"key-issuer": samples.SAMPLE_ISSUER})
+AS_ISSUER = {"Authorization": "Bearer key-issuer"}
 
 
 async def client_over(*events: models.EventData) -> AsyncIterator[httpx.AsyncClient]:
@@ -42,9 +45,13 @@ async def client_over(*events: models.EventData) -> AsyncIterator[httpx.AsyncCli
             for n, data in enumerate(events)
         ]
     )
-    app = build_app(fakes=Adapters(documents=view, store=view))
+    app = build_app(SETTINGS, fakes=Adapters(documents=view, store=view))
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as http:
+    # As the issuer of every sample credential: it may read them all (tests of who may read
+    # what are in test_access.py).
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://registry", headers=AS_ISSUER
+    ) as http:
         yield http
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from credreg_registry.adapters.fakes import InMemoryView
+from credreg_registry.domain import Caller as Caller
 from credreg_registry.domain import CredentialNotFound
 from credreg_registry.layout import BODIES, COUNTERS, CREDENTIALS, ViewChanges
 from credreg_registry.projection import CredentialProjection, fold
@@ -23,6 +24,9 @@ CREDENTIAL = "urn:uuid:7d1e6a3c-5b0f-4f7e-9f61-1c2d3e4f5a6b"
 REPLACEMENT = "urn:uuid:0b0c1f5e-2a8e-4b43-8a6e-2f7b9f0d7c21"
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TOPIC = "credreg.credentials"
+
+AS_ISSUER = Caller(institution=samples.SAMPLE_ISSUER)
+"""The issuer of every sample credential: it may read them all."""
 
 
 OFFSETS: dict[str, int] = {}
@@ -315,9 +319,11 @@ async def test_the_replacement_and_the_revocation_link_in_any_order(
         [envelopes["replacement"].id, envelopes["revoked"].id]
     )
     assert await by_status(view) == ONE_ACTIVE_ONE_REVOKED
-    shown = await RegistryQueries(documents=view).credential(REPLACEMENT)
+    shown = await RegistryQueries(documents=view).credential(REPLACEMENT, AS_ISSUER)
     assert shown.supersedes == [CREDENTIAL]
-    page = await RegistryQueries(documents=view).portfolio(samples.SAMPLE_HOLDER)
+    page = await RegistryQueries(documents=view).portfolio(
+        samples.SAMPLE_HOLDER, Caller(holder_id=samples.SAMPLE_HOLDER)
+    )
     assert sorted(line.id for line in page.credentials) == sorted([CREDENTIAL, REPLACEMENT])
 
 
@@ -333,7 +339,7 @@ async def test_a_replacement_not_in_the_view_yet_waits_as_an_uncounted_placehold
     )
     assert "issued" not in placeholder and "status" not in placeholder
     with pytest.raises(CredentialNotFound):
-        await RegistryQueries(documents=view).credential(REPLACEMENT)
+        await RegistryQueries(documents=view).credential(REPLACEMENT, AS_ISSUER)
     assert await by_status(view) == ({"active": 0, "suspended": 0, "expired": 0, "revoked": 1}, 0)
 
     replacement = log.issued(REPLACEMENT)

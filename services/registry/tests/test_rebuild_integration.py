@@ -26,13 +26,16 @@ pytestmark = pytest.mark.integration
 
 BASE_URL = "http://registry"
 
+READER_KEYS = {"key-issuer": samples.SAMPLE_ISSUER}
+AS_ISSUER = {"Authorization": "Bearer key-issuer"}
+
 
 @pytest.fixture
 async def settings(
     service_settings: SettingsFactory, mongo_client: AsyncMongoClient[dict[str, Any]]
 ) -> AsyncIterator[RegistrySettings]:
     """Settings of one registry; the generations a rebuild makes are dropped afterwards."""
-    made: RegistrySettings = await service_settings(RegistrySettings)
+    made: RegistrySettings = await service_settings(RegistrySettings, api_keys=READER_KEYS)
     yield made
     for generation in (1, 2, 3):
         await mongo_client.drop_database(f"{made.mongodb_database}_g{generation}")
@@ -86,6 +89,7 @@ async def test_a_rebuild_replays_the_log_and_the_running_registry_follows_it(
     await publisher.publish_many(events, topic=topic)
     app = build_app(settings)
     async with serving(app, BASE_URL) as client:
+        client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
 
         async def settled() -> tuple[Any, list[Any]] | None:
             found = await answers(client, holder)
@@ -133,6 +137,7 @@ async def test_an_interrupted_rebuild_leaves_the_old_view_serving(
     await publisher.publish_many(events, topic=settings.topic(CREDENTIALS_TOPIC))
     app = build_app(settings)
     async with serving(app, BASE_URL) as client:
+        client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
 
         async def settled() -> tuple[Any, list[Any]] | None:
             found = await answers(client, holder)

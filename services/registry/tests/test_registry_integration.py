@@ -30,6 +30,9 @@ pytestmark = pytest.mark.integration
 BASE_URL = "http://registry"
 """The root conftest's ``service_settings`` factory."""
 
+READER_KEYS = {"key-issuer": samples.SAMPLE_ISSUER}
+AS_ISSUER = {"Authorization": "Bearer key-issuer"}
+
 
 def stats_of(app: FastAPI) -> ConsumerStats:
     stats: ConsumerStats = app.state.follower.stats
@@ -101,10 +104,11 @@ async def view_documents(db: AsyncDatabase[dict[str, object]]) -> dict[object, A
 async def test_lifecycle_events_show_through_the_api(
     service_settings: SettingsFactory, publisher: KafkaPublisher
 ) -> None:
-    settings: RegistrySettings = await service_settings(RegistrySettings)
+    settings: RegistrySettings = await service_settings(RegistrySettings, api_keys=READER_KEYS)
     holder, kept, revoked = f"did:example:{uuid.uuid4().hex}", new_id(), new_id()
     topic = settings.topic(CREDENTIALS_TOPIC)
     async with serving(build_app(settings), BASE_URL) as client:
+        client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
         await publisher.publish_many(
             [
                 issued(kept, holder),
@@ -166,7 +170,7 @@ async def test_redelivery_and_replay_by_a_new_group_leave_the_view_unchanged(
     mongo_db: AsyncDatabase[dict[str, object]],
     unique_name: Callable[[str], str],
 ) -> None:
-    settings: RegistrySettings = await service_settings(RegistrySettings)
+    settings: RegistrySettings = await service_settings(RegistrySettings, api_keys=READER_KEYS)
     holder, first, second = f"did:example:{uuid.uuid4().hex}", new_id(), new_id()
     events = [
         issued(first, holder),
@@ -180,6 +184,7 @@ async def test_redelivery_and_replay_by_a_new_group_leave_the_view_unchanged(
     await publisher.publish_many(events, topic=topic)
     app = build_app(settings)
     async with serving(app, BASE_URL) as client:
+        client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
         await finished_with(app, 2 * len(events))
         assert await status(client, first) == "revoked"
         assert await status(client, second) == "active"
@@ -199,10 +204,11 @@ async def test_redelivery_and_replay_by_a_new_group_leave_the_view_unchanged(
 async def test_a_revocation_replayed_before_its_issuance_is_not_lost(
     service_settings: SettingsFactory, publisher: KafkaPublisher
 ) -> None:
-    settings: RegistrySettings = await service_settings(RegistrySettings)
+    settings: RegistrySettings = await service_settings(RegistrySettings, api_keys=READER_KEYS)
     holder, credential = f"did:example:{uuid.uuid4().hex}", new_id()
     topic = settings.topic(CREDENTIALS_TOPIC)
     async with serving(build_app(settings), BASE_URL) as client:
+        client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
         await publisher.publish(
             lifecycle(models.CredentialRevoked, credential, holder, reason="superseded"),
             topic=topic,
@@ -228,7 +234,7 @@ async def test_a_revocation_replayed_before_its_issuance_is_not_lost(
 async def test_malformed_records_go_to_the_dlq_and_the_next_good_record_is_applied(
     service_settings: SettingsFactory, publisher: KafkaPublisher, kafka_bootstrap: str
 ) -> None:
-    settings: RegistrySettings = await service_settings(RegistrySettings)
+    settings: RegistrySettings = await service_settings(RegistrySettings, api_keys=READER_KEYS)
     topic = settings.topic(CREDENTIALS_TOPIC)
     good = new_id()
     # All three under the good record's key: one partition, the poison first in line.
@@ -242,6 +248,7 @@ async def test_malformed_records_go_to_the_dlq_and_the_next_good_record_is_appli
     await publisher.publish(issued(good, "did:example:good"), topic=topic)
     app = build_app(settings)
     async with serving(app, BASE_URL) as client:
+        client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
         # Awaited: the good record shows (404 until then); asserted: as an active credential.
         assert await eventually(shown(client, good), "the good record") == "active"
         await finished_with(app, 3)

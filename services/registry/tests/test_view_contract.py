@@ -26,6 +26,7 @@ from credreg_registry.domain import (
     SearchNeedsFilter,
     Suspension,
 )
+from credreg_registry.domain import Caller as Caller
 from credreg_registry.layout import (
     BODIES,
     COUNTERS,
@@ -49,6 +50,9 @@ TOPIC = "credreg.credentials"
 # Whole seconds: MongoDB keeps milliseconds only, and both views must hold the same times.
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 OTHER_RENEWAL = models.Renewal(url="https://issuer.credreg.example/renew/re-sit", text="Re-sit it.")
+
+AS_ISSUER = Caller(institution=samples.SAMPLE_ISSUER)
+"""The issuer of every sample credential: it may read them all."""
 
 
 def credential_id(n: int) -> str:
@@ -137,7 +141,7 @@ async def portfolio_ids(adapters: Adapters, holder: str) -> list[str]:
     """Every credential id of a holder's portfolio, page after page."""
     found, cursor = [], None
     while True:
-        page = await queries(adapters).portfolio(holder, cursor)
+        page = await queries(adapters).portfolio(holder, Caller(holder_id=holder), cursor)
         found += [line.id for line in page.credentials]
         if page.next_cursor is None:
             return found
@@ -157,7 +161,7 @@ async def search_ids(adapters: Adapters, competency: str, limit: int = 20) -> li
 
 async def expires_soon_lines(adapters: Adapters) -> dict[str, datetime | None]:
     """Credential id → `expires_soon` of its line, as the portfolio and the search show them."""
-    page = await queries(adapters).portfolio(HOLDER)
+    page = await queries(adapters).portfolio(HOLDER, Caller(holder_id=HOLDER))
     found = await queries(adapters).search(issued(1).competencies[0].code)
     assert {line.id: line.expires_soon for line in found.credentials} == {
         line.id: line.expires_soon for line in page.credentials
@@ -172,8 +176,8 @@ class ViewContract:
         self, adapters: Adapters
     ) -> None:
         with pytest.raises(CredentialNotFound):
-            await queries(adapters).credential(credential_id(1))
-        page = await queries(adapters).portfolio(HOLDER)
+            await queries(adapters).credential(credential_id(1), AS_ISSUER)
+        page = await queries(adapters).portfolio(HOLDER, Caller(holder_id=HOLDER))
         assert (page.credentials, page.next_cursor) == ([], None)
         stats = await queries(adapters).stats()
         assert stats.by_status == {"active": 0, "suspended": 0, "expired": 0, "revoked": 0}
@@ -188,13 +192,15 @@ class ViewContract:
             models.CredentialExpiring, 1, valid_until=samples.VALID_UNTIL
         )
         notice = ExpiresSoon(valid_until=samples.VALID_UNTIL, noticed_at=noticed_at)
-        assert (await queries(adapters).credential(credential_id(1))).expires_soon == notice
+        assert (
+            await queries(adapters).credential(credential_id(1), AS_ISSUER)
+        ).expires_soon == notice
         revoked_at = await feed.lifecycle(
             models.CredentialRevoked, 1, reason="superseded", superseded_by="urn:x:2"
         )
         data = issued(1)
 
-        assert await queries(adapters).credential(credential_id(1)) == CredentialView(
+        assert await queries(adapters).credential(credential_id(1), AS_ISSUER) == CredentialView(
             id=credential_id(1),
             issuer_id=ISSUER,
             holder_id=HOLDER,
@@ -237,7 +243,7 @@ class ViewContract:
             lead_days=30,
             renewal=samples.RENEWAL,
         )
-        found = await queries(adapters).credential(credential_id(1))
+        found = await queries(adapters).credential(credential_id(1), AS_ISSUER)
         assert (found.expires_soon, found.renewal) == (notice, samples.RENEWAL)
         assert await expires_soon_lines(adapters) == {
             credential_id(1): samples.VALID_UNTIL,
@@ -245,12 +251,14 @@ class ViewContract:
         }
 
         await feed.lifecycle(models.CredentialSuspended, 1, reason="audit")
-        assert (await queries(adapters).credential(credential_id(1))).expires_soon == notice
+        assert (
+            await queries(adapters).credential(credential_id(1), AS_ISSUER)
+        ).expires_soon == notice
         assert (await expires_soon_lines(adapters))[credential_id(1)] == samples.VALID_UNTIL
 
         # Expired without a renewal of its own: the notice's renewal still shows.
         await feed.lifecycle(models.CredentialExpired, 1, valid_until=samples.VALID_UNTIL)
-        found = await queries(adapters).credential(credential_id(1))
+        found = await queries(adapters).credential(credential_id(1), AS_ISSUER)
         assert (found.status, found.expires_soon, found.renewal) == (
             "expired",
             None,
@@ -263,7 +271,9 @@ class ViewContract:
         await feed.lifecycle(
             models.CredentialExpired, 2, valid_until=samples.VALID_UNTIL, renewal=OTHER_RENEWAL
         )
-        assert (await queries(adapters).credential(credential_id(2))).renewal == OTHER_RENEWAL
+        assert (
+            await queries(adapters).credential(credential_id(2), AS_ISSUER)
+        ).renewal == OTHER_RENEWAL
 
     async def test_a_supersession_reads_both_ways_and_moves_no_count(
         self, adapters: Adapters
@@ -274,7 +284,7 @@ class ViewContract:
         await feed.lifecycle(
             models.CredentialRevoked, 1, reason="superseded", superseded_by=credential_id(2)
         )
-        assert (await queries(adapters).credential(credential_id(2))).supersedes == [
+        assert (await queries(adapters).credential(credential_id(2), AS_ISSUER)).supersedes == [
             credential_id(1)
         ]
         old = await queries(adapters).verification(credential_id(1))
@@ -302,7 +312,7 @@ class ViewContract:
         )
         await feed.flush()
         with pytest.raises(CredentialNotFound):
-            await queries(adapters).credential(credential_id(2))
+            await queries(adapters).credential(credential_id(2), AS_ISSUER)
         stats = await queries(adapters).stats()
         assert (stats.credentials, stats.awaiting_issuance) == (2, 0)
 
@@ -312,7 +322,7 @@ class ViewContract:
         )
         feed.record(issued(2), partition=1)
         await feed.flush()
-        found = await queries(adapters).credential(credential_id(2))
+        found = await queries(adapters).credential(credential_id(2), AS_ISSUER)
         assert (found.status, found.supersedes) == ("active", [credential_id(1), credential_id(3)])
         stats = await queries(adapters).stats()
         assert stats.by_status == {"active": 1, "suspended": 0, "expired": 0, "revoked": 2}
@@ -329,7 +339,7 @@ class ViewContract:
         inside = samples.VALID_FROM + timedelta(days=1)
         assert (await queries(adapters, inside).verification(credential_id(1))).in_force
         suspended_at = await feed.lifecycle(models.CredentialSuspended, 1, reason="audit")
-        found = await queries(adapters).credential(credential_id(1))
+        found = await queries(adapters).credential(credential_id(1), AS_ISSUER)
         assert (found.status, found.suspension) == (
             "suspended",
             Suspension(reason="audit", suspended_at=suspended_at),
@@ -355,7 +365,7 @@ class ViewContract:
         revoked_at = await feed.lifecycle(models.CredentialRevoked, 1, reason="superseded")
         await feed.lifecycle(models.CredentialSuspended, 2)
         with pytest.raises(CredentialNotFound):
-            await queries(adapters).credential(credential_id(1))
+            await queries(adapters).credential(credential_id(1), AS_ISSUER)
         with pytest.raises(CredentialNotFound):
             await queries(adapters).verification(credential_id(2))
         assert await portfolio_ids(adapters, HOLDER) == []
@@ -363,7 +373,7 @@ class ViewContract:
         assert (stats.credentials, stats.awaiting_issuance) == (0, 2)
 
         await feed.issued(1)
-        found = await queries(adapters).credential(credential_id(1))
+        found = await queries(adapters).credential(credential_id(1), AS_ISSUER)
         assert (found.status, found.revocation) == (
             "revoked",
             Revocation(reason="superseded", revoked_at=revoked_at),
@@ -386,7 +396,7 @@ class ViewContract:
         await feed.lifecycle(models.CredentialRevoked, 6, reason="before its issuance")
         await feed.lifecycle(models.CredentialExpired, 3, valid_until=samples.VALID_UNTIL)
 
-        page = await queries(adapters).portfolio(HOLDER)
+        page = await queries(adapters).portfolio(HOLDER, Caller(holder_id=HOLDER))
         assert [(line.id, line.status) for line in page.credentials] == [
             (credential_id(4), "active"),
             (credential_id(3), "expired"),
@@ -418,7 +428,7 @@ class ViewContract:
         pages = []
         cursor = None
         while True:
-            page = await queries(adapters).portfolio(HOLDER, cursor)
+            page = await queries(adapters).portfolio(HOLDER, Caller(holder_id=HOLDER), cursor)
             pages.append(page)
             if page.next_cursor is None:
                 break
@@ -431,7 +441,7 @@ class ViewContract:
     async def test_a_foreign_cursor_is_refused(self, adapters: Adapters) -> None:
         for cursor in ("x", "-1", "3", "1.2.3", "1.-2", "9" * 12 + ".0"):
             with pytest.raises(InvalidCursor):
-                await queries(adapters).portfolio(HOLDER, cursor)
+                await queries(adapters).portfolio(HOLDER, Caller(holder_id=HOLDER), cursor)
         with pytest.raises(InvalidCursor):
             await queries(adapters).search("FA-1", "3")
 

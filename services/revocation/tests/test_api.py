@@ -15,13 +15,13 @@ from credreg_revocation.adapters.fakes import (
     InMemoryCredentialRepository,
     InMemoryExpiryPolicies,
     InMemoryExpirySchedule,
-    InMemoryInstitutionKeys,
 )
 from credreg_revocation.bootstrap import build_app
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.ports import Adapters
-from credreg_revocation.projection import InstitutionKeysProjection, OwnershipProjection
+from credreg_revocation.projection import OwnershipProjection
 from credreg_revocation.settings import RevocationSettings
+from credreg_shared.api_keys import InMemoryInstitutionKeys, InstitutionKeysProjection
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import CREDENTIALS_TOPIC, models, samples
 from credreg_shared.events.cloudevents import new_envelope

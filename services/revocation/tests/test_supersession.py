@@ -13,7 +13,6 @@ from credreg_revocation.adapters.fakes import (
     InMemoryCredentialRepository,
     InMemoryExpiryPolicies,
     InMemoryExpirySchedule,
-    InMemoryInstitutionKeys,
 )
 from credreg_revocation.bootstrap import build_app
 from credreg_revocation.domain import (
@@ -34,6 +33,7 @@ from credreg_revocation.supersession import (
     idempotency_key,
 )
 from credreg_revocation.use_cases import StatusChanges
+from credreg_shared.api_keys import InMemoryInstitutionKeys
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import new_envelope
 from credreg_shared.issuance import IssueCredential

@@ -37,7 +37,7 @@ from credreg_issuer.institutions import (
 )
 from credreg_issuer.status_lists import LIST_TTL, StatusListFull, StatusListNotFound
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
-from credreg_shared.auth import CallingInstitution, bearer_token
+from credreg_shared.auth import bearer_token
 from credreg_shared.events import models
 from credreg_shared.issuance import IssueCredential
 from credreg_shared.web import (
@@ -47,6 +47,7 @@ from credreg_shared.web import (
     public_cache_headers,
     use_case,
 )
+from credreg_shared.web.security import ADMIN_API_KEY, CallingInstitution, secured
 
 TITLE = "credreg issuer"
 DESCRIPTION = "Registrars issue Open Badges 3.0 micro-credentials; each one is an event."
@@ -66,12 +67,9 @@ async def require_admin(request: Request) -> None:
 
 v1 = APIRouter(prefix="/v1", tags=["issuance"])
 # Every admin route takes the bootstrap admin key.
-admin = APIRouter(
-    prefix="/v1/institutions",
-    tags=["institutions (admin)"],
-    dependencies=[Depends(require_admin)],
-)
-admin_root = APIRouter(tags=["institutions (admin)"], dependencies=[Depends(require_admin)])
+ADMIN_ONLY = [Depends(secured(require_admin, ADMIN_API_KEY))]
+admin = APIRouter(prefix="/v1/institutions", tags=["institutions (admin)"], dependencies=ADMIN_ONLY)
+admin_root = APIRouter(tags=["institutions (admin)"], dependencies=ADMIN_ONLY)
 dids = APIRouter(tags=["DID documents"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {

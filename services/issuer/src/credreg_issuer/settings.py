@@ -21,7 +21,11 @@ class IssuerSettings(InstitutionApiSettings):
     mongodb_database: str = "credreg_issuer"
     source: str = "urn:credreg:issuer"
     # Where the credential's view is served (the registry); the 201's Location starts with it.
-    credentials_url: str = "/v1/credentials"
+    # Where a credential is read once issued (the `Location` of `POST /v1/credentials`): the
+    # registry's credential route, which answers its holder and its issuer.
+    credentials_url: str = Field(
+        default="http://localhost:8002/v1/credentials", pattern=r"^https?://\S+$"
+    )
     # JSON object of institution id → Ed25519 `secretKeyMultibase` (z3u2…); institutions
     # without a key get unsigned credentials. Interim until per-issuer keys live encrypted in
     # the database.

@@ -8,11 +8,15 @@ from fastapi import APIRouter, Depends, Response
 
 from credreg_notifier.domain import (
     InvalidSecret,
+    NotYourSubscription,
+    SubscribingTooFast,
     SubscriptionNotFound,
     SubscriptionRequest,
     TargetRefused,
+    TooManySubscriptions,
 )
 from credreg_notifier.use_cases import Subscriptions
+from credreg_shared.caller_auth import KnownCaller
 from credreg_shared.web import problem_responses, use_case
 
 TITLE = "credreg notifier"
@@ -23,11 +27,15 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     SubscriptionNotFound: 404,
     TargetRefused: 422,
     InvalidSecret: 422,
+    NotYourSubscription: 403,
+    TooManySubscriptions: 409,
+    SubscribingTooFast: 429,
 }
 
 UseCase = Annotated[Subscriptions, Depends(use_case(Subscriptions))]
 UNAVAILABLE = "The database did not answer; nothing changed, retry later"
-NOT_FOUND = "No such subscription (never created, or removed)"
+NOT_FOUND = "No such subscription of the caller's (never created, removed, or another's)"
+UNAUTHENTICATED = "No holder token or institution key, or one that does not hold"
 
 
 @router.post(
@@ -36,43 +44,82 @@ NOT_FOUND = "No such subscription (never created, or removed)"
     summary="Subscribe a wallet webhook",
     responses=problem_responses(
         {
+            401: UNAUTHENTICATED,
+            403: "Another holder's id, or another institution's issuer id",
+            409: "The caller keeps as many subscriptions as it may",
             422: "Invalid body, a URL the notifier will not call, or a bad secret",
+            429: "The caller created as many subscriptions this minute as it may",
             503: UNAVAILABLE,
         }
     ),
 )
-async def subscribe(body: SubscriptionRequest, subscriptions: UseCase) -> dict[str, Any]:
-    """Store the subscription; the answer carries its signing secret (shown this once)."""
-    return await subscriptions.subscribe(body)
+async def subscribe(
+    body: SubscriptionRequest, subscriptions: UseCase, caller: KnownCaller
+) -> dict[str, Any]:
+    """Store the subscription, owned by the caller: a holder (holder token) to its own notices
+    or a credential's, an institution (API key) to its credentials' (`issuer_id`), a holder's or
+    a credential's; each hears only of its own credentials. The answer carries the signing
+    secret (shown this once)."""
+    return await subscriptions.subscribe(body, caller)
+
+
+@router.get(
+    "/subscriptions",
+    summary="The caller's subscriptions (without their secrets)",
+    responses=problem_responses({401: UNAUTHENTICATED, 503: UNAVAILABLE}),
+)
+async def list_subscriptions(subscriptions: UseCase, caller: KnownCaller) -> dict[str, Any]:
+    """The caller's own subscriptions, oldest first."""
+    return await subscriptions.list(caller)
 
 
 @router.get(
     "/subscriptions/{subscription_id}",
     summary="A subscription (without its secret)",
-    responses=problem_responses({404: NOT_FOUND, 503: UNAVAILABLE}),
+    responses=problem_responses({401: UNAUTHENTICATED, 404: NOT_FOUND, 503: UNAVAILABLE}),
 )
-async def get_subscription(subscription_id: str, subscriptions: UseCase) -> dict[str, Any]:
-    """The subscription."""
-    return await subscriptions.get(subscription_id)
+async def get_subscription(
+    subscription_id: str, subscriptions: UseCase, caller: KnownCaller
+) -> dict[str, Any]:
+    """The caller's subscription."""
+    return await subscriptions.get(subscription_id, caller)
 
 
 @router.delete(
     "/subscriptions/{subscription_id}",
     status_code=204,
     summary="Unsubscribe",
-    responses=problem_responses({404: NOT_FOUND, 503: UNAVAILABLE}),
+    responses=problem_responses({401: UNAUTHENTICATED, 404: NOT_FOUND, 503: UNAVAILABLE}),
 )
-async def unsubscribe(subscription_id: str, subscriptions: UseCase) -> Response:
-    """Remove the subscription."""
-    await subscriptions.unsubscribe(subscription_id)
+async def unsubscribe(
+    subscription_id: str, subscriptions: UseCase, caller: KnownCaller
+) -> Response:
+    """Remove the caller's subscription."""
+    await subscriptions.unsubscribe(subscription_id, caller)
     return Response(status_code=204)
+
+
+@router.post(
+    "/subscriptions/{subscription_id}/secret",
+    summary="Rotate the subscription's signing secret",
+    responses=problem_responses({401: UNAUTHENTICATED, 404: NOT_FOUND, 503: UNAVAILABLE}),
+)
+async def rotate_secret(
+    subscription_id: str, subscriptions: UseCase, caller: KnownCaller
+) -> dict[str, Any]:
+    """A new `whsec_` secret, shown this once. Until `previous_valid_until` (the overlap,
+    `CREDREG_SECRET_OVERLAP_HOURS`) every notice carries a signature by each secret, so the
+    wallet switches without losing one."""
+    return await subscriptions.rotate_secret(subscription_id, caller)
 
 
 @router.get(
     "/subscriptions/{subscription_id}/deliveries",
     summary="Deliveries and dead letters",
-    responses=problem_responses({404: NOT_FOUND, 503: UNAVAILABLE}),
+    responses=problem_responses({401: UNAUTHENTICATED, 404: NOT_FOUND, 503: UNAVAILABLE}),
 )
-async def list_deliveries(subscription_id: str, subscriptions: UseCase) -> dict[str, Any]:
-    """Every notice for this subscription with its status, attempts and last error."""
-    return await subscriptions.deliveries_of(subscription_id)
+async def list_deliveries(
+    subscription_id: str, subscriptions: UseCase, caller: KnownCaller
+) -> dict[str, Any]:
+    """Every notice for the caller's subscription with its status, attempts and last error."""
+    return await subscriptions.deliveries_of(subscription_id, caller)

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from credreg_notifier import api
-from credreg_notifier.adapters.mongo import INDEXES, MongoDeliveries, MongoSubscriptions
+from credreg_notifier.adapters.mongo import (
+    INDEXES,
+    MongoDeliveries,
+    MongoOwnerQuotas,
+    MongoSubscriptions,
+)
 from credreg_notifier.adapters.prometheus import PrometheusDeliveryOutcomes
+from credreg_notifier.adapters.secrets import SealedSecrets
 from credreg_notifier.adapters.webhooks import DnsWebhookTargets, HttpxWebhookSender
 from credreg_notifier.domain import RetrySchedule
 from credreg_notifier.ports import Adapters
 from credreg_notifier.projection import DeliveryPlanner
 from credreg_notifier.settings import NotifierSettings
-from credreg_notifier.use_cases import Subscriptions
+from credreg_notifier.use_cases import Limits, Subscriptions
 from credreg_notifier.workers import DeliveryWorker
+from credreg_shared.api_keys import InstitutionKeysProjection, KeptApiKey, KeptKeys
+from credreg_shared.auth import ApiKeyTable, institution_resolver
+from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
+from credreg_shared.holder_tokens import verifier_from
+from credreg_shared.kept_keys import MongoInstitutionKeys
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
+
+log = logging.getLogger(__name__)
 
 
 def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
     """The ports over the platform's database, a real HTTP client and the app's metrics."""
     targets = DnsWebhookTargets(allow_private=settings.allow_private_webhook_targets)
-    client = httpx.AsyncClient()
+    # No proxy from the environment: a delivery connects to the very address its target check
+    # resolved (see adapters/webhooks.py), never through a hop that resolves it again.
+    client = httpx.AsyncClient(trust_env=False)
     # Closed at shutdown, after the delivery worker (its only user) has stopped.
     platform.close_on_shutdown(client.aclose)
     return Adapters(
@@ -35,16 +51,44 @@ def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
             client, targets=targets, timeout_seconds=settings.webhook_timeout_seconds
         ),
         outcomes=PrometheusDeliveryOutcomes(platform.metrics),
+        quotas=MongoOwnerQuotas(platform.db),
+        keys=MongoInstitutionKeys(platform.db),
+        vault=secret_vault(settings),
     )
 
 
-def subscriptions(adapters: Adapters) -> Subscriptions:
+def secret_vault(settings: NotifierSettings) -> SealedSecrets | None:
+    """Secrets sealed under the configured key-encryption key, or kept as they are without one."""
+    if settings.key_encryption_key is None:
+        log.warning("CREDREG_KEY_ENCRYPTION_KEY is not set: webhook secrets are stored unencrypted")
+        return None
+    return SealedSecrets(
+        KeyEncryptionKeyring.from_string(settings.key_encryption_key.get_secret_value())
+    )
+
+
+def subscriptions(adapters: Adapters, settings: NotifierSettings) -> Subscriptions:
     """The use cases behind the routes."""
     return Subscriptions(
         subscriptions=adapters.subscriptions,
         deliveries=adapters.deliveries,
         targets=adapters.targets,
+        quotas=adapters.quotas,
+        vault=adapters.vault,
+        limits=Limits(
+            per_owner=settings.subscriptions_per_owner,
+            created_per_minute=settings.subscriptions_created_per_minute,
+            secret_overlap=timedelta(hours=settings.secret_overlap_hours),
+        ),
     )
+
+
+def projection(adapters: Adapters) -> HandlerRegistry:
+    """The consumer's handlers: deliveries to plan, and institutions' keys to learn."""
+    registry = planner(adapters).register(HandlerRegistry())
+    if adapters.keys is not None:
+        InstitutionKeysProjection(adapters.keys).register(registry)
+    return registry
 
 
 def planner(adapters: Adapters) -> DeliveryPlanner:
@@ -67,6 +111,7 @@ def delivery_worker(settings: NotifierSettings, adapters: Adapters) -> DeliveryW
         lease=timedelta(seconds=settings.webhook_lease_seconds),
         poll_seconds=settings.delivery_poll_seconds,
         concurrency=settings.delivery_concurrency,
+        vault=adapters.vault,
     )
 
 
@@ -83,8 +128,24 @@ def build_app(
         api=api,
         indexes=INDEXES,
         adapters=lambda platform: real_adapters(platform, config),
-        use_cases=lambda adapters: [subscriptions(adapters)],
-        projection=lambda adapters: planner(adapters).register(HandlerRegistry()),
+        use_cases=lambda adapters: [subscriptions(adapters, config), KeptKeys(adapters.keys)],
+        projection=lambda adapters: projection(adapters),
         workers=lambda adapters: {"deliveries": delivery_worker(config, adapters)},
     )
-    return build_service_app(definition, config, fakes=fakes)
+    app = build_service_app(definition, config, fakes=fakes)
+    # Holders by holder token (public keys only), institutions by API key (scope `read`).
+    secret = config.holder_token_key.get_secret_value() if config.holder_token_key else None
+    keyed = secret is not None or bool(config.holder_token_public_keys)
+    app.state.holder_tokens = (
+        verifier_from(secret, config.holder_token_public_keys) if keyed else None
+    )
+    app.state.authenticate = institution_resolver(
+        ApiKeyTable(config.api_keys), kept_key, scope="read"
+    )
+    return app
+
+
+async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
+    """An institution's API key kept by the issuer and announced on the log."""
+    keys: KeptKeys = request.app.state.use_cases[KeptKeys]
+    return await keys.find(digest)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 import secrets
 import uuid
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from credreg_shared.addresses import is_public
+from credreg_shared.callers import Caller
 from credreg_shared.errors import DomainError
 from credreg_shared.events.cloudevents import Envelope, format_time
 from credreg_shared.storage.ports import Document
@@ -66,14 +67,56 @@ class SubscriptionRequest(BaseModel):
 
     holder_id: str | None = Field(default=None, min_length=1, max_length=500)
     credential_id: str | None = Field(default=None, min_length=1, max_length=500)
+    issuer_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="Every credential this institution issued (the institution's own key)",
+    )
     url: str = Field(min_length=1, max_length=2000)
     secret: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _exactly_one_target(self) -> Self:
-        if (self.holder_id is None) == (self.credential_id is None):
-            raise ValueError("give exactly one of holder_id and credential_id")
+        given = [t for t in (self.holder_id, self.credential_id, self.issuer_id) if t is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of holder_id, credential_id and issuer_id")
         return self
+
+
+class NotYourSubscription(DomainError):
+    """A holder subscribes to its own notices, an institution to its own credentials'."""
+
+
+class TooManySubscriptions(DomainError):
+    """The owner has as many subscriptions as it may keep."""
+
+
+class SubscribingTooFast(DomainError):
+    """The owner created as many subscriptions this minute as it may."""
+
+
+def check_subscriber(request: SubscriptionRequest, caller: Caller) -> None:
+    """Refuse a subscription to somebody else: a holder subscribes to its own holder id (or to
+    a credential), an institution to its own issuer id (or to a holder or a credential). What
+    a subscription then receives is filtered by its owner (`notice_for_owner`)."""
+    if caller.holder_id is not None:
+        if request.issuer_id is not None or request.holder_id not in (None, caller.holder_id):
+            raise NotYourSubscription("a holder token subscribes to its own holder id only")
+    elif request.issuer_id not in (None, caller.institution):
+        raise NotYourSubscription("an institution subscribes to its own issuer id only")
+
+
+def notice_for_owner(subscription: Document, *, holder_id: str, issuer_id: str) -> bool:
+    """Whether a subscription's owner may hear of an event: its holder's own credentials, or
+    the credentials its institution issued (a credential id or a holder id names no owner)."""
+    owner = str(subscription.get("owner", ""))
+    kind, _, whose = owner.partition(":")
+    if kind == "holder":
+        return whose == holder_id
+    if kind == "institution":
+        return whose == issuer_id
+    return False
 
 
 # Secrets
@@ -98,7 +141,8 @@ def check_secret(secret: str) -> None:
 
 # Targets: absolute https URLs whose host resolves only to public addresses. They are checked
 # when a wallet subscribes and again before every attempt, since a name can be pointed at an
-# internal address after the subscription was accepted.
+# internal address after the subscription was accepted; the attempt then connects to the very
+# address it checked (the adapter's job), so a second answer of the name never counts.
 
 
 def webhook_host(url: str, *, allow_private: bool) -> str:
@@ -112,6 +156,10 @@ def webhook_host(url: str, *, allow_private: bool) -> str:
         raise TargetRefused("url must be an absolute https URL")
     if parts.username is not None or parts.password is not None:
         raise TargetRefused("url must not carry credentials")
+    try:
+        parts.port  # noqa: B018 - read for its check: a port that is no number in 0-65535 raises
+    except ValueError as error:
+        raise TargetRefused("url has an invalid port") from error
     if not allow_private and parts.scheme != "https":
         raise TargetRefused("url must use https")
     return parts.hostname
@@ -120,19 +168,135 @@ def webhook_host(url: str, *, allow_private: bool) -> str:
 def refuse_private_addresses(addresses: Iterable[str]) -> None:
     """Raise `TargetRefused` if any of a host's `addresses` is not public."""
     for address in addresses:
-        if not is_public(address):
-            raise TargetRefused(f"url resolves to a non-public address ({address})")
+        refusal = address_refusal(address)
+        if refusal is not None:
+            raise TargetRefused(f"url resolves to a non-public address ({address}: {refusal})")
+
+
+# Public addresses. Python's `is_global` lets through several forms that reach private
+# networks (IPv4-compatible, site-local, and 6to4 or NAT64 addresses embedding a private IPv4,
+# as of Python 3.11), so the non-public ranges are written out here after the IANA
+# special-purpose registries; `is_global` is only a backstop. Order matters: the first match
+# names the reason.
+
+IPV4_REFUSED: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
+    (ipaddress.IPv4Network(network), reason)
+    for network, reason in (
+        ("0.0.0.0/8", "'this network' (0.0.0.0/8)"),
+        ("10.0.0.0/8", "private (10.0.0.0/8)"),
+        ("100.64.0.0/10", "carrier-grade NAT (100.64.0.0/10)"),
+        ("127.0.0.0/8", "loopback"),
+        ("169.254.0.0/16", "link-local"),
+        ("172.16.0.0/12", "private (172.16.0.0/12)"),
+        ("192.0.0.0/24", "IETF protocol assignments (192.0.0.0/24)"),
+        ("192.0.2.0/24", "documentation (192.0.2.0/24)"),
+        ("192.88.99.0/24", "6to4 relay anycast (192.88.99.0/24)"),
+        ("192.168.0.0/16", "private (192.168.0.0/16)"),
+        ("198.18.0.0/15", "benchmarking (198.18.0.0/15)"),
+        ("198.51.100.0/24", "documentation (198.51.100.0/24)"),
+        ("203.0.113.0/24", "documentation (203.0.113.0/24)"),
+        ("224.0.0.0/4", "multicast"),
+        ("255.255.255.255/32", "broadcast"),
+        ("240.0.0.0/4", "reserved (240.0.0.0/4)"),
+    )
+)
+
+# Refused whatever they carry. Teredo and local-use NAT64 do embed IPv4 addresses, but where
+# their packets go depends on relays and translators we cannot judge (Teredo's client address
+# is even obfuscated), and no wallet needs them.
+IPV6_REFUSED: tuple[tuple[ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.IPv6Network(network), reason)
+    for network, reason in (
+        ("::/128", "unspecified"),
+        ("::1/128", "loopback"),
+        ("::/96", "IPv4-compatible (::/96, deprecated)"),
+        ("64:ff9b:1::/48", "local-use NAT64 (64:ff9b:1::/48)"),
+        ("100::/64", "discard-only (100::/64)"),
+        ("2001::/32", "Teredo (2001::/32)"),
+        ("2001:2::/48", "benchmarking (2001:2::/48)"),
+        ("2001::/23", "IETF protocol assignments (2001::/23)"),
+        ("2001:db8::/32", "documentation (2001:db8::/32)"),
+        ("3fff::/20", "documentation (3fff::/20)"),
+        ("fc00::/7", "unique-local (fc00::/7)"),
+        ("fe80::/10", "link-local"),
+        ("fec0::/10", "site-local (fec0::/10, deprecated)"),
+        ("ff00::/8", "multicast"),
+    )
+)
+IPV6_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+
+
+def is_public(address: str) -> bool:
+    """True for an address a webhook may reach (globally routable unicast)."""
+    return address_refusal(address) is None
+
+
+def address_refusal(address: str) -> str | None:
+    """Why a webhook may not reach `address` (its kind of range); None for a public one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ipv4_refusal(ip)
+    return ipv6_refusal(ip)
+
+
+def ipv4_refusal(ip: ipaddress.IPv4Address) -> str | None:
+    """Why `ip` is not public, or None."""
+    for network, reason in IPV4_REFUSED:
+        if ip in network:
+            return reason
+    return None if ip.is_global else "not globally reachable"
+
+
+def ipv6_refusal(ip: ipaddress.IPv6Address) -> str | None:
+    """Why `ip` is not public, or None; forms that carry an IPv4 address are judged by it."""
+    if ip.scope_id is not None:
+        return "scoped to a local interface"
+    for network, reason in IPV6_REFUSED:
+        if ip in network:
+            return reason
+    embedded = embedded_ipv4(ip)
+    if embedded is not None:
+        form, ipv4 = embedded
+        carried = ipv4_refusal(ipv4)
+        return None if carried is None else f"{form} form of {ipv4}, which is {carried}"
+    if ip not in IPV6_GLOBAL_UNICAST:
+        return "reserved (outside global unicast 2000::/3)"
+    return None if ip.is_global else "not globally reachable"
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> tuple[str, ipaddress.IPv4Address] | None:
+    """The IPv4 address an IPv4-mapped, NAT64 or 6to4 address reaches, with the form's name."""
+    if ip in IPV4_MAPPED:
+        # A dual-stack socket connected to ::ffff:a.b.c.d speaks IPv4 to a.b.c.d.
+        return "IPv4-mapped", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in NAT64_WELL_KNOWN:
+        # RFC 6052: the translator forwards to the IPv4 address in the last 32 bits.
+        return "NAT64", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in SIX_TO_FOUR:
+        # RFC 3056: 2002:AABB:CCDD::/48 is tunnelled to the IPv4 address AA.BB.CC.DD.
+        return "6to4", ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF)
+    return None
 
 
 # Subscriptions
 
 
-def new_subscription(request: SubscriptionRequest, secret: str, now: datetime) -> Document:
+def new_subscription(
+    request: SubscriptionRequest, secret: str, now: datetime, *, owner: str
+) -> Document:
     """The stored form of a new subscription."""
     return {
         "_id": str(uuid.uuid4()),
+        "owner": owner,
         "holder_id": request.holder_id,
         "credential_id": request.credential_id,
+        "issuer_id": request.issuer_id,
         "url": request.url,
         "secret": secret,
         "created_at": now,
@@ -142,7 +306,7 @@ def new_subscription(request: SubscriptionRequest, secret: str, now: datetime) -
 def public(subscription: Document) -> dict[str, Any]:
     """A subscription as the API shows it (never its secret; only the target it names)."""
     shown = {"id": subscription["_id"]}
-    for key in ("holder_id", "credential_id"):
+    for key in ("holder_id", "credential_id", "issuer_id"):
         if subscription.get(key) is not None:
             shown[key] = subscription[key]
     return {**shown, "url": subscription["url"], "created_at": subscription["created_at"]}

@@ -6,11 +6,13 @@ never a driver error; everything else they answer is in their docstrings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from credreg_notifier.domain import Settlement
+from credreg_shared.api_keys import InstitutionKeys
 from credreg_shared.storage.ports import Document
 
 
@@ -29,8 +31,37 @@ class SubscriptionRepository(Protocol):
         """Delete a subscription; False when there was none."""
         ...
 
-    async def matching(self, *, credential_id: str, holder_id: str) -> list[Document]:
-        """Subscriptions to this credential or to its holder."""
+    async def matching(
+        self, *, credential_id: str, holder_id: str, issuer_id: str
+    ) -> list[Document]:
+        """Subscriptions to this credential, to its holder or to its issuer."""
+        ...
+
+    async def owned_by(self, owner: str, *, limit: int) -> list[Document]:
+        """An owner's subscriptions (at most `limit`), oldest first."""
+        ...
+
+    async def replace_secret(
+        self, subscription_id: str, *, secret: str, previous: str, previous_until: datetime
+    ) -> bool:
+        """Put a new (stored) secret in, keeping the previous one until `previous_until`;
+        False when the subscription is gone."""
+        ...
+
+
+class OwnerQuotas(Protocol):
+    """How many subscriptions each owner keeps and creates; single-document atomic counters."""
+
+    async def reserve(self, owner: str, *, limit: int) -> bool:
+        """Take one of the owner's `limit` places; False when all are taken."""
+        ...
+
+    async def release(self, owner: str) -> None:
+        """Give a place back (a subscription removed, or never stored)."""
+        ...
+
+    async def count_creation(self, owner: str, *, minute: str, limit: int) -> bool:
+        """Count a creation in `minute`; False when the owner made `limit` already."""
         ...
 
 
@@ -70,8 +101,23 @@ class WebhookTargets(Protocol):
 class WebhookSender(Protocol):
     """Sends one signed notice; answers None on success, else what went wrong."""
 
-    async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
-        """POST `body` to `url`, signed with `secret` under ``webhook-id`` `message_id`."""
+    async def send(
+        self, *, url: str, secret: str, message_id: str, body: str, also: Sequence[str] = ()
+    ) -> str | None:
+        """POST `body` to `url`, signed with `secret` (and with each of `also`: a rotated-out
+        secret in its overlap window) under ``webhook-id`` `message_id`."""
+        ...
+
+
+class SecretVault(Protocol):
+    """Keeps subscriptions' signing secrets sealed at rest (bound to their subscription)."""
+
+    def seal(self, subscription_id: str, secret: str) -> str:
+        """The stored form of a secret."""
+        ...
+
+    def open(self, subscription_id: str, stored: str) -> str:
+        """The secret behind a stored form."""
         ...
 
 
@@ -92,3 +138,8 @@ class Adapters:
     targets: WebhookTargets
     sender: WebhookSender
     outcomes: DeliveryOutcomes
+    quotas: OwnerQuotas
+    keys: InstitutionKeys | None = None
+    """Institutions' API keys kept by the issuer, as the log announced them."""
+    vault: SecretVault | None = None
+    """Seals secrets at rest; None keeps them as they are (no key-encryption key set)."""

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from credreg_notifier.domain import new_delivery, utc_now
+from credreg_notifier.domain import new_delivery, notice_for_owner, utc_now
 from credreg_notifier.ports import DeliveryRepository, SubscriptionRepository
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
@@ -38,12 +38,20 @@ class DeliveryPlanner:
         self.clock = clock
 
     async def on_credential_event(self, envelope: Envelope) -> None:
-        """Queue a delivery for every subscription to the credential or to its holder."""
+        """Queue a delivery for every subscription to the credential, its holder or its issuer
+        whose owner may hear of it."""
         event = envelope.data_as(models.CredentialEvent)
         matching = await self.subscriptions.matching(
-            credential_id=event.credential_id, holder_id=event.holder_id
+            credential_id=event.credential_id,
+            holder_id=event.holder_id,
+            issuer_id=event.issuer_id,
         )
         for subscription in matching:
+            # A subscription names a target; its owner decides what it may hear of.
+            if not notice_for_owner(
+                subscription, holder_id=event.holder_id, issuer_id=event.issuer_id
+            ):
+                continue
             added = await self.deliveries.add_once(
                 new_delivery(subscription["_id"], envelope, self.clock())
             )

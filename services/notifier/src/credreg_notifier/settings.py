@@ -2,12 +2,12 @@
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from credreg_shared.settings import ServiceSettings
+from credreg_shared.settings import HolderTokenSettings, InstitutionApiSettings
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(InstitutionApiSettings, HolderTokenSettings):
     """Settings of the notifier service."""
 
     service_name: str = "notifier"
@@ -23,6 +23,15 @@ class NotifierSettings(ServiceSettings):
     webhook_lease_seconds: float = Field(default=30.0, gt=0)
     delivery_poll_seconds: float = Field(default=0.2, gt=0)
     delivery_concurrency: int = Field(default=4, ge=1, le=256)
+    # Each holder or institution keeps at most this many subscriptions (fan-out is bounded).
+    subscriptions_per_owner: int = Field(default=20, ge=1, le=10_000)
+    # And creates at most this many in any one minute.
+    subscriptions_created_per_minute: int = Field(default=10, ge=1, le=10_000)
+    # Seals subscriptions' signing secrets at rest (`id:base64url[,…]`, the issuer's format:
+    # the first seals, all open). Unset: secrets are stored as they are (a warning at start).
+    key_encryption_key: SecretStr | None = Field(default=None, repr=False)
+    # How long a rotated-out secret still signs beside the new one.
+    secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
 
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> Self:

@@ -3,27 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from credreg_notifier.domain import (
+    SubscribingTooFast,
     SubscriptionNotFound,
     SubscriptionRequest,
+    TooManySubscriptions,
     check_secret,
+    check_subscriber,
     new_secret,
     new_subscription,
     public,
     shown,
     utc_now,
 )
-from credreg_notifier.ports import DeliveryRepository, SubscriptionRepository, WebhookTargets
+from credreg_notifier.ports import (
+    DeliveryRepository,
+    OwnerQuotas,
+    SecretVault,
+    SubscriptionRepository,
+    WebhookTargets,
+)
+from credreg_shared.callers import Caller
 from credreg_shared.storage.ports import Document
 
 MAX_LISTED_DELIVERIES = 500
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How many subscriptions an owner keeps, and creates in a minute."""
+
+    per_owner: int = 20
+    created_per_minute: int = 10
+    secret_overlap: timedelta = timedelta(hours=24)
+    """How long a rotated-out secret still signs beside the new one."""
+
+
 class Subscriptions:
-    """A wallet's subscriptions (holder-token auth arrives in a later issue)."""
+    """Holders' and institutions' subscriptions: each owner sees and changes its own only."""
 
     def __init__(
         self,
@@ -31,45 +52,99 @@ class Subscriptions:
         subscriptions: SubscriptionRepository,
         deliveries: DeliveryRepository,
         targets: WebhookTargets,
+        quotas: OwnerQuotas,
+        vault: SecretVault | None = None,
+        limits: Limits = Limits(),
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.subscriptions = subscriptions
         self.deliveries = deliveries
         self.targets = targets
+        self.quotas = quotas
+        self.vault = vault
+        self.limits = limits
         self.clock = clock
 
-    async def subscribe(self, request: SubscriptionRequest) -> dict[str, Any]:
-        """Store a subscription; the answer carries its signing secret (shown this once).
+    async def subscribe(self, request: SubscriptionRequest, caller: Caller) -> dict[str, Any]:
+        """Store a subscription owned by `caller`; the answer carries its signing secret
+        (shown this once).
 
-        Raises `TargetRefused` for a URL the notifier will not call and `InvalidSecret` for a
-        given secret that is not a Standard Webhooks secret; nothing is stored then.
+        Raises `NotYourSubscription` (somebody else's holder or issuer id), `TargetRefused`
+        for a URL the notifier will not call, `InvalidSecret` for a given secret that is not a
+        Standard Webhooks secret, `SubscribingTooFast` and `TooManySubscriptions`; nothing is
+        stored then.
         """
+        check_subscriber(request, caller)
         await self.targets.check(request.url)
         secret = request.secret if request.secret is not None else new_secret()
         check_secret(secret)
-        subscription = new_subscription(request, secret, self.clock())
-        await self.subscriptions.add(subscription)
+        owner, now = caller.owner, self.clock()
+        minute = now.strftime("%Y-%m-%dT%H:%M")
+        if not await self.quotas.count_creation(
+            owner, minute=minute, limit=self.limits.created_per_minute
+        ):
+            raise SubscribingTooFast(
+                f"at most {self.limits.created_per_minute} subscriptions a minute; retry later"
+            )
+        if not await self.quotas.reserve(owner, limit=self.limits.per_owner):
+            raise TooManySubscriptions(
+                f"at most {self.limits.per_owner} subscriptions each: remove one first"
+            )
+        subscription = new_subscription(request, secret, now, owner=owner)
+        subscription["secret"] = self._sealed(subscription["_id"], secret)
+        try:
+            await self.subscriptions.add(subscription)
+        except BaseException:
+            await self.quotas.release(owner)
+            raise
         return {**public(subscription), "secret": secret}
 
-    async def get(self, subscription_id: str) -> dict[str, Any]:
-        """The subscription without its secret; `SubscriptionNotFound` if there is none."""
-        return public(await self._existing(subscription_id))
+    async def list(self, caller: Caller) -> dict[str, Any]:
+        """The caller's own subscriptions, oldest first."""
+        found = await self.subscriptions.owned_by(caller.owner, limit=self.limits.per_owner)
+        return {"subscriptions": [public(s) for s in found]}
 
-    async def unsubscribe(self, subscription_id: str) -> None:
-        """Remove the subscription; its pending deliveries die when next due."""
-        if not await self.subscriptions.remove(subscription_id):
+    async def get(self, subscription_id: str, caller: Caller) -> dict[str, Any]:
+        """The caller's subscription without its secret; `SubscriptionNotFound` if there is
+        none, or it is somebody else's (the same answer)."""
+        return public(await self._owned(subscription_id, caller))
+
+    async def unsubscribe(self, subscription_id: str, caller: Caller) -> None:
+        """Remove the caller's subscription; its pending deliveries die when next due."""
+        subscription = await self._owned(subscription_id, caller)
+        if not await self.subscriptions.remove(subscription["_id"]):
             raise SubscriptionNotFound(subscription_id)
+        await self.quotas.release(caller.owner)
 
-    async def deliveries_of(self, subscription_id: str) -> dict[str, Any]:
+    async def deliveries_of(self, subscription_id: str, caller: Caller) -> dict[str, Any]:
         """The subscription's notices with status, attempts and last error (dead letters too)."""
-        subscription = await self._existing(subscription_id)
+        subscription = await self._owned(subscription_id, caller)
         found = await self.deliveries.of_subscription(
             subscription["_id"], limit=MAX_LISTED_DELIVERIES
         )
         return {"subscription_id": subscription["_id"], "deliveries": [shown(d) for d in found]}
 
-    async def _existing(self, subscription_id: str) -> Document:
+    async def rotate_secret(self, subscription_id: str, caller: Caller) -> dict[str, Any]:
+        """A new signing secret (shown this once); the previous one still signs beside it
+        for the overlap window, so the wallet can switch without losing a notice."""
+        subscription = await self._owned(subscription_id, caller)
+        secret = new_secret()
+        until = self.clock() + self.limits.secret_overlap
+        replaced = await self.subscriptions.replace_secret(
+            subscription["_id"],
+            secret=self._sealed(subscription["_id"], secret),
+            previous=subscription["secret"],
+            previous_until=until,
+        )
+        if not replaced:
+            raise SubscriptionNotFound(subscription_id)
+        return {"id": subscription["_id"], "secret": secret, "previous_valid_until": until}
+
+    def _sealed(self, subscription_id: str, secret: str) -> str:
+        return self.vault.seal(subscription_id, secret) if self.vault is not None else secret
+
+    async def _owned(self, subscription_id: str, caller: Caller) -> Document:
         found = await self.subscriptions.get(subscription_id)
-        if found is None:
+        if found is None or found.get("owner") != caller.owner:
             raise SubscriptionNotFound(subscription_id)
         return found

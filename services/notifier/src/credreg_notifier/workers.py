@@ -11,16 +11,18 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from credreg_notifier.domain import DEAD, DELIVERED, RetrySchedule, Settlement, settle, utc_now
 from credreg_notifier.ports import (
     DeliveryOutcomes,
     DeliveryRepository,
+    SecretVault,
     SubscriptionRepository,
     WebhookSender,
 )
 from credreg_shared.errors import StorageUnavailable, raise_if_cancelling
+from credreg_shared.storage.ports import Document
 from credreg_shared.workers import StoppableLoop
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,11 @@ class DeliveryWorker(StoppableLoop):
         lease: timedelta,
         poll_seconds: float = 0.2,
         concurrency: int = 1,
+        vault: SecretVault | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         super().__init__()
+        self.vault = vault
         self.deliveries = deliveries
         self.subscriptions = subscriptions
         self.sender = sender
@@ -71,6 +75,21 @@ class DeliveryWorker(StoppableLoop):
             if not busy:
                 await self.pause(self.poll_seconds)
 
+    def _secrets(self, subscription: Document, now: datetime) -> tuple[str, list[str]]:
+        """The subscription's secret, and a rotated-out one still in its overlap window."""
+
+        def opened(stored: str) -> str:
+            if self.vault is None:
+                return stored
+            return self.vault.open(subscription["_id"], stored)
+
+        until = subscription.get("previous_until")
+        previous = subscription.get("previous_secret")
+        if until is not None and until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        also = [opened(previous)] if previous and until is not None and now < until else []
+        return opened(subscription["secret"]), also
+
     async def deliver_one(self) -> bool:
         """Make one due attempt; False when nothing was due."""
         token = uuid.uuid4().hex
@@ -87,11 +106,13 @@ class DeliveryWorker(StoppableLoop):
             # Reclaimed after workers died mid-attempt until the budget was spent.
             outcome = Settlement(DEAD, delivery.get("last_error") or "attempts exhausted")
         else:
+            secret, also = self._secrets(subscription, now)
             error = await self.sender.send(
                 url=subscription["url"],
-                secret=subscription["secret"],
+                secret=secret,
                 message_id=delivery["_id"],
                 body=delivery["body"],
+                also=also,
             )
             outcome = settle(delivery["attempts"], error, self.schedule, self.clock())
         recorded = await self.deliveries.settle(delivery["_id"], token, outcome)

@@ -14,7 +14,9 @@ from credreg_registry.domain import (
     SEARCH_PAGE_MAX,
     CredentialNotFound,
     CredentialView,
+    HolderUnknownToInstitution,
     InvalidCursor,
+    NotYourPortfolio,
     PortfolioPage,
     SearchNeedsFilter,
     SearchPage,
@@ -28,6 +30,7 @@ from credreg_registry.holder_auth import (
     TokensNotConfigured,
 )
 from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
+from credreg_shared.caller_auth import Institution, KnownCaller
 from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
 from credreg_shared.credentials.report import Check
 from credreg_shared.web import (
@@ -50,6 +53,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     NotADid: 422,
     AuthenticationFailed: 401,
     TokensNotConfigured: 503,
+    NotYourPortfolio: 403,
+    HolderUnknownToInstitution: 404,
 }
 
 Queries = Annotated[RegistryQueries, Depends(use_case(RegistryQueries))]
@@ -62,12 +67,21 @@ Cursor = Annotated[
 
 @v1.get(
     "/credentials/{credential_id}",
-    summary="A credential with its current status",
-    responses=problem_responses({404: "The registry knows no such credential"}),
+    summary="A credential with its current status (its holder's and its issuer's)",
+    responses=problem_responses(
+        {
+            401: "No holder token or institution key, or one that does not hold",
+            404: "No such credential, or not the caller's (the same answer: existence never leaks)",
+        }
+    ),
 )
-async def get_credential(credential_id: str, queries: Queries) -> CredentialView:
-    """One credential as the registry knows it (ids such as ``urn:uuid:…`` welcome)."""
-    return await queries.credential(credential_id)
+async def get_credential(
+    credential_id: str, queries: Queries, caller: KnownCaller
+) -> CredentialView:
+    """One credential as the registry knows it, with the holder id and any reasons: for its
+    holder (holder token) and its issuer (API key). Anyone else verifies it through
+    `/verification` or `POST /v1/verify`."""
+    return await queries.credential(credential_id, caller)
 
 
 @v1.get(
@@ -82,12 +96,21 @@ async def get_verification(credential_id: str, queries: Queries) -> Verification
 
 @v1.get(
     "/holders/{holder_id}/credentials",
-    summary="A holder's portfolio, a page at a time",
-    responses=problem_responses({400: "A cursor this registry did not hand out"}),
+    summary="A holder's portfolio, a page at a time (the holder's; an institution's own)",
+    responses=problem_responses(
+        {
+            400: "A cursor this registry did not hand out",
+            401: "No holder token or institution key, or one that does not hold",
+            403: "Another holder's token",
+        }
+    ),
 )
-async def get_portfolio(holder_id: str, queries: Queries, cursor: Cursor = None) -> PortfolioPage:
-    """Up to 100 credentials of one holder; follow `next_cursor` for more (unknown: empty)."""
-    return await queries.portfolio(holder_id, cursor)
+async def get_portfolio(
+    holder_id: str, queries: Queries, caller: KnownCaller, cursor: Cursor = None
+) -> PortfolioPage:
+    """Up to 100 credentials of one holder; follow `next_cursor` for more (unknown: empty).
+    The holder sees all of them; an institution only those it issued."""
+    return await queries.portfolio(holder_id, caller, cursor)
 
 
 @v1.get(
@@ -260,4 +283,27 @@ async def holder_challenge(body: ChallengeRequest, auth: Authentication) -> Chal
 async def holder_token(body: TokenRequest, auth: Authentication) -> TokenAnswer:
     """Step two: the proof checked against the DID's key, then a short-lived token."""
     issued = await auth.token(body.challenge, body.proof)
+    return TokenAnswer(token=issued.token, holder_id=issued.holder_id, expires_at=issued.expires_at)
+
+
+@v1.post(
+    "/holders/{holder_id}/tokens",
+    status_code=201,
+    summary="A holder token minted by an institution, for a learner without a DID",
+    responses=problem_responses(
+        {
+            401: "No institution key, or one that does not hold",
+            403: "A holder token, or a key without the read scope",
+            404: "The institution issued nothing to this holder",
+            503: "Holder tokens are not configured here",
+        }
+    ),
+)
+async def mint_holder_token(
+    holder_id: str, queries: Queries, auth: Authentication, institution: Institution
+) -> TokenAnswer:
+    """The institution vouches for its learner (e-mail or student number) and hands the token
+    over through its own channels; it may do so only for a holder it issued to."""
+    await queries.vouch(holder_id, institution)
+    issued = auth.mint(holder_id, authenticated_by=institution)
     return TokenAnswer(token=issued.token, holder_id=issued.holder_id, expires_at=issued.expires_at)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from credreg_shared.callers import Caller as Caller
 from credreg_shared.errors import DomainError
 from credreg_shared.events.lifecycle import ACTIVE, EXPIRED, SUSPENDED
 from credreg_shared.events.models import Competency, Renewal
@@ -34,6 +35,14 @@ SUPERSEDES = "supersedes"
 
 NOTICE_SHOWN_WHILE = (ACTIVE, SUSPENDED)
 """An expiring notice concerns a holder only while the credential may still be in force."""
+
+
+class NotYourPortfolio(DomainError):
+    """A holder may read its own portfolio only."""
+
+
+class HolderUnknownToInstitution(DomainError):
+    """The institution issued nothing to this holder: it may not vouch for it."""
 
 
 class CredentialNotFound(DomainError):
@@ -59,6 +68,9 @@ class SearchNeedsFilter(DomainError):
 
 
 PORTFOLIO_PAGE = 100
+VOUCH_PAGES = 50
+"""Pages of a holder's portfolio searched for an institution's credential before it may mint
+the holder a token (5,000 credentials)."""
 SEARCH_PAGE_DEFAULT = 20
 SEARCH_PAGE_MAX = 100
 

@@ -104,6 +104,12 @@ class HolderAuthentication:
         token, until = minter.mint(holder_id, authenticated_by="did")
         return IssuedToken(token, holder_id, until)
 
+    def mint(self, holder_id: str, *, authenticated_by: str) -> IssuedToken:
+        """A token for a holder whom `authenticated_by` (an institution) vouches for."""
+        minter, _ = self._configured()
+        token, until = minter.mint(holder_id, authenticated_by=authenticated_by)
+        return IssuedToken(token, holder_id, until)
+
     def _configured(self) -> tuple[HolderTokenMinter, Challenges]:
         if self.minter is None or self.challenges is None:
             raise TokensNotConfigured("holder tokens are not configured on this registry")

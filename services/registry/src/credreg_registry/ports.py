@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from credreg_registry.layout import Generation, ViewChanges, ViewSnapshot
+from credreg_shared.api_keys import InstitutionKeys
 from credreg_shared.credentials.verification import VerificationMaterial
 from credreg_shared.storage.ports import Document
 from credreg_shared.workers import Worker
@@ -107,4 +108,6 @@ class Adapters:
     verification_material: VerificationMaterialSource | None = None
     challenges: Challenges | None = None
     documents_source: DocumentSource | None = None
+    keys: InstitutionKeys | None = None
+    """Institutions' API keys kept by the issuer, as the log announced them."""
     """None: `POST /v1/verify` checks offline only (did:key issuers)."""

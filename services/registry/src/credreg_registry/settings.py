@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from credreg_shared.settings import HolderTokenSettings
+from credreg_shared.settings import HolderTokenSettings, InstitutionApiSettings
 
 
-class RegistrySettings(HolderTokenSettings):
+class RegistrySettings(InstitutionApiSettings, HolderTokenSettings):
     """Settings of the registry service."""
 
     service_name: str = "registry"

@@ -13,10 +13,14 @@ from credreg_registry.domain import (
     ISSUED_FLAG,
     PORTFOLIO_PAGE,
     SEARCH_PAGE_DEFAULT,
+    VOUCH_PAGES,
+    Caller,
     CredentialNotFound,
     CredentialSummary,
     CredentialView,
+    HolderUnknownToInstitution,
     InvalidCursor,
+    NotYourPortfolio,
     PortfolioPage,
     SearchNeedsFilter,
     SearchPage,
@@ -57,13 +61,14 @@ class RegistryQueries:
         self.documents = documents
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    async def credential(self, credential_id: str) -> CredentialView:
-        """One issued credential; `CredentialNotFound` for an unknown id or a placeholder."""
+    async def credential(self, credential_id: str, caller: Caller) -> CredentialView:
+        """One issued credential, for its holder or its issuer; `CredentialNotFound` for an
+        unknown id, a placeholder, or anybody else's (existence never leaks)."""
         state, body = await asyncio.gather(
             self._issued(credential_id, without=BOOKKEEPING),
             self.documents.find_one(BODIES, credential_id),
         )
-        if body is None:  # written before the state; absent only if the state is too
+        if body is None or not caller.owns(state):  # a body is written before its state
             raise CredentialNotFound(credential_id)
         return credential_view(state, body["json"])
 
@@ -72,10 +77,32 @@ class RegistryQueries:
         found = await self._issued(credential_id, without=BOOKKEEPING)
         return verification(found, self.clock())
 
-    async def portfolio(self, holder_id: str, cursor: str | None = None) -> PortfolioPage:
-        """A page of a holder's issued credentials, in the order the registry recorded them."""
+    async def portfolio(
+        self, holder_id: str, caller: Caller, cursor: str | None = None
+    ) -> PortfolioPage:
+        """A page of a holder's issued credentials, in the order the registry recorded them:
+        all of them for the holder itself, an institution's own for that institution (a page
+        may then hold fewer than it could; follow `next_cursor`)."""
+        if caller.holder_id is not None and caller.holder_id != holder_id:
+            raise NotYourPortfolio("a holder token reads its own holder's portfolio only")
         lines, next_cursor = await self._page(portfolio_list(holder_id), cursor, PORTFOLIO_PAGE)
+        if caller.holder_id is None:
+            lines = [line for line in lines if line.issuer_id == caller.institution]
         return PortfolioPage(holder_id=holder_id, credentials=lines, next_cursor=next_cursor)
+
+    async def vouch(self, holder_id: str, institution: str) -> None:
+        """Return if `institution` issued a credential to `holder_id` (the first pages of the
+        portfolio looked at), else `HolderUnknownToInstitution`."""
+        cursor: str | None = None
+        for _ in range(VOUCH_PAGES):
+            lines, cursor = await self._page(portfolio_list(holder_id), cursor, PORTFOLIO_PAGE)
+            if any(line.issuer_id == institution for line in lines):
+                return
+            if cursor is None:
+                break
+        raise HolderUnknownToInstitution(
+            "this institution issued no credential to this holder; it cannot vouch for it"
+        )
 
     async def search(
         self, competency: str | None, cursor: str | None = None, limit: int = SEARCH_PAGE_DEFAULT

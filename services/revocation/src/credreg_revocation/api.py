@@ -25,11 +25,11 @@ from credreg_revocation.expiry import MAX_LEAD_DAYS
 from credreg_revocation.scheduling import ExpiryPolicy
 from credreg_revocation.supersession import Reissue, Supersessions
 from credreg_revocation.use_cases import StatusChanges
-from credreg_shared.auth import CallingInstitution
 from credreg_shared.errors import DomainError, Unavailable
 from credreg_shared.events.models import Renewal
 from credreg_shared.issuance import IssueCredential
 from credreg_shared.web import problem_responses, use_case
+from credreg_shared.web.security import CallingInstitution
 
 
 class NoRenewal(DomainError):

@@ -8,14 +8,10 @@ from fastapi import FastAPI, Request
 
 from credreg_revocation import api
 from credreg_revocation.adapters.issuer_http import HttpCredentialIssuer
-from credreg_revocation.adapters.mongo import (
-    INDEXES,
-    MongoCredentialRepository,
-    MongoInstitutionKeys,
-)
+from credreg_revocation.adapters.mongo import INDEXES, MongoCredentialRepository
 from credreg_revocation.adapters.mongo_expiry import MongoExpiryPolicies, MongoExpirySchedule
 from credreg_revocation.ports import Adapters
-from credreg_revocation.projection import InstitutionKeysProjection, OwnershipProjection
+from credreg_revocation.projection import OwnershipProjection
 from credreg_revocation.scheduling import (
     Clock,
     ExpiryPolicy,
@@ -26,10 +22,11 @@ from credreg_revocation.scheduling import (
 )
 from credreg_revocation.settings import RevocationSettings
 from credreg_revocation.supersession import Supersessions
-from credreg_revocation.use_cases import KeptKeys, OutboxRelay, StatusChanges
-from credreg_shared.api_keys import KeptApiKey
+from credreg_revocation.use_cases import OutboxRelay, StatusChanges
+from credreg_shared.api_keys import InstitutionKeysProjection, KeptApiKey, KeptKeys
 from credreg_shared.auth import ApiKeyTable, institution_resolver
 from credreg_shared.events import CREDENTIALS_TOPIC
+from credreg_shared.kept_keys import MongoInstitutionKeys
 from credreg_shared.messaging import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 from credreg_shared.workers import Worker

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.expiry import Announcement, ClockState
-from credreg_shared.api_keys import KeptApiKey
+from credreg_shared.api_keys import InstitutionKeys
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.models import Renewal
 from credreg_shared.issuance import IssueCredential
@@ -174,22 +174,6 @@ class ExpiryPolicies(Protocol):
         self, institution: str, achievement_id: str, renewal: Renewal | None
     ) -> None:
         """Attach renewal instructions to an achievement (None removes them)."""
-        ...
-
-
-class InstitutionKeys(Protocol):
-    """Institutions' API keys as announced on the log (by digest); single-document upserts."""
-
-    async def issued(self, digest: str, key: KeptApiKey) -> None:
-        """Remember a key (unless it is revoked already)."""
-        ...
-
-    async def revoked(self, digest: str, institution: str) -> None:
-        """Mark a key revoked, for good."""
-        ...
-
-    async def find(self, digest: str) -> KeptApiKey | None:
-        """A key by its digest."""
         ...
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from credreg_revocation.domain import status_after
 from credreg_revocation.expiry import expiring_kind
-from credreg_revocation.ports import CredentialRepository, InstitutionKeys
+from credreg_revocation.ports import CredentialRepository
 from credreg_revocation.scheduling import ExpiryScheduling
-from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
 from credreg_shared.messaging.handlers import HandlerRegistry
@@ -75,30 +74,4 @@ class OwnershipProjection:
         registry.register(models.CredentialReinstated, self.on_status_changed)
         registry.register(models.CredentialExpired, self.on_status_changed)
         registry.register(models.CredentialExpiring, self.on_expiring)
-        return registry
-
-
-class InstitutionKeysProjection:
-    """Follows institutions' API keys on the log, so that keys kept by the issuer work here."""
-
-    def __init__(self, keys: InstitutionKeys) -> None:
-        self.keys = keys
-
-    async def on_issued(self, envelope: Envelope) -> None:
-        """A key exists with these scopes."""
-        event = envelope.data_as(models.ApiKeyIssued)
-        await self.keys.issued(
-            event.digest,
-            KeptApiKey(institution=event.institution_id, scopes=frozenset(event.scopes)),
-        )
-
-    async def on_revoked(self, envelope: Envelope) -> None:
-        """A key is revoked: refused from now on."""
-        event = envelope.data_as(models.ApiKeyRevoked)
-        await self.keys.revoked(event.digest, event.institution_id)
-
-    def register(self, registry: HandlerRegistry) -> HandlerRegistry:
-        """API-key events, on the institutions topic."""
-        registry.register(models.ApiKeyIssued, self.on_issued)
-        registry.register(models.ApiKeyRevoked, self.on_revoked)
         return registry

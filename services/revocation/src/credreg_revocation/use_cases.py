@@ -17,8 +17,7 @@ from credreg_revocation.domain import (
     refusal,
     still_valid,
 )
-from credreg_revocation.ports import CredentialRepository, InstitutionKeys
-from credreg_shared.api_keys import KeptApiKey
+from credreg_revocation.ports import CredentialRepository
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events.cloudevents import from_record, new_envelope, to_record
 from credreg_shared.messaging.ports import EventPublisher
@@ -181,14 +180,3 @@ class OutboxRelay:
                 # Published or undone since: only the marker is left.
                 await credentials.published(credential_id, event_id=event_id)
         return relayed
-
-
-class KeptKeys:
-    """Institutions' API keys kept by the issuer and announced on the log: who calls."""
-
-    def __init__(self, keys: InstitutionKeys) -> None:
-        self.keys = keys
-
-    async def find(self, digest: str) -> KeptApiKey | None:
-        """The key with this SHA-256 digest (hex), if the log announced it."""
-        return await self.keys.find(digest)

@@ -120,3 +120,31 @@ class KeyEncryptionKeyring:
     def rewrap(self, sealed: EncryptedPrivateKey) -> EncryptedPrivateKey:
         """Re-encrypt a sealed key under the active KEK (KEK rotation)."""
         return self.encrypt(sealed.key_id, self.decrypt(sealed))
+
+    def seal_text(self, label: str, text: str) -> str:
+        """Seal a short secret (a webhook secret, say) under the active KEK, bound to `label`
+        (its record's id): ``<kek id>.<nonce>.<ciphertext>``, base64url."""
+        nonce = os.urandom(_NONCE_BYTES)
+        aead = AESGCM(self._keys[self.active_kek_id])
+        sealed = aead.encrypt(nonce, text.encode(), _text_data(label, self.active_kek_id))
+        return ".".join((self.active_kek_id, _b64encode(nonce), _b64encode(sealed)))
+
+    def open_text(self, label: str, sealed: str) -> str:
+        """Open what `seal_text` sealed for `label`."""
+        kek_id, _, rest = sealed.partition(".")
+        nonce, _, ciphertext = rest.partition(".")
+        key = self._keys.get(kek_id)
+        if key is None or not nonce or not ciphertext:
+            raise KeyEncryptionError(f"not sealed under a known KEK ({kek_id!r})")
+        try:
+            opened = AESGCM(key).decrypt(
+                _b64decode(nonce), _b64decode(ciphertext), _text_data(label, kek_id)
+            )
+        except InvalidTag:
+            raise KeyEncryptionError(f"secret of {label!r} failed authentication") from None
+        return opened.decode()
+
+
+def _text_data(label: str, kek_id: str) -> bytes:
+    # Bound to its record: a sealed secret copied into another record does not open there.
+    return f"credreg-secret\x00{label}\x00{kek_id}".encode()

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from starlette.types import Lifespan
 
 from credreg_shared.web.body_limit import BodyLimitMiddleware
+from credreg_shared.web.content_type import ContentTypeMiddleware
 from credreg_shared.web.metrics import (
     HttpMetrics,
     MetricsMiddleware,
@@ -26,6 +27,17 @@ from credreg_shared.web.problems import (
 from credreg_shared.web.readiness import ReadinessCheck, failing_checks
 
 OPERATIONS_TAG = "operations"
+BODY_PROBLEMS = {
+    "400": "The body could not be read as JSON (not UTF-8, or nested too deeply)",
+    "413": "The body is over this route's limit",
+    "415": "The body's Content-Type is not one this route takes",
+}
+"""Refusals of any request body, answered by the chassis before the route."""
+UNROUTED = "No route matches the path (for example a parameter with a line break)"
+"""The router's 404, which any path with parameters may get."""
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_STATUSES = {*BODY_PROBLEMS, "404", "422"}
+"""Answers that are problem+json whatever the route declares for them."""
 
 
 def create_app(
@@ -38,8 +50,9 @@ def create_app(
     description: str = "",
     body_limits: Mapping[str, int] = {},
 ) -> FastAPI:
-    """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, ``/docs``, problem+json, and
-    a request body limit (`DEFAULT_BODY_LIMIT`, or `body_limits` by path prefix)."""
+    """A FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, ``/docs``, problem+json, a
+    request body limit (`DEFAULT_BODY_LIMIT`, or `body_limits` by path prefix), and 415 for a
+    body of a media type its route does not take."""
     app = FastAPI(
         title=title,
         version=version,
@@ -51,6 +64,8 @@ def create_app(
     app.state.readiness_checks = list(readiness)
     app.state.metrics_registry = registry if registry is not None else new_registry()
     install_problem_handlers(app)
+    # Inside the body limit, so a refused body was read whole (the connection stays usable).
+    app.add_middleware(ContentTypeMiddleware)
     app.add_middleware(BodyLimitMiddleware, limits=body_limits)
     # Added last, so outermost: a refused body is counted in the metrics too.
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(app.state.metrics_registry))
@@ -104,7 +119,6 @@ def operations_router() -> APIRouter:
 def _document_problems_in_openapi(app: FastAPI) -> None:
     """Describe error answers as problem+json in the OpenAPI document, as the handlers send them."""
     generate = app.openapi
-    problem_ref = {"$ref": "#/components/schemas/Problem"}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -114,10 +128,7 @@ def _document_problems_in_openapi(app: FastAPI) -> None:
         schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
-                for status, response in operation.get("responses", {}).items():
-                    json_schema = response.get("content", {}).get("application/json", {})
-                    if status == "422" or json_schema.get("schema") == problem_ref:
-                        response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
+                _document_operation_problems(operation)
         for unused in ("HTTPValidationError", "ValidationError"):
             if f'"#/components/schemas/{unused}"' not in json.dumps(schema):
                 schemas.pop(unused, None)
@@ -125,3 +136,17 @@ def _document_problems_in_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_operation_problems(operation: dict[str, Any]) -> None:
+    """Add the chassis's own refusals (of a body, of a path) and serve refusals as problems."""
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    if "requestBody" in operation:
+        for status, description in BODY_PROBLEMS.items():
+            responses.setdefault(status, {"description": description})
+    if any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])):
+        responses.setdefault("404", {"description": UNROUTED})
+    for status, response in responses.items():
+        json_schema = response.get("content", {}).get("application/json", {})
+        if status in PROBLEM_STATUSES or json_schema.get("schema") == PROBLEM_REF:
+            response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}

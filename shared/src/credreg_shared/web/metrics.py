@@ -19,6 +19,9 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED_ROUTE = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+"""The method label of any method not in `METHODS`: clients cannot add label values."""
 
 
 def new_registry() -> CollectorRegistry:
@@ -48,8 +51,15 @@ class HttpMetrics:
         )
 
 
+def method_label(scope: Scope) -> str:
+    """The request's method if it is a standard one, else `OTHER_METHOD`."""
+    method = str(scope.get("method", ""))
+    return method if method in METHODS else OTHER_METHOD
+
+
 def route_template(scope: Scope) -> str:
-    """The matched route's path template (``/credentials/{id}``), never the raw path."""
+    """The matched route's path template (``/credentials/{id}``), never the raw path: one of
+    the app's routes, or `UNMATCHED_ROUTE`."""
     route = scope.get("route")
     if isinstance(route, BaseRoute):
         path = getattr(route, "path", None)
@@ -81,7 +91,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_and_record_status)
         finally:
-            method = str(scope.get("method", ""))
+            method = method_label(scope)
             route = route_template(scope)
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.duration.labels(method, route).observe(time.perf_counter() - started)

@@ -39,13 +39,58 @@ class InMemorySubscriptions:
         """Delete; False when there was none."""
         return self.documents.pop(subscription_id, None) is not None
 
-    async def matching(self, *, credential_id: str, holder_id: str) -> list[Document]:
-        """Subscriptions to this credential or to its holder."""
+    async def matching(
+        self, *, credential_id: str, holder_id: str, issuer_id: str
+    ) -> list[Document]:
+        """Subscriptions to this credential, to its holder or to its issuer."""
         return [
             copy.deepcopy(s)
             for s in self.documents.values()
-            if s.get("credential_id") == credential_id or s.get("holder_id") == holder_id
+            if s.get("credential_id") == credential_id
+            or s.get("holder_id") == holder_id
+            or s.get("issuer_id") == issuer_id
         ]
+
+    async def owned_by(self, owner: str, *, limit: int) -> list[Document]:
+        """An owner's subscriptions (at most `limit`), oldest first."""
+        mine = [s for s in self.documents.values() if s.get("owner") == owner]
+        return [copy.deepcopy(s) for s in sorted(mine, key=lambda s: s["created_at"])][:limit]
+
+    async def replace_secret(
+        self, subscription_id: str, *, secret: str, previous: str, previous_until: datetime
+    ) -> bool:
+        """Put a new secret in, keeping the previous one for a while."""
+        found = self.documents.get(subscription_id)
+        if found is None:
+            return False
+        found.update(secret=secret, previous_secret=previous, previous_until=previous_until)
+        return True
+
+
+class InMemoryOwnerQuotas:
+    """``OwnerQuotas`` in a dict."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    async def reserve(self, owner: str, *, limit: int) -> bool:
+        """Take one of the owner's places."""
+        return self._increment(owner, limit)
+
+    async def release(self, owner: str) -> None:
+        """Give a place back."""
+        if self.counts.get(owner, 0) > 0:
+            self.counts[owner] -= 1
+
+    async def count_creation(self, owner: str, *, minute: str, limit: int) -> bool:
+        """Count a creation in `minute`; False past `limit`."""
+        return self._increment(f"{owner}|{minute}", limit)
+
+    def _increment(self, counter: str, limit: int) -> bool:
+        if self.counts.get(counter, 0) >= limit:
+            return False
+        self.counts[counter] = self.counts.get(counter, 0) + 1
+        return True
 
 
 class InMemoryDeliveries:
@@ -141,9 +186,12 @@ class ScriptedSender:
         self.outcomes = list(outcomes)
         self.calls: list[dict[str, str]] = []
 
-    async def send(self, *, url: str, secret: str, message_id: str, body: str) -> str | None:
+    async def send(
+        self, *, url: str, secret: str, message_id: str, body: str, also: Sequence[str] = ()
+    ) -> str | None:
         """Record the call and answer the next scripted outcome."""
-        self.calls.append({"url": url, "secret": secret, "message_id": message_id, "body": body})
+        call = {"url": url, "secret": secret, "message_id": message_id, "body": body}
+        self.calls.append(call | ({"also": " ".join(also)} if also else {}))
         return self.outcomes.pop(0) if self.outcomes else None
 
 

@@ -6,15 +6,19 @@ from datetime import datetime
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from credreg_notifier.domain import IN_FLIGHT, PENDING, Settlement
 from credreg_shared.storage import Document, MongoIdempotentCollection, index, storage_adapter
 
 SUBSCRIPTIONS = "subscriptions"
 DELIVERIES = "deliveries"
+QUOTAS = "owner_quotas"
 INDEXES = [
     index(SUBSCRIPTIONS, ("holder_id", 1)),
     index(SUBSCRIPTIONS, ("credential_id", 1)),
+    index(SUBSCRIPTIONS, ("issuer_id", 1)),
+    index(SUBSCRIPTIONS, ("owner", 1), ("created_at", 1)),
     index(DELIVERIES, ("status", 1), ("next_attempt_at", 1)),
     index(DELIVERIES, ("status", 1), ("lease_until", 1)),
     index(DELIVERIES, ("subscription_id", 1), ("created_at", 1)),
@@ -40,10 +44,74 @@ class MongoSubscriptions:
         """Delete a subscription; False when there was none."""
         return (await self.collection.delete_one({"_id": subscription_id})).deleted_count == 1
 
-    async def matching(self, *, credential_id: str, holder_id: str) -> list[Document]:
-        """Subscriptions to this credential or to its holder."""
-        query = {"$or": [{"credential_id": credential_id}, {"holder_id": holder_id}]}
+    async def matching(
+        self, *, credential_id: str, holder_id: str, issuer_id: str
+    ) -> list[Document]:
+        """Subscriptions to this credential, to its holder or to its issuer."""
+        query = {
+            "$or": [
+                {"credential_id": credential_id},
+                {"holder_id": holder_id},
+                {"issuer_id": issuer_id},
+            ]
+        }
         return [subscription async for subscription in self.collection.find(query)]
+
+    async def owned_by(self, owner: str, *, limit: int) -> list[Document]:
+        """An owner's subscriptions (at most `limit`), oldest first."""
+        found = self.collection.find({"owner": owner}).sort("created_at", 1).limit(limit)
+        return [subscription async for subscription in found]
+
+    async def replace_secret(
+        self, subscription_id: str, *, secret: str, previous: str, previous_until: datetime
+    ) -> bool:
+        """Put a new secret in, keeping the previous one until `previous_until`."""
+        changed = await self.collection.update_one(
+            {"_id": subscription_id},
+            {
+                "$set": {
+                    "secret": secret,
+                    "previous_secret": previous,
+                    "previous_until": previous_until,
+                }
+            },
+        )
+        return changed.matched_count == 1
+
+
+@storage_adapter
+class MongoOwnerQuotas:
+    """``OwnerQuotas`` over ``owner_quotas``: ``_id`` = owner (places taken) or owner|minute
+    (creations in that minute)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[QUOTAS]
+
+    async def reserve(self, owner: str, *, limit: int) -> bool:
+        """Take one of the owner's places, by compare-and-increment."""
+        return await self._increment(owner, limit)
+
+    async def release(self, owner: str) -> None:
+        """Give a place back."""
+        await self.collection.update_one(
+            {"_id": owner, "count": {"$gt": 0}}, {"$inc": {"count": -1}}
+        )
+
+    async def count_creation(self, owner: str, *, minute: str, limit: int) -> bool:
+        """Count a creation in `minute`; False past `limit`."""
+        return await self._increment(f"{owner}|{minute}", limit)
+
+    async def _increment(self, counter: str, limit: int) -> bool:
+        moved = await self.collection.update_one(
+            {"_id": counter, "count": {"$lt": limit}}, {"$inc": {"count": 1}}
+        )
+        if moved.matched_count:
+            return True
+        try:
+            await self.collection.insert_one({"_id": counter, "count": 1})
+        except DuplicateKeyError:
+            return False  # there, and at the limit (or a racing first insert won)
+        return True
 
 
 @storage_adapter

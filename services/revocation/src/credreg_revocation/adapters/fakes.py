@@ -11,7 +11,6 @@ from datetime import datetime
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.expiry import BUCKET, Announcement, ClockState, bucket_of, next_bucket
 from credreg_revocation.ports import IssuedReplacement
-from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.lifecycle import ACTIVE
 from credreg_shared.events.models import Renewal
@@ -321,26 +320,3 @@ class InMemoryCredentialIssuer:
         if self.on_issued is not None:
             await self.on_issued(credential_id, command)
         return IssuedReplacement(credential_id, f"e-{credential_id}", {"id": credential_id})
-
-
-class InMemoryInstitutionKeys:
-    """`InstitutionKeys` in memory."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, KeptApiKey] = {}
-
-    async def issued(self, digest: str, key: KeptApiKey) -> None:
-        """Remember a key (unless it is revoked already)."""
-        await asyncio.sleep(0)
-        self.keys.setdefault(digest, key)
-
-    async def revoked(self, digest: str, institution: str) -> None:
-        """Mark a key revoked, for good."""
-        await asyncio.sleep(0)
-        found = self.keys.get(digest, KeptApiKey(institution=institution, scopes=frozenset()))
-        self.keys[digest] = replace(found, revoked=True)
-
-    async def find(self, digest: str) -> KeptApiKey | None:
-        """A key by its digest."""
-        await asyncio.sleep(0)
-        return self.keys.get(digest)

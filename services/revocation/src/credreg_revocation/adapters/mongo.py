@@ -19,7 +19,6 @@ from pymongo.errors import DuplicateKeyError
 
 from credreg_revocation.domain import CredentialRecord
 from credreg_revocation.expiry import Announcement
-from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.events.lifecycle import ACTIVE
 from credreg_shared.storage import (
@@ -32,7 +31,6 @@ from credreg_shared.storage import (
 )
 
 COLLECTION = "credentials"
-API_KEYS = "api_keys"
 PENDING = "outbox_pending"
 CLAIM_FIELD = "claimed_by"
 OUTBOX_FIELD = "outbox"
@@ -249,41 +247,3 @@ def as_record(document: Document) -> CredentialRecord:
         busy=bool(document.get(OUTBOX_FIELD)),
         superseded_by=document.get("superseded_by"),
     )
-
-
-@storage_adapter
-class MongoInstitutionKeys:
-    """`InstitutionKeys` over ``api_keys`` (``_id`` = the key's SHA-256: one lookup per call)."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.collection: AsyncCollection[Document] = db[API_KEYS]
-
-    async def issued(self, digest: str, key: KeptApiKey) -> None:
-        """Remember a key (unless it is revoked already)."""
-        await self.collection.update_one(
-            {"_id": digest},
-            {
-                "$set": {"institution": key.institution, "scopes": sorted(key.scopes)},
-                "$setOnInsert": {"revoked": False},
-            },
-            upsert=True,
-        )
-
-    async def revoked(self, digest: str, institution: str) -> None:
-        """Mark a key revoked, for good."""
-        await self.collection.update_one(
-            {"_id": digest},
-            {"$set": {"revoked": True}, "$setOnInsert": {"institution": institution, "scopes": []}},
-            upsert=True,
-        )
-
-    async def find(self, digest: str) -> KeptApiKey | None:
-        """A key by its digest."""
-        found = await self.collection.find_one({"_id": digest})
-        if found is None:
-            return None
-        return KeptApiKey(
-            institution=str(found["institution"]),
-            scopes=frozenset(found.get("scopes", [])),
-            revoked=bool(found.get("revoked")),
-        )
