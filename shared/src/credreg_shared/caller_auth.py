@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 
-from credreg_shared.auth import InstitutionResolver
+from credreg_shared.api_keys import KeptApiKey, KeptKeys
+from credreg_shared.auth import ApiKeyTable, InstitutionResolver, institution_resolver
 from credreg_shared.callers import Caller
-from credreg_shared.holder_tokens import HolderTokenVerifier, InvalidHolderToken
+from credreg_shared.holder_tokens import HolderTokenVerifier, InvalidHolderToken, verifier_from
+from credreg_shared.settings import CallerSettings
 from credreg_shared.web import ProblemError
 from credreg_shared.web.security import INSTITUTION_API_KEY, bearer_scheme, secured
 
@@ -72,3 +74,23 @@ HOLDER_TOKEN = bearer_scheme(
 AnyCaller = Annotated[Caller, Depends(optional_caller)]
 KnownCaller = Annotated[Caller, Depends(secured(known_caller, HOLDER_TOKEN, INSTITUTION_API_KEY))]
 Institution = Annotated[str, Depends(secured(institution_only, INSTITUTION_API_KEY))]
+
+
+async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
+    """An institution's API key kept by the issuer and announced on the log (the app's
+    `KeptKeys` use case)."""
+    keys: KeptKeys = request.app.state.use_cases[KeptKeys]
+    return await keys.find(digest)
+
+
+def install_callers(app: FastAPI, settings: CallerSettings, *, scope: str = "read") -> None:
+    """Let `app` find its callers: holder tokens checked with public keys only (none taken
+    without a configured key), institutions by API key with `scope`."""
+    secret = settings.holder_token_key.get_secret_value() if settings.holder_token_key else None
+    keyed = secret is not None or bool(settings.holder_token_public_keys)
+    app.state.holder_tokens = (
+        verifier_from(secret, settings.holder_token_public_keys) if keyed else None
+    )
+    app.state.authenticate = institution_resolver(
+        ApiKeyTable(settings.api_keys), kept_key, scope=scope
+    )

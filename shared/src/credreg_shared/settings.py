@@ -105,3 +105,7 @@ class HolderTokenSettings(ServiceSettings):
     # and the previous one's while its last tokens may live. Empty: the signing key's own.
     holder_token_public_keys: list[str] = Field(default_factory=list)
     holder_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+
+class CallerSettings(InstitutionApiSettings, HolderTokenSettings):
+    """Settings of a service that holders (holder tokens) and institutions (API keys) call."""

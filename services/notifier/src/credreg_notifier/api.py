@@ -1,13 +1,19 @@
-"""The notifier's HTTP routes: subscriptions and their deliveries (the work is in use_cases)."""
+"""The notifier's HTTP routes: subscriptions and their deliveries, holders' live streams (the
+work is in use_cases)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Header, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from credreg_notifier.domain import (
+    HolderEvent,
     InvalidSecret,
+    NotYourStream,
     NotYourSubscription,
     SubscribingTooFast,
     SubscriptionNotFound,
@@ -15,12 +21,15 @@ from credreg_notifier.domain import (
     TargetRefused,
     TooManySubscriptions,
 )
-from credreg_notifier.use_cases import Subscriptions
+from credreg_notifier.use_cases import HolderStreams, Subscriptions
 from credreg_shared.caller_auth import KnownCaller
 from credreg_shared.web import problem_responses, use_case
 
 TITLE = "credreg notifier"
-DESCRIPTION = "Wallets subscribe; revocation and expiry notices arrive as signed webhooks."
+DESCRIPTION = (
+    "Wallets subscribe; revocation and expiry notices arrive as signed webhooks, or live to a "
+    "holder's own event stream (Server-Sent Events)."
+)
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
 
 ERROR_STATUSES: dict[type[Exception], int] = {
@@ -28,11 +37,21 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     TargetRefused: 422,
     InvalidSecret: 422,
     NotYourSubscription: 403,
+    NotYourStream: 403,
     TooManySubscriptions: 409,
     SubscribingTooFast: 429,
 }
 
 UseCase = Annotated[Subscriptions, Depends(use_case(Subscriptions))]
+Streams = Annotated[HolderStreams, Depends(use_case(HolderStreams))]
+LastEventId = Annotated[
+    int | None,
+    Header(
+        alias="Last-Event-ID",
+        ge=0,
+        description="The `id` of the last event received: the stream resumes after it",
+    ),
+]
 UNAVAILABLE = "The database did not answer; nothing changed, retry later"
 NOT_FOUND = "No such subscription of the caller's (never created, removed, or another's)"
 UNAUTHENTICATED = "No holder token or institution key, or one that does not hold"
@@ -123,3 +142,50 @@ async def list_deliveries(
 ) -> dict[str, Any]:
     """Every notice for the caller's subscription with its status, attempts and last error."""
     return await subscriptions.deliveries_of(subscription_id, caller)
+
+
+STREAM_OK = {
+    "description": "An endless `text/event-stream`: each event's `id` is its number in the "
+    "holder's stream, `event` its CloudEvents type, `data` the webhook notice body; a `: ping` "
+    "comment every `CREDREG_STREAM_HEARTBEAT_SECONDS`",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
+@router.get(
+    "/holders/{holder_id}/events",
+    tags=["streams"],
+    summary="The holder's live stream of lifecycle events (Server-Sent Events)",
+    response_class=EventSourceResponse,
+    responses={
+        200: STREAM_OK,
+        **problem_responses(
+            {
+                401: UNAUTHENTICATED,
+                403: "Not this holder's own token (another holder's, or an institution key)",
+                422: "A Last-Event-ID that is not a number of this stream",
+            }
+        ),
+    },
+)
+async def holder_events(
+    holder_id: str, streams: Streams, caller: KnownCaller, last_event_id: LastEventId = None
+) -> EventSourceResponse:
+    """The holder's revoked, suspended, reinstated, expired and expiring notices: those after
+    `Last-Event-ID` first (all of them without it), then each as it happens. Reconnecting
+    with the last `id` received loses none and repeats none. Holder token only."""
+    events = streams.open(holder_id, caller, after=last_event_id or 0)
+    return EventSourceResponse(
+        _sent(events),
+        ping=streams.timing.heartbeat_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping", sep="\n"),
+        sep="\n",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _sent(events: AsyncGenerator[HolderEvent]) -> AsyncGenerator[ServerSentEvent]:
+    """Each event as SSE; closing this closes the stream's reader (and its wake-up) too."""
+    async with contextlib.aclosing(events) as stream:
+        async for event in stream:
+            yield ServerSentEvent(data=event.body, event=event.type, id=str(event.seq), sep="\n")

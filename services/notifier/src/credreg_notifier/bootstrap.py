@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from credreg_notifier import api
+from credreg_notifier.adapters.fakes import InMemoryHolderEvents
+from credreg_notifier.adapters.holder_events import InProcessWakeups, MongoHolderEvents
 from credreg_notifier.adapters.mongo import (
     INDEXES,
     MongoDeliveries,
@@ -22,12 +25,11 @@ from credreg_notifier.domain import RetrySchedule
 from credreg_notifier.ports import Adapters
 from credreg_notifier.projection import DeliveryPlanner
 from credreg_notifier.settings import NotifierSettings
-from credreg_notifier.use_cases import Limits, Subscriptions
+from credreg_notifier.use_cases import HolderStreams, Limits, StreamTiming, Subscriptions
 from credreg_notifier.workers import DeliveryWorker
-from credreg_shared.api_keys import InstitutionKeysProjection, KeptApiKey, KeptKeys
-from credreg_shared.auth import ApiKeyTable, institution_resolver
+from credreg_shared.api_keys import InstitutionKeysProjection, KeptKeys
+from credreg_shared.caller_auth import install_callers
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
-from credreg_shared.holder_tokens import verifier_from
 from credreg_shared.kept_keys import MongoInstitutionKeys
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
@@ -54,6 +56,18 @@ def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
         quotas=MongoOwnerQuotas(platform.db),
         keys=MongoInstitutionKeys(platform.db),
         vault=secret_vault(settings),
+        holder_events=MongoHolderEvents(platform.db),
+        wakeups=InProcessWakeups(),
+    )
+
+
+def with_streams(adapters: Adapters) -> Adapters:
+    """`adapters` with an in-memory holder event store and wake-ups where they have none
+    (fakes built before live streams)."""
+    return dataclasses.replace(
+        adapters,
+        holder_events=adapters.holder_events or InMemoryHolderEvents(),
+        wakeups=adapters.wakeups or InProcessWakeups(),
     )
 
 
@@ -83,6 +97,21 @@ def subscriptions(adapters: Adapters, settings: NotifierSettings) -> Subscriptio
     )
 
 
+def holder_streams(adapters: Adapters, settings: NotifierSettings) -> HolderStreams:
+    """The live streams behind ``GET /v1/holders/{holder_id}/events``."""
+    if adapters.holder_events is None or adapters.wakeups is None:
+        raise ValueError("live streams need holder_events and wakeups (see with_streams)")
+    return HolderStreams(
+        events=adapters.holder_events,
+        wakeups=adapters.wakeups,
+        timing=StreamTiming(
+            poll_seconds=settings.stream_poll_seconds,
+            heartbeat_seconds=settings.stream_heartbeat_seconds,
+            gap_grace_seconds=settings.stream_gap_grace_seconds,
+        ),
+    )
+
+
 def projection(adapters: Adapters) -> HandlerRegistry:
     """The consumer's handlers: deliveries to plan, and institutions' keys to learn."""
     registry = planner(adapters).register(HandlerRegistry())
@@ -92,8 +121,13 @@ def projection(adapters: Adapters) -> HandlerRegistry:
 
 
 def planner(adapters: Adapters) -> DeliveryPlanner:
-    """The consumer's handlers: lifecycle events become deliveries."""
-    return DeliveryPlanner(subscriptions=adapters.subscriptions, deliveries=adapters.deliveries)
+    """The consumer's handlers: lifecycle events go to holders' streams and become deliveries."""
+    return DeliveryPlanner(
+        subscriptions=adapters.subscriptions,
+        deliveries=adapters.deliveries,
+        holder_events=adapters.holder_events,
+        wakeups=adapters.wakeups,
+    )
 
 
 def delivery_worker(settings: NotifierSettings, adapters: Adapters) -> DeliveryWorker:
@@ -128,24 +162,16 @@ def build_app(
         api=api,
         indexes=INDEXES,
         adapters=lambda platform: real_adapters(platform, config),
-        use_cases=lambda adapters: [subscriptions(adapters, config), KeptKeys(adapters.keys)],
+        use_cases=lambda adapters: [
+            subscriptions(adapters, config),
+            holder_streams(adapters, config),
+            KeptKeys(adapters.keys),
+        ],
         projection=lambda adapters: projection(adapters),
         workers=lambda adapters: {"deliveries": delivery_worker(config, adapters)},
     )
-    app = build_service_app(definition, config, fakes=fakes)
-    # Holders by holder token (public keys only), institutions by API key (scope `read`).
-    secret = config.holder_token_key.get_secret_value() if config.holder_token_key else None
-    keyed = secret is not None or bool(config.holder_token_public_keys)
-    app.state.holder_tokens = (
-        verifier_from(secret, config.holder_token_public_keys) if keyed else None
+    app = build_service_app(
+        definition, config, fakes=with_streams(fakes) if fakes is not None else None
     )
-    app.state.authenticate = institution_resolver(
-        ApiKeyTable(config.api_keys), kept_key, scope="read"
-    )
+    install_callers(app, config)
     return app
-
-
-async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
-    """An institution's API key kept by the issuer and announced on the log."""
-    keys: KeptKeys = request.app.state.use_cases[KeptKeys]
-    return await keys.find(digest)

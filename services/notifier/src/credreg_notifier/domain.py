@@ -92,6 +92,10 @@ class TooManySubscriptions(DomainError):
     """The owner has as many subscriptions as it may keep."""
 
 
+class NotYourStream(DomainError):
+    """A holder's live stream is its own: another holder or an institution may not open it."""
+
+
 class SubscribingTooFast(DomainError):
     """The owner created as many subscriptions this minute as it may."""
 
@@ -383,3 +387,19 @@ def shown(delivery: Document) -> dict[str, Any]:
     """A delivery as the API lists it."""
     fields = ("event_id", "type", "status", "attempts", "last_error", "next_attempt_at")
     return {"id": delivery["_id"], **{key: delivery.get(key) for key in fields}}
+
+
+@dataclass(frozen=True)
+class HolderEvent:
+    """One lifecycle event in a holder's live stream: its sequence number (the SSE id), the
+    CloudEvents id and type, and the notice body (the same JSON a webhook carries)."""
+
+    seq: int
+    event_id: str
+    type: str
+    body: str
+
+
+def holder_event(envelope: Envelope) -> tuple[str, str, str]:
+    """What a holder's stream keeps of a lifecycle event: its id, type and notice body."""
+    return envelope.id, envelope.type, notice_body(envelope)

@@ -6,12 +6,13 @@ never a driver error; everything else they answer is in their docstrings.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from credreg_notifier.domain import Settlement
+from credreg_notifier.domain import HolderEvent, Settlement
 from credreg_shared.api_keys import InstitutionKeys
 from credreg_shared.storage.ports import Document
 
@@ -90,6 +91,58 @@ class DeliveryRepository(Protocol):
         ...
 
 
+class HolderEventStore(Protocol):
+    """Each holder's lifecycle events, numbered 1, 2, 3… in the order stored.
+
+    Every method is single-document atomic operations and reads by ``_id``. A number is
+    counted before its event is written, so a reader may find a number not written yet (its
+    writer is between the two, or died there): it waits, and after a grace period `skip`s it.
+    """
+
+    async def append_once(self, holder_id: str, *, event_id: str, kind: str, body: str) -> bool:
+        """Store an event under the holder's next number; False when `event_id` is stored
+        already (a redelivered or replayed event)."""
+        ...
+
+    async def last_seq(self, holder_id: str) -> int:
+        """The highest number counted for the holder (0 before its first event)."""
+        ...
+
+    async def read(self, holder_id: str, seqs: Sequence[int]) -> dict[int, HolderEvent | None]:
+        """The written numbers among `seqs`: their events, or None for a skipped number; a
+        number not written yet is absent."""
+        ...
+
+    async def skip(self, holder_id: str, seq: int) -> None:
+        """Mark a number that was counted but never written as empty for good (its writer
+        died); its event, when redelivered, takes a later number. Nothing when it is written."""
+        ...
+
+
+class HolderWakeups(Protocol):
+    """Wakes this process's streams of a holder as soon as its own consumer stored an event."""
+
+    def listening(self, holder_id: str) -> contextlib.AbstractContextManager[HolderWakeup]:
+        """Be woken for `holder_id` while inside the context."""
+        ...
+
+    def wake(self, holder_id: str) -> None:
+        """Wake every stream of `holder_id` in this process."""
+        ...
+
+
+class HolderWakeup(Protocol):
+    """One stream's wake-up call."""
+
+    def clear(self) -> None:
+        """Forget earlier calls (before reading the store)."""
+        ...
+
+    async def wait(self, seconds: float) -> None:
+        """Return when woken, or after `seconds`."""
+        ...
+
+
 class WebhookTargets(Protocol):
     """Decides whether a webhook URL may be called now (its host's addresses included)."""
 
@@ -143,3 +196,7 @@ class Adapters:
     """Institutions' API keys kept by the issuer, as the log announced them."""
     vault: SecretVault | None = None
     """Seals secrets at rest; None keeps them as they are (no key-encryption key set)."""
+    holder_events: HolderEventStore | None = None
+    """Holders' live-stream events; None (fakes built before streams) gets an in-memory one."""
+    wakeups: HolderWakeups | None = None
+    """In-process stream wake-ups; None gets a new one (bootstrap)."""

@@ -1,4 +1,5 @@
-"""The consumer side: a lifecycle event becomes one delivery per matching subscription."""
+"""The consumer side: a lifecycle event goes into its holder's live stream and becomes one
+delivery per matching subscription."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from credreg_notifier.domain import new_delivery, notice_for_owner, utc_now
-from credreg_notifier.ports import DeliveryRepository, SubscriptionRepository
+from credreg_notifier.domain import holder_event, new_delivery, notice_for_owner, utc_now
+from credreg_notifier.ports import (
+    DeliveryRepository,
+    HolderEventStore,
+    HolderWakeups,
+    SubscriptionRepository,
+)
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
 from credreg_shared.messaging.handlers import HandlerRegistry
@@ -24,23 +30,29 @@ NOTICE_EVENTS: tuple[type[models.CredentialEvent], ...] = (
 
 
 class DeliveryPlanner:
-    """Queues deliveries; inserting them is the handler's whole effect, so a replay adds none."""
+    """Stores holder events and queues deliveries; both are inserts keyed by the event, the
+    handler's whole effect, so a replay adds none."""
 
     def __init__(
         self,
         *,
         subscriptions: SubscriptionRepository,
         deliveries: DeliveryRepository,
+        holder_events: HolderEventStore | None = None,
+        wakeups: HolderWakeups | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.subscriptions = subscriptions
         self.deliveries = deliveries
+        self.holder_events = holder_events
+        self.wakeups = wakeups
         self.clock = clock
 
     async def on_credential_event(self, envelope: Envelope) -> None:
-        """Queue a delivery for every subscription to the credential, its holder or its issuer
-        whose owner may hear of it."""
+        """Add the event to its holder's stream, then queue a delivery for every subscription
+        to the credential, its holder or its issuer whose owner may hear of it."""
         event = envelope.data_as(models.CredentialEvent)
+        await self._to_holder_stream(event.holder_id, envelope)
         matching = await self.subscriptions.matching(
             credential_id=event.credential_id,
             holder_id=event.holder_id,
@@ -60,6 +72,19 @@ class DeliveryPlanner:
                     "delivery already planned",
                     extra={"event_id": envelope.id, "subscription_id": subscription["_id"]},
                 )
+
+    async def _to_holder_stream(self, holder_id: str, envelope: Envelope) -> None:
+        if self.holder_events is None:
+            return
+        event_id, kind, body = holder_event(envelope)
+        added = await self.holder_events.append_once(
+            holder_id, event_id=event_id, kind=kind, body=body
+        )
+        # Woken either way: a redelivery may be the first write that completed.
+        if self.wakeups is not None:
+            self.wakeups.wake(holder_id)
+        if not added:
+            log.info("holder event already stored", extra={"event_id": event_id})
 
     def register(self, registry: HandlerRegistry) -> HandlerRegistry:
         """The event → handler table: every lifecycle notice, and nothing else."""

@@ -4,10 +4,10 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from credreg_shared.settings import HolderTokenSettings, InstitutionApiSettings
+from credreg_shared.settings import CallerSettings
 
 
-class NotifierSettings(InstitutionApiSettings, HolderTokenSettings):
+class NotifierSettings(CallerSettings):
     """Settings of the notifier service."""
 
     service_name: str = "notifier"
@@ -32,6 +32,15 @@ class NotifierSettings(InstitutionApiSettings, HolderTokenSettings):
     key_encryption_key: SecretStr | None = Field(default=None, repr=False)
     # How long a rotated-out secret still signs beside the new one.
     secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+
+    # A holder's live stream reads its counter this often (events stored by other replicas);
+    # its own replica's consumer wakes it at once.
+    stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # A `: ping` comment this often keeps proxies from closing an idle stream.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # A number counted but still unwritten this long is skipped (its writer died between the
+    # two writes; the redelivered event takes a later number).
+    stream_gap_grace_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> Self:

@@ -1,13 +1,18 @@
-"""What a wallet can do with its subscriptions: subscribe, look up, unsubscribe, list deliveries."""
+"""What a wallet can do with its subscriptions (subscribe, look up, unsubscribe, list
+deliveries) and with its holder's live stream (follow it)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from credreg_notifier.domain import (
+    HolderEvent,
+    NotYourStream,
     SubscribingTooFast,
     SubscriptionNotFound,
     SubscriptionRequest,
@@ -22,15 +27,24 @@ from credreg_notifier.domain import (
 )
 from credreg_notifier.ports import (
     DeliveryRepository,
+    HolderEventStore,
+    HolderWakeup,
+    HolderWakeups,
     OwnerQuotas,
     SecretVault,
     SubscriptionRepository,
     WebhookTargets,
 )
 from credreg_shared.callers import Caller
+from credreg_shared.errors import StorageUnavailable
 from credreg_shared.storage.ports import Document
 
+log = logging.getLogger(__name__)
+
 MAX_LISTED_DELIVERIES = 500
+STREAM_PAGE = 100
+"""Events read (and held) at a time by one stream: its memory stays bounded however far back
+it starts."""
 
 
 @dataclass(frozen=True)
@@ -148,3 +162,88 @@ class Subscriptions:
         if found is None or found.get("owner") != caller.owner:
             raise SubscriptionNotFound(subscription_id)
         return found
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """How a live stream follows its holder's events."""
+
+    poll_seconds: float = 0.5
+    """Reads of the holder's counter while nothing wakes the stream (other replicas' events)."""
+    heartbeat_seconds: float = 15.0
+    """A comment this often keeps proxies from closing an idle stream."""
+    gap_grace_seconds: float = 10.0
+    """A number counted but not written for this long is skipped (its writer died)."""
+
+
+@dataclass
+class _Position:
+    """Where one stream stands (mutable: it moves with every event sent)."""
+
+    seq: int
+    gap: int = 0
+    gap_since: float = 0.0
+
+
+class HolderStreams:
+    """A holder's live stream: the stored events after a number, then each new one, in order."""
+
+    def __init__(
+        self,
+        *,
+        events: HolderEventStore,
+        wakeups: HolderWakeups,
+        timing: StreamTiming = StreamTiming(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.events = events
+        self.wakeups = wakeups
+        self.timing = timing
+        self.clock = clock
+
+    def open(self, holder_id: str, caller: Caller, *, after: int) -> AsyncGenerator[HolderEvent]:
+        """The holder's events after number `after`, endless; only the holder itself may."""
+        if caller.holder_id != holder_id:
+            raise NotYourStream("only the holder itself may follow its events (holder token)")
+        return self.follow(holder_id, after=after)
+
+    async def follow(self, holder_id: str, *, after: int) -> AsyncGenerator[HolderEvent]:
+        """Every event after `after`, then each new one; ends only when closed or cancelled."""
+        position = _Position(after)
+        with self.wakeups.listening(holder_id) as wakeup:
+            while True:
+                # Cleared before reading: an event stored during the read wakes the next wait.
+                wakeup.clear()
+                try:
+                    async for event in self._stored_after(holder_id, position):
+                        yield event
+                except StorageUnavailable:
+                    log.warning("holder events unreadable; retrying", extra={"holder": holder_id})
+                await self._wait(wakeup)
+
+    async def _stored_after(
+        self, holder_id: str, position: _Position
+    ) -> AsyncGenerator[HolderEvent]:
+        last = await self.events.last_seq(holder_id)
+        while position.seq < last:
+            seqs = list(range(position.seq + 1, min(last, position.seq + STREAM_PAGE) + 1))
+            written = await self.events.read(holder_id, seqs)
+            for seq in seqs:
+                if seq not in written:
+                    await self._at_gap(holder_id, seq, position)
+                    return
+                position.seq = seq
+                event = written[seq]
+                if event is not None:
+                    yield event
+
+    async def _at_gap(self, holder_id: str, seq: int, position: _Position) -> None:
+        """Wait for a counted number's event; skip the number once its grace is over."""
+        now = self.clock()
+        if position.gap != seq:
+            position.gap, position.gap_since = seq, now
+        elif now - position.gap_since >= self.timing.gap_grace_seconds:
+            await self.events.skip(holder_id, seq)
+
+    async def _wait(self, wakeup: HolderWakeup) -> None:
+        await wakeup.wait(self.timing.poll_seconds)

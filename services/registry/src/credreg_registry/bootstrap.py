@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from credreg_registry import api
@@ -21,12 +21,12 @@ from credreg_registry.ports import Adapters, ViewStore
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
 from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
-from credreg_shared.api_keys import InstitutionKeysProjection, KeptApiKey, KeptKeys
-from credreg_shared.auth import ApiKeyTable, institution_resolver
+from credreg_shared.api_keys import InstitutionKeysProjection, KeptKeys
+from credreg_shared.caller_auth import install_callers
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.resolution import MaterialFetcher
 from credreg_shared.events.topics import INSTITUTIONS_TOPIC
-from credreg_shared.holder_tokens import HolderTokenMinter, verifier_from
+from credreg_shared.holder_tokens import HolderTokenMinter
 from credreg_shared.kept_keys import MongoInstitutionKeys
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import (
@@ -127,19 +127,5 @@ def build_app(
     )
     app = build_service_app(definition, config, fakes=fakes)
     app_holder.append(app)
-    # Holder tokens are checked with public keys only; institutions need the read scope.
-    secret = config.holder_token_key.get_secret_value() if config.holder_token_key else None
-    keyed = secret is not None or bool(config.holder_token_public_keys)
-    app.state.holder_tokens = (
-        verifier_from(secret, config.holder_token_public_keys) if keyed else None
-    )
-    app.state.authenticate = institution_resolver(
-        ApiKeyTable(config.api_keys), kept_key, scope="read"
-    )
+    install_callers(app, config)
     return app
-
-
-async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
-    """An institution's API key kept by the issuer and announced on the log."""
-    keys: KeptKeys = request.app.state.use_cases[KeptKeys]
-    return await keys.find(digest)

@@ -2,10 +2,10 @@
 
 from pydantic import Field
 
-from credreg_shared.settings import HolderTokenSettings, InstitutionApiSettings
+from credreg_shared.settings import CallerSettings
 
 
-class RegistrySettings(InstitutionApiSettings, HolderTokenSettings):
+class RegistrySettings(CallerSettings):
     """Settings of the registry service."""
 
     service_name: str = "registry"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from credreg_revocation import api
 from credreg_revocation.adapters.issuer_http import HttpCredentialIssuer
@@ -23,8 +23,9 @@ from credreg_revocation.scheduling import (
 from credreg_revocation.settings import RevocationSettings
 from credreg_revocation.supersession import Supersessions
 from credreg_revocation.use_cases import OutboxRelay, StatusChanges
-from credreg_shared.api_keys import InstitutionKeysProjection, KeptApiKey, KeptKeys
+from credreg_shared.api_keys import InstitutionKeysProjection, KeptKeys
 from credreg_shared.auth import ApiKeyTable, institution_resolver
+from credreg_shared.caller_auth import kept_key
 from credreg_shared.events import CREDENTIALS_TOPIC
 from credreg_shared.kept_keys import MongoInstitutionKeys
 from credreg_shared.messaging import HandlerRegistry
@@ -42,12 +43,6 @@ def real_adapters(platform: Platform, settings: RevocationSettings) -> Adapters:
         policies=MongoExpiryPolicies(platform.db),
         issuer=HttpCredentialIssuer(settings.issuer_url),
     )
-
-
-async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
-    """An institution's API key announced on the log (kept by the issuer)."""
-    keys: KeptKeys = request.app.state.use_cases[KeptKeys]
-    return await keys.find(digest)
 
 
 def build_app(

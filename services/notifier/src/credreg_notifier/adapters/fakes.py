@@ -10,6 +10,7 @@ from datetime import datetime
 from credreg_notifier.domain import (
     IN_FLIGHT,
     PENDING,
+    HolderEvent,
     Settlement,
     TargetRefused,
     refuse_private_addresses,
@@ -204,3 +205,43 @@ class RecordedOutcomes:
     def record(self, status: str) -> None:
         """Remember one recorded attempt's status."""
         self.statuses.append(status)
+
+
+class InMemoryHolderEvents:
+    """``HolderEventStore`` in dicts, numbering like the Mongo adapter (count, then write)."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, int] = {}
+        self.numbers: dict[tuple[str, str], int] = {}
+        self.slots: dict[tuple[str, int], HolderEvent | None] = {}
+
+    async def append_once(self, holder_id: str, *, event_id: str, kind: str, body: str) -> bool:
+        """Write the event under its number (a new one when its number was skipped)."""
+        key = (holder_id, event_id)
+        if key not in self.numbers:
+            self.numbers[key] = self.count(holder_id)
+        while (holder_id, self.numbers[key]) in self.slots:
+            written = self.slots[(holder_id, self.numbers[key])]
+            if written is not None:
+                return False  # written already: a redelivery
+            self.numbers[key] = self.count(holder_id)
+        seq = self.numbers[key]
+        self.slots[(holder_id, seq)] = HolderEvent(seq, event_id, kind, body)
+        return True
+
+    async def last_seq(self, holder_id: str) -> int:
+        """The holder's counter."""
+        return self.counters.get(holder_id, 0)
+
+    async def read(self, holder_id: str, seqs: Sequence[int]) -> dict[int, HolderEvent | None]:
+        """The written numbers among `seqs`."""
+        return {seq: self.slots[(holder_id, seq)] for seq in seqs if (holder_id, seq) in self.slots}
+
+    async def skip(self, holder_id: str, seq: int) -> None:
+        """Mark the number empty unless written."""
+        self.slots.setdefault((holder_id, seq), None)
+
+    def count(self, holder_id: str) -> int:
+        """Count a number (as a writer that dies next would leave it: counted, never written)."""
+        self.counters[holder_id] = self.counters.get(holder_id, 0) + 1
+        return self.counters[holder_id]
