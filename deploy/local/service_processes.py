@@ -160,6 +160,16 @@ def demo_holder_token_key() -> str:
     return path.read_text().strip()
 
 
+def demo_credential_id_secret() -> str:
+    """The demo issuer's key for credential ids derived from Idempotency-Keys, made once."""
+    path = RUN_DIR / "demo-credential-id-secret"
+    if not path.exists():
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def local_env() -> dict[str, str]:
     """Settings for `make up`: the local infra, demo API keys, a loopback demo wallet."""
     kafka_port = os.environ.get("CREDREG_KAFKA_PORT", "9092")
@@ -172,6 +182,8 @@ def local_env() -> dict[str, str]:
         "CREDREG_KEY_ENCRYPTION_KEY": demo_key_encryption_key(),
         # The registry mints holder tokens with it (DID auth, or on an institution's word).
         "CREDREG_HOLDER_TOKEN_KEY": demo_holder_token_key(),
+        # Credential ids cannot be computed from a known Idempotency-Key.
+        "CREDREG_CREDENTIAL_ID_SECRET": demo_credential_id_secret(),
         "CREDREG_DID_WEB_HOST": DID_WEB_HOST,
         "CREDREG_STATUS_LIST_BASE_URL": f"http://{DID_WEB_HOST}",
         # The registry's verifier fetches the demo institutions' did:web documents locally.

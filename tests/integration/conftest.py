@@ -143,6 +143,7 @@ def new_stack(endpoints: Any, log_dir: Path) -> Stack:
         "CREDREG_LOG_LEVEL": "INFO",
         # The registry mints holder tokens with it; every service checks them.
         "CREDREG_HOLDER_TOKEN_KEY": Ed25519KeyPair.generate().secret_multikey,
+        "CREDREG_CREDENTIAL_ID_SECRET": f"e2e-{namespace}",
         # The notifier seals webhook secrets with it (the issuer, its signing keys).
         "CREDREG_KEY_ENCRYPTION_KEY": f"e2e:{KeyEncryptionKeyring.generate_kek()}",
     }

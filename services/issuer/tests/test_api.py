@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from credreg_issuer.adapters.fakes import (
     InMemoryIdempotencyRecords,
@@ -284,3 +285,20 @@ async def test_bad_quality_markers_are_422(api: Api, markers: dict[str, Any]) ->
     payload["achievement"].update(markers)
     assert_problem(await api.issue(payload), 422)
     assert api.publisher.records == []
+
+
+async def test_with_an_id_secret_a_known_idempotency_key_does_not_give_the_id_away() -> None:
+    publisher, records = InMemoryPublisher(), InMemoryIdempotencyRecords()
+    settings = SETTINGS.model_copy(update={"credential_id_secret": SecretStr("deployment key")})
+    app = build_app(settings, fakes=in_memory_adapters(records=records, publisher=publisher))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://issuer"
+    ) as client:
+        api = Api(client, publisher, records)
+        headers = {**AS_UNI, "Idempotency-Key": "enrolment-8"}
+        first = await api.issue(body(), headers=headers)
+        again = await api.issue(body(), headers=headers)
+    assert first.status_code == 201, first.text
+    assert again.json()["id"] == first.json()["id"], "a retry names the same credential"
+    assert first.json()["id"] != credential_id_for(UNI, "enrolment-8")
+    assert first.json()["id"] == credential_id_for(UNI, "enrolment-8", secret=b"deployment key")

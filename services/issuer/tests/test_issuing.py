@@ -55,6 +55,15 @@ def test_credential_ids_are_fresh_without_a_key_and_derived_with_one() -> None:
     assert len({derived, credential_id_for(UNI, "k-2"), credential_id_for(OTHER_UNI, "k-1")}) == 3
 
 
+def test_with_a_secret_ids_are_keyed_so_a_known_key_does_not_give_the_id_away() -> None:
+    keyed = credential_id_for(UNI, "k-1", secret=b"deployment secret")
+    assert keyed == credential_id_for(UNI, "k-1", secret=b"deployment secret")
+    assert keyed != credential_id_for(UNI, "k-1"), "not the unkeyed derivation"
+    assert keyed != credential_id_for(UNI, "k-1", secret=b"another secret")
+    assert keyed != credential_id_for(OTHER_UNI, "k-1", secret=b"deployment secret")
+    assert keyed.startswith("urn:uuid:")
+
+
 async def test_issue_publishes_one_schema_valid_event_keyed_by_the_credential_id() -> None:
     issuer = Issuer()
     envelope = await issuer.use_case.handle(command(), institution=UNI)

@@ -126,6 +126,11 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
             # Longer than the publisher's wait for the ack, so a lease outlives its publish.
             publication_lease=timedelta(seconds=config.publish_timeout_seconds + 5),
             run_cpu=adapters.run_cpu,
+            id_secret=(
+                config.credential_id_secret.get_secret_value().encode()
+                if config.credential_id_secret
+                else None
+            ),
         )
 
     # The routes queue the batches they store; this process's batch worker takes them.

@@ -12,6 +12,7 @@ list. Institution ids are DIDs (settings refuse anything else at start-up).
 
 from __future__ import annotations
 
+import hmac
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -86,11 +87,20 @@ def _derived(*parts: str) -> str:
     return f"urn:uuid:{uuid.uuid5(ID_NAMESPACE, json.dumps(parts))}"
 
 
-def credential_id_for(institution: str, idempotency_key: str | None) -> str:
-    """A fresh id, or one derived from the key so every retry names the same credential."""
+def credential_id_for(
+    institution: str, idempotency_key: str | None, *, secret: bytes | None = None
+) -> str:
+    """A fresh id, or one derived from the key so every retry names the same credential.
+
+    With `secret` (the deployment's ``CREDENTIAL_ID_SECRET``) the derivation is keyed, so that
+    nobody who knows or guesses an Idempotency-Key can compute the credential's id.
+    """
     if idempotency_key is None:
         return f"urn:uuid:{uuid.uuid4()}"
-    return _derived("credential", institution, idempotency_key)
+    if secret is None:
+        return _derived("credential", institution, idempotency_key)
+    digest = hmac.new(secret, json.dumps([institution, idempotency_key]).encode(), "sha256")
+    return f"urn:uuid:{uuid.UUID(bytes=digest.digest()[:16], version=4)}"
 
 
 def achievement_id_for(institution: str, achievement: AchievementIn) -> str:

@@ -21,6 +21,10 @@ class IssuerSettings(InstitutionApiSettings):
     mongodb_database: str = "credreg_issuer"
     source: str = "urn:credreg:issuer"
     # Where the credential's view is served (the registry); the 201's Location starts with it.
+    # Keys the derivation of credential ids from Idempotency-Keys, so that an id cannot be
+    # computed from a known or guessed key (every replica needs the same one; changing it
+    # changes the ids of retries still to come). Unset: the ids are derived unkeyed.
+    credential_id_secret: SecretStr | None = Field(default=None, repr=False)
     # Where a credential is read once issued (the `Location` of `POST /v1/credentials`): the
     # registry's credential route, which answers its holder and its issuer.
     credentials_url: str = Field(

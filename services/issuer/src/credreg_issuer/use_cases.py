@@ -115,7 +115,10 @@ class IssueCredentials:
         status_lists: ManageStatusLists | None = None,
         publication_lease: timedelta = timedelta(seconds=15),
         run_cpu: CpuRunner | None = None,
+        id_secret: bytes | None = None,
     ) -> None:
+        self.id_secret = id_secret
+        """Keys the derivation of credential ids from Idempotency-Keys (unguessable ids)."""
         self.lease = publication_lease
         self.run_cpu: CpuRunner = run_cpu or run_inline
         """How long one request may publish a key's event before another may take over."""
@@ -133,7 +136,7 @@ class IssueCredentials:
         self, command: IssueCredential, *, institution: str, idempotency_key: str | None = None
     ) -> Envelope:
         """The acknowledged `credential.issued` event of the credential the command asks for."""
-        credential_id = credential_id_for(institution, idempotency_key)
+        credential_id = credential_id_for(institution, idempotency_key, secret=self.id_secret)
         (envelope,) = await self._signed(institution, [(command, credential_id)])
         if idempotency_key is None:
             await self._publish(envelope)
@@ -215,7 +218,10 @@ class IssueCredentials:
         """Unstored, unpublished records of the signed events for (key, command) pairs."""
         envelopes = await self._signed(
             institution,
-            [(command, credential_id_for(institution, key)) for key, command in commands],
+            [
+                (command, credential_id_for(institution, key, secret=self.id_secret))
+                for key, command in commands
+            ],
         )
         return [
             IdempotencyRecord.of(
