@@ -15,6 +15,7 @@ help:
 	@echo "make bench-registry   the registry at 1M credentials (ARGS='--credentials 20000 --keep ...')"
 	@echo "make bench-revocation revocation request → status list served with the bit (ARGS='--rate 50')"
 	@echo "make bench-expiry     100,000 credentials falling due in one minute (ARGS='--credentials 5000')"
+	@echo "make bench-streams    1,000 open SSE streams: notifier memory and latency"
 	@echo "make infra-up | infra-down | infra-status   the local Kafka + Mongo server alone"
 
 deps:
@@ -70,3 +71,7 @@ bench-issuance: deps
 .PHONY: bench-expiry
 bench-expiry: deps
 	@scripts/bench-expiry.sh $(ARGS)
+
+.PHONY: bench-streams
+bench-streams: deps
+	@scripts/bench-streams.sh $(ARGS)

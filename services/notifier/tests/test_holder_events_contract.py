@@ -52,6 +52,7 @@ class HolderEventContract:
         assert await store.last_seq(HOLDER) == 2
         assert await store.read(HOLDER, [1, 2, 3]) == {1: event(1, "a"), 2: event(2, "c")}
         assert await store.read(OTHER, [1]) == {1: event(1, "b")}
+        assert await store.last_seqs([HOLDER, OTHER, "nobody"]) == {HOLDER: 2, OTHER: 1}
 
     async def test_a_counted_number_is_absent_until_skipped(
         self, store: HolderEventStore, crashes: Crashes

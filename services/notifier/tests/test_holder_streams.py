@@ -1,5 +1,6 @@
 """Holders' live streams over fakes: the store numbers each event once, the projection fills
-it, and a stream replays after a number, follows new events and skips dead writers' numbers."""
+it, a stream replays after a number, follows new events and skips dead writers' numbers, and
+the watcher wakes streams for events stored elsewhere."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from credreg_notifier.adapters.holder_events import InProcessWakeups
 from credreg_notifier.domain import HolderEvent, NotYourStream, notice_body
 from credreg_notifier.projection import DeliveryPlanner
 from credreg_notifier.use_cases import HolderStreams, StreamTiming
+from credreg_notifier.workers import StreamWatcher
 from credreg_shared.callers import Caller
 from credreg_shared.events import samples
 from credreg_shared.events.cloudevents import Envelope
@@ -46,7 +48,9 @@ def streams_over(
     return HolderStreams(
         events=store,
         wakeups=wakeups or InProcessWakeups(),
-        timing=StreamTiming(poll_seconds=poll_seconds, gap_grace_seconds=1.0),
+        timing=StreamTiming(
+            poll_seconds=poll_seconds, recheck_seconds=poll_seconds, gap_grace_seconds=1.0
+        ),
         clock=lambda: float(next(ticks)),
     )
 
@@ -202,3 +206,35 @@ def test_only_the_holder_itself_opens_its_stream() -> None:
     for stranger in (Caller(holder_id=OTHER), Caller(institution="did:web:uni.example")):
         with pytest.raises(NotYourStream):
             streams.open(HOLDER, stranger, after=0)
+
+
+async def test_the_watcher_wakes_a_stream_for_an_event_another_replica_stored() -> None:
+    store, wakeups = InMemoryHolderEvents(), InProcessWakeups()
+    watcher = StreamWatcher(events=store, wakeups=wakeups, poll_seconds=3600)
+    stream = streams_over(store, wakeups, poll_seconds=3600).follow(HOLDER, after=0)
+    try:
+        waiting = asyncio.ensure_future(take(stream, 1))
+        await asyncio.sleep(0.01)  # the stream reads (nothing) and sleeps for an hour
+        await watcher.watch_once()  # first look at this holder: a wake-up, nothing to read
+        await asyncio.sleep(0.01)
+        await add(store, "elsewhere")  # stored by another process's consumer: no wake-up
+        await watcher.watch_once()
+        assert [e.event_id for e in await waiting] == ["elsewhere"]
+    finally:
+        await stream.aclose()
+
+
+async def test_the_watcher_wakes_only_holders_whose_counter_moved() -> None:
+    store, wakeups = InMemoryHolderEvents(), InProcessWakeups()
+    watcher = StreamWatcher(events=store, wakeups=wakeups, poll_seconds=3600)
+    with wakeups.listening(HOLDER) as ada, wakeups.listening(OTHER) as bob:
+        await add(store, "a-1")
+        await watcher.watch_once()
+        assert watcher.seen == {HOLDER: 1, OTHER: 0}
+        ada.clear()
+        bob.clear()
+        await add(store, "b-1", OTHER)
+        await watcher.watch_once()
+        assert (ada.event.is_set(), bob.event.is_set()) == (False, True)
+    await watcher.watch_once()
+    assert watcher.seen == {}

@@ -22,8 +22,10 @@ from credreg_notifier.domain import (
     TooManySubscriptions,
 )
 from credreg_notifier.use_cases import HolderStreams, Subscriptions
-from credreg_shared.caller_auth import KnownCaller
+from credreg_shared.caller_auth import HOLDER_TOKEN, KnownCaller, known_caller
+from credreg_shared.callers import Caller
 from credreg_shared.web import problem_responses, use_case
+from credreg_shared.web.security import secured
 
 TITLE = "credreg notifier"
 DESCRIPTION = (
@@ -44,6 +46,8 @@ ERROR_STATUSES: dict[type[Exception], int] = {
 
 UseCase = Annotated[Subscriptions, Depends(use_case(Subscriptions))]
 Streams = Annotated[HolderStreams, Depends(use_case(HolderStreams))]
+# Documented as holder tokens only; an institution key is still recognised, to answer 403.
+HolderCaller = Annotated[Caller, Depends(secured(known_caller, HOLDER_TOKEN))]
 LastEventId = Annotated[
     int | None,
     Header(
@@ -169,7 +173,7 @@ STREAM_OK = {
     },
 )
 async def holder_events(
-    holder_id: str, streams: Streams, caller: KnownCaller, last_event_id: LastEventId = None
+    holder_id: str, streams: Streams, caller: HolderCaller, last_event_id: LastEventId = None
 ) -> EventSourceResponse:
     """The holder's revoked, suspended, reinstated, expired and expiring notices: those after
     `Last-Event-ID` first (all of them without it), then each as it happens. Reconnecting

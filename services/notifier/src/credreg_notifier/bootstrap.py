@@ -26,7 +26,7 @@ from credreg_notifier.ports import Adapters
 from credreg_notifier.projection import DeliveryPlanner
 from credreg_notifier.settings import NotifierSettings
 from credreg_notifier.use_cases import HolderStreams, Limits, StreamTiming, Subscriptions
-from credreg_notifier.workers import DeliveryWorker
+from credreg_notifier.workers import DeliveryWorker, StreamWatcher
 from credreg_shared.api_keys import InstitutionKeysProjection, KeptKeys
 from credreg_shared.caller_auth import install_callers
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
@@ -108,7 +108,19 @@ def holder_streams(adapters: Adapters, settings: NotifierSettings) -> HolderStre
             poll_seconds=settings.stream_poll_seconds,
             heartbeat_seconds=settings.stream_heartbeat_seconds,
             gap_grace_seconds=settings.stream_gap_grace_seconds,
+            recheck_seconds=settings.stream_recheck_seconds,
         ),
+    )
+
+
+def stream_watcher(adapters: Adapters, settings: NotifierSettings) -> StreamWatcher:
+    """The worker that wakes open streams for events other replicas stored."""
+    if adapters.holder_events is None or adapters.wakeups is None:
+        raise ValueError("live streams need holder_events and wakeups (see with_streams)")
+    return StreamWatcher(
+        events=adapters.holder_events,
+        wakeups=adapters.wakeups,
+        poll_seconds=settings.stream_poll_seconds,
     )
 
 
@@ -168,7 +180,10 @@ def build_app(
             KeptKeys(adapters.keys),
         ],
         projection=lambda adapters: projection(adapters),
-        workers=lambda adapters: {"deliveries": delivery_worker(config, adapters)},
+        workers=lambda adapters: {
+            "deliveries": delivery_worker(config, adapters),
+            "streams": stream_watcher(adapters, config),
+        },
     )
     app = build_service_app(
         definition, config, fakes=with_streams(fakes) if fakes is not None else None

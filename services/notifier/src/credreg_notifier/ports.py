@@ -108,6 +108,10 @@ class HolderEventStore(Protocol):
         """The highest number counted for the holder (0 before its first event)."""
         ...
 
+    async def last_seqs(self, holder_ids: Sequence[str]) -> dict[str, int]:
+        """`last_seq` of several holders in one read (holders without events are absent)."""
+        ...
+
     async def read(self, holder_id: str, seqs: Sequence[int]) -> dict[int, HolderEvent | None]:
         """The written numbers among `seqs`: their events, or None for a skipped number; a
         number not written yet is absent."""
@@ -128,6 +132,10 @@ class HolderWakeups(Protocol):
 
     def wake(self, holder_id: str) -> None:
         """Wake every stream of `holder_id` in this process."""
+        ...
+
+    def listened(self) -> list[str]:
+        """The holders with an open stream in this process."""
         ...
 
 

@@ -33,9 +33,11 @@ class NotifierSettings(CallerSettings):
     # How long a rotated-out secret still signs beside the new one.
     secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
 
-    # A holder's live stream reads its counter this often (events stored by other replicas);
-    # its own replica's consumer wakes it at once.
+    # Open live streams' counters are read this often, all in a few reads (events stored by
+    # other replicas); the replica's own consumer wakes a stream at once.
     stream_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # An idle stream also reads its holder's counter itself this often (a safety net).
+    stream_recheck_seconds: float = Field(default=5.0, gt=0, le=3600)
     # A `: ping` comment this often keeps proxies from closing an idle stream.
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
     # A number counted but still unwritten this long is skipped (its writer died between the

@@ -36,7 +36,7 @@ from credreg_notifier.ports import (
     WebhookTargets,
 )
 from credreg_shared.callers import Caller
-from credreg_shared.errors import StorageUnavailable
+from credreg_shared.errors import StorageUnavailable, raise_if_cancelling
 from credreg_shared.storage.ports import Document
 
 log = logging.getLogger(__name__)
@@ -169,11 +169,14 @@ class StreamTiming:
     """How a live stream follows its holder's events."""
 
     poll_seconds: float = 0.5
-    """Reads of the holder's counter while nothing wakes the stream (other replicas' events)."""
+    """How often a stream looks again at a number counted but not written yet."""
     heartbeat_seconds: float = 15.0
     """A comment this often keeps proxies from closing an idle stream."""
     gap_grace_seconds: float = 10.0
     """A number counted but not written for this long is skipped (its writer died)."""
+    recheck_seconds: float = 5.0
+    """An idle stream reads its holder's counter itself this often; the consumer and the
+    `StreamWatcher` wake it sooner."""
 
 
 @dataclass
@@ -183,6 +186,7 @@ class _Position:
     seq: int
     gap: int = 0
     gap_since: float = 0.0
+    at_gap: bool = False
 
 
 class HolderStreams:
@@ -217,13 +221,15 @@ class HolderStreams:
                 try:
                     async for event in self._stored_after(holder_id, position):
                         yield event
-                except StorageUnavailable:
+                except StorageUnavailable as outage:
+                    raise_if_cancelling(outage)
                     log.warning("holder events unreadable; retrying", extra={"holder": holder_id})
-                await self._wait(wakeup)
+                await self._wait(wakeup, position)
 
     async def _stored_after(
         self, holder_id: str, position: _Position
     ) -> AsyncGenerator[HolderEvent]:
+        position.at_gap = False
         last = await self.events.last_seq(holder_id)
         while position.seq < last:
             seqs = list(range(position.seq + 1, min(last, position.seq + STREAM_PAGE) + 1))
@@ -239,11 +245,14 @@ class HolderStreams:
 
     async def _at_gap(self, holder_id: str, seq: int, position: _Position) -> None:
         """Wait for a counted number's event; skip the number once its grace is over."""
+        position.at_gap = True
         now = self.clock()
         if position.gap != seq:
             position.gap, position.gap_since = seq, now
         elif now - position.gap_since >= self.timing.gap_grace_seconds:
             await self.events.skip(holder_id, seq)
 
-    async def _wait(self, wakeup: HolderWakeup) -> None:
-        await wakeup.wait(self.timing.poll_seconds)
+    async def _wait(self, wakeup: HolderWakeup, position: _Position) -> None:
+        # At a gap its event is about to be written (or never will be): look again soon.
+        timing = self.timing
+        await wakeup.wait(timing.poll_seconds if position.at_gap else timing.recheck_seconds)

@@ -1,8 +1,10 @@
-"""The delivery worker: claims due deliveries, sends them signed, records each outcome.
+"""The delivery worker: claims due deliveries, sends them signed, records each outcome; and
+the stream watcher, which wakes open live streams whose holder has new events.
 
-It runs `concurrency` lanes; each claims one due delivery under a lease, sends it and settles
-it, then claims the next (or pauses when nothing is due). `stop` lets every lane finish its
-attempt and return; cancellation stays the supervisor's last resort and is never absorbed.
+The delivery worker runs `concurrency` lanes; each claims one due delivery under a lease,
+sends it and settles it, then claims the next (or pauses when nothing is due). `stop` lets
+every lane finish its attempt and return; cancellation stays the supervisor's last resort and
+is never absorbed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from credreg_notifier.domain import DEAD, DELIVERED, RetrySchedule, Settlement, 
 from credreg_notifier.ports import (
     DeliveryOutcomes,
     DeliveryRepository,
+    HolderEventStore,
+    HolderWakeups,
     SecretVault,
     SubscriptionRepository,
     WebhookSender,
@@ -26,6 +30,8 @@ from credreg_shared.storage.ports import Document
 from credreg_shared.workers import StoppableLoop
 
 log = logging.getLogger(__name__)
+
+WATCHED_PER_READ = 500
 
 
 class DeliveryWorker(StoppableLoop):
@@ -132,3 +138,42 @@ class DeliveryWorker(StoppableLoop):
         elif outcome.status != DELIVERED:
             log.info("webhook delivery failed; will retry", extra=context)
         return True
+
+
+class StreamWatcher(StoppableLoop):
+    """Wakes this process's open streams whose holder's counter moved (events stored by other
+    replicas' consumers): every open stream's counter in one read per 500 holders, instead of
+    one read per stream."""
+
+    def __init__(
+        self, *, events: HolderEventStore, wakeups: HolderWakeups, poll_seconds: float
+    ) -> None:
+        super().__init__()
+        self.events = events
+        self.wakeups = wakeups
+        self.poll_seconds = poll_seconds
+        self.seen: dict[str, int] = {}
+        """Each open stream's holder → its counter at the last look (open streams only)."""
+
+    async def run(self) -> None:
+        """Look every `poll_seconds` until stopped."""
+        while not self.stopping:
+            try:
+                await self.watch_once()
+            except StorageUnavailable as outage:
+                raise_if_cancelling(outage)
+                log.warning("database unavailable; streams wait", exc_info=True)
+            await self.pause(self.poll_seconds)
+
+    async def watch_once(self) -> None:
+        """Wake the holders whose counter moved since the last look (or who are new here)."""
+        holders = self.wakeups.listened()
+        seen: dict[str, int] = {}
+        for first in range(0, len(holders), WATCHED_PER_READ):
+            page = holders[first : first + WATCHED_PER_READ]
+            counters = await self.events.last_seqs(page)
+            for holder in page:
+                seen[holder] = counters.get(holder, 0)
+                if self.seen.get(holder) != seen[holder]:
+                    self.wakeups.wake(holder)
+        self.seen = seen

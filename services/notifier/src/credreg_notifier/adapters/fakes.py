@@ -233,6 +233,10 @@ class InMemoryHolderEvents:
         """The holder's counter."""
         return self.counters.get(holder_id, 0)
 
+    async def last_seqs(self, holder_ids: Sequence[str]) -> dict[str, int]:
+        """The counters of several holders."""
+        return {h: self.counters[h] for h in holder_ids if h in self.counters}
+
     async def read(self, holder_id: str, seqs: Sequence[int]) -> dict[int, HolderEvent | None]:
         """The written numbers among `seqs`."""
         return {seq: self.slots[(holder_id, seq)] for seq in seqs if (holder_id, seq) in self.slots}

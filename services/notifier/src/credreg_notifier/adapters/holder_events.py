@@ -63,6 +63,11 @@ class MongoHolderEvents:
         found = await self.counters.find_one({"_id": holder_id})
         return int(found["seq"]) if found else 0
 
+    async def last_seqs(self, holder_ids: Sequence[str]) -> dict[str, int]:
+        """The counters of several holders, by ``_id $in``."""
+        found = self.counters.find({"_id": {"$in": list(holder_ids)}})
+        return {str(counter["_id"]): int(counter["seq"]) async for counter in found}
+
     async def read(self, holder_id: str, seqs: Sequence[int]) -> dict[int, HolderEvent | None]:
         """The written numbers among `seqs`, by ``_id $in``."""
         ids = [slot_id(holder_id, seq) for seq in seqs]
@@ -172,3 +177,7 @@ class InProcessWakeups:
         """Wake every stream of `holder_id`."""
         for wakeup in self.streams.get(holder_id, ()):
             wakeup.set()
+
+    def listened(self) -> list[str]:
+        """The holders with an open stream here."""
+        return list(self.streams)
