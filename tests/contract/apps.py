@@ -77,8 +77,11 @@ def issuer(publisher: InMemoryPublisher | None = None, **changes: Any) -> FastAP
     return build_issuer(settings, fakes=in_memory_adapters(publisher=publisher))
 
 
-def registry(view: InMemoryView | None = None) -> FastAPI:
-    """The registry over an in-memory view (empty unless given), minting holder tokens."""
+def registry(
+    view: InMemoryView | None = None, keys: InMemoryInstitutionKeys | None = None
+) -> FastAPI:
+    """The registry over an in-memory view (empty unless given), minting holder tokens; `keys`
+    are the kept keys it takes (none unless given)."""
     view = InMemoryView() if view is None else view
     settings = RegistrySettings(
         topic_namespace=NAMESPACE,
@@ -86,30 +89,38 @@ def registry(view: InMemoryView | None = None) -> FastAPI:
         holder_token_key=HOLDER_TOKEN_KEY.secret_multikey,
     )
     adapters = RegistryAdapters(
-        documents=view, store=view, challenges=InMemoryChallenges(), keys=InMemoryInstitutionKeys()
+        documents=view,
+        store=view,
+        challenges=InMemoryChallenges(),
+        keys=InMemoryInstitutionKeys() if keys is None else keys,
     )
     return build_registry(settings, fakes=adapters)
 
 
-def revocation() -> FastAPI:
-    """The revocation service over an empty ownership view."""
+def revocation(
+    credentials: InMemoryCredentialRepository | None = None,
+    keys: InMemoryInstitutionKeys | None = None,
+    issuer: InMemoryCredentialIssuer | None = None,
+    publisher: InMemoryPublisher | None = None,
+) -> FastAPI:
+    """The revocation service over an ownership view (empty unless given)."""
     settings = RevocationSettings(
         topic_namespace=NAMESPACE, api_keys={INSTITUTION_KEY: INSTITUTION}
     )
     adapters = RevocationAdapters(
-        credentials=InMemoryCredentialRepository(),
-        publisher=InMemoryPublisher(),
-        keys=InMemoryInstitutionKeys(),
+        credentials=InMemoryCredentialRepository() if credentials is None else credentials,
+        publisher=InMemoryPublisher() if publisher is None else publisher,
+        keys=InMemoryInstitutionKeys() if keys is None else keys,
         schedule=InMemoryExpirySchedule(),
         policies=InMemoryExpiryPolicies(),
-        issuer=InMemoryCredentialIssuer(),
+        issuer=InMemoryCredentialIssuer() if issuer is None else issuer,
     )
     return build_revocation(settings, fakes=adapters)
 
 
-def notifier() -> FastAPI:
+def notifier(keys: InMemoryInstitutionKeys | None = None) -> FastAPI:
     """The notifier over empty subscriptions, taking the registry's holder tokens; public
-    webhook targets only."""
+    webhook targets only; `keys` are the kept keys it takes (none unless given)."""
     settings = NotifierSettings(
         topic_namespace=NAMESPACE,
         api_keys={INSTITUTION_KEY: INSTITUTION},
@@ -122,7 +133,7 @@ def notifier() -> FastAPI:
         sender=ScriptedSender(),
         outcomes=RecordedOutcomes(),
         quotas=InMemoryOwnerQuotas(),
-        keys=InMemoryInstitutionKeys(),
+        keys=InMemoryInstitutionKeys() if keys is None else keys,
     )
     return build_notifier(settings, fakes=adapters)
 
