@@ -12,6 +12,7 @@ from starlette.types import Lifespan
 
 from credreg_shared.web.body_limit import BodyLimitMiddleware
 from credreg_shared.web.content_type import ContentTypeMiddleware
+from credreg_shared.web.credentials_first import CredentialsFirstMiddleware
 from credreg_shared.web.metrics import (
     HttpMetrics,
     MetricsMiddleware,
@@ -66,6 +67,8 @@ def create_app(
     install_problem_handlers(app)
     # Inside the body limit, so a refused body was read whole (the connection stays usable).
     app.add_middleware(ContentTypeMiddleware)
+    # Added after, so it runs first: credentials are asked for before a body is looked at.
+    app.add_middleware(CredentialsFirstMiddleware)
     app.add_middleware(BodyLimitMiddleware, limits=body_limits)
     # Added last, so outermost: a refused body is counted in the metrics too.
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(app.state.metrics_registry))

@@ -8,10 +8,10 @@ the routes that document no request body.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from credreg_shared.web.problems import ABOUT_BLANK, ProblemResponse, status_phrase
@@ -28,10 +28,8 @@ class ContentTypeMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, or answer 415 problem+json."""
         if scope["type"] == "http" and has_body(scope):
-            route = _matching_route(scope)
-            accepted = body_media_types(route)
+            accepted = body_media_types(operation_for(scope))
             if accepted and not is_accepted(header(scope, b"content-type"), accepted):
-                scope["route"] = route  # counted under its template, as the router would
                 await _unsupported(accepted, scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -71,26 +69,56 @@ def is_accepted(content_type: str | None, accepted: Iterable[str]) -> bool:
     return any(media == kind or (kind == JSON and is_json(media)) for kind in accepted)
 
 
-def body_media_types(route: BaseRoute | None) -> list[str]:
-    """The media types of a route's documented request body (none: it takes no body)."""
-    if not isinstance(route, APIRoute):
+def body_media_types(operation: Mapping[str, Any] | None) -> list[str]:
+    """The media types of an operation's documented request body (none: it takes no body)."""
+    if operation is None:
         return []
-    documented = (route.openapi_extra or {}).get("requestBody", {}).get("content", {})
-    kinds = [str(kind).lower() for kind in documented]
-    if route.body_field is not None:
-        kinds.append(str(getattr(route.body_field.field_info, "media_type", JSON)).lower())
-    return kinds
+    content = operation.get("requestBody", {}).get("content", {})
+    return [str(kind).lower() for kind in content]
 
 
-def _matching_route(scope: Scope) -> BaseRoute | None:
-    # Starlette puts the app in the scope before its middleware runs; the router matches the
-    # same way afterwards.
-    routes: Iterable[BaseRoute] = getattr(scope.get("app"), "routes", ())
-    for route in routes:
-        match, _ = route.matches(scope)
-        if match is Match.FULL:
-            return route
+TEMPLATE_KEY = "credreg.route_template"
+"""Where a middleware that answers before the router leaves the route's template (metrics)."""
+
+
+def operation_for(scope: Scope) -> Mapping[str, Any] | None:
+    """The OpenAPI operation that will answer this request, if any (its path template is left
+    in the scope under `TEMPLATE_KEY`).
+
+    Read from the app's own OpenAPI document (public and stable), not from its route objects,
+    whose nesting for included routers differs between FastAPI versions.
+    """
+    app = scope.get("app")
+    openapi = getattr(app, "openapi", None)
+    if openapi is None:
+        return None
+    paths = _compiled_paths(app, openapi())
+    method = str(scope.get("method", "")).lower()
+    for pattern, template, operations in paths:
+        if pattern.fullmatch(scope["path"]) and method in operations:
+            scope[TEMPLATE_KEY] = template
+            found: Mapping[str, Any] = operations[method]
+            return found
     return None
+
+
+def _compiled_paths(
+    app: Any, document: Mapping[str, Any]
+) -> list[tuple[re.Pattern[str], str, Any]]:
+    # Compiled once per app; a parameter matches one segment, or several for a `:path` one
+    # (FastAPI documents both as `{name}`), so the one-segment forms are tried first.
+    cached = getattr(app.state, "credreg_openapi_paths", None)
+    if cached is None:
+        narrow: list[tuple[re.Pattern[str], str, Any]] = []
+        wide: list[tuple[re.Pattern[str], str, Any]] = []
+        for template, operations in document.get("paths", {}).items():
+            for segment, target in (("[^/]+", narrow), (".+", wide)):
+                regex = re.sub(r"\\\{[^}]+\\\}", segment, re.escape(template))
+                target.append((re.compile(regex), template, operations))
+        cached = narrow + wide
+        app.state.credreg_openapi_paths = cached
+    result: list[tuple[re.Pattern[str], str, Any]] = cached
+    return result
 
 
 async def _unsupported(accepted: list[str], scope: Scope, receive: Receive, send: Send) -> None:

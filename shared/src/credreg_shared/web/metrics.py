@@ -18,6 +18,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from credreg_shared.web.content_type import TEMPLATE_KEY
+
 UNMATCHED_ROUTE = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
@@ -65,7 +67,10 @@ def route_template(scope: Scope) -> str:
         path = getattr(route, "path", None)
         if isinstance(path, str):
             return path
-    return UNMATCHED_ROUTE
+    # Answered before the router (415, 401 for a body sent without credentials): the template
+    # of the OpenAPI operation it was meant for.
+    template = scope.get(TEMPLATE_KEY)
+    return template if isinstance(template, str) else UNMATCHED_ROUTE
 
 
 class MetricsMiddleware:
