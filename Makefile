@@ -16,6 +16,7 @@ help:
 	@echo "make bench-revocation revocation request → status list served with the bit (ARGS='--rate 50')"
 	@echo "make bench-expiry     100,000 credentials falling due in one minute (ARGS='--credentials 5000')"
 	@echo "make bench-streams    1,000 open SSE streams: notifier memory and latency"
+	@echo "make bench-webhooks   revocation → webhook latency, 1,000 subscriptions (ARGS='--rate 10 --sse')"
 	@echo "make infra-up | infra-down | infra-status   the local Kafka + Mongo server alone"
 
 deps:
@@ -75,3 +76,7 @@ bench-expiry: deps
 .PHONY: bench-streams
 bench-streams: deps
 	@scripts/bench-streams.sh $(ARGS)
+
+.PHONY: bench-webhooks
+bench-webhooks: deps
+	@scripts/bench-webhooks.sh $(ARGS)

@@ -301,6 +301,13 @@ class QuotaContract:
         taken = await asyncio.gather(*[quotas.reserve("holder:c", limit=5) for _ in range(12)])
         assert taken.count(True) == 5
 
+    async def test_concurrent_first_places_are_all_taken_below_the_limit(
+        self, quotas: OwnerQuotas
+    ) -> None:
+        # The first reservations of an owner race to create its counter: none may lose.
+        taken = await asyncio.gather(*[quotas.reserve("holder:d", limit=50) for _ in range(10)])
+        assert taken.count(True) == 10
+
     async def test_creations_are_counted_per_minute(self, quotas: OwnerQuotas) -> None:
         first = [await quotas.count_creation("holder:a", minute="12:00", limit=2) for _ in "abc"]
         assert first == [True, True, False]

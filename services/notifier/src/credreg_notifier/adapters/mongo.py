@@ -102,16 +102,21 @@ class MongoOwnerQuotas:
         return await self._increment(f"{owner}|{minute}", limit)
 
     async def _increment(self, counter: str, limit: int) -> bool:
-        moved = await self.collection.update_one(
-            {"_id": counter, "count": {"$lt": limit}}, {"$inc": {"count": 1}}
-        )
-        if moved.matched_count:
+        if await self._below_limit(counter, limit):
             return True
         try:
             await self.collection.insert_one({"_id": counter, "count": 1})
         except DuplicateKeyError:
-            return False  # there, and at the limit (or a racing first insert won)
+            # There already: at the limit, or a racing first insert won just now (then the
+            # conditional increment takes a place after all).
+            return await self._below_limit(counter, limit)
         return True
+
+    async def _below_limit(self, counter: str, limit: int) -> bool:
+        moved = await self.collection.update_one(
+            {"_id": counter, "count": {"$lt": limit}}, {"$inc": {"count": 1}}
+        )
+        return moved.matched_count == 1
 
 
 @storage_adapter
