@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient, UpdateOne
 
+from credreg_shared.messaging.topics_admin import ensure_topics
+
 RESULTS = Path(__file__).resolve().parent / "results"
 RECORD_BYTES = 2048
 
@@ -119,6 +121,62 @@ async def mongo_round(uri: str, count: int, batch: int = 1000) -> list[Measureme
     await client.drop_database(database)
     await client.close()
     return [upserted]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The `p`-th percentile of `values` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def latency_summary(values_ms: list[float]) -> dict[str, float] | None:
+    """Count, p50, p90, p99 and max of latencies in ms (None when nothing was measured)."""
+    if not values_ms:
+        return None
+    return {
+        "count": len(values_ms),
+        "p50_ms": round(percentile(values_ms, 50), 1),
+        "p90_ms": round(percentile(values_ms, 90), 1),
+        "p99_ms": round(percentile(values_ms, 99), 1),
+        "max_ms": round(max(values_ms), 1),
+    }
+
+
+async def raw_kafka_latency(bootstrap: str, count: int, rate: float) -> list[float]:
+    """Produce (acks=all) → seen by a consumer, ms per record, at `rate` per second: the floor
+    of any path that goes through the log."""
+    topic = f"bench-raw-latency-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, {topic: 1})
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    await producer.send_and_wait(topic, b"warm-up")
+    await consumer.start()
+    sent: dict[bytes, float] = {}
+    latencies: list[float] = []
+
+    async def consume() -> None:
+        while len(latencies) < count:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    if record.value in sent:
+                        latencies.append((time.perf_counter() - sent[record.value]) * 1000)
+
+    reader = asyncio.create_task(consume())
+    try:
+        for n in range(count):
+            key = f"r{n}".encode()
+            sent[key] = time.perf_counter()
+            await producer.send(topic, key)
+            await asyncio.sleep(1 / rate)
+        await asyncio.wait_for(reader, timeout=60)
+    finally:
+        reader.cancel()
+        await producer.stop()
+        await consumer.stop()
+    return latencies
 
 
 def machine() -> dict[str, Any]:

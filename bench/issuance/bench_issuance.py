@@ -69,12 +69,11 @@ from bench_registry import (  # noqa: E402
     children,
     consumer_groups,
     delete_topics_and_group,
-    free_port,
     proc_status_kb,
 )
 from dataset import Dataset  # noqa: E402
 from loadgen import Tool, ensure_tool  # noqa: E402
-from service_processes import ServiceProcess  # noqa: E402
+from service_processes import ServiceProcess, free_port  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 WORK = REPO / ".local" / "bench-issuance"

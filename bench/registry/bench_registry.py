@@ -53,7 +53,9 @@ from credreg_shared.messaging.topics_admin import ensure_topics
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))  # bench/: reuse baseline.py's raw-stack measurements
+sys.path.insert(0, str(REPO / "deploy" / "local"))
 import baseline  # noqa: E402
+from service_processes import free_port  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 STATE_FILE = RESULTS / "registry-state.json"
@@ -92,15 +94,6 @@ def get_json(target: str, timeout: float = 10.0) -> tuple[int, Any]:
         return error.code, None
     except (urllib.error.URLError, OSError, ValueError):
         return 0, None
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def quote(value: str) -> str:

@@ -26,15 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from credreg_shared.credentials.bitstring import Bitstring
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
-from credreg_shared.messaging.topics_admin import ensure_topics
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO / "deploy" / "local"))
+sys.path.insert(0, str(REPO / "bench"))
+from baseline import latency_summary, raw_kafka_latency  # noqa: E402
 from service_processes import ServiceProcess  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -44,57 +44,6 @@ API_KEY = "bench-registrar-key"
 
 def log(message: str) -> None:
     print(f"[bench-revocation] {message}", flush=True)
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def summary(values_ms: list[float]) -> dict[str, float]:
-    return {
-        "count": len(values_ms),
-        "p50_ms": round(percentile(values_ms, 50), 1),
-        "p90_ms": round(percentile(values_ms, 90), 1),
-        "p99_ms": round(percentile(values_ms, 99), 1),
-        "max_ms": round(max(values_ms), 1),
-    }
-
-
-async def raw_kafka_latency(bootstrap: str, count: int, rate: float) -> list[float]:
-    """Produce (acks=all) → seen by a consumer, ms per record, at `rate` per second."""
-    topic = f"bench-revocation-raw-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(bootstrap, {topic: 1})
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    await producer.send_and_wait(topic, b"warm-up")
-    await consumer.start()
-    sent: dict[bytes, float] = {}
-    latencies: list[float] = []
-
-    async def consume() -> None:
-        while len(latencies) < count:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    if record.value in sent:
-                        latencies.append((time.perf_counter() - sent[record.value]) * 1000)
-
-    reader = asyncio.create_task(consume())
-    try:
-        for n in range(count):
-            key = f"r{n}".encode()
-            sent[key] = time.perf_counter()
-            await producer.send(topic, key)
-            await asyncio.sleep(1 / rate)
-        await asyncio.wait_for(reader, timeout=60)
-    finally:
-        reader.cancel()
-        await producer.stop()
-        await consumer.stop()
-    return latencies
 
 
 async def measure(args: argparse.Namespace, issuer: ServiceProcess, revocation: ServiceProcess):
@@ -183,7 +132,7 @@ async def measure(args: argparse.Namespace, issuer: ServiceProcess, revocation: 
         "refused": refused,
         "never_seen": len(posted) - len(seen) - refused,
         "list_polls": polls,
-        "revocation_to_served_bit": summary(latencies) if latencies else None,
+        "revocation_to_served_bit": latency_summary(latencies),
     }
 
 
@@ -229,7 +178,7 @@ def main() -> None:
     }
     log(f"raw baseline: aiokafka produce (acks=all) → consume, {args.revocations} at {args.rate}/s")
     raw = asyncio.run(raw_kafka_latency(bootstrap, args.revocations, args.rate))
-    result["raw_kafka_produce_to_consume"] = summary(raw)
+    result["raw_kafka_produce_to_consume"] = latency_summary(raw)
     try:
         for service in (issuer, revocation):
             service.start()

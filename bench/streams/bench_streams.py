@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -48,18 +47,15 @@ from credreg_shared.testing import delete_topics
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "runs"
+sys.path.insert(0, str(HERE.parent.parent / "deploy" / "local"))
+from service_processes import free_port  # noqa: E402
+
 PARTITIONS = 3
 TARGET_MB = 200.0
 
 
 def log(message: str) -> None:
     print(f"[bench-streams] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -45,19 +44,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from standardwebhooks import Webhook
 
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.holder_tokens import HolderTokenMinter
-from credreg_shared.messaging.topics_admin import ensure_topics
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 RUNS = HERE / "runs"
 sys.path.insert(0, str(REPO / "deploy" / "local"))
-from service_processes import ServiceProcess  # noqa: E402
+sys.path.insert(0, str(REPO / "bench"))
+from baseline import latency_summary, raw_kafka_latency  # noqa: E402
+from service_processes import ServiceProcess, free_port  # noqa: E402
 
 ADMIN_KEY = "bench-admin-key"
 TARGET_P99_MS = 250.0
@@ -65,29 +64,6 @@ TARGET_P99_MS = 250.0
 
 def log(message: str) -> None:
     print(f"[bench-webhooks] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def summary(values_ms: list[float]) -> dict[str, float] | None:
-    if not values_ms:
-        return None
-    return {
-        "count": len(values_ms),
-        "p50_ms": round(percentile(values_ms, 50), 1),
-        "p90_ms": round(percentile(values_ms, 90), 1),
-        "p99_ms": round(percentile(values_ms, 99), 1),
-        "max_ms": round(max(values_ms), 1),
-    }
 
 
 # The loopback wallet
@@ -183,42 +159,6 @@ class Wallet:
 
 
 # Raw baselines
-
-
-async def raw_kafka_latency(bootstrap: str, count: int, rate: float) -> list[float]:
-    """Produce (acks=all) → seen by a consumer, ms per record, at `rate` per second."""
-    topic = f"bench-webhooks-raw-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(bootstrap, {topic: 1})
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    await producer.send_and_wait(topic, b"warm-up")
-    await consumer.start()
-    sent: dict[bytes, float] = {}
-    latencies: list[float] = []
-
-    async def consume() -> None:
-        while len(latencies) < count:
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    if record.value in sent:
-                        latencies.append((time.perf_counter() - sent[record.value]) * 1000)
-
-    reader = asyncio.create_task(consume())
-    try:
-        for n in range(count):
-            key = f"r{n}".encode()
-            sent[key] = time.perf_counter()
-            await producer.send(topic, key)
-            await asyncio.sleep(1 / rate)
-        await asyncio.wait_for(reader, timeout=60)
-    finally:
-        reader.cancel()
-        await producer.stop()
-        await consumer.stop()
-    return latencies
 
 
 async def raw_http_latency(wallet: Wallet, count: int, rate: float) -> list[float]:
@@ -453,15 +393,15 @@ async def measure(
         "sent_rate": round(count / sending_seconds, 1),
         "answered_rate": round(count / posting_seconds, 1),
         "refused": {c: s for c, s in refused.items()},
-        "revocation_post_answer": summary(post_ms),
-        "revocation_to_webhook": summary(webhook_ms),
+        "revocation_post_answer": latency_summary(post_ms),
+        "revocation_to_webhook": latency_summary(webhook_ms),
         "webhooks_lost": len(expected) - len(webhook_ms),
         "webhooks_received": wallet.received,
         "webhook_duplicates": wallet.duplicates,
         "signatures_verified": wallet.verified,
         "signatures_bad": wallet.bad_signatures,
         "unknown_paths": wallet.unknown_paths,
-        "revocation_to_sse": summary(sse_ms) if minter is not None else None,
+        "revocation_to_sse": latency_summary(sse_ms) if minter is not None else None,
         "sse_lost": len(expected) - len(sse_ms) if minter is not None else None,
         "sse_repeats": repeats[0] if minter is not None else None,
         "notifier_webhook_attempts": attempts,
@@ -535,10 +475,10 @@ def main() -> None:
     wallet.start()
     try:
         log(f"raw baselines: Kafka produce → consume and loopback POST, {count} at {args.rate}/s")
-        result["raw_kafka_produce_to_consume"] = summary(
+        result["raw_kafka_produce_to_consume"] = latency_summary(
             asyncio.run(raw_kafka_latency(bootstrap, count, args.rate))
         )
-        result["raw_loopback_post_to_wallet"] = summary(
+        result["raw_loopback_post_to_wallet"] = latency_summary(
             asyncio.run(raw_http_latency(wallet, count, args.rate))
         )
         try:

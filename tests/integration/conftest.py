@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
 import uuid
@@ -18,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local"))
-from service_processes import ServiceProcess  # noqa: E402
+from service_processes import ServiceProcess, free_port  # noqa: E402
 
 from credreg_shared import testing  # noqa: E402
 from credreg_shared.credentials.key_encryption import KeyEncryptionKeyring  # noqa: E402
@@ -32,13 +31,6 @@ API_KEYS = {
     # The issuer of the sample events some tests publish straight to the log.
     "key-sample-issuer": samples.SAMPLE_ISSUER,
 }
-
-
-def free_port() -> int:
-    """An ephemeral loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

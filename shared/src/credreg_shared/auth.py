@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 
 from credreg_shared.api_keys import KeptApiKey
 from credreg_shared.web.problems import ProblemError
@@ -107,7 +106,3 @@ async def calling_institution(request: Request) -> str:
     """FastAPI dependency: the calling institution's id (401 problem when unknown)."""
     resolver: InstitutionResolver = request.app.state.authenticate
     return await resolver(request)
-
-
-CallingInstitution = Annotated[str, Depends(calling_institution)]
-"""Route parameter type for the authenticated institution."""

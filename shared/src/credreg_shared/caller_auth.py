@@ -71,7 +71,6 @@ HOLDER_TOKEN = bearer_scheme(
     "institution's word (`POST /v1/holders/{holder_id}/tokens`).",
     bearer_format="JWT",
 )
-AnyCaller = Annotated[Caller, Depends(optional_caller)]
 KnownCaller = Annotated[Caller, Depends(secured(known_caller, HOLDER_TOKEN, INSTITUTION_API_KEY))]
 Institution = Annotated[str, Depends(secured(institution_only, INSTITUTION_API_KEY))]
 

@@ -22,7 +22,7 @@ from credreg_notifier.adapters.prometheus import PrometheusDeliveryOutcomes
 from credreg_notifier.adapters.secrets import SealedSecrets
 from credreg_notifier.adapters.webhooks import DnsWebhookTargets, HttpxWebhookSender
 from credreg_notifier.domain import RetrySchedule
-from credreg_notifier.ports import Adapters
+from credreg_notifier.ports import Adapters, HolderEventStore, HolderWakeups
 from credreg_notifier.projection import DeliveryPlanner
 from credreg_notifier.settings import NotifierSettings
 from credreg_notifier.use_cases import HolderStreams, Limits, StreamTiming, Subscriptions
@@ -97,13 +97,19 @@ def subscriptions(adapters: Adapters, settings: NotifierSettings) -> Subscriptio
     )
 
 
-def holder_streams(adapters: Adapters, settings: NotifierSettings) -> HolderStreams:
-    """The live streams behind ``GET /v1/holders/{holder_id}/events``."""
+def stream_ports(adapters: Adapters) -> tuple[HolderEventStore, HolderWakeups]:
+    """The store and the wake-ups that live streams need (fakes may leave them out)."""
     if adapters.holder_events is None or adapters.wakeups is None:
         raise ValueError("live streams need holder_events and wakeups (see with_streams)")
+    return adapters.holder_events, adapters.wakeups
+
+
+def holder_streams(adapters: Adapters, settings: NotifierSettings) -> HolderStreams:
+    """The live streams behind ``GET /v1/holders/{holder_id}/events``."""
+    events, wakeups = stream_ports(adapters)
     return HolderStreams(
-        events=adapters.holder_events,
-        wakeups=adapters.wakeups,
+        events=events,
+        wakeups=wakeups,
         timing=StreamTiming(
             poll_seconds=settings.stream_poll_seconds,
             heartbeat_seconds=settings.stream_heartbeat_seconds,
@@ -115,11 +121,10 @@ def holder_streams(adapters: Adapters, settings: NotifierSettings) -> HolderStre
 
 def stream_watcher(adapters: Adapters, settings: NotifierSettings) -> StreamWatcher:
     """The worker that wakes open streams for events other replicas stored."""
-    if adapters.holder_events is None or adapters.wakeups is None:
-        raise ValueError("live streams need holder_events and wakeups (see with_streams)")
+    events, wakeups = stream_ports(adapters)
     return StreamWatcher(
-        events=adapters.holder_events,
-        wakeups=adapters.wakeups,
+        events=events,
+        wakeups=wakeups,
         poll_seconds=settings.stream_poll_seconds,
     )
 
