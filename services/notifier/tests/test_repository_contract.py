@@ -19,7 +19,10 @@ from credreg_notifier.adapters.fakes import (
     InMemorySubscriptions,
 )
 from credreg_notifier.adapters.mongo import (
+    DELIVERIES,
+    DUE,
     INDEXES,
+    SUBSCRIPTIONS,
     MongoDeliveries,
     MongoOwnerQuotas,
     MongoSubscriptions,
@@ -110,6 +113,24 @@ class SubscriptionContract:
             credential_id="urn:uuid:x", holder_id="nobody", issuer_id="did:web:n.example"
         )
         assert nothing == []
+
+    async def test_a_removed_subscription_matches_no_more_and_entries_name_their_owner(
+        self, subscriptions: SubscriptionRepository
+    ) -> None:
+        await subscriptions.add(subscription("mine", holder_id=HOLDER, owner="holder:h"))
+        await subscriptions.add(subscription("theirs", holder_id=HOLDER, owner="institution:u"))
+        found = await subscriptions.matching(
+            credential_id=CREDENTIAL, holder_id=HOLDER, issuer_id=ISSUER
+        )
+        assert sorted((s["_id"], s["owner"]) for s in found) == [
+            ("mine", "holder:h"),
+            ("theirs", "institution:u"),
+        ]
+        assert await subscriptions.remove("mine")
+        found = await subscriptions.matching(
+            credential_id=CREDENTIAL, holder_id=HOLDER, issuer_id=ISSUER
+        )
+        assert [s["_id"] for s in found] == ["theirs"]
 
     async def test_a_new_secret_keeps_the_previous_one_beside_it(
         self, subscriptions: SubscriptionRepository
@@ -249,6 +270,44 @@ class DeliveryContract:
         assert [d["_id"] for d in await self.listed(deliveries, "other")] == ["elsewhere"]
         assert await self.listed(deliveries, "nobody") == []
 
+    async def test_a_delivery_is_claimed_by_id_only_while_it_is_due(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        async def by_id(token: str, now: datetime = NOW) -> Document | None:
+            return await deliveries.claim(
+                "d-1", now=now, lease_until=now + LEASE, lease_token=token
+            )
+
+        assert await by_id("t-0") is None, "unknown"
+        await deliveries.add_once(delivery("d-1", due=NOW + timedelta(seconds=5)))
+        assert await by_id("t-1") is None, "not due yet"
+        claimed = await by_id("t-1", NOW + timedelta(seconds=5))
+        assert claimed is not None
+        assert (claimed["status"], claimed["attempts"], claimed["lease_token"]) == (
+            IN_FLIGHT,
+            1,
+            "t-1",
+        )
+        assert await by_id("t-2", NOW + timedelta(seconds=6)) is None, "the lease holds"
+        later = NOW + timedelta(seconds=5) + LEASE
+        reclaimed = await by_id("t-3", later)
+        assert reclaimed is not None and reclaimed["attempts"] == 2
+        assert await deliveries.settle("d-1", "t-3", Settlement(DELIVERED))
+        assert await by_id("t-4", later + timedelta(days=1)) is None, "settled"
+        assert await self.claim(deliveries, "t-5", later + timedelta(days=1)) is None
+
+    async def test_concurrent_claims_by_id_take_a_delivery_once(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        await deliveries.add_once(delivery("d-1"))
+        claims = await asyncio.gather(
+            *[
+                deliveries.claim("d-1", now=NOW, lease_until=NOW + LEASE, lease_token=f"t-{n}")
+                for n in range(10)
+            ]
+        )
+        assert len([c for c in claims if c is not None]) == 1
+
     async def test_concurrent_claims_take_each_delivery_once(
         self, deliveries: DeliveryRepository
     ) -> None:
@@ -283,6 +342,78 @@ class TestMongoDeliveries(DeliveryContract):
     @pytest.fixture
     async def deliveries(self, mongo_db: AsyncDatabase[Document]) -> DeliveryRepository:
         return MongoDeliveries(await service_db(mongo_db))
+
+
+@pytest.mark.integration
+class TestMongoDueMarkers:
+    """What the Mongo adapter keeps so that a look for due work never reads ``deliveries``."""
+
+    async def test_a_marker_lives_from_planning_until_the_delivery_is_settled(
+        self, mongo_db: AsyncDatabase[Document]
+    ) -> None:
+        db = await service_db(mongo_db)
+        deliveries = MongoDeliveries(db)
+        await deliveries.add_once(delivery("d-1"))
+        assert [m["_id"] async for m in db[DUE].find({})] == ["d-1"]
+        await deliveries.claim_due(now=NOW, lease_until=NOW + LEASE, lease_token="t-1")
+        retry_at = NOW + timedelta(seconds=8)
+        await deliveries.settle("d-1", "t-1", Settlement(PENDING, "HTTP 500", retry_at))
+        marker = await db[DUE].find_one({"_id": "d-1"})
+        assert marker is not None and marker["due_at"] == retry_at
+        await deliveries.claim_due(now=retry_at, lease_until=retry_at + LEASE, lease_token="t-2")
+        await deliveries.settle("d-1", "t-2", Settlement(DELIVERED))
+        assert await db[DUE].count_documents({}) == 0
+
+    async def test_a_handed_over_delivery_is_left_to_its_lanes_for_the_grace(
+        self, mongo_db: AsyncDatabase[Document]
+    ) -> None:
+        db = await service_db(mongo_db)
+        deliveries = MongoDeliveries(db, handoff_grace=timedelta(seconds=5))
+        await deliveries.add_once(delivery("d-1"))
+        lease = {"lease_until": NOW + LEASE, "lease_token": "sweeper"}
+        assert await deliveries.claim_due(now=NOW, **lease) is None
+        by_id = await deliveries.claim("d-1", now=NOW, lease_until=NOW + LEASE, lease_token="l")
+        assert by_id is not None, "the lane it was handed to takes it at once"
+        # Had the hand-off been lost (its process died), a look after the grace finds it.
+        await db[DELIVERIES].update_one({"_id": "d-1"}, {"$set": {"status": PENDING}})
+        later = NOW + timedelta(seconds=5)
+        found = await deliveries.claim_due(now=later, **lease)
+        assert found is not None and found["_id"] == "d-1"
+
+    async def test_a_stale_marker_is_tidied_when_looked_at(
+        self, mongo_db: AsyncDatabase[Document]
+    ) -> None:
+        db = await service_db(mongo_db)
+        deliveries = MongoDeliveries(db)
+        await deliveries.add_once(delivery("settled"))
+        await deliveries.claim("settled", now=NOW, lease_until=NOW + LEASE, lease_token="t")
+        await db[DELIVERIES].update_one(
+            {"_id": "settled"}, {"$set": {"status": DELIVERED}, "$unset": {"lease_token": ""}}
+        )  # as a worker that died between settling and dropping the marker left it
+        await deliveries.add_once(delivery("in-flight"))
+        await deliveries.claim("in-flight", now=NOW, lease_until=NOW + LEASE, lease_token="x")
+        # `since` is when the marker was written, by the wall clock.
+        old, just_now = datetime.now(UTC) - timedelta(minutes=5), datetime.now(UTC)
+        await db[DUE].insert_one({"_id": "orphan", "due_at": NOW, "since": old})
+        await db[DUE].insert_one({"_id": "being-written", "due_at": NOW, "since": just_now})
+        lease = {"lease_until": NOW + LEASE, "lease_token": "sweeper"}
+        assert await deliveries.claim_due(now=NOW, **lease) is None
+        markers = {m["_id"]: m["due_at"] async for m in db[DUE].find({})}
+        assert markers == {"in-flight": NOW + LEASE, "being-written": NOW}
+
+
+@pytest.mark.integration
+async def test_subscriptions_stored_before_the_target_documents_are_listed_once(
+    mongo_db: AsyncDatabase[Document],
+) -> None:
+    db = await service_db(mongo_db)
+    await db[SUBSCRIPTIONS].insert_one(subscription("old", holder_id=HOLDER))
+    subscriptions = MongoSubscriptions(db)
+    query = {"credential_id": CREDENTIAL, "holder_id": HOLDER, "issuer_id": ISSUER}
+    assert await subscriptions.matching(**query) == []
+    assert await subscriptions.index_existing() == 1
+    assert [s["_id"] for s in await subscriptions.matching(**query)] == ["old"]
+    assert await subscriptions.index_existing() == 0, "listed once per database"
 
 
 class QuotaContract:

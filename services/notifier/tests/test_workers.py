@@ -17,6 +17,7 @@ from credreg_notifier.adapters.fakes import (
     RecordedOutcomes,
     ScriptedSender,
 )
+from credreg_notifier.adapters.handoff import InProcessHandoff
 from credreg_notifier.domain import (
     DEAD,
     DELIVERED,
@@ -96,6 +97,7 @@ def worker_for(
     outcomes: RecordedOutcomes | None = None,
     poll_seconds: float = 0.01,
     concurrency: int = 1,
+    handoff: InProcessHandoff | None = None,
 ) -> DeliveryWorker:
     return DeliveryWorker(
         deliveries=deliveries,
@@ -106,6 +108,7 @@ def worker_for(
         lease=timedelta(seconds=30),
         poll_seconds=poll_seconds,
         concurrency=concurrency,
+        handoff=handoff,
         clock=clock,
     )
 
@@ -444,3 +447,60 @@ async def test_any_other_error_ends_the_worker(subscriptions: InMemorySubscripti
     finally:
         task.cancel()
         await finishes(task, BOUND)
+
+
+# Hand-off from this process's consumer
+
+
+class NoSweeps(InMemoryDeliveries):
+    """Counts looks for due work and finds none: only hand-offs get delivered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sweeps = 0
+
+    async def claim_due(
+        self, *, now: datetime, lease_until: datetime, lease_token: str
+    ) -> Document | None:
+        self.sweeps += 1
+        return None
+
+
+async def test_a_handed_over_delivery_is_claimed_by_id_without_a_look_for_due_work(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries, sender, clock, handoff = NoSweeps(), ScriptedSender(), Clock(), InProcessHandoff()
+    worker = worker_for(
+        subscriptions, deliveries, sender, clock, poll_seconds=3600, handoff=handoff
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        delivery = await planned(deliveries, clock)
+        handoff.offer(delivery["_id"])
+        await until(lambda: delivery["status"] == DELIVERED, "the handed-over delivery is sent")
+        assert [call["message_id"] for call in sender.calls] == [delivery["_id"]]
+        assert deliveries.sweeps == 0, "a lane looked for due work instead of taking the hand-off"
+        handoff.offer(delivery["_id"])  # a stale hand-off: no longer due, nothing sent
+        await until(lambda: handoff.queue.empty(), "the stale hand-off is taken")
+        worker.stop()
+        assert await finishes(task, BOUND), "a lane waiting for a hand-off ignored stop"
+        assert len(sender.calls) == 1
+    finally:
+        task.cancel()
+        await finishes(task, BOUND)
+
+
+async def test_with_nothing_handed_over_idle_lanes_still_find_due_work(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries, sender, clock = InMemoryDeliveries(), ScriptedSender(), Clock()
+    delivery = await planned(deliveries, clock)  # planned elsewhere: never handed over here
+    worker = worker_for(
+        subscriptions, deliveries, sender, clock, poll_seconds=0.01, handoff=InProcessHandoff()
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: delivery["status"] == DELIVERED, "the due delivery is found")
+    finally:
+        worker.stop()
+        assert await finishes(task, BOUND)

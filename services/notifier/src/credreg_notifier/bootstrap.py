@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from credreg_notifier import api
 from credreg_notifier.adapters.fakes import InMemoryHolderEvents
+from credreg_notifier.adapters.handoff import InProcessHandoff
 from credreg_notifier.adapters.holder_events import InProcessWakeups, MongoHolderEvents
 from credreg_notifier.adapters.mongo import (
     INDEXES,
@@ -36,6 +37,9 @@ from credreg_shared.runtime import Platform, ServiceDefinition, build_service_ap
 
 log = logging.getLogger(__name__)
 
+HANDOFF_GRACE = timedelta(seconds=5)
+"""A planned delivery is handed to this process's lanes; others may claim it after this."""
+
 
 def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
     """The ports over the platform's database, a real HTTP client and the app's metrics."""
@@ -47,7 +51,7 @@ def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
     platform.close_on_shutdown(client.aclose)
     return Adapters(
         subscriptions=MongoSubscriptions(platform.db),
-        deliveries=MongoDeliveries(platform.db),
+        deliveries=MongoDeliveries(platform.db, handoff_grace=HANDOFF_GRACE),
         targets=targets,
         sender=HttpxWebhookSender(
             client, targets=targets, timeout_seconds=settings.webhook_timeout_seconds
@@ -58,7 +62,16 @@ def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
         vault=secret_vault(settings),
         holder_events=MongoHolderEvents(platform.db),
         wakeups=InProcessWakeups(),
+        handoff=InProcessHandoff(),
     )
+
+
+async def index_subscriptions(adapters: Adapters) -> None:
+    """List subscriptions stored before matching read target documents (once per database)."""
+    if isinstance(adapters.subscriptions, MongoSubscriptions):
+        listed = await adapters.subscriptions.index_existing()
+        if listed:
+            log.info("subscriptions listed under their targets", extra={"count": listed})
 
 
 def with_streams(adapters: Adapters) -> Adapters:
@@ -144,6 +157,7 @@ def planner(adapters: Adapters) -> DeliveryPlanner:
         deliveries=adapters.deliveries,
         holder_events=adapters.holder_events,
         wakeups=adapters.wakeups,
+        handoff=adapters.handoff,
     )
 
 
@@ -163,6 +177,7 @@ def delivery_worker(settings: NotifierSettings, adapters: Adapters) -> DeliveryW
         poll_seconds=settings.delivery_poll_seconds,
         concurrency=settings.delivery_concurrency,
         vault=adapters.vault,
+        handoff=adapters.handoff,
     )
 
 
@@ -189,6 +204,7 @@ def build_app(
             "deliveries": delivery_worker(config, adapters),
             "streams": stream_watcher(adapters, config),
         },
+        startup=index_subscriptions,
     )
     app = build_service_app(
         definition, config, fakes=with_streams(fakes) if fakes is not None else None

@@ -307,6 +307,16 @@ def new_subscription(
     }
 
 
+def subscription_targets(subscription: Document) -> list[str]:
+    """The keys an event is matched by that name this subscription (``holder:<id>``,
+    ``credential:<id>``, ``issuer:<id>``): one, as a subscription names one target."""
+    return [
+        f"{kind}:{subscription[f'{kind}_id']}"
+        for kind in ("holder", "credential", "issuer")
+        if subscription.get(f"{kind}_id") is not None
+    ]
+
+
 def public(subscription: Document) -> dict[str, Any]:
     """A subscription as the API shows it (never its secret; only the target it names)."""
     shown = {"id": subscription["_id"]}

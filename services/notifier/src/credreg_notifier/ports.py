@@ -35,7 +35,8 @@ class SubscriptionRepository(Protocol):
     async def matching(
         self, *, credential_id: str, holder_id: str, issuer_id: str
     ) -> list[Document]:
-        """Subscriptions to this credential, to its holder or to its issuer."""
+        """Subscriptions to this credential, to its holder or to its issuer: at least each
+        one's ``_id`` and ``owner`` (the planner needs no more)."""
         ...
 
     async def owned_by(self, owner: str, *, limit: int) -> list[Document]:
@@ -82,12 +83,32 @@ class DeliveryRepository(Protocol):
         """
         ...
 
+    async def claim(
+        self, delivery_id: str, *, now: datetime, lease_until: datetime, lease_token: str
+    ) -> Document | None:
+        """Take this delivery as `claim_due` would, if it is due (or its lease ran out);
+        None when it is not (settled, in flight, not due yet, or unknown)."""
+        ...
+
     async def settle(self, delivery_id: str, lease_token: str, settlement: Settlement) -> bool:
         """Record an attempt's outcome; False when the lease was lost to another worker."""
         ...
 
     async def of_subscription(self, subscription_id: str, *, limit: int) -> list[Document]:
         """A subscription's deliveries without their bodies, oldest first, at most `limit`."""
+        ...
+
+
+class DeliveryHandoff(Protocol):
+    """Hands deliveries planned by this process's consumer straight to its delivery lanes,
+    so that a fresh notice waits for no poll (a lost hand-off only waits for the next one)."""
+
+    def offer(self, delivery_id: str) -> None:
+        """Queue a delivery for the lanes; dropped when the queue is full."""
+        ...
+
+    async def take(self, seconds: float) -> str | None:
+        """The next delivery handed over, or None after `seconds`."""
         ...
 
 
@@ -208,3 +229,5 @@ class Adapters:
     """Holders' live-stream events; None (fakes built before streams) gets an in-memory one."""
     wakeups: HolderWakeups | None = None
     """In-process stream wake-ups; None gets a new one (bootstrap)."""
+    handoff: DeliveryHandoff | None = None
+    """Planned deliveries handed to the lanes in process; None: the lanes poll only."""

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from credreg_notifier.domain import holder_event, new_delivery, notice_for_owner, utc_now
 from credreg_notifier.ports import (
+    DeliveryHandoff,
     DeliveryRepository,
     HolderEventStore,
     HolderWakeups,
@@ -40,12 +41,14 @@ class DeliveryPlanner:
         deliveries: DeliveryRepository,
         holder_events: HolderEventStore | None = None,
         wakeups: HolderWakeups | None = None,
+        handoff: DeliveryHandoff | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.subscriptions = subscriptions
         self.deliveries = deliveries
         self.holder_events = holder_events
         self.wakeups = wakeups
+        self.handoff = handoff
         self.clock = clock
 
     async def on_credential_event(self, envelope: Envelope) -> None:
@@ -64,9 +67,10 @@ class DeliveryPlanner:
                 subscription, holder_id=event.holder_id, issuer_id=event.issuer_id
             ):
                 continue
-            added = await self.deliveries.add_once(
-                new_delivery(subscription["_id"], envelope, self.clock())
-            )
+            delivery = new_delivery(subscription["_id"], envelope, self.clock())
+            added = await self.deliveries.add_once(delivery)
+            if added and self.handoff is not None:
+                self.handoff.offer(delivery["_id"])
             if not added:
                 log.info(
                     "delivery already planned",

@@ -1,8 +1,10 @@
 """The delivery worker: claims due deliveries, sends them signed, records each outcome; and
 the stream watcher, which wakes open live streams whose holder has new events.
 
-The delivery worker runs `concurrency` lanes; each claims one due delivery under a lease,
-sends it and settles it, then claims the next (or pauses when nothing is due). `stop` lets
+The delivery worker runs `concurrency` lanes; each takes the next delivery this process's
+consumer handed over and claims it by id under a lease, sends it and settles it. A lane that
+was handed nothing for `poll_seconds` claims any due delivery instead (retries, and what a
+crashed or other replica left), so the hand-off only makes fresh notices faster. `stop` lets
 every lane finish its attempt and return; cancellation stays the supervisor's last resort and
 is never absorbed.
 """
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from credreg_notifier.domain import DEAD, DELIVERED, RetrySchedule, Settlement, settle, utc_now
 from credreg_notifier.ports import (
+    DeliveryHandoff,
     DeliveryOutcomes,
     DeliveryRepository,
     HolderEventStore,
@@ -49,10 +52,12 @@ class DeliveryWorker(StoppableLoop):
         poll_seconds: float = 0.2,
         concurrency: int = 1,
         vault: SecretVault | None = None,
+        handoff: DeliveryHandoff | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         super().__init__()
         self.vault = vault
+        self.handoff = handoff
         self.deliveries = deliveries
         self.subscriptions = subscriptions
         self.sender = sender
@@ -70,16 +75,37 @@ class DeliveryWorker(StoppableLoop):
                 lanes.create_task(self._lane(), name=f"deliveries-{lane}")
 
     async def _lane(self) -> None:
+        sweeping = False
         while not self.stopping:
+            # While due work turns up, look again at once; else wait for a hand-off.
+            handed = await self._handed(0 if sweeping else self.poll_seconds)
             try:
-                busy = await self.deliver_one()
+                busy = await self.deliver_one(handed)
             except StorageUnavailable as outage:
                 raise_if_cancelling(outage)
-                # The database being away is not a delivery's fault: wait and go on.
+                # The database being away is not a delivery's fault: wait and go on (a
+                # handed-over delivery keeps its due marker: a later look finds it).
                 log.warning("database unavailable; deliveries wait", exc_info=True)
-                busy = False
-            if not busy:
+                sweeping = False
                 await self.pause(self.poll_seconds)
+                continue
+            sweeping = busy and handed is None
+            if not busy and self.handoff is None:
+                await self.pause(self.poll_seconds)
+
+    async def _handed(self, seconds: float) -> str | None:
+        """The next delivery handed over within `seconds`; None sooner once `stop` is called."""
+        if self.handoff is None:
+            return None
+        take = asyncio.ensure_future(self.handoff.take(seconds))
+        stop = asyncio.ensure_future(self.stopped())
+        try:
+            await asyncio.wait((take, stop), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not take.done():
+                take.cancel()  # a cancelled get takes nothing off the queue
+        return take.result() if take.done() and not take.cancelled() else None
 
     def _secrets(self, subscription: Document, now: datetime) -> tuple[str, list[str]]:
         """The subscription's secret, and a rotated-out one still in its overlap window."""
@@ -96,13 +122,20 @@ class DeliveryWorker(StoppableLoop):
         also = [opened(previous)] if previous and until is not None and now < until else []
         return opened(subscription["secret"]), also
 
-    async def deliver_one(self) -> bool:
-        """Make one due attempt; False when nothing was due."""
+    async def deliver_one(self, delivery_id: str | None = None) -> bool:
+        """Make one due attempt (of `delivery_id`, else of any due delivery); False when
+        nothing was due."""
         token = uuid.uuid4().hex
         now = self.clock()
-        delivery = await self.deliveries.claim_due(
-            now=now, lease_until=now + self.lease, lease_token=token
-        )
+        until = now + self.lease
+        if delivery_id is not None:
+            delivery = await self.deliveries.claim(
+                delivery_id, now=now, lease_until=until, lease_token=token
+            )
+        else:
+            delivery = await self.deliveries.claim_due(
+                now=now, lease_until=until, lease_token=token
+            )
         if delivery is None:
             return False
         subscription = await self.subscriptions.get(delivery["subscription_id"])

@@ -128,6 +128,24 @@ class InMemoryDeliveries:
         )
         return copy.deepcopy(claimed)
 
+    async def claim(
+        self, delivery_id: str, *, now: datetime, lease_until: datetime, lease_token: str
+    ) -> Document | None:
+        """Take this delivery if it is due, or its lease ran out."""
+        found = self.documents.get(delivery_id)
+        if found is None or not (
+            (found["status"] == PENDING and found["next_attempt_at"] <= now)
+            or (found["status"] == IN_FLIGHT and found["lease_until"] <= now)
+        ):
+            return None
+        found.update(
+            status=IN_FLIGHT,
+            lease_until=lease_until,
+            lease_token=lease_token,
+            attempts=found["attempts"] + 1,
+        )
+        return copy.deepcopy(found)
+
     async def settle(self, delivery_id: str, lease_token: str, settlement: Settlement) -> bool:
         """Record the outcome if the lease is still `lease_token`'s."""
         delivery = self.documents.get(delivery_id)

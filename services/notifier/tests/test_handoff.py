@@ -1,0 +1,33 @@
+"""The in-process hand-off from the consumer to the delivery lanes."""
+
+import asyncio
+
+from credreg_notifier.adapters.handoff import InProcessHandoff
+
+
+async def test_ids_come_out_in_order_once_each_while_waiting() -> None:
+    handoff = InProcessHandoff()
+    for delivery_id in ("a", "b", "a"):
+        handoff.offer(delivery_id)
+    assert [await handoff.take(1) for _ in range(3)] == ["a", "b", None]
+    handoff.offer("a")  # taken already: it may be offered again
+    assert await handoff.take(0) == "a"
+
+
+async def test_a_full_queue_drops_the_offer() -> None:
+    handoff = InProcessHandoff(capacity=2)
+    for delivery_id in ("a", "b", "c"):
+        handoff.offer(delivery_id)
+    assert [await handoff.take(0) for _ in range(3)] == ["a", "b", None]
+    handoff.offer("c")
+    assert await handoff.take(0) == "c", "a dropped id was never marked as waiting"
+
+
+async def test_take_waits_for_an_offer_and_gives_up_after_its_time() -> None:
+    handoff = InProcessHandoff()
+    assert await handoff.take(0.01) is None
+    waiting = asyncio.create_task(handoff.take(5))
+    await asyncio.sleep(0)
+    handoff.offer("late")
+    async with asyncio.timeout(5):
+        assert await waiting == "late"
