@@ -369,7 +369,8 @@ FERRETDB_VERSION = "v1.24.0"
 # at 4,000 documents). It also pushes the `_id` condition down only when it is the filter's sole
 # key. These replacements fix both; the handler re-checks the full filter on every candidate, so
 # pushing down `_id` alone stays correct.
-LOCK = "\n\tcredregWriteLock.Lock()\n\tdefer credregWriteLock.Unlock()\n"
+# Held for the whole command, per database (each is its own SQLite file, with its own writer).
+LOCK = "\n\tdefer credregLock(params.DB)()\n"
 FERRETDB_PATCHES = {
     "internal/backends/sqlite/metadata/metadata.go": [
         ("IDColumn = DefaultColumn + \"->'$._id'\"", 'IDColumn = DefaultColumn + `->"_id"`'),
@@ -391,7 +392,8 @@ FERRETDB_PATCHES = {
     # FerretDB v1 reads a document, modifies it in Go and writes it back in separate steps, so
     # concurrent updates of one document lose writes (40 concurrent $inc kept 5 to 8). MongoDB
     # makes every single-document update atomic, and credreg relies on that (DESIGN §7.4):
-    # serialise FerretDB's read-modify-write commands. SQLite has one writer at a time anyway.
+    # serialise FerretDB's read-modify-write commands of each database. SQLite has one writer at a
+    # time per database file anyway; commands of different databases (services) go on in parallel.
     "internal/handler/msg_update.go": [
         (UPDATE_SIGNATURE := "(int32, int32, *types.Array, error) {\n", UPDATE_SIGNATURE + LOCK),
         # Each statement of an update command keeps its query's SQLite rows open until the whole
@@ -407,7 +409,10 @@ FERRETDB_PATCHES = {
         (FAM_SIGNATURE := "(*findAndModifyResult, error) {\n", FAM_SIGNATURE + LOCK),
     ],
     "internal/handler/msg_delete.go": [
-        (DELETE_SIGNATURE := "p *common.Delete) (int32, error) {\n", DELETE_SIGNATURE + LOCK),
+        (
+            DELETE_LOOP := "writeErrors := types.MakeArray(0)\n",
+            DELETE_LOOP + LOCK,
+        ),
     ],
     # Every SQL statement is logged at debug level through `logger.With(args...)`, which formats
     # all of its arguments (a whole document, quoted) before the level is checked: 22 % of the
@@ -458,8 +463,15 @@ FERRETDB_NEW_FILES = {
     ),
     "internal/handler/credreg_write_lock.go": (
         'package handler\n\nimport "sync"\n\n'
-        "// credregWriteLock makes read-modify-write commands atomic (added by credreg).\n"
-        "var credregWriteLock sync.Mutex\n"
+        "// credregLocks holds one mutex per database (added by credreg).\n"
+        "var credregLocks sync.Map\n\n"
+        "// credregLock makes the read-modify-write commands of one database atomic (added by\n"
+        "// credreg): it locks the database's mutex and returns its unlock.\n"
+        "func credregLock(db string) func() {\n"
+        "\tm, _ := credregLocks.LoadOrStore(db, &sync.Mutex{})\n"
+        "\tmu := m.(*sync.Mutex)\n"
+        "\tmu.Lock()\n"
+        "\treturn mu.Unlock\n}\n"
     ),
 }
 

@@ -98,3 +98,27 @@ async def test_concurrent_updates_of_one_document_are_atomic(
     winners = [claim for claim in claims if claim is not None]
     assert len(winners) == 1, "a conditional claim had more than one winner"
     assert document["owner"] == winners[0]["owner"]
+
+
+async def test_concurrent_updates_in_two_databases_at_once_are_each_atomic(
+    mongo_db: AsyncDatabase[dict[str, object]],
+) -> None:
+    # The local FerretDB serialises read-modify-write commands per database (each its own
+    # SQLite file): two services' databases write in parallel, each document still atomic.
+    other = mongo_db.client[f"{mongo_db.name}_b"[:60]]
+    try:
+        counters = [mongo_db["counters"], other["counters"]]
+        for collection in counters:
+            await collection.insert_one({"_id": "c", "n": 0})
+        await asyncio.gather(
+            *[
+                collection.update_one({"_id": "c"}, {"$inc": {"n": 1}})
+                for _ in range(40)
+                for collection in counters
+            ],
+            *[collection.delete_one({"_id": "gone"}) for collection in counters],
+        )
+        found = [await collection.find_one({"_id": "c"}) for collection in counters]
+        assert [document["n"] if document else None for document in found] == [40, 40]
+    finally:
+        await mongo_db.client.drop_database(other.name)
