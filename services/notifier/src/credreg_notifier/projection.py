@@ -3,9 +3,11 @@ delivery per matching subscription."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
 from credreg_notifier.domain import holder_event, new_delivery, notice_for_owner, utc_now
 from credreg_notifier.ports import (
@@ -18,6 +20,7 @@ from credreg_notifier.ports import (
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
 from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.storage.ports import Document
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +58,22 @@ class DeliveryPlanner:
         """Add the event to its holder's stream, then queue a delivery for every subscription
         to the credential, its holder or its issuer whose owner may hear of it."""
         event = envelope.data_as(models.CredentialEvent)
-        await self._to_holder_stream(event.holder_id, envelope)
-        matching = await self.subscriptions.matching(
-            credential_id=event.credential_id,
-            holder_id=event.holder_id,
-            issuer_id=event.issuer_id,
+        # Independent writes and reads: one round trip's wait for both, not two. Both are
+        # awaited whatever happens, and the first failure is raised as it is (the consumer
+        # retries a StorageUnavailable).
+        streamed, matched = await asyncio.gather(
+            self._to_holder_stream(event.holder_id, envelope),
+            self.subscriptions.matching(
+                credential_id=event.credential_id,
+                holder_id=event.holder_id,
+                issuer_id=event.issuer_id,
+            ),
+            return_exceptions=True,
         )
+        for outcome in (streamed, matched):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        matching = cast(list[Document], matched)
         for subscription in matching:
             # A subscription names a target; its owner decides what it may hear of.
             if not notice_for_owner(
