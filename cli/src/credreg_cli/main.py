@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .dlq_command import dlq
 from .institutions_command import institutions
 from .issue_command import issue
 from .registry_command import registry
@@ -19,6 +20,7 @@ app.command("verify")(verify)
 app.command("issue")(issue)
 app.add_typer(registry, name="registry")
 app.add_typer(institutions, name="institutions")
+app.add_typer(dlq, name="dlq")
 
 
 @app.callback()
