@@ -66,6 +66,10 @@ PUBLIC = {
     ("issuer", "GET", "/v1/status-lists/{list_id}"),
     ("registry", "GET", "/v1/credentials/{credential_id}/verification"),
     ("registry", "GET", "/v1/search/credentials"),
+    # Employer search: over the credentials whose holders made them searchable only.
+    ("registry", "GET", "/v1/search"),
+    # A share link: its unguessable secret is the capability (404 once revoked or expired).
+    ("registry", "GET", "/v1/shared/{secret}"),
     ("registry", "GET", "/v1/stats"),
     ("registry", "POST", "/v1/verify"),
     ("registry", "POST", "/v1/holders/auth/challenge"),
@@ -250,11 +254,23 @@ async def registry_world() -> AsyncIterator[World]:
     async with client(apps.registry(view, keys)) as http:
         owner_token = bearer(MINTER.mint(HOLDER, authenticated_by="did")[0])
 
+        link = created(
+            await http.post(
+                f"/v1/holders/{HOLDER}/share-links",
+                json={"credential_ids": [CREDENTIAL]},
+                headers=owner_token,
+            )
+        )
+
         async def intact() -> None:
             path = f"/v1/credentials/{CREDENTIAL}"
             assert (await http.get(path, headers=owner_token)).status_code == 200
+            shared = await http.get(f"/v1/shared/{link['secret']}")
+            assert shared.status_code == 200, "the owner's share link was revoked"
+            listed = await http.get(f"/v1/holders/{HOLDER}/credentials", headers=owner_token)
+            assert created(listed)["credentials"][0]["searchable"] is False
 
-        params = {"credential_id": CREDENTIAL, "holder_id": HOLDER}
+        params = {"credential_id": CREDENTIAL, "holder_id": HOLDER, "link_id": link["id"]}
         yield World(
             http,
             owner={HOLDER_SCHEME: owner_token, INSTITUTION_SCHEME: bearer(apps.INSTITUTION_KEY)},
@@ -264,6 +280,14 @@ async def registry_world() -> AsyncIterator[World]:
             },
             narrow=bearer(NARROW_KEY),
             params={HOLDER_SCHEME: params, INSTITUTION_SCHEME: params},
+            bodies={
+                ("PUT", "/v1/credentials/{credential_id}/searchable"): lambda _: {
+                    "searchable": True
+                },
+                ("POST", "/v1/holders/{holder_id}/share-links"): lambda _: {
+                    "credential_ids": [CREDENTIAL]
+                },
+            },
             markers=(CREDENTIAL,),
             intact=intact,
         )

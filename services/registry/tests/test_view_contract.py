@@ -18,10 +18,10 @@ from credreg_registry.adapters.mongo import MongoViewDocuments, MongoViewStore
 from credreg_registry.domain import (
     Achievement,
     CredentialNotFound,
-    CredentialSummary,
     CredentialView,
     ExpiresSoon,
     InvalidCursor,
+    PortfolioEntry,
     Revocation,
     SearchNeedsFilter,
     Suspension,
@@ -404,7 +404,7 @@ class ViewContract:
             (credential_id(1), "active"),
         ]
         assert page.next_cursor is None
-        assert page.credentials[3] == CredentialSummary(
+        assert page.credentials[3] == PortfolioEntry(
             id=credential_id(1),
             status="active",
             issuer_id=ISSUER,

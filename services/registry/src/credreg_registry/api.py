@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from credreg_registry.domain import (
+    PORTFOLIO_PAGE,
     SEARCH_PAGE_DEFAULT,
     SEARCH_PAGE_MAX,
     CredentialNotFound,
@@ -29,8 +30,25 @@ from credreg_registry.holder_auth import (
     NotADid,
     TokensNotConfigured,
 )
-from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
-from credreg_shared.caller_auth import Institution, KnownCaller
+from credreg_registry.sharing import (
+    Consent,
+    CreatedShareLink,
+    EmployerSearch,
+    EmployerSearchPage,
+    HolderSharing,
+    InvalidFilter,
+    NotTheHolders,
+    SearchFilters,
+    SharedView,
+    ShareLink,
+    ShareLinkNotFound,
+    ShareLinkRequest,
+    TooManyShareLinks,
+    UnknownCredentials,
+)
+from credreg_registry.use_cases import PortfolioFilters, RegistryQueries, VerifyCredentials
+from credreg_shared.caller_auth import HOLDER_TOKEN, Institution, KnownCaller, known_caller
+from credreg_shared.callers import Caller
 from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
 from credreg_shared.credentials.report import Check
 from credreg_shared.web import (
@@ -40,6 +58,7 @@ from credreg_shared.web import (
     public_cache_headers,
     use_case,
 )
+from credreg_shared.web.security import secured
 
 TITLE = "credreg registry"
 DESCRIPTION = "Portfolios, search and verification of every credential in the event log."
@@ -55,6 +74,11 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     TokensNotConfigured: 503,
     NotYourPortfolio: 403,
     HolderUnknownToInstitution: 404,
+    ShareLinkNotFound: 404,
+    NotTheHolders: 403,
+    TooManyShareLinks: 409,
+    UnknownCredentials: 422,
+    InvalidFilter: 400,
 }
 
 Queries = Annotated[RegistryQueries, Depends(use_case(RegistryQueries))]
@@ -63,6 +87,24 @@ Verifier = Annotated[VerifyCredentials, Depends(use_case(VerifyCredentials))]
 Cursor = Annotated[
     str | None, Query(max_length=40, description="`next_cursor` of the previous page")
 ]
+LongCursor = Annotated[
+    str | None,
+    Query(max_length=1000, description="`next_cursor` of the previous page (another: 400)"),
+]
+StatusFilter = Literal["active", "suspended", "expired", "revoked"]
+Sharing = Annotated[HolderSharing, Depends(use_case(HolderSharing))]
+Search = Annotated[EmployerSearch, Depends(use_case(EmployerSearch))]
+
+
+async def holder_only(request: Request) -> Caller:
+    """The calling holder (401 anonymous, 403 an institution)."""
+    caller = await known_caller(request)
+    if caller.holder_id is None:
+        raise ProblemError(403, detail="this route needs the holder's own token")
+    return caller
+
+
+HolderCaller = Annotated[Caller, Depends(secured(holder_only, HOLDER_TOKEN))]
 
 
 @v1.get(
@@ -106,11 +148,38 @@ async def get_verification(credential_id: str, queries: Queries) -> Verification
     ),
 )
 async def get_portfolio(
-    holder_id: str, queries: Queries, caller: KnownCaller, cursor: Cursor = None
+    holder_id: str,
+    queries: Queries,
+    caller: KnownCaller,
+    cursor: LongCursor = None,
+    status: Annotated[StatusFilter | None, Query(description="Live status")] = None,
+    issuer: Annotated[str | None, Query(max_length=500, description="Issuer DID")] = None,
+    achievement_type: Annotated[str | None, Query(max_length=200)] = None,
+    competency: Annotated[
+        str | None, Query(max_length=2000, description="A competency URL, code or framework")
+    ] = None,
+    expires_soon: Annotated[
+        bool, Query(description="Only credentials with an expiring notice in force")
+    ] = False,
+    sort: Annotated[
+        Literal["oldest", "newest"], Query(description="By the date the registry recorded them")
+    ] = "oldest",
+    limit: Annotated[int, Query(ge=1, le=PORTFOLIO_PAGE)] = PORTFOLIO_PAGE,
 ) -> PortfolioPage:
-    """Up to 100 credentials of one holder; follow `next_cursor` for more (unknown: empty).
-    The holder sees all of them; an institution only those it issued."""
-    return await queries.portfolio(holder_id, caller, cursor)
+    """Up to `limit` (100) credentials of one holder; follow `next_cursor` for more (unknown:
+    empty). The holder sees all of them; an institution only those it issued. With filters or
+    newest first, a page looks at 500 credentials at most and may hold fewer than `limit`
+    while `next_cursor` is there."""
+    filters = PortfolioFilters(
+        status=status,
+        issuer=issuer,
+        achievement_type=achievement_type,
+        competency=competency,
+        expires_soon=expires_soon,
+    )
+    return await queries.portfolio(
+        holder_id, caller, cursor, filters, newest_first=sort == "newest", limit=limit
+    )
 
 
 @v1.get(
@@ -128,6 +197,148 @@ async def search_credentials(
 ) -> SearchPage:
     """A page of issued credentials aligned to the competency, with their live status."""
     return await queries.search(competency, cursor, limit)
+
+
+@v1.get(
+    "/search",
+    summary="Employer search across institutions, over credentials their holders made searchable",
+    responses=problem_responses(
+        {400: "No filter (a status alone is none), a status that is none, or a foreign cursor"}
+    ),
+)
+async def employer_search(
+    search: Search,
+    competency: Annotated[
+        str | None, Query(max_length=2000, description="A competency URL, code or framework")
+    ] = None,
+    achievement_type: Annotated[str | None, Query(max_length=200)] = None,
+    issuer: Annotated[str | None, Query(max_length=500, description="Issuer DID")] = None,
+    min_hours: Annotated[float | None, Query(ge=0, le=100_000)] = None,
+    delivery_mode: Annotated[
+        str | None, Query(max_length=50, description="online, in-person or blended")
+    ] = None,
+    competency_based: Annotated[bool, Query(description="Aligned to competencies")] = False,
+    accredited: Annotated[bool, Query(description="Carries an accreditation")] = False,
+    accredited_by: Annotated[
+        str | None, Query(max_length=500, description="The accreditor's id or name")
+    ] = None,
+    industry_aligned: Annotated[bool, Query(description="Names industry partners")] = False,
+    status: Annotated[StatusFilter | None, Query(description="Live status")] = None,
+    cursor: LongCursor = None,
+    limit: Annotated[int, Query(ge=1, le=SEARCH_PAGE_MAX)] = SEARCH_PAGE_DEFAULT,
+) -> EmployerSearchPage:
+    """Credentials whose holders consented (`PUT /v1/credentials/{id}/searchable`) that pass
+    every filter, with their live status and quality markers, never their holder. A page looks
+    at 2,000 postings at most: it may hold fewer than `limit` while `next_cursor` is there."""
+    filters = SearchFilters(
+        competency=competency,
+        achievement_type=achievement_type,
+        issuer=issuer,
+        min_hours=min_hours,
+        delivery_mode=delivery_mode,
+        competency_based=competency_based,
+        accredited=accredited,
+        accredited_by=accredited_by,
+        industry_aligned=industry_aligned,
+        status=status,
+    )
+    return await search.search(filters, cursor, limit)
+
+
+class SearchableRequest(BaseModel):
+    """The holder's consent to employer search."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    searchable: bool
+
+
+@v1.put(
+    "/credentials/{credential_id}/searchable",
+    summary="The holder's consent to appear in employer search (default: not searchable)",
+    responses=problem_responses(
+        {
+            401: "No holder token, or one that does not hold",
+            403: "Not a holder token (an institution cannot consent for its learner)",
+            404: "No such credential, or not the holder's",
+        }
+    ),
+)
+async def put_searchable(
+    credential_id: str, body: SearchableRequest, sharing: Sharing, caller: HolderCaller
+) -> Consent:
+    """Given, the credential appears in `GET /v1/search` at once; withdrawn, it disappears."""
+    return await sharing.set_searchable(credential_id, caller, body.searchable)
+
+
+@v1.post(
+    "/holders/{holder_id}/share-links",
+    status_code=201,
+    summary="A share link to credentials the holder picks, with an expiry date",
+    responses=problem_responses(
+        {
+            401: "No holder token, or one that does not hold",
+            403: "Another holder's token, or not a holder token",
+            409: "Already 50 links in force",
+            422: "No credentials, more than 20, or one that is not the holder's",
+        }
+    ),
+)
+async def create_share_link(
+    holder_id: str, body: ShareLinkRequest, sharing: Sharing, caller: HolderCaller
+) -> CreatedShareLink:
+    """An unguessable link (`url`, shown only now) that opens these credentials, verified live,
+    to anyone who has it, until it expires or the holder revokes it."""
+    return await sharing.create_link(
+        holder_id, caller, body.credential_ids, days=body.expires_in_days, label=body.label
+    )
+
+
+@v1.get(
+    "/holders/{holder_id}/share-links",
+    summary="The holder's share links (without their secrets)",
+    responses=problem_responses(
+        {
+            401: "No holder token, or one that does not hold",
+            403: "Another holder's token, or not a holder token",
+        }
+    ),
+)
+async def list_share_links(
+    holder_id: str, sharing: Sharing, caller: HolderCaller
+) -> list[ShareLink]:
+    """Newest first, revoked and expired ones included (`in_force` false)."""
+    return await sharing.links(holder_id, caller)
+
+
+@v1.delete(
+    "/holders/{holder_id}/share-links/{link_id}",
+    status_code=204,
+    summary="Revoke a share link: it answers 404 from now on",
+    responses=problem_responses(
+        {
+            401: "No holder token, or one that does not hold",
+            403: "Another holder's token, or not a holder token",
+            404: "No such link of this holder",
+        }
+    ),
+)
+async def revoke_share_link(
+    holder_id: str, link_id: str, sharing: Sharing, caller: HolderCaller
+) -> Response:
+    """Revoking a revoked link again is no error."""
+    await sharing.revoke_link(holder_id, caller, link_id)
+    return Response(status_code=204)
+
+
+@v1.get(
+    "/shared/{secret}",
+    summary="What a share link shows: the chosen credentials, verified now",
+    responses=problem_responses({404: "No such link, or revoked, or expired (one answer)"}),
+)
+async def open_share_link(secret: str, sharing: Sharing) -> SharedView:
+    """Public: whoever has the link sees these credentials as issued, with their live status."""
+    return await sharing.open_link(secret)
 
 
 @v1.get("/stats", summary="How many credentials the view holds")

@@ -9,17 +9,21 @@ from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from credreg_registry import api
+from credreg_registry.adapters.fakes import InMemoryHolderStore
 from credreg_registry.adapters.mongo import (
     INDEXES,
     MongoChallenges,
+    MongoHolderStore,
     MongoViewStore,
     SwitchableViewDocuments,
 )
 from credreg_registry.follower import ViewFollower
 from credreg_registry.holder_auth import HolderAuthentication
+from credreg_registry.pages import VERIFY_FORM_LIMIT, page_routes
 from credreg_registry.ports import Adapters, ViewStore
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
+from credreg_registry.sharing import EmployerSearch, HolderSharing
 from credreg_registry.use_cases import RegistryQueries, VerifyCredentials
 from credreg_shared.api_keys import InstitutionKeysProjection, KeptKeys
 from credreg_shared.caller_auth import install_callers
@@ -80,6 +84,7 @@ def real_adapters(platform: Platform, app: FastAPI, config: RegistrySettings) ->
         verification_material=fetcher,
         challenges=MongoChallenges(platform.db),
         documents_source=fetcher,
+        holders=MongoHolderStore(platform.db),
     )
 
 
@@ -92,11 +97,14 @@ def token_minter(config: RegistrySettings) -> HolderTokenMinter | None:
 
 
 def registry_use_cases(adapters: Adapters, config: RegistrySettings) -> list[object]:
-    """The queries, the verifier that also asks them for the credential's status, and the
-    holders' authentication."""
-    queries = RegistryQueries(documents=adapters.documents)
+    """The queries, the verifier that also asks them for the credential's status, the holders'
+    authentication, their sharing (consent to search, share links) and the employer search."""
+    holders = adapters.holders if adapters.holders is not None else InMemoryHolderStore()
+    queries = RegistryQueries(documents=adapters.documents, holders=holders)
     return [
         queries,
+        HolderSharing(documents=adapters.documents, holders=holders),
+        EmployerSearch(documents=adapters.documents, holders=holders),
         VerifyCredentials(material=adapters.verification_material, queries=queries),
         HolderAuthentication(
             challenges=adapters.challenges,
@@ -124,8 +132,11 @@ def build_app(
         adapters=lambda platform: real_adapters(platform, app_holder[0], config),
         use_cases=lambda adapters: registry_use_cases(adapters, config),
         workers=lambda adapters: adapters.background,
+        body_limits={"/verify": VERIFY_FORM_LIMIT},
     )
     app = build_service_app(definition, config, fakes=fakes)
+    # Added to the app's own router: an included router would copy them as plain routes.
+    app.router.routes.extend(page_routes())
     app_holder.append(app)
     install_callers(app, config)
     return app

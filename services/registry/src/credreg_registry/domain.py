@@ -162,11 +162,19 @@ class CredentialSummary(Response):
     )
 
 
+class PortfolioEntry(CredentialSummary):
+    """One line of a holder's portfolio, with the holder's consent to employer search."""
+
+    searchable: bool = Field(
+        default=False, description="The holder lets employers find it (`PUT …/searchable`)"
+    )
+
+
 class PortfolioPage(Response):
     """One page of a holder's credentials (at most 100), in the order the registry recorded them."""
 
     holder_id: str
-    credentials: list[CredentialSummary]
+    credentials: list[PortfolioEntry]
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; absent on the last page"
     )

@@ -94,6 +94,54 @@ class DocumentSource(Protocol):
         ...
 
 
+class HolderStore(Protocol):
+    """The holders' own data in the service's base database (not a view generation: a rebuild
+    keeps it): search consents and postings, share links. Every read is by ``_id``."""
+
+    async def find_one(self, collection: str, document_id: str) -> Document | None:
+        """One document, or None."""
+        ...
+
+    async def find_many(self, collection: str, document_ids: Sequence[str]) -> list[Document]:
+        """The documents that exist among these ids, in no particular order."""
+        ...
+
+    async def set_consent(
+        self, credential_id: str, fields: Mapping[str, Any], *, claim_posting: bool
+    ) -> Document | None:
+        """Set a consent document's fields (created if absent); with `claim_posting`, mark it
+        posted in the same write. Answers the document as it was before (None: new)."""
+        ...
+
+    async def unclaim_posting(self, credential_id: str) -> None:
+        """Forget that a consent's postings were claimed (they failed: the next consent posts)."""
+        ...
+
+    async def append_posting(self, key: str, credential_id: str) -> None:
+        """Add a credential to the end of a posting list (its head counts the slot)."""
+        ...
+
+    async def insert(self, collection: str, document: Document) -> None:
+        """Insert a new document."""
+        ...
+
+    async def add_to_list(self, collection: str, document_id: str, field: str, value: str) -> None:
+        """Add `value` to the array `field` of a document (created if absent)."""
+        ...
+
+    async def remove_from_list(
+        self, collection: str, document_id: str, field: str, values: Sequence[str]
+    ) -> None:
+        """Remove `values` from the array `field` of a document."""
+        ...
+
+    async def set_fields(
+        self, collection: str, document_id: str, fields: Mapping[str, Any]
+    ) -> bool:
+        """Set fields of an existing document; False when there is none."""
+        ...
+
+
 @dataclass(frozen=True)
 class Adapters:
     """What the registry's use cases and projection need: the view, to read and to write.
@@ -106,8 +154,10 @@ class Adapters:
     store: ViewStore
     background: Mapping[str, Worker] = field(default_factory=dict)
     verification_material: VerificationMaterialSource | None = None
+    """None: `POST /v1/verify` checks offline only (did:key issuers)."""
     challenges: Challenges | None = None
     documents_source: DocumentSource | None = None
     keys: InstitutionKeys | None = None
     """Institutions' API keys kept by the issuer, as the log announced them."""
-    """None: `POST /v1/verify` checks offline only (did:key issuers)."""
+    holders: HolderStore | None = None
+    """Search consents and postings, share links (None: kept in memory, for unit tests)."""

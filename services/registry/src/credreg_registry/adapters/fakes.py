@@ -5,9 +5,17 @@ from __future__ import annotations
 import copy
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
+from credreg_registry.holder_layout import (
+    POSTING_CHUNK,
+    SEARCH_CONSENTS,
+    SEARCH_HEADS,
+    SEARCH_POSTINGS,
+    posting_chunk_id,
+)
 from credreg_registry.layout import (
     BODIES,
     COUNTERS,
@@ -122,3 +130,75 @@ class InMemoryChallenges:
     async def take(self, challenge: str) -> tuple[str, datetime] | None:
         """(holder id, expiry) of a challenge, removed so that it serves once."""
         return self.kept.pop(challenge, None)
+
+
+class InMemoryHolderStore:
+    """`HolderStore` over dictionaries (collection → ``_id`` → document)."""
+
+    def __init__(self) -> None:
+        self.collections: dict[str, dict[str, Document]] = defaultdict(dict)
+
+    async def find_one(self, collection: str, document_id: str) -> Document | None:
+        """One document, or None."""
+        return copy.deepcopy(self.collections[collection].get(document_id))
+
+    async def find_many(self, collection: str, document_ids: Sequence[str]) -> list[Document]:
+        """The documents that exist among these ids."""
+        found = self.collections[collection]
+        return [copy.deepcopy(found[i]) for i in dict.fromkeys(document_ids) if i in found]
+
+    async def set_consent(
+        self, credential_id: str, fields: Mapping[str, Any], *, claim_posting: bool
+    ) -> Document | None:
+        """Set a consent's fields; answers the document as it was before."""
+        consents = self.collections[SEARCH_CONSENTS]
+        before = copy.deepcopy(consents.get(credential_id))
+        document = consents.setdefault(credential_id, {"_id": credential_id})
+        document.update(copy.deepcopy(dict(fields)))
+        if claim_posting:
+            document["posted"] = True
+        return before
+
+    async def unclaim_posting(self, credential_id: str) -> None:
+        """Forget that a consent's postings were claimed."""
+        self.collections[SEARCH_CONSENTS].get(credential_id, {}).pop("posted", None)
+
+    async def append_posting(self, key: str, credential_id: str) -> None:
+        """Add a credential to the end of a posting list."""
+        head = self.collections[SEARCH_HEADS].setdefault(key, {"_id": key, "n": 0})
+        head["n"] += 1
+        chunk_id = posting_chunk_id((head["n"] - 1) // POSTING_CHUNK, key)
+        chunk = self.collections[SEARCH_POSTINGS].setdefault(chunk_id, {"_id": chunk_id, "ids": []})
+        if credential_id not in chunk["ids"]:
+            chunk["ids"].append(credential_id)
+
+    async def insert(self, collection: str, document: Document) -> None:
+        """Insert a new document (a duplicate ``_id`` is an error, as in MongoDB)."""
+        if document["_id"] in self.collections[collection]:
+            raise ValueError(f"duplicate _id {document['_id']!r} in {collection}")
+        self.collections[collection][document["_id"]] = copy.deepcopy(document)
+
+    async def add_to_list(self, collection: str, document_id: str, field: str, value: str) -> None:
+        """Add `value` to the array `field` of a document (created if absent)."""
+        document = self.collections[collection].setdefault(document_id, {"_id": document_id})
+        values = document.setdefault(field, [])
+        if value not in values:
+            values.append(value)
+
+    async def remove_from_list(
+        self, collection: str, document_id: str, field: str, values: Sequence[str]
+    ) -> None:
+        """Remove `values` from the array `field` of a document."""
+        document = self.collections[collection].get(document_id)
+        if document is not None:
+            document[field] = [v for v in document.get(field, []) if v not in values]
+
+    async def set_fields(
+        self, collection: str, document_id: str, fields: Mapping[str, Any]
+    ) -> bool:
+        """Set fields of an existing document; False when there is none."""
+        document = self.collections[collection].get(document_id)
+        if document is None:
+            return False
+        document.update(copy.deepcopy(dict(fields)))
+        return True

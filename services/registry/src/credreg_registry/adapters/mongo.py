@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import InsertOne, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from credreg_registry.holder_layout import (
+    POSTING_CHUNK,
+    SEARCH_CONSENTS,
+    SEARCH_HEADS,
+    SEARCH_POSTINGS,
+    posting_chunk_id,
+)
 from credreg_registry.layout import (
     BODIES,
     COUNTERS,
@@ -321,3 +328,80 @@ class MongoChallenges:
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
         return str(found["holder_id"]), expires_at
+
+
+@storage_adapter
+class MongoHolderStore:
+    """`HolderStore` in the service's base database (see ``holder_layout``)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+
+    async def find_one(self, collection: str, document_id: str) -> Document | None:
+        """One document, or None."""
+        return await self.db[collection].find_one({"_id": document_id})
+
+    async def find_many(self, collection: str, document_ids: Sequence[str]) -> list[Document]:
+        """The documents that exist among these ids, in no particular order."""
+        if not document_ids:
+            return []
+        cursor = self.db[collection].find({"_id": {"$in": list(dict.fromkeys(document_ids))}})
+        return await cursor.to_list(None)
+
+    async def set_consent(
+        self, credential_id: str, fields: Mapping[str, Any], *, claim_posting: bool
+    ) -> Document | None:
+        """Set a consent's fields (created if absent), claiming its posting in the same write;
+        answers the document as it was before (None: new)."""
+        update = {**fields, "posted": True} if claim_posting else dict(fields)
+        before: Document | None = await self.db[SEARCH_CONSENTS].find_one_and_update(
+            {"_id": credential_id},
+            {"$set": update},
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        return before
+
+    async def unclaim_posting(self, credential_id: str) -> None:
+        """Forget that a consent's postings were claimed."""
+        await self.db[SEARCH_CONSENTS].update_one(
+            {"_id": credential_id}, {"$unset": {"posted": ""}}
+        )
+
+    async def append_posting(self, key: str, credential_id: str) -> None:
+        """A slot from the list's head (``$inc``), then the id added to that slot's chunk."""
+        head = await self.db[SEARCH_HEADS].find_one_and_update(
+            {"_id": key}, {"$inc": {"n": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        assert head is not None  # noqa: S101 - an upsert answers the document after it
+        chunk = (int(head["n"]) - 1) // POSTING_CHUNK
+        await self.db[SEARCH_POSTINGS].update_one(
+            {"_id": posting_chunk_id(chunk, key)},
+            {"$addToSet": {"ids": credential_id}},
+            upsert=True,
+        )
+
+    async def insert(self, collection: str, document: Document) -> None:
+        """Insert a new document."""
+        await self.db[collection].insert_one(dict(document))
+
+    async def add_to_list(self, collection: str, document_id: str, field: str, value: str) -> None:
+        """Add `value` to the array `field` of a document (created if absent)."""
+        await self.db[collection].update_one(
+            {"_id": document_id}, {"$addToSet": {field: value}}, upsert=True
+        )
+
+    async def remove_from_list(
+        self, collection: str, document_id: str, field: str, values: Sequence[str]
+    ) -> None:
+        """Remove `values` from the array `field` of a document."""
+        await self.db[collection].update_one(
+            {"_id": document_id}, {"$pullAll": {field: list(values)}}
+        )
+
+    async def set_fields(
+        self, collection: str, document_id: str, fields: Mapping[str, Any]
+    ) -> bool:
+        """Set fields of an existing document; False when there is none."""
+        result = await self.db[collection].update_one({"_id": document_id}, {"$set": dict(fields)})
+        return result.matched_count == 1
