@@ -6,6 +6,10 @@ Environment (all optional):
   CREDREG_INFRA_DIR              state folder (data, logs, pid files); default .local/infra
   CREDREG_KAFKA_PORT             broker port; default 9092
   CREDREG_KAFKA_CONTROLLER_PORT  KRaft controller port; default 9093
+  CREDREG_KAFKA_SASL_PORT        also a SASL_PLAINTEXT listener on this port (PLAIN and
+                                 SCRAM-SHA-512, user LOCAL_SASL_USER); default none. SCRAM
+                                 credentials are written when the storage is formatted (a new
+                                 state folder); PLAIN works on any.
   CREDREG_MONGO_PORT             MongoDB-wire port; default 27017
   CREDREG_CACHE_DIR              downloads and builds; default ~/.cache/credreg
   CREDREG_FERRETDB_PPROF         address for FerretDB's Go /debug/pprof (profiling); default off
@@ -33,6 +37,9 @@ FERRETDB_SOURCE = HERE / "ferretdb"
 KAFKA_POM = HERE / "kafka" / "pom.xml"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
+# The one user of the optional SASL listener: a loopback test broker's, never a real secret.
+LOCAL_SASL_USER = "credreg-local"
+LOCAL_SASL_PASSWORD = "credreg-local-sasl-password"  # noqa: S105 - a local test broker's
 
 
 class InfraError(Exception):
@@ -48,6 +55,7 @@ class Layout:
     kafka_port: int
     controller_port: int
     mongo_port: int
+    kafka_sasl_port: int | None = None
 
     @classmethod
     def from_env(cls) -> Layout:
@@ -60,12 +68,20 @@ class Layout:
             kafka_port=int(os.environ.get("CREDREG_KAFKA_PORT", "9092")),
             controller_port=int(os.environ.get("CREDREG_KAFKA_CONTROLLER_PORT", "9093")),
             mongo_port=int(os.environ.get("CREDREG_MONGO_PORT", "27017")),
+            kafka_sasl_port=int(sasl)
+            if (sasl := os.environ.get("CREDREG_KAFKA_SASL_PORT"))
+            else None,
         )
 
     @property
     def kafka_bootstrap(self) -> str:
         """Bootstrap servers string for clients."""
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def kafka_sasl_bootstrap(self) -> str | None:
+        """Bootstrap servers of the SASL_PLAINTEXT listener, if there is one."""
+        return f"127.0.0.1:{self.kafka_sasl_port}" if self.kafka_sasl_port else None
 
     @property
     def mongodb_uri(self) -> str:
@@ -243,16 +259,19 @@ def kafka_classpath(layout: Layout) -> str:
 def kafka_properties(layout: Layout) -> str:
     """The broker's server.properties: one KRaft node that is broker and controller."""
     data = layout.state / "kafka-data"
+    sasl = f",SASL://127.0.0.1:{layout.kafka_sasl_port}" if layout.kafka_sasl_port else ""
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{layout.controller_port}",
             f"listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port},"
-            f"CONTROLLER://127.0.0.1:{layout.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port}",
+            f"CONTROLLER://127.0.0.1:{layout.controller_port}{sasl}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port}{sasl}",
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+            + (",SASL:SASL_PLAINTEXT" if sasl else ""),
+            *(sasl_listener_properties() if sasl else []),
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={data}",
             # The project creates its topics itself, with explicit partition counts.
@@ -269,6 +288,19 @@ def kafka_properties(layout: Layout) -> str:
             "",
         ]
     )
+
+
+def sasl_listener_properties() -> list[str]:
+    """The SASL listener's mechanisms and JAAS: PLAIN (users in the JAAS line) and SCRAM-SHA-512
+    (credentials in the cluster metadata, written by `storage format --add-scram`)."""
+    return [
+        "listener.name.sasl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512",
+        "listener.name.sasl.plain.sasl.jaas.config="
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_{LOCAL_SASL_USER}="{LOCAL_SASL_PASSWORD}";',
+        "listener.name.sasl.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+    ]
 
 
 LOG4J2_YAML = """Configuration:
@@ -322,8 +354,25 @@ def kafka_up(layout: Layout) -> None:
             .stdout.strip()
             .splitlines()[-1]
         )
+        scram = (
+            [
+                "--add-scram",
+                f"SCRAM-SHA-512=[name={LOCAL_SASL_USER},password={LOCAL_SASL_PASSWORD}]",
+            ]
+            if layout.kafka_sasl_port
+            else []
+        )
         formatted = subprocess.run(
-            [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
+            [
+                *jvm,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(properties),
+                *scram,
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -602,6 +651,8 @@ def up(layout: Layout, only: list[str]) -> None:
         COMPONENTS[name][0](layout)
     if "kafka" in only:
         print(f"KAFKA_BOOTSTRAP_SERVERS={layout.kafka_bootstrap}")
+        if layout.kafka_sasl_bootstrap:
+            print(f"KAFKA_SASL_BOOTSTRAP_SERVERS={layout.kafka_sasl_bootstrap}")
     if "mongo" in only:
         print(f"MONGODB_URI={layout.mongodb_uri}")
 

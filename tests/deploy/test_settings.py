@@ -49,6 +49,7 @@ def _secret_values() -> dict[str, str]:
             {"did:web:uni.example.org": Ed25519KeyPair.generate().secret_multikey}
         ),
         "CREDREG_HOLDER_TOKEN_KEY": Ed25519KeyPair.generate().secret_multikey,
+        "CREDREG_KAFKA_SASL_PASSWORD": "a-scram-password-strimzi-generated",
     }
 
 

@@ -9,24 +9,30 @@ headers; the dead-letter headers dropped), then commits its progress in the cons
 stopped. Consumers are idempotent per event id, so a record that some of them had processed
 does no harm to them. A record that fails again goes back to the dead-letter topic, after the
 records this redrive reads (it stops at the end it saw when it started).
+
+It connects as the services do: `--bootstrap-servers`, and the variables
+CREDREG_KAFKA_SECURITY_PROTOCOL, CREDREG_KAFKA_SASL_* and CREDREG_KAFKA_SSL_CAFILE
+(`credreg_shared.settings.KafkaSettings`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from credreg_shared.events.topics import DLQ_SUFFIX, dlq_topic
+from credreg_shared.messaging.connection import kafka_client_options
 from credreg_shared.messaging.dead_letters import (
     CONSUMER_GROUP_HEADER,
     DEAD_LETTER_HEADERS,
@@ -36,6 +42,7 @@ from credreg_shared.messaging.dead_letters import (
     SOURCE_PARTITION_HEADER,
     SOURCE_TOPIC_HEADER,
 )
+from credreg_shared.settings import KafkaSettings
 
 REDRIVE_GROUP = "credreg-dlq-redrive"
 """The consumer group whose committed offsets say how far each dead-letter topic was redriven."""
@@ -50,7 +57,8 @@ Bootstrap = Annotated[
     typer.Option(
         "--bootstrap-servers",
         envvar="CREDREG_KAFKA_BOOTSTRAP_SERVERS",
-        help="Kafka bootstrap servers (or CREDREG_KAFKA_BOOTSTRAP_SERVERS).",
+        help="Kafka bootstrap servers (or CREDREG_KAFKA_BOOTSTRAP_SERVERS); security settings "
+        "from CREDREG_KAFKA_SECURITY_PROTOCOL, CREDREG_KAFKA_SASL_* and CREDREG_KAFKA_SSL_CAFILE.",
     ),
 ]
 Namespace = Annotated[
@@ -63,6 +71,21 @@ Namespace = Annotated[
 ]
 Limit = Annotated[int, typer.Option("--limit", min=1, help="At most this many records.")]
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+KafkaOptions = Mapping[str, Any]
+"""aiokafka client options: ``kafka_client_options`` of the CLI's Kafka settings."""
+
+
+def kafka_options(bootstrap: str) -> dict[str, Any]:
+    """The client options for `bootstrap`, with the CREDREG_KAFKA_* security settings of the
+    environment; exits 2 with the settings' own message when they do not fit together."""
+    try:
+        return kafka_client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap))
+    except (ValidationError, ValueError) as invalid:
+        errors = invalid.errors() if isinstance(invalid, ValidationError) else None
+        reasons = "; ".join(e["msg"] for e in errors) if errors else str(invalid)
+        typer.echo(f"credreg: Kafka settings: {reasons}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 @dataclass(frozen=True)
@@ -119,9 +142,9 @@ def _dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
     )
 
 
-async def _partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+async def _partitions(kafka: KafkaOptions, topics: Sequence[str]) -> list[TopicPartition]:
     """The partitions of `topics`; LookupError when one of them does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
@@ -139,17 +162,17 @@ class _Reader:
     """The waiting records of dead-letter topics: from the redrive group's committed offset (or
     the first record kept) to the end seen when it opened."""
 
-    def __init__(self, bootstrap: str, topics: Sequence[str]) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaOptions, topics: Sequence[str]) -> None:
+        self.kafka = kafka
         self.topics = topics
         self.beginnings: dict[TopicPartition, int] = {}
         self.starts: dict[TopicPartition, int] = {}
         self.ends: dict[TopicPartition, int] = {}
 
     async def __aenter__(self) -> _Reader:
-        assigned = await _partitions(self.bootstrap, self.topics)
+        assigned = await _partitions(self.kafka, self.topics)
         self.consumer: AIOKafkaConsumer[bytes, bytes] = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka,
             group_id=REDRIVE_GROUP,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -215,9 +238,9 @@ class _Reader:
             await self.consumer.commit(offsets)
 
 
-async def dead_letter_topics(bootstrap: str, namespace: str = "") -> list[DeadLetterTopic]:
+async def dead_letter_topics(kafka: KafkaOptions, namespace: str = "") -> list[DeadLetterTopic]:
     """Every dead-letter topic (with `namespace` as prefix), with its counts."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka)
     await admin.start()
     try:
         names = sorted(
@@ -229,25 +252,25 @@ async def dead_letter_topics(bootstrap: str, namespace: str = "") -> list[DeadLe
         await admin.close()
     if not names:
         return []
-    async with _Reader(bootstrap, names) as reader:
+    async with _Reader(kafka, names) as reader:
         return [reader.counts(name) for name in names]
 
 
-async def waiting_dead_letters(bootstrap: str, topic: str, limit: int) -> list[DeadLetter]:
+async def waiting_dead_letters(kafka: KafkaOptions, topic: str, limit: int) -> list[DeadLetter]:
     """The records of `topic`'s dead-letter topic that wait for a redrive (at most `limit`)."""
-    async with _Reader(bootstrap, [dead_letter_topic(topic)]) as reader:
+    async with _Reader(kafka, [dead_letter_topic(topic)]) as reader:
         return [_dead_letter(r) async for batch in reader.batches(limit) for r in batch]
 
 
 async def redrive(
-    bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False
+    kafka: KafkaOptions, topic: str, *, limit: int | None = None, dry_run: bool = False
 ) -> list[DeadLetter]:
     """Write the waiting records of `topic`'s dead-letter topic back to where they came from,
     then commit them as redriven; returns them."""
     redriven: list[DeadLetter] = []
-    async with _Reader(bootstrap, [dead_letter_topic(topic)]) as reader:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+    async with _Reader(kafka, [dead_letter_topic(topic)]) as reader:
+        producer: AIOKafkaProducer[bytes, bytes] = AIOKafkaProducer(
+            **kafka, acks="all", enable_idempotence=True
         )
         await producer.start()
         try:
@@ -302,15 +325,16 @@ def list_command(
 ) -> None:
     """Every dead-letter topic with its counts; with TOPIC, the records that wait there."""
     console = Console()
+    kafka = kafka_options(bootstrap)
     try:
         if topic is None:
-            topics = asyncio.run(dead_letter_topics(bootstrap, namespace))
+            topics = asyncio.run(dead_letter_topics(kafka, namespace))
             table = Table("dead-letter topic", "records", "waiting for a redrive")
             for found in topics:
                 table.add_row(escape(found.name), str(found.records), str(found.waiting))
             console.print(table)
             return
-        letters = asyncio.run(waiting_dead_letters(bootstrap, topic, limit))
+        letters = asyncio.run(waiting_dead_letters(kafka, topic, limit))
     except LookupError as missing:
         typer.echo(f"credreg: {missing}", err=True)
         raise typer.Exit(code=1) from None
@@ -332,8 +356,9 @@ def redrive_command(
 ) -> None:
     """Write TOPIC's dead letters back to their topics (once each), then mark them redriven."""
     console = Console()
+    kafka = kafka_options(bootstrap)
     try:
-        letters = asyncio.run(redrive(bootstrap, topic, limit=limit, dry_run=dry_run))
+        letters = asyncio.run(redrive(kafka, topic, limit=limit, dry_run=dry_run))
     except LookupError as missing:
         typer.echo(f"credreg: {missing}", err=True)
         raise typer.Exit(code=1) from None

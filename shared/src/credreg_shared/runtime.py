@@ -39,6 +39,7 @@ from credreg_shared.messaging import (
     RetryPolicy,
     ensure_topics,
 )
+from credreg_shared.messaging.connection import kafka_client_options
 from credreg_shared.messaging.processing import DeadLetterHook
 from credreg_shared.settings import ServiceSettings
 from credreg_shared.storage import connect, ensure_indexes, service_database
@@ -86,6 +87,23 @@ class Platform:
     def credentials_topic(self) -> str:
         """The deployed name of the credentials topic."""
         return self.settings.topic(CREDENTIALS_TOPIC)
+
+    async def ensure_topics(self, partitions_by_topic: Mapping[str, int]) -> list[str]:
+        """Create the missing topics (and DLQs) of a topic → partitions map, as the service."""
+        return await ensure_service_topics(self.settings, partitions_by_topic)
+
+
+async def ensure_service_topics(
+    settings: ServiceSettings, partitions_by_topic: Mapping[str, int], *, with_dlq: bool = True
+) -> list[str]:
+    """`ensure_topics` with the service's Kafka credentials and its replication factor
+    (``CREDREG_TOPIC_REPLICATION_FACTOR``)."""
+    return await ensure_topics(
+        partitions_by_topic=partitions_by_topic,
+        with_dlq=with_dlq,
+        replication_factor=settings.topic_replication_factor,
+        **kafka_client_options(settings),
+    )
 
 
 class ServiceApi(Protocol):
@@ -140,14 +158,15 @@ def build_service_app(
 def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Lifespan[FastAPI]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        kafka = kafka_client_options(settings)  # a CA file it cannot read fails here, first
         client = connect(settings)
         add_readiness_check(app, mongo_ready(client))
-        add_readiness_check(app, kafka_ready(settings.kafka_bootstrap_servers))
+        add_readiness_check(app, kafka_ready(**kafka))
         try:
             db = service_database(client, settings)
             await ensure_indexes(db, definition.indexes)
-            await ensure_topics(
-                settings.kafka_bootstrap_servers,
+            await ensure_service_topics(
+                settings,
                 {
                     settings.topic(topic): settings.topic_partitions
                     for topic in (CREDENTIALS_TOPIC, INSTITUTIONS_TOPIC)
@@ -155,7 +174,7 @@ def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Li
             )
             async with (
                 KafkaPublisher(
-                    settings.kafka_bootstrap_servers,
+                    **kafka,
                     client_id=settings.service_name,
                     publish_timeout=settings.publish_timeout_seconds,
                 ) as publisher,
@@ -207,7 +226,7 @@ def credentials_consumer(
     `group` defaults to the service's consumer group.
     """
     return ConsumerRunner(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=group or settings.consumer_group,
         topics=[settings.topic(topic) for topic in topics],
         registry=registry,

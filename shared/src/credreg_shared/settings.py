@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
@@ -38,13 +39,90 @@ RealSecret = Annotated[SecretStr, AfterValidator(_refuse_placeholder)]
 """A ``SecretStr`` field type that refuses empty and placeholder values at start-up."""
 
 
-class ServiceSettings(BaseSettings):
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SASL_PROTOCOLS = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
+TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach and authenticate to Kafka: every service's, and the CLI's, Kafka clients.
+
+    Turn them into aiokafka client options with
+    `credreg_shared.messaging.connection.kafka_client_options` (never read them one by one).
+    The defaults are a local, unauthenticated broker.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CREDREG_", extra="ignore")
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    # SASL_PLAINTEXT and SASL_SSL need all three; the other protocols refuse them.
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = None
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr | None = Field(default=None, repr=False)
+    # The CA that signed the brokers' certificates (SSL, SASL_SSL); unset: the system's CAs.
+    kafka_ssl_cafile: Path | None = None
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper_kafka_names(cls, value: object) -> object:
+        return value.strip().upper() or None if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_password", "kafka_ssl_cafile", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # A ConfigMap or Secret lists every setting; an empty value there means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _kafka_security_is_consistent(self) -> Self:
+        protocol = self.kafka_security_protocol
+        sasl_given = [
+            name
+            for name, given in (
+                ("CREDREG_KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism is not None),
+                ("CREDREG_KAFKA_SASL_USERNAME", bool(self.kafka_sasl_username.strip())),
+                ("CREDREG_KAFKA_SASL_PASSWORD", self.kafka_sasl_password is not None),
+            )
+            if given
+        ]
+        if protocol in SASL_PROTOCOLS:
+            missing = [
+                name
+                for name in (
+                    "CREDREG_KAFKA_SASL_MECHANISM",
+                    "CREDREG_KAFKA_SASL_USERNAME",
+                    "CREDREG_KAFKA_SASL_PASSWORD",
+                )
+                if name not in sasl_given
+            ]
+            if missing:
+                raise ValueError(
+                    f"CREDREG_KAFKA_SECURITY_PROTOCOL={protocol} authenticates with SASL: "
+                    f"set {', '.join(missing)}"
+                )
+            require_real_secret(self.kafka_sasl_password, field="CREDREG_KAFKA_SASL_PASSWORD")
+        elif sasl_given:
+            # Refused rather than ignored: the client would connect unauthenticated.
+            raise ValueError(
+                f"{', '.join(sasl_given)} given, but CREDREG_KAFKA_SECURITY_PROTOCOL={protocol} "
+                "does not authenticate with SASL: use SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        if self.kafka_ssl_cafile is not None and protocol not in TLS_PROTOCOLS:
+            raise ValueError(
+                f"CREDREG_KAFKA_SSL_CAFILE given, but CREDREG_KAFKA_SECURITY_PROTOCOL={protocol} "
+                "does not use TLS: use SSL or SASL_SSL"
+            )
+        return self
+
+
+class ServiceSettings(KafkaSettings):
     """Settings shared by all services; each service subclasses it with its own defaults."""
 
     model_config = SettingsConfigDict(env_prefix="CREDREG_", extra="ignore")
 
     service_name: str = "credreg"
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
     # The URI may carry credentials: keep it out of repr() and therefore out of logs.
     mongodb_uri: str = Field(default="mongodb://127.0.0.1:27017/", repr=False)
     mongodb_database: str = "credreg"
@@ -54,6 +132,9 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     consumer_group: str = ""
     topic_partitions: int = Field(default=3, ge=1)
+    # Replicas of the topics a service creates itself (missing ones only): at least the
+    # cluster's min.insync.replicas, or acks=all producers cannot write to them.
+    topic_replication_factor: int = Field(default=1, ge=1, le=32767)
     # Prepended to every topic name; tests give each run its own topics with it.
     topic_namespace: str = ""
     # How long a publish waits for the broker's ack before it fails as unavailable (an HTTP

@@ -94,22 +94,28 @@ async def finishes(task: asyncio.Future[Any], seconds: float = 10.0) -> bool:
 
 
 async def read_log(
-    bootstrap_servers: str, topic: str, partitions: int
+    bootstrap_servers: str, topic: str, partitions: int, **client_options: Any
 ) -> list[tuple[bytes | None, Envelope]]:
     """Every record now on `topic`, up to its current end offsets, decoded: (key, envelope)."""
     return [
         (r.key, from_record(r.key, r.value, r.headers))
-        for r in await read_records(bootstrap_servers, topic, partitions)
+        for r in await read_records(bootstrap_servers, topic, partitions, **client_options)
     ]
 
 
-async def read_records(bootstrap_servers: str, topic: str, partitions: int) -> list[Any]:
-    """Every record now on `topic`, up to its current end offsets, as the broker has it."""
+async def read_records(
+    bootstrap_servers: str, topic: str, partitions: int, **client_options: Any
+) -> list[Any]:
+    """Every record now on `topic`, up to its current end offsets, as the broker has it.
+
+    `client_options`: security options (`kafka_client_options` without the bootstrap servers).
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **client_options,
     )
     await consumer.start()
     try:
@@ -133,9 +139,11 @@ async def read_records(bootstrap_servers: str, topic: str, partitions: int) -> l
         await consumer.stop()
 
 
-async def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> None:
+async def delete_topics(
+    bootstrap_servers: str, topics: Iterable[str], **client_options: Any
+) -> None:
     """Remove a test's topics; a topic already gone is fine (cleanup must not fail a test)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
     await admin.start()
     try:
         with contextlib.suppress(Exception):

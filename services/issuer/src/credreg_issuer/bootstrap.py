@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 from collections.abc import Iterable
 from datetime import timedelta
@@ -37,7 +36,6 @@ from credreg_shared.events.topics import (
     ISSUANCE_RESULTS_TOPIC,
     issuance_requests_topic,
 )
-from credreg_shared.messaging import ensure_topics
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.runtime import (
     Platform,
@@ -64,7 +62,7 @@ def real_adapters(platform: Platform) -> Adapters:
         batches=MongoBatches(platform.db),
         run_cpu=run_cpu,
         dead_letters=platform.publisher,
-        ensure_topics=functools.partial(ensure_topics, platform.settings.kafka_bootstrap_servers),
+        ensure_topics=platform.ensure_topics,
     )
 
 

@@ -40,7 +40,7 @@ from credreg_registry.layout import (
 )
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
-from credreg_shared.messaging import KafkaPublisher
+from credreg_shared.messaging import KafkaPublisher, kafka_client_options
 from credreg_shared.messaging.consumer import ConsumerRunner
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.storage import connect
@@ -84,7 +84,7 @@ async def rebuild(
         )
         await client.drop_database(generation_database(base, target.number))
         database = client[generation_database(base, target.number)]
-        async with KafkaPublisher(settings.kafka_bootstrap_servers) as dead_letters:
+        async with KafkaPublisher(**kafka_client_options(settings)) as dead_letters:
             consumer = view_consumer(
                 settings,
                 target.group,

@@ -1,5 +1,6 @@
 """Kafka messaging for credreg: publisher port and adapter, topic admin, the consumer runner."""
 
+from credreg_shared.messaging.connection import kafka_client_options
 from credreg_shared.messaging.consumer import ConsumerRunner
 from credreg_shared.messaging.fakes import InMemoryPublisher
 from credreg_shared.messaging.handlers import Handler, HandlerRegistry, UnprocessableEvent
@@ -25,4 +26,5 @@ __all__ = [
     "UnprocessableEvent",
     "ensure_topics",
     "install_stop_signals",
+    "kafka_client_options",
 ]

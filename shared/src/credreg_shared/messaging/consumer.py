@@ -53,7 +53,10 @@ class ConsumerRunner:
         consumer_options: Mapping[str, Any] | None = None,
         pattern: str | None = None,
         on_dead_letter: DeadLetterHook | None = None,
+        **client_options: Any,
     ) -> None:
+        """`client_options`: the consumer's security options (``**kafka_client_options(s)``,
+        which carries `bootstrap_servers` too)."""
         self.group_id = group_id
         self.topics = tuple(topics)
         self.pattern = pattern
@@ -73,6 +76,7 @@ class ConsumerRunner:
         self._max_records = max_records
         self._poll_timeout_ms = poll_timeout_ms
         self._consumer_config: dict[str, Any] = {
+            **client_options,
             "bootstrap_servers": bootstrap_servers,
             "group_id": group_id,
             "client_id": client_id or group_id,
@@ -97,9 +101,13 @@ class ConsumerRunner:
         """Whether stop was requested."""
         return self._stopping.is_set()
 
+    def new_consumer(self) -> AIOKafkaConsumer:
+        """The aiokafka consumer `run` uses (not started, not subscribed)."""
+        return AIOKafkaConsumer(**self._consumer_config)
+
     async def run(self) -> None:
         """Consume until `stop`; raises if a dead letter cannot be published (nothing is lost)."""
-        consumer = AIOKafkaConsumer(**self._consumer_config)
+        consumer = self.new_consumer()
         if self.pattern is not None:
             consumer.subscribe(pattern=self.pattern, listener=_FinishBatchOnRevoke(self))
         else:

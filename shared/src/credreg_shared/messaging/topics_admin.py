@@ -20,16 +20,21 @@ async def ensure_topics(
     with_dlq: bool = True,
     replication_factor: int = 1,
     timeout_ms: int = 30_000,
+    **client_options: Any,
 ) -> list[str]:
     """Create every missing topic (and its ``.dlq``, same partition count); return those created.
 
     Idempotent: existing topics are left as they are, including a concurrent creator's. Returns
     once the topics it tried to create have partition leaders, so they can be used at once.
+    `client_options` are the admin client's security options (`kafka_client_options`); a
+    service passes its ``CREDREG_TOPIC_REPLICATION_FACTOR`` as `replication_factor`.
     """
     wanted = dict(partitions_by_topic)
     if with_dlq:
         wanted |= {dlq_topic(name): count for name, count in partitions_by_topic.items()}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=timeout_ms, **client_options
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
