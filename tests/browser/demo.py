@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from credreg_registry.adapters.fakes import InMemoryChallenges, InMemoryHolderStore, InMemoryView
 from credreg_registry.bootstrap import build_app
+from credreg_registry.pathways import ManagePathways, PathwayRequest
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
@@ -115,12 +116,19 @@ COURSES = (
         accredited=True,
     ),
     Course(2, UNIVERSITY, "Statistics Refresher", "12", "online", (("Statistics", "DS-3"),)),
+    # Recorded before the college's: the portfolio (newest first) still opens with the college.
+    Course(6, UNIVERSITY, "Data Ethics", "10", "online", (("Data ethics", "DS-4"),)),
+    Course(7, UNIVERSITY, "SQL Basics", "16", "online", (("Query databases", "DS-5"),)),
     Course(
         3, COLLEGE, "CPR and First Aid", "8", "in-person", (("Adult CPR", "FA-1"),), valid_days=20
     ),
     Course(4, COLLEGE, "Workplace Safety", "6", "online", (("Hazard awareness", "WS-1"),)),
     Course(5, UNIVERSITY, "Applied Data Analysis", "42.5", "blended", (), holder=OTHER_HOLDER),
 )
+PATHWAY = "data-analyst-certificate"
+PATHWAY_NAME = "Data Analyst Certificate"
+PATHWAY_COURSES = (1, 6, 7, 5)
+"""Held active by the learner: 1, 6 and 7 (5 is another learner's): "3 of 4"."""
 REVOKED = 2
 EXPIRING = 3
 
@@ -265,4 +273,17 @@ async def demo_registry() -> Demo:
         holders=holders,
         verification_material=Material(),
     )
-    return Demo(build_app(settings, fakes=adapters), view, holders, credentials)
+    app = build_app(settings, fakes=adapters)
+    # The university's pathway, defined once its achievements were issued: 3 of 4 held.
+    pathways: ManagePathways = app.state.use_cases[ManagePathways]
+    await pathways.define(
+        PATHWAY,
+        PathwayRequest(
+            name=PATHWAY_NAME,
+            achievement_ids=[
+                f"https://{UNIVERSITY.host}/achievements/{n}" for n in PATHWAY_COURSES
+            ],
+        ),
+        institution=UNIVERSITY.did,
+    )
+    return Demo(app, view, holders, credentials)

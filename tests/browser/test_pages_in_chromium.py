@@ -12,7 +12,16 @@ import pytest
 from playwright.async_api import BrowserContext, Locator, Page, expect
 
 from .conftest import screenshot_path
-from .demo import COLLEGE, EXPIRING, OTHER_HOLDER, REVOKED, UNIVERSITY, Demo, credential_number
+from .demo import (
+    COLLEGE,
+    EXPIRING,
+    OTHER_HOLDER,
+    PATHWAY_NAME,
+    REVOKED,
+    UNIVERSITY,
+    Demo,
+    credential_number,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -55,7 +64,14 @@ async def test_the_portfolio_groups_credentials_by_institution_with_badges_and_a
     await expect(banner).to_contain_text("CPR and First Aid expires on")
     await expect(banner).not_to_contain_text("Workplace Safety")
     # Another holder's credential is never shown.
-    assert await page.locator("li.credential").count() == 4
+    assert await page.locator("li.credential").count() == 6
+    # The university's pathway: three of its four achievements held.
+    pathways = page.get_by_role("region", name="Pathways")
+    pathway = pathways.locator("li.pathway").filter(has_text=PATHWAY_NAME)
+    await expect(pathway.locator(".pathway-progress")).to_have_text("3 of 4")
+    await expect(pathway.get_by_label(f"Progress along {PATHWAY_NAME}")).to_have_attribute(
+        "value", "3"
+    )
     await page.screenshot(path=screenshot_path("portfolio.png"), full_page=True)
     # Filtered to revoked, oldest first, through the form.
     await page.get_by_label("Status").select_option("revoked")

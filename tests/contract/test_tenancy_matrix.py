@@ -107,6 +107,7 @@ NARROW_KEY = "contract-narrow-key"
 UNKNOWN_KEY = "contract-no-such-key"
 CREDENTIAL = "urn:uuid:7a1d1c52-0a57-4d1e-9d1e-6f0c0ffee001"
 ACHIEVEMENT = "https://uni.example/achievements/data-literacy"
+PATHWAY = "cpr-pathway"
 RENEWAL_URL = "https://uni.example/renew/data-literacy"
 WEBHOOK = "https://wallet.example/hook"
 
@@ -262,15 +263,28 @@ async def registry_world() -> AsyncIterator[World]:
             )
         )
 
+        institution = bearer(apps.INSTITUTION_KEY)
+        pathway = {"name": "CPR pathway", "achievement_ids": [issued.achievement_id]}
+        defined = created(
+            await http.put(f"/v1/pathways/{PATHWAY}", json=pathway, headers=institution)
+        )
+
         async def intact() -> None:
             path = f"/v1/credentials/{CREDENTIAL}"
             assert (await http.get(path, headers=owner_token)).status_code == 200
+            kept = await http.get(f"/v1/pathways/{PATHWAY}", headers=institution)
+            assert created(kept) == defined, "the owner's pathway changed"
             shared = await http.get(f"/v1/shared/{link['secret']}")
             assert shared.status_code == 200, "the owner's share link was revoked"
             listed = await http.get(f"/v1/holders/{HOLDER}/credentials", headers=owner_token)
             assert created(listed)["credentials"][0]["searchable"] is False
 
-        params = {"credential_id": CREDENTIAL, "holder_id": HOLDER, "link_id": link["id"]}
+        params = {
+            "credential_id": CREDENTIAL,
+            "holder_id": HOLDER,
+            "link_id": link["id"],
+            "pathway_id": PATHWAY,
+        }
         yield World(
             http,
             owner={HOLDER_SCHEME: owner_token, INSTITUTION_SCHEME: bearer(apps.INSTITUTION_KEY)},
@@ -287,6 +301,8 @@ async def registry_world() -> AsyncIterator[World]:
                 ("POST", "/v1/holders/{holder_id}/share-links"): lambda _: {
                     "credential_ids": [CREDENTIAL]
                 },
+                # Another name: a stranger's PUT that got through would show in `intact`.
+                ("PUT", "/v1/pathways/{pathway_id}"): lambda _: {**pathway, "name": "Renamed"},
             },
             markers=(CREDENTIAL,),
             intact=intact,

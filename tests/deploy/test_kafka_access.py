@@ -161,13 +161,16 @@ WHAT_EACH_SERVICE_DOES: dict[str, dict[str, tuple[str, ...]]] = {
             contract.INSTITUTIONS_TOPIC,
             contract.ISSUANCE_RESULTS_TOPIC,
         ),
-        "consumes": (contract.CREDENTIALS_TOPIC,),
-        "checks": (contract.ISSUANCE_RESULTS_TOPIC,),  # made sure of at start-up, with its DLQ
+        # Revocations (status bits); completed pathways (stacked credentials).
+        "consumes": (contract.CREDENTIALS_TOPIC, contract.PATHWAYS_TOPIC),
+        # Made sure of at start-up, with their DLQs.
+        "checks": (contract.ISSUANCE_RESULTS_TOPIC, contract.PATHWAYS_TOPIC),
     },
+    # pathway.defined and pathway.completed.
     "registry": {
-        "produces": (),
+        "produces": (contract.PATHWAYS_TOPIC,),
         "consumes": (contract.CREDENTIALS_TOPIC, contract.INSTITUTIONS_TOPIC),
-        "checks": (),
+        "checks": (contract.PATHWAYS_TOPIC,),
     },
     # Lifecycle changes (revoked, suspended, expired…) on the credentials topic.
     "revocation": {

@@ -77,11 +77,15 @@ async def test_portfolio_search_and_share_links_over_the_real_stack(
             name="Theirs",
             competencies=[{"name": "x", "code": code}],
         )
-        minted = await client.post(f"{registry}/v1/holders/{holder}/tokens", headers=UNI_A)
-        assert minted.status_code == 201, minted.text
-        token = bearer(minted.json()["token"])
-        other = await client.post(f"{registry}/v1/holders/{stranger}/tokens", headers=UNI_A)
-        their_token = bearer(other.json()["token"])
+
+        async def minted_for(who: str) -> dict[str, str] | None:
+            # 404 until the registry has read a credential UNI_A issued to `who`.
+            minted = await client.post(f"{registry}/v1/holders/{who}/tokens", headers=UNI_A)
+            assert minted.status_code in (201, 404), minted.text
+            return bearer(minted.json()["token"]) if minted.status_code == 201 else None
+
+        token = await eventually(lambda: minted_for(holder))
+        their_token = await eventually(lambda: minted_for(stranger))
         portfolio = f"{registry}/v1/holders/{holder}/credentials"
 
         async def listed(**params: Any) -> list[str] | None:

@@ -115,6 +115,7 @@ async def test_an_unknown_holder_has_an_empty_portfolio(client: httpx.AsyncClien
         "holder_id": "did:example:nobody",
         "credentials": [],
         "next_cursor": None,
+        "pathways": [],
     }
 
 

@@ -24,6 +24,7 @@ from credreg_issuer.domain import CredentialSigner
 from credreg_issuer.ingress import AnswerIssuanceRequests
 from credreg_issuer.institutions import SLUG_PATTERN as SLUG
 from credreg_issuer.institutions import Institution
+from credreg_issuer.pathway_awards import AwardStackedCredentials
 from credreg_issuer.ports import Adapters
 from credreg_issuer.settings import IssuerSettings
 from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions, ManageStatusLists
@@ -34,6 +35,7 @@ from credreg_shared.events.topics import (
     INSTITUTIONS_TOPIC,
     ISSUANCE_REQUESTS_TOPIC,
     ISSUANCE_RESULTS_TOPIC,
+    PATHWAYS_TOPIC,
     issuance_requests_topic,
 )
 from credreg_shared.messaging.handlers import HandlerRegistry
@@ -174,6 +176,16 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
                 pattern=rf"^{re.escape(config.topic(ISSUANCE_REQUESTS_TOPIC))}\.{SLUG}$",
                 on_dead_letter=ingress.on_dead_letter,
             )
+        if adapters.dead_letters is not None:
+            # Stacked credentials of completed pathways, each once (its own group).
+            awards = AwardStackedCredentials(issue=issuing(adapters, institutions_of(adapters)))
+            running["pathway awards"] = credentials_consumer(
+                config,
+                awards.register(HandlerRegistry()),
+                adapters.dead_letters,
+                group=f"{config.consumer_group}-pathways",
+                topics=(PATHWAYS_TOPIC,),
+            )
         return running
 
     def projection(adapters: Adapters) -> HandlerRegistry:
@@ -186,7 +198,10 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
         if adapters.ensure_topics is not None:
             slugs = [i.slug for i in await institutions.all()]
             await adapters.ensure_topics(
-                {config.topic(ISSUANCE_RESULTS_TOPIC): config.topic_partitions}
+                {
+                    config.topic(ISSUANCE_RESULTS_TOPIC): config.topic_partitions,
+                    config.topic(PATHWAYS_TOPIC): config.topic_partitions,
+                }
                 | request_topics(slugs)
             )
 

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from credreg_registry.domain import (
@@ -30,6 +30,16 @@ from credreg_registry.holder_auth import (
     NotADid,
     TokensNotConfigured,
 )
+from credreg_registry.pathways import (
+    InvalidPathway,
+    ManagePathways,
+    NotYourPathway,
+    PathwayDefinition,
+    PathwayId,
+    PathwayNotFound,
+    PathwayProgress,
+    PathwayRequest,
+)
 from credreg_registry.sharing import (
     Consent,
     CreatedShareLink,
@@ -47,7 +57,13 @@ from credreg_registry.sharing import (
     UnknownCredentials,
 )
 from credreg_registry.use_cases import PortfolioFilters, RegistryQueries, VerifyCredentials
-from credreg_shared.caller_auth import HOLDER_TOKEN, Institution, KnownCaller, known_caller
+from credreg_shared.caller_auth import (
+    HOLDER_TOKEN,
+    Institution,
+    KnownCaller,
+    institution_only,
+    known_caller,
+)
 from credreg_shared.callers import Caller
 from credreg_shared.credentials.document_loader import MICROCREDENTIAL_V1_URL, context_bytes
 from credreg_shared.credentials.report import Check
@@ -58,7 +74,7 @@ from credreg_shared.web import (
     public_cache_headers,
     use_case,
 )
-from credreg_shared.web.security import secured
+from credreg_shared.web.security import INSTITUTION_API_KEY, secured
 
 TITLE = "credreg registry"
 DESCRIPTION = "Portfolios, search and verification of every credential in the event log."
@@ -79,6 +95,9 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     TooManyShareLinks: 409,
     UnknownCredentials: 422,
     InvalidFilter: 400,
+    InvalidPathway: 422,
+    NotYourPathway: 403,
+    PathwayNotFound: 404,
 }
 
 Queries = Annotated[RegistryQueries, Depends(use_case(RegistryQueries))]
@@ -94,6 +113,7 @@ LongCursor = Annotated[
 StatusFilter = Literal["active", "suspended", "expired", "revoked"]
 Sharing = Annotated[HolderSharing, Depends(use_case(HolderSharing))]
 Search = Annotated[EmployerSearch, Depends(use_case(EmployerSearch))]
+Pathways = Annotated[ManagePathways, Depends(use_case(ManagePathways))]
 
 
 async def holder_only(request: Request) -> Caller:
@@ -105,6 +125,28 @@ async def holder_only(request: Request) -> Caller:
 
 
 HolderCaller = Annotated[Caller, Depends(secured(holder_only, HOLDER_TOKEN))]
+
+
+async def defining_institution(request: Request) -> str:
+    """The calling institution, whose key has the `read` scope (every registry route's) and the
+    `issue` scope (a pathway may award a credential): 401 anonymous, 403 a holder or a key
+    without both."""
+    institution = await institution_only(request)
+    await request.app.state.authenticate_issue(request)
+    return institution
+
+
+DefiningInstitution = Annotated[str, Depends(secured(defining_institution, INSTITUTION_API_KEY))]
+
+
+class PortfolioWithPathways(PortfolioPage):
+    """A page of a holder's credentials, with the holder's progress along its pathways."""
+
+    pathways: list[PathwayProgress] = Field(
+        default_factory=list,
+        description='Each pathway the holder has started ("3 of 4", or completed); an '
+        "institution sees its own pathways only",
+    )
 
 
 @v1.get(
@@ -151,6 +193,7 @@ async def get_portfolio(
     holder_id: str,
     queries: Queries,
     caller: KnownCaller,
+    pathways: Pathways,
     cursor: LongCursor = None,
     status: Annotated[StatusFilter | None, Query(description="Live status")] = None,
     issuer: Annotated[str | None, Query(max_length=500, description="Issuer DID")] = None,
@@ -165,7 +208,7 @@ async def get_portfolio(
         Literal["oldest", "newest"], Query(description="By the date the registry recorded them")
     ] = "oldest",
     limit: Annotated[int, Query(ge=1, le=PORTFOLIO_PAGE)] = PORTFOLIO_PAGE,
-) -> PortfolioPage:
+) -> PortfolioWithPathways:
     """Up to `limit` (100) credentials of one holder; follow `next_cursor` for more (unknown:
     empty). The holder sees all of them; an institution only those it issued. With filters or
     newest first, a page looks at 500 credentials at most and may hold fewer than `limit`
@@ -177,9 +220,11 @@ async def get_portfolio(
         competency=competency,
         expires_soon=expires_soon,
     )
-    return await queries.portfolio(
+    page = await queries.portfolio(
         holder_id, caller, cursor, filters, newest_first=sort == "newest", limit=limit
     )
+    progress = await pathways.progress(holder_id, institution=caller.institution)
+    return PortfolioWithPathways(**page.model_dump(), pathways=progress)
 
 
 @v1.get(
@@ -416,6 +461,78 @@ async def get_context_v1(if_none_match: Annotated[str | None, Header()] = None) 
     if not_modified(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(content=raw, media_type="application/ld+json", headers=headers)
+
+
+@v1.put(
+    "/pathways/{pathway_id}",
+    summary="Define a stackable pathway (the calling institution's)",
+    responses=problem_responses(
+        {
+            401: "No institution key, or one that does not hold",
+            403: "A holder token, a key without the read and issue scopes, or another "
+            "institution's pathway id",
+            422: "No achievement, one this institution never issued, required not between 1 "
+            "and their number, or an award that is not a valid issue request",
+            503: "The event log did not acknowledge `pathway.defined`: retry the same request",
+        }
+    ),
+)
+async def put_pathway(
+    pathway_id: Annotated[PathwayId, Path(pattern=r"^[A-Za-z0-9._~:-]+$")],
+    body: PathwayRequest,
+    pathways: Pathways,
+    institution: DefiningInstitution,
+) -> PathwayDefinition:
+    """Define (or redefine) a pathway: a set of the institution's achievements, all of them or
+    `required` of them, and optionally a stacked credential that the issuer awards to each
+    holder who completes it. Holders who hold the achievements already complete it now; each
+    holder completes a pathway once (`pathway.completed`), whatever happens after."""
+    try:
+        return await pathways.define(pathway_id, body, institution=institution)
+    except InvalidPathway as refused:
+        errors = [e.model_dump() for e in refused.errors]
+        raise ProblemError(422, detail=str(refused), extensions={"errors": errors}) from None
+
+
+@v1.get(
+    "/pathways/{pathway_id}",
+    summary="A pathway of the calling institution",
+    responses=problem_responses(
+        {
+            401: "No institution key, or one that does not hold",
+            403: "A holder token",
+            404: "No such pathway, or another institution's",
+        }
+    ),
+)
+async def get_pathway(
+    pathway_id: str, pathways: Pathways, institution: Institution
+) -> PathwayDefinition:
+    """The pathway as defined."""
+    return await pathways.get(pathway_id, institution=institution)
+
+
+@v1.get(
+    "/holders/{holder_id}/pathways",
+    summary="A holder's progress along the pathways it has started",
+    responses=problem_responses(
+        {
+            401: "No holder token or institution key, or one that does not hold",
+            403: "Another holder's token",
+            404: "An institution that issued nothing to this holder",
+        }
+    ),
+)
+async def get_holder_pathways(
+    holder_id: str, queries: Queries, pathways: Pathways, caller: KnownCaller
+) -> list[PathwayProgress]:
+    """Each pathway the holder has started: "3 of 4", or completed (and whether a credential it
+    counted was revoked since). An institution sees its own pathways of a holder it issued to."""
+    if caller.holder_id is not None and caller.holder_id != holder_id:
+        raise ProblemError(403, detail="a holder token reads its own holder's progress only")
+    if caller.institution is not None:
+        await queries.vouch(holder_id, caller.institution)
+    return await pathways.progress(holder_id, institution=caller.institution)
 
 
 router = APIRouter()

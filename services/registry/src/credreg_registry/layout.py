@@ -22,6 +22,8 @@ Collections (all keyed by ``_id``; no read needs a secondary index):
   ``list_heads`` (``_id`` = list) remembers how many chunks a list has, written only every
   `HEAD_EVERY` chunks: the projection keeps the count in memory and, after a restart, walks on
   from the head (a chunk that exists already takes the ids with ``$addToSet``).
+  The credentials of an achievement (list ``achievement:["<issuer>", "<achievement id>"]``)
+  are listed the same way, for stackable pathways (``pathways``).
 * ``view_generation`` (in the base database only): which *generation* of the view serves.
   Generation 0 is the base database and consumer group; generation *n* is database
   ``<base>_g<n>``, written by consumer group ``<group>-g<n>-<attempt>`` (the pointer names it: an
@@ -38,6 +40,7 @@ derivable; they move by compare-and-set on the partition's offset.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +77,12 @@ def portfolio_list(holder_id: str) -> str:
 def competency_list(key: str) -> str:
     """The list of credentials that certify a competency key (URL, code or framework)."""
     return f"competency:{key}"
+
+
+def achievement_list(issuer_id: str, achievement_id: str) -> str:
+    """The list of the credentials an institution issued for one of its achievements (what a
+    pathway's definition checks and walks)."""
+    return f"achievement:{json.dumps([issuer_id, achievement_id])}"
 
 
 def chunk_id(number: int, list_id: str) -> str:
@@ -222,6 +231,9 @@ class ViewChanges:
     """(list, chunk) → credential ids this batch puts there."""
     new_chunks: set[tuple[str, int]] = field(default_factory=set)
     """The chunks this batch opens (the others it mends)."""
+    shown: list[Document] = field(default_factory=list)
+    """Every issued credential the batch touched (redelivered ones too), as written: what
+    pathway progress follows after the write."""
 
     def add_to_chunk(self, list_id: str, chunk: int, credential_id: str, *, new: bool) -> None:
         """Put a credential id in a chunk this batch writes."""

@@ -29,6 +29,7 @@ from starlette.types import Scope
 
 from credreg_registry.domain import Caller, CredentialNotFound, InvalidCursor, NotYourPortfolio
 from credreg_registry.layout import BODIES
+from credreg_registry.pathways import ManagePathways
 from credreg_registry.sharing import (
     MAX_LINK_DAYS,
     MAX_SHARED_CREDENTIALS,
@@ -194,6 +195,7 @@ async def _portfolio(
     except InvalidCursor:
         return render("message.html", 400, title="Bad link", message="That page link is broken.")
     links = await sharing.links(holder_id, caller)
+    pathways = await _use_case(request, ManagePathways).progress(holder_id)
     bodies = await queries.documents.find_many(BODIES, [c.id for c in page.credentials])
     names = {d["_id"]: _issuer_name(d["json"]) for d in bodies}
     groups: dict[str, dict[str, Any]] = {}
@@ -212,6 +214,7 @@ async def _portfolio(
         holder_id=holder_id,
         groups=list(groups.values()),
         expiring=[c for c in page.credentials if c.expires_soon is not None],
+        pathways=pathways,
         links=links,
         titles=titles,
         created=created,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from credreg_registry.layout import Generation, ViewChanges, ViewSnapshot
 from credreg_shared.api_keys import InstitutionKeys
 from credreg_shared.credentials.verification import VerificationMaterial
+from credreg_shared.messaging.ports import EventPublisher
 from credreg_shared.storage.ports import Document
 from credreg_shared.workers import Worker
 
@@ -161,3 +162,9 @@ class Adapters:
     """Institutions' API keys kept by the issuer, as the log announced them."""
     holders: HolderStore | None = None
     """Search consents and postings, share links (None: kept in memory, for unit tests)."""
+    pathways: Any = None
+    """The pathways' `PathwayStore` (None: kept in memory, for unit tests)."""
+    publisher: EventPublisher | None = None
+    """Where `pathway.defined` and `pathway.completed` go (None: in memory, for unit tests)."""
+    ensure_topics: Callable[[Mapping[str, int]], Awaitable[object]] | None = None
+    """Creates missing topics (the pathways topic) at start-up; None with fakes."""

@@ -26,6 +26,10 @@ without a status (counted nowhere), which its ``issued`` event completes.
 
 Every time stored comes from the event (``envelope.time``), never the clock, so replaying the
 log into an empty view rebuilds the very same documents.
+
+Pathways: once a batch is written, the issued credentials it touched (redelivered ones too) go
+to the ``PathwayFollower`` (``pathways.PathwayTracker``), which follows their holders' progress
+and claims each completion once; it is idempotent, so a redelivered batch only looks again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import copy
 import logging
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from pydantic_core import to_json
 
@@ -49,6 +54,7 @@ from credreg_registry.layout import (
     CredentialChange,
     ViewChanges,
     ViewSnapshot,
+    achievement_list,
     competency_list,
     counted_as,
     line,
@@ -62,6 +68,15 @@ from credreg_shared.messaging.handlers import ConsumedEvent, HandlerRegistry
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
 log = logging.getLogger(__name__)
+
+
+class PathwayFollower(Protocol):
+    """Follows pathway progress from the credentials a written batch touched."""
+
+    async def follow(self, documents: Sequence[Document]) -> None:
+        """Note each issued credential's state (as the view now holds it) for its pathways."""
+        ...
+
 
 EVENTS: tuple[type[models.CredentialEvent], ...] = (
     models.CredentialIssued,
@@ -265,6 +280,7 @@ def fold(
             # Every touched credential's line is written again: that mends a crash between
             # the state's write and the line's.
             changes.lines[credential_id] = line(document)
+            changes.shown.append(document)
             original = snapshot.credentials.get(credential_id)
             if original is None or not original.get(ISSUED_FLAG):
                 changes.new_lines.add(credential_id)
@@ -352,10 +368,11 @@ class _Placement:
         event (a redelivery: the chunk's first write may not have landed).
         """
         placed = dict(_placement(entry) for entry in document.get("placed", []))
-        lists = [portfolio_list(document["holder_id"])] + [
-            competency_list(key)
-            for key in sorted(competency_keys(document["achievement"]["competencies"]))
-        ]
+        achievement = document["achievement"]
+        lists = [
+            portfolio_list(document["holder_id"]),
+            achievement_list(document["issuer_id"], achievement["id"]),
+        ] + [competency_list(key) for key in sorted(competency_keys(achievement["competencies"]))]
         placed_now = False
         for list_id in lists:
             if list_id not in placed:
@@ -380,19 +397,32 @@ class _Placement:
 class CredentialProjection:
     """Keeps the view current: reads what a batch needs, folds it, writes the changes."""
 
-    def __init__(self, store: ViewStore) -> None:
+    def __init__(self, store: ViewStore, pathways: PathwayFollower | None = None) -> None:
         self.store = store
         self.counts = ChunkCounts()
+        self.pathways = pathways
+        """Told every issued credential a batch touched, once the batch is written (None: no
+        pathway progress, e.g. in a rebuild, which the live consumer then catches up on)."""
 
     async def apply(self, events: Sequence[ConsumedEvent]) -> None:
         """Apply a batch of events (in offset order per partition) exactly once each."""
         data = [event_data(e.envelope) for e in events]
-        lists = {portfolio_list(d.holder_id) for d in data} | {
-            competency_list(key)
-            for d in data
-            if isinstance(d, models.CredentialIssued)
-            for key in competency_keys([c.model_dump(exclude_none=True) for c in d.competencies])
-        }
+        lists = (
+            {portfolio_list(d.holder_id) for d in data}
+            | {
+                achievement_list(d.issuer_id, d.achievement_id)
+                for d in data
+                if isinstance(d, models.CredentialIssued)
+            }
+            | {
+                competency_list(key)
+                for d in data
+                if isinstance(d, models.CredentialIssued)
+                for key in competency_keys(
+                    [c.model_dump(exclude_none=True) for c in d.competencies]
+                )
+            }
+        )
         # A revocation that names its replacement writes the replacement's document too.
         replacements = {
             d.superseded_by
@@ -407,6 +437,9 @@ class CredentialProjection:
         changes = fold(snapshot, events, self.counts)
         await self.store.save(changes)
         self.counts.remember(changes.next_chunks())
+        if self.pathways is not None and changes.shown:
+            # After the write: a redelivered batch follows its credentials again (idempotent).
+            await self.pathways.follow(changes.shown)
 
     def register(self, registry: HandlerRegistry) -> HandlerRegistry:
         """Take every credential event, a consumed batch at a time."""

@@ -56,15 +56,16 @@ PARTIES: Final = (
         "Signs and issues credentials; keeps institutions, their API keys and the status lists.",
         sends=(
             topics.CREDENTIAL_ISSUED_V1,
-            topics.PATHWAY_DEFINED_V1,
             topics.API_KEY_ISSUED_V1,
             topics.API_KEY_REVOKED_V1,
             topics.ISSUANCE_RESULT_V1,
         ),
-        # pathway.completed: the auto-award of a pathway's own achievement, where configured.
+        # pathway.completed: the award of the pathway's stacked credential, where it names one
+        # (pathway.defined: its award checked with the issuer's rules as soon as it is defined).
         receives=(
             topics.ISSUANCE_REQUESTED_V1,
             topics.CREDENTIAL_REVOKED_V1,
+            topics.PATHWAY_DEFINED_V1,
             topics.PATHWAY_COMPLETED_V1,
         ),
     ),
@@ -90,8 +91,9 @@ PARTIES: Final = (
     ),
     Party(
         "registry",
-        "The credential view: portfolios, verification, search and pathway progress.",
-        sends=(topics.PATHWAY_COMPLETED_V1,),
+        "The credential view: portfolios, verification, search; stackable pathways (their "
+        "definitions, every holder's progress, one completion per holder and pathway).",
+        sends=(topics.PATHWAY_DEFINED_V1, topics.PATHWAY_COMPLETED_V1),
         receives=(
             topics.CREDENTIAL_ISSUED_V1,
             topics.CREDENTIAL_REVOKED_V1,
@@ -99,7 +101,6 @@ PARTIES: Final = (
             topics.CREDENTIAL_REINSTATED_V1,
             topics.CREDENTIAL_EXPIRED_V1,
             topics.CREDENTIAL_EXPIRING_V1,
-            topics.PATHWAY_DEFINED_V1,
         ),
     ),
     Party(
@@ -126,8 +127,9 @@ PARTIES: Final = (
 TOPIC_DESCRIPTIONS: Final[Mapping[str, str]] = {
     topics.CREDENTIALS_TOPIC: "Every lifecycle event of a credential, keyed by credential id so "
     "that one credential's events stay in order.",
-    topics.PATHWAYS_TOPIC: "Stackable pathways: their definitions and the holders who complete "
-    "them.",
+    topics.PATHWAYS_TOPIC: "Stackable pathways: their definitions (keyed by pathway id) and the "
+    "holders who complete them (keyed by holder id; one completion per holder and pathway, its "
+    "id derived from both).",
     topics.INSTITUTIONS_TOPIC: "Institutions' API keys, issued and revoked (by digest, never the "
     "key itself), keyed by institution id.",
     topics.ISSUANCE_REQUESTS_TOPIC: "One topic per institution, where its registrar system posts "

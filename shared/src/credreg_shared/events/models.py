@@ -149,12 +149,25 @@ class PathwayDefined(EventData):
     name: NonEmptyStr
     required_achievement_ids: tuple[NonEmptyStr, ...]
     award_achievement_id: NonEmptyStr | None = None
+    required_count: int | None = None
+    """"N of M": how many of the achievements complete it (None: all of them)."""
+    award: dict[str, Any] | None = None
+    """The stacked credential to award on completion: an issuance command
+    (`credreg_shared.issuance.IssueCredential`) without its ``holder_id`` (None: no award)."""
 
     @model_validator(mode="after")
     def _requires_something(self) -> Self:
         if not self.required_achievement_ids:
             raise ValueError("a pathway requires at least one achievement")
+        total = len(set(self.required_achievement_ids))
+        if self.required_count is not None and not 1 <= self.required_count <= total:
+            raise ValueError("required_count must be between 1 and the number of achievements")
         return self
+
+    @property
+    def needed(self) -> int:
+        """How many of the achievements complete the pathway."""
+        return self.required_count or len(set(self.required_achievement_ids))
 
     def event_subject(self) -> str:
         """The pathway id."""
@@ -162,7 +175,8 @@ class PathwayDefined(EventData):
 
 
 class PathwayCompleted(EventData):
-    """A holder holds valid credentials for every achievement a pathway requires."""
+    """A holder holds active credentials for as many of a pathway's achievements as it requires
+    (published once per holder and pathway, with an id derived from both)."""
 
     event_type: ClassVar[str] = topics.PATHWAY_COMPLETED_V1
     topic: ClassVar[str] = topics.PATHWAYS_TOPIC
@@ -172,6 +186,9 @@ class PathwayCompleted(EventData):
     holder_id: NonEmptyStr
     credential_ids: tuple[NonEmptyStr, ...]
     award_achievement_id: NonEmptyStr | None = None
+    award: dict[str, Any] | None = None
+    """The pathway's stacked credential as defined (an issuance command without its
+    ``holder_id``): the issuer awards it to ``holder_id`` once (None: no award)."""
 
     def event_subject(self) -> str:
         """The pathway id."""

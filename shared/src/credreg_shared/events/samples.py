@@ -31,6 +31,14 @@ VALID_UNTIL = datetime(2028, 1, 15, 9, 0, tzinfo=UTC)
 RENEWAL = Renewal(
     url="https://issuer.credreg.example/renew/cpr", text="Take the 2028 CPR refresher course."
 )
+PATHWAY_AWARD = {
+    "achievement": {
+        "name": "First Responder Certificate",
+        "achievement_type": "Certificate",
+        "competencies": [{"name": "Respond to an emergency", "code": "FR-1"}],
+    }
+}
+"""A pathway's stacked credential: an issuance command without its holder."""
 
 
 def sample_credential_id() -> str:
@@ -124,14 +132,20 @@ def every_event_kind(credential_id: str | None = None) -> list[EventData]:
             pathway_id="https://issuer.credreg.example/pathways/first-responder",
             issuer_id=SAMPLE_ISSUER,
             name="First Responder",
-            required_achievement_ids=("https://issuer.credreg.example/achievements/cpr-2026",),
-            award_achievement_id="https://issuer.credreg.example/achievements/first-responder",
+            required_achievement_ids=(
+                "https://issuer.credreg.example/achievements/cpr-2026",
+                "https://issuer.credreg.example/achievements/first-aid-2026",
+                "https://issuer.credreg.example/achievements/triage-2026",
+            ),
+            required_count=2,
+            award=PATHWAY_AWARD,
         ),
         PathwayCompleted(
             pathway_id="https://issuer.credreg.example/pathways/first-responder",
             issuer_id=SAMPLE_ISSUER,
             holder_id=SAMPLE_HOLDER,
             credential_ids=(credential_id,),
+            award=PATHWAY_AWARD,
         ),
         ApiKeyIssued(
             institution_id=SAMPLE_ISSUER, key_id="k1", digest="0" * 64, scopes=("revoke",)

@@ -26,6 +26,15 @@ from credreg_registry.layout import (
     ViewChanges,
     ViewSnapshot,
 )
+from credreg_registry.pathway_layout import (
+    COMPLETIONS,
+    COMPONENTS,
+    HOLDER_PATHWAYS,
+    OUTBOX,
+    PATHWAY_INDEX,
+    PATHWAYS,
+    index_key,
+)
 from credreg_shared.storage.fakes import apply_update
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
@@ -202,3 +211,75 @@ class InMemoryHolderStore:
             return False
         document.update(copy.deepcopy(dict(fields)))
         return True
+
+
+class InMemoryPathwayStore:
+    """``PathwayStore`` over dictionaries, with MongoDB's semantics (unique ``_id`` claims)."""
+
+    def __init__(self) -> None:
+        self.collections: dict[str, dict[str, Document]] = defaultdict(dict)
+
+    async def find_one(self, collection: str, document_id: str) -> Document | None:
+        """One document, or None."""
+        found = self.collections[collection].get(document_id)
+        return copy.deepcopy(found) if found is not None else None
+
+    async def find_many(self, collection: str, document_ids: Sequence[str]) -> list[Document]:
+        """The documents that exist among these ids."""
+        found = [await self.find_one(collection, i) for i in document_ids]
+        return [d for d in found if d is not None]
+
+    async def put_definition(self, document: Document, *, dropped: Sequence[str]) -> None:
+        """Keep a definition, list it under its achievements, unlist it from `dropped`."""
+        pathway_id = document["_id"]
+        self.collections[PATHWAYS][pathway_id] = copy.deepcopy(document)
+        index = self.collections[PATHWAY_INDEX]
+        for achievement in document["achievement_ids"]:
+            entry = index.setdefault(
+                index_key(document["issuer_id"], achievement),
+                {"_id": index_key(document["issuer_id"], achievement), "pathways": []},
+            )
+            if pathway_id not in entry["pathways"]:
+                entry["pathways"].append(pathway_id)
+        for key in dropped:
+            if key in index:
+                index[key]["pathways"] = [p for p in index[key]["pathways"] if p != pathway_id]
+
+    async def add_components(self, members: Mapping[str, Sequence[str]]) -> None:
+        """Add credential ids to components (created if absent)."""
+        for key, ids in members.items():
+            entry = self.collections[COMPONENTS].setdefault(key, {"_id": key, "ids": []})
+            entry["ids"] += [i for i in ids if i not in entry["ids"]]
+
+    async def add_holder_pathways(self, started: Mapping[str, Sequence[str]]) -> None:
+        """Note that holders started these pathways."""
+        for holder_id, pathway_ids in started.items():
+            entry = self.collections[HOLDER_PATHWAYS].setdefault(
+                holder_id, {"_id": holder_id, "pathways": []}
+            )
+            entry["pathways"] += [p for p in pathway_ids if p not in entry["pathways"]]
+
+    async def mark_pending(self, key: str, *, at: datetime) -> None:
+        """The outbox marker of a completion about to be claimed (kept if there is one)."""
+        self.collections[OUTBOX].setdefault(key, {"_id": key, "at": at})
+
+    async def claim(self, key: str, document: Document) -> bool:
+        """Insert the completion; False when it was claimed before."""
+        if key in self.collections[COMPLETIONS]:
+            return False
+        self.collections[COMPLETIONS][key] = copy.deepcopy(document)
+        return True
+
+    async def published(self, key: str) -> None:
+        """Flag the completion published and drop its marker."""
+        if key in self.collections[COMPLETIONS]:
+            self.collections[COMPLETIONS][key]["published"] = True
+        self.collections[OUTBOX].pop(key, None)
+
+    async def pending(self, *, before: datetime) -> list[str]:
+        """The keys of the markers written before `before`."""
+        return [k for k, d in self.collections[OUTBOX].items() if d["at"] < before]
+
+    async def drop_marker(self, key: str) -> None:
+        """Drop a marker whose claim was never made."""
+        self.collections[OUTBOX].pop(key, None)
