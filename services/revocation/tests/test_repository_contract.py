@@ -62,6 +62,32 @@ async def status(repository: CredentialRepository) -> str | None:
 class RepositoryContract:
     """The behaviour every `CredentialRepository` must have; subclasses give `repository`."""
 
+    async def test_a_claim_counts_a_change_and_is_refused_for_a_stale_count(
+        self, repository: CredentialRepository
+    ) -> None:
+        assert await issued(repository)
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and record.changes == 0
+
+        async def claimed(event_id: str, changes: int) -> CredentialRecord | None:
+            return await repository.claim(
+                CREDENTIAL,
+                issuer_id=ISSUER,
+                event_id=event_id,
+                status="suspended",
+                sources=frozenset({"active"}),
+                changes=changes,
+            )
+
+        assert await claimed("e-1", changes=1) is None, "a count that is not the credential's"
+        assert await claimed("e-1", changes=0) is not None
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and (record.status, record.changes) == ("suspended", 1)
+        assert await repository.release(CREDENTIAL, event_id="e-1", status="active")
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and (record.status, record.changes) == ("active", 0)
+        assert await claimed("e-1", changes=0) is not None, "the retry counts from the same place"
+
     async def test_issued_once_is_active_and_a_redelivery_is_reported(
         self, repository: CredentialRepository
     ) -> None:
@@ -217,6 +243,27 @@ class RepositoryContract:
         assert await repository.outbox(CREDENTIAL) is None
         assert await repository.pending(before=T0 + timedelta(days=1)) == []
         assert await status(repository) == "revoked"
+
+    async def test_a_losing_request_for_the_same_change_keeps_the_winners_marker(
+        self, repository: CredentialRepository
+    ) -> None:
+        # Two requests for one change derive one event id: both note it, one claims.
+        await issued(repository)
+        event = KafkaRecord(b"urn:uuid:c-1", b"{}", [("ce_id", b"e-1")])
+        await repository.mark_pending(CREDENTIAL, event_id="e-1", at=T0)
+        await repository.mark_pending(CREDENTIAL, event_id="e-1", at=T0)  # the loser's: no error
+        await repository.claim(
+            CREDENTIAL, issuer_id=ISSUER, event_id="e-1", status="revoked", sources=REVOCABLE,
+            outbox=event,
+        )  # fmt: skip
+        await repository.forget_pending(CREDENTIAL, event_id="e-1")  # the loser gives up
+        later = T0 + timedelta(days=1)
+        assert await repository.pending(before=later) == [(CREDENTIAL, "e-1")], "marker lost"
+        assert await repository.outbox(CREDENTIAL) == ("e-1", event), "outbox cleared"
+        await repository.published(CREDENTIAL, event_id="e-1")
+        await repository.mark_pending(CREDENTIAL, event_id="e-9", at=T0)
+        await repository.forget_pending(CREDENTIAL, event_id="e-9")  # no claim: dropped
+        assert await repository.pending(before=later) == []
 
     async def test_a_release_drops_the_outbox_and_the_marker(
         self, repository: CredentialRepository

@@ -177,6 +177,32 @@ async def test_broker_down_undoes_the_claim_and_a_retry_succeeds(service: Servic
     assert len(service.published()) == 1
 
 
+async def test_a_retry_after_an_unacknowledged_publish_repeats_its_event_id() -> None:
+    # The broker may store a record whose ack never came: the retry must publish under the same
+    # id, so that consumers apply the change once, whichever copies reach the log.
+    attempted: list[str] = []
+
+    class LateBroker(InMemoryPublisher):
+        async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
+            attempted.append(envelope.id)
+            if len(attempted) < 3:
+                raise no_ack(TimeoutError())
+            await super().publish(envelope, topic=topic)
+
+    service = Service(LateBroker())
+    await service.issue()
+    suspend = ChangeStatus(CREDENTIAL, OWNER, SUSPENSION)
+    assert [await outcome(service, suspend) for _ in range(3)] == [503, 503, 202]
+    assert len(set(attempted)) == 1, "a retried request published under a new id"
+    [event] = service.published()
+    assert event.id == attempted[0]
+    # The next change of the credential gets an id of its own.
+    await service.changes.handle(ChangeStatus(CREDENTIAL, OWNER, REINSTATEMENT))
+    await service.changes.handle(suspend)
+    ids = [e.id for e in service.published()]
+    assert len(ids) == len(set(ids)) == 3
+
+
 async def test_a_broker_that_never_answers_in_time_is_a_503_with_the_claim_undone() -> None:
     # The real bound on the wait is the Kafka publisher's (tested in shared): past it, the
     # publisher raises PublishUnavailable, as this one does at once.

@@ -27,6 +27,9 @@ class CredentialRecord:
     busy: bool = False
     """An earlier change's event still waits in the outbox."""
     superseded_by: str | None = None
+    changes: int = 0
+    """How many requested changes (claims) the credential has had: a change's event id is
+    derived from it, so a retried request publishes under the id of the attempt it repeats."""
 
 
 @dataclass(frozen=True)

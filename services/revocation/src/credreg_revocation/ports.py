@@ -76,22 +76,31 @@ class CredentialRepository(Protocol):
         sources: frozenset[str],
         outbox: KafkaRecord | None = None,
         superseded_by: str | None = None,
+        changes: int | None = None,
     ) -> CredentialRecord | None:
         """Atomically move an `issuer_id` credential from `sources` to `status`, marking
-        `event_id` applied and keeping `outbox` (its event, to publish) and `superseded_by` in
-        the same write; the record as it was before, or None when nothing matched."""
+        `event_id` applied, counting one more change and keeping `outbox` (its event, to
+        publish) and `superseded_by` in the same write; only while it has had exactly `changes`
+        changes, when given. The record as it was before, or None when nothing matched."""
         ...
 
     async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
-        """Undo the claim made with `event_id` (back to `status`, its outbox dropped); False if
-        it is not there."""
+        """Undo the claim made with `event_id` (back to `status`, its outbox dropped, the change
+        uncounted); False if it is not there."""
         ...
 
     # The outbox: a claim keeps its event in the credential's document until the broker has
     # it; a pending marker (written first, in a small collection) lets the relay find it.
 
     async def mark_pending(self, credential_id: str, *, event_id: str, at: datetime) -> None:
-        """Note, before claiming, that `credential_id` may get an outbox event `event_id`."""
+        """Note, before claiming, that `credential_id` may get an outbox event `event_id`
+        (nothing when a concurrent request for the same change noted it already)."""
+        ...
+
+    async def forget_pending(self, credential_id: str, *, event_id: str) -> None:
+        """Drop the marker of `event_id` after a claim that did not happen, unless the
+        credential's outbox holds that very event (a concurrent request for the same change
+        claimed it: its marker stays until the broker has it)."""
         ...
 
     async def pending(self, *, before: datetime) -> list[tuple[str, str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +18,12 @@ from credreg_revocation.domain import (
 )
 from credreg_revocation.ports import CredentialRepository
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
-from credreg_shared.events.cloudevents import from_record, new_envelope, to_record
+from credreg_shared.events.cloudevents import (
+    derived_event_id,
+    from_record,
+    new_envelope,
+    to_record,
+)
 from credreg_shared.messaging.ports import EventPublisher
 from credreg_shared.workers import StoppableLoop
 
@@ -71,7 +75,12 @@ class StatusChanges:
                 **event_details(command),
             }
         )
-        event_id = str(uuid.uuid4())
+        # Derived from the credential and how many changes it had: a request retried after a
+        # publish that timed out (claim undone, its record perhaps on the log after all)
+        # publishes under the same id, so consumers apply the change once.
+        event_id = derived_event_id(
+            credential_id, f"change-{record.changes + 1}:{transition.target}"
+        )
         envelope = new_envelope(data, source=self.source, event_id=event_id)
         # The marker first: whatever happens after the claim, the relay can find its event.
         await self.credentials.mark_pending(credential_id, event_id=event_id, at=self.clock())
@@ -83,17 +92,17 @@ class StatusChanges:
             sources=transition.sources,
             outbox=to_record(envelope),
             superseded_by=command.superseded_by,
+            changes=record.changes,
         )
         if before is None:
-            await self.credentials.published(credential_id, event_id=event_id)  # its marker
+            # Never `published`: a concurrent request for the same change may hold this very
+            # event in the outbox, still waiting for its ack.
+            await self.credentials.forget_pending(credential_id, event_id=event_id)
             current = await self.credentials.get(credential_id)
-            if (
-                current is not None
-                and current.status in transition.sources
-                and await self.credentials.outbox(credential_id) is not None
-            ):
+            if current is not None and current.status in transition.sources:
                 # Allowed, but an earlier change's event is still on its way (a request that
-                # waits for its ack, or the relay after a crash): this one goes after it.
+                # waits for its ack, or the relay after a crash), or another change came in
+                # since it was read: this one goes after it.
                 raise PublishUnavailable(
                     "an earlier change of this credential is still on its way to the event "
                     "log; retry in a few seconds"

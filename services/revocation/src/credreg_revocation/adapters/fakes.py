@@ -137,6 +137,7 @@ class InMemoryCredentialRepository:
         sources: frozenset[str],
         outbox: KafkaRecord | None = None,
         superseded_by: str | None = None,
+        changes: int | None = None,
     ) -> CredentialRecord | None:
         """Atomically move an owned credential from `sources` to `status`, its event in the
         outbox; the record before."""
@@ -146,8 +147,12 @@ class InMemoryCredentialRepository:
             return None
         if entry.record.status not in sources or entry.outbox is not None:
             return None
+        if changes is not None and entry.record.changes != changes:
+            return None
         before = entry.record
-        entry.record = replace(before, status=status, superseded_by=superseded_by)
+        entry.record = replace(
+            before, status=status, superseded_by=superseded_by, changes=before.changes + 1
+        )
         entry.claimed_by = event_id
         entry.applied.add(event_id)
         if outbox is not None:
@@ -160,7 +165,7 @@ class InMemoryCredentialRepository:
         entry = self.entries.get(credential_id)
         if entry is None or entry.claimed_by != event_id:
             return False
-        entry.record = replace(entry.record, status=status)
+        entry.record = replace(entry.record, status=status, changes=entry.record.changes - 1)
         entry.claimed_by = None
         entry.outbox = None
         entry.applied.discard(event_id)
@@ -170,7 +175,15 @@ class InMemoryCredentialRepository:
     async def mark_pending(self, credential_id: str, *, event_id: str, at: datetime) -> None:
         """Note, before claiming, that `credential_id` may get an outbox event `event_id`."""
         await asyncio.sleep(0)
-        self.markers[event_id] = (credential_id, at)
+        self.markers.setdefault(event_id, (credential_id, at))
+
+    async def forget_pending(self, credential_id: str, *, event_id: str) -> None:
+        """Drop the marker unless the outbox holds its event."""
+        await asyncio.sleep(0)
+        entry = self.entries.get(credential_id)
+        if entry is not None and entry.outbox is not None and entry.outbox[0] == event_id:
+            return
+        self.markers.pop(event_id, None)
 
     async def pending(self, *, before: datetime) -> list[tuple[str, str]]:
         """(credential id, event id) of the markers written before `before`."""

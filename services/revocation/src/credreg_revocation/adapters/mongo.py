@@ -8,6 +8,7 @@ PyMongo's outages leave this module as `StorageUnavailable` (``@storage_adapter`
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ COLLECTION = "credentials"
 PENDING = "outbox_pending"
 CLAIM_FIELD = "claimed_by"
 OUTBOX_FIELD = "outbox"
+CHANGES_FIELD = "changes"
 ANNOUNCED_FIELD = "announced"
 INDEXES = [index(COLLECTION, ("issuer_id", 1))]
 
@@ -155,14 +157,15 @@ class MongoCredentialRepository:
         sources: frozenset[str],
         outbox: KafkaRecord | None = None,
         superseded_by: str | None = None,
+        changes: int | None = None,
     ) -> CredentialRecord | None:
         """Atomically move an owned credential from `sources` to `status`, its event in the
         outbox of the same document; the record before."""
-        changes: Document = {"status": status, CLAIM_FIELD: event_id}
+        update: Document = {"status": status, CLAIM_FIELD: event_id}
         if outbox is not None:
-            changes[OUTBOX_FIELD] = _outbox_document(event_id, outbox)
+            update[OUTBOX_FIELD] = _outbox_document(event_id, outbox)
         if superseded_by is not None:
-            changes["superseded_by"] = superseded_by
+            update["superseded_by"] = superseded_by
         before = await self.collection.find_one_and_update(
             {
                 "_id": credential_id,
@@ -170,8 +173,13 @@ class MongoCredentialRepository:
                 "status": {"$in": sorted(sources)},
                 # An earlier change whose event is still in the outbox goes out first.
                 OUTBOX_FIELD: None,
+                **_changes_so_far(changes),
             },
-            {"$set": changes, "$addToSet": {APPLIED_EVENTS_FIELD: event_id}},
+            {
+                "$set": update,
+                "$addToSet": {APPLIED_EVENTS_FIELD: event_id},
+                "$inc": {CHANGES_FIELD: 1},
+            },
             return_document=ReturnDocument.BEFORE,
         )
         return as_record(before) if before is not None else None
@@ -186,6 +194,7 @@ class MongoCredentialRepository:
                 "$set": {"status": status},
                 "$unset": {CLAIM_FIELD: "", OUTBOX_FIELD: ""},
                 "$pull": {APPLIED_EVENTS_FIELD: event_id},
+                "$inc": {CHANGES_FIELD: -1},
             },
         )
         await self.markers.delete_one({"_id": event_id})
@@ -193,8 +202,20 @@ class MongoCredentialRepository:
 
     async def mark_pending(self, credential_id: str, *, event_id: str, at: datetime) -> None:
         """Note, before claiming, that `credential_id` may get an outbox event `event_id`."""
-        # Keyed by the event: concurrent requests on one credential each keep their own.
-        await self.markers.insert_one({"_id": event_id, "credential_id": credential_id, "at": at})
+        # Keyed by the event, which is derived from the change: concurrent requests for one
+        # change share one marker (the first keeps it).
+        with contextlib.suppress(DuplicateKeyError):
+            await self.markers.insert_one(
+                {"_id": event_id, "credential_id": credential_id, "at": at}
+            )
+
+    async def forget_pending(self, credential_id: str, *, event_id: str) -> None:
+        """Drop the marker of a claim that did not happen, unless the outbox holds its event."""
+        found = await self.collection.find_one({"_id": credential_id}, {OUTBOX_FIELD: 1})
+        kept = found.get(OUTBOX_FIELD) if found else None
+        if kept and kept.get("event_id") == event_id:
+            return
+        await self.markers.delete_one({"_id": event_id})
 
     async def pending(self, *, before: datetime) -> list[tuple[str, str]]:
         """(credential id, event id) of the markers written before `before` (a handful: only
@@ -218,6 +239,13 @@ class MongoCredentialRepository:
             {"$unset": {OUTBOX_FIELD: ""}},
         )
         await self.markers.delete_one({"_id": event_id})
+
+
+def _changes_so_far(changes: int | None) -> Document:
+    # Documents from before the count have none: they count as 0 (null matches a missing field).
+    if changes is None:
+        return {}
+    return {CHANGES_FIELD: {"$in": [0, None]}} if changes == 0 else {CHANGES_FIELD: changes}
 
 
 def _outbox_document(event_id: str, record: KafkaRecord) -> Document:
@@ -246,4 +274,5 @@ def as_record(document: Document) -> CredentialRecord:
         announced=frozenset(document.get(ANNOUNCED_FIELD, ())),
         busy=bool(document.get(OUTBOX_FIELD)),
         superseded_by=document.get("superseded_by"),
+        changes=int(document.get(CHANGES_FIELD) or 0),
     )
