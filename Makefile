@@ -17,6 +17,7 @@ help:
 	@echo "make bench-expiry     100,000 credentials falling due in one minute (ARGS='--credentials 5000')"
 	@echo "make bench-streams    1,000 open SSE streams: notifier memory and latency"
 	@echo "make bench-webhooks   revocation → webhook latency, 1,000 subscriptions (ARGS='--rate 10 --sse')"
+	@echo "make faults           fault driver: 100,000 lifecycle events under kills, invariants checked (ARGS='--events 5000 --short')"
 	@echo "make infra-up | infra-down | infra-status   the local Kafka + Mongo server alone"
 
 deps:
@@ -80,3 +81,9 @@ bench-streams: deps
 .PHONY: bench-webhooks
 bench-webhooks: deps
 	@scripts/bench-webhooks.sh $(ARGS)
+
+# The fault driver (issue #15, part 1): kills services, the broker and the Mongo server under load
+# and checks every invariant (ARGS='--events 5000 --short').
+.PHONY: faults
+faults: deps
+	@scripts/faults.sh $(ARGS)

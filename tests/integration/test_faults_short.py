@@ -1,0 +1,110 @@
+"""The fault driver's short version (issue #15, part 1): 5,000 lifecycle events over the whole
+system as processes (two replicas of each service), on the driver's own Kafka and Mongo-wire
+server (private ports, wiped at the end), one fault of each kind with shortened down-times.
+
+Opt-in (`CREDREG_FAULTS_SHORT=1`): it takes 7 to 10 minutes on the 2-core machine, well over
+what `make test` can spend on one test. `make faults` runs the full version; bench/faults/
+faults.py says how.
+
+Loss, a wrong view, a wrong status-list bit and a notice neither delivered nor dead fail it.
+A change put on the log twice (distinct event ids) is a known finding of this driver (a
+revocation, suspension or reinstatement answered 503 after the publish timeout while the broker
+is down still reaches the log later, and the retry publishes it again): reported as xfail with
+the figures until it is fixed, so that it stays visible.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _driver() -> Any:
+    """bench/faults/faults.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "credreg_fault_driver", REPO / "bench" / "faults" / "faults.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+faults = _driver()
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("CREDREG_FAULTS_SHORT") != "1",
+        reason="7-10 min on 2 cores: run with CREDREG_FAULTS_SHORT=1 (or `make faults`)",
+    ),
+]
+
+
+@pytest.mark.timeout(1500)
+def test_short_fault_run_loses_nothing(tmp_path: Path) -> None:
+    exit_code = faults.main(
+        [
+            "--events",
+            "5000",
+            "--short",
+            "--settle",
+            "240",
+            "--patience",
+            "240",
+            # Ports and a folder of its own: never the suite's broker or a `make up`.
+            "--kafka-port",
+            "39692",
+            "--controller-port",
+            "39693",
+            "--mongo-port",
+            "57617",
+            "--infra-dir",
+            str(REPO / ".local" / "faults-test-infra"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    [written] = tmp_path.glob("faults-*.json")
+    result: dict[str, Any] = json.loads(written.read_text())
+    keys = ("log", "registry", "status_lists", "notices", "problems")
+    summary = json.dumps({k: result[k] for k in keys}, indent=1, default=str)[:6000]
+    log, notices = result["log"], result["notices"]
+    assert exit_code in (0, 1), summary
+    assert {f["kind"] for f in result["faults"]} == {
+        "service",
+        "broker",
+        "mongo",
+        "webhook",
+        "replica",
+    }
+    assert log["lost"] == 0, summary
+    assert log["expired_missing"] == 0, summary
+    assert result["registry"]["invisible"] == 0, summary
+    assert result["registry"]["wrong_status"] == 0, summary
+    assert result["status_lists"]["bits_wrong"] == 0, summary
+    assert notices["neither_delivered_nor_dead"] == 0, summary
+    known = (
+        log["duplicated"],
+        log["out_of_order"],
+        log["final_status_not_as_acknowledged"],
+        notices["duplicate"],
+    )
+    if any(known):
+        pytest.xfail(
+            "known finding (a change answered 503 after the publish timeout still reaches the "
+            "log, and its retry publishes it again): {} changes on the log twice, {} "
+            "credentials out of order, {} not where the acknowledged requests left them, {} "
+            "notices for a change told twice; {}".format(*known, written)
+        )
+    assert exit_code == 0, summary
