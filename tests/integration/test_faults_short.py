@@ -6,11 +6,11 @@ Opt-in (`CREDREG_FAULTS_SHORT=1`): it takes 7 to 10 minutes on the 2-core machin
 what `make test` can spend on one test. `make faults` runs the full version; bench/faults/
 faults.py says how.
 
-Loss, a wrong view, a wrong status-list bit and a notice neither delivered nor dead fail it.
-A change put on the log twice (distinct event ids) is a known finding of this driver (a
-revocation, suspension or reinstatement answered 503 after the publish timeout while the broker
-is down still reaches the log later, and the retry publishes it again): reported as xfail with
-the figures until it is fixed, so that it stays visible.
+Loss, a change on the log twice (distinct event ids), a credential out of order, a wrong view,
+a wrong status-list bit, a notice told twice and a notice neither delivered nor dead fail it.
+(The driver found changes on the log twice until the revocation service derived a change's
+event id from the credential and its count of changes: a 503 after the publish timeout, while
+the broker is down, still reaches the log later, and the retry now publishes the same event.)
 """
 
 from __future__ import annotations
@@ -94,17 +94,10 @@ def test_short_fault_run_loses_nothing(tmp_path: Path) -> None:
     assert result["registry"]["wrong_status"] == 0, summary
     assert result["status_lists"]["bits_wrong"] == 0, summary
     assert notices["neither_delivered_nor_dead"] == 0, summary
-    known = (
-        log["duplicated"],
-        log["out_of_order"],
-        log["final_status_not_as_acknowledged"],
-        notices["duplicate"],
-    )
-    if any(known):
-        pytest.xfail(
-            "known finding (a change answered 503 after the publish timeout still reaches the "
-            "log, and its retry publishes it again): {} changes on the log twice, {} "
-            "credentials out of order, {} not where the acknowledged requests left them, {} "
-            "notices for a change told twice; {}".format(*known, written)
-        )
+    # Since the revocation service derives a change's event id from the credential and its
+    # count of changes, a retried change is the same event: no change twice, none out of order.
+    assert log["duplicated"] == 0, summary
+    assert log["out_of_order"] == 0, summary
+    assert log["final_status_not_as_acknowledged"] == 0, summary
+    assert notices["duplicate"] == 0, summary
     assert exit_code == 0, summary
