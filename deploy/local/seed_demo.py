@@ -88,7 +88,11 @@ def subscribe_wallet(client: httpx.Client) -> dict[str, Any]:
     # v2: subscriptions have owners now; an older one (no owner) hears of nothing.
     marker = RUN_DIR / "demo-subscription-v2.json"
     if marker.exists():
-        return httpx.Response(200, content=marker.read_bytes()).json()  # type: ignore[no-any-return]
+        kept: dict[str, Any] = httpx.Response(200, content=marker.read_bytes()).json()
+        # The databases may have been wiped since (`infra.py down --wipe`): look it up.
+        found = client.get(f"{NOTIFIER}/v1/subscriptions/{kept['id']}", headers=REGISTRAR)
+        if found.status_code == 200:
+            return kept
     # As the demo university: it hears of the credentials it issues to the learner.
     response = client.post(
         f"{NOTIFIER}/v1/subscriptions",
