@@ -114,7 +114,11 @@ class RepositoryContract:
         assert await status_event(repository, "e-revoked", "revoked", {"active"})
         assert await issued(repository)
         assert await repository.get(CREDENTIAL) == CredentialRecord(
-            CREDENTIAL, ISSUER, HOLDER, "revoked"
+            CREDENTIAL,
+            ISSUER,
+            HOLDER,
+            "revoked",
+            changes=1,  # a change from the log, counted
         )
 
     async def test_claim_is_conditional_and_returns_the_record_before(

@@ -203,6 +203,30 @@ async def test_a_retry_after_an_unacknowledged_publish_repeats_its_event_id() ->
     assert len(ids) == len(set(ids)) == 3
 
 
+async def test_a_view_rebuilt_from_the_log_derives_new_ids_past_the_logged_changes() -> None:
+    # Replayed from offset 0, the view counts every change on the log, so the next change's
+    # derived id is one no consumer has seen (else it would be dropped as a repeat).
+    first = Service()
+    await first.issue()
+    for transition in (SUSPENSION, REINSTATEMENT):
+        await first.changes.handle(ChangeStatus(CREDENTIAL, OWNER, transition))
+    logged = first.published()
+    rebuilt = Service()
+    await rebuilt.issue()
+    for event in logged:
+        data = event.data_as(models.CredentialEvent)
+        await rebuilt.credentials.record_status(
+            CREDENTIAL,
+            issuer_id=data.issuer_id,
+            holder_id=data.holder_id,
+            event_id=event.id,
+            status="suspended" if "suspended" in event.type else "active",
+            sources=frozenset({"active", "suspended"}),
+        )
+    changed = await rebuilt.changes.handle(ChangeStatus(CREDENTIAL, OWNER, SUSPENSION))
+    assert changed.event_id not in {event.id for event in logged}
+
+
 async def test_a_broker_that_never_answers_in_time_is_a_503_with_the_claim_undone() -> None:
     # The real bound on the wait is the Kafka publisher's (tested in shared): past it, the
     # publisher raises PublishUnavailable, as this one does at once.

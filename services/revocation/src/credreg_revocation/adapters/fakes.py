@@ -117,13 +117,13 @@ class InMemoryCredentialRepository:
         await asyncio.sleep(0)
         entry = self.entries.get(credential_id)
         if entry is None:
-            record = CredentialRecord(credential_id, issuer_id, holder_id, status)
+            record = CredentialRecord(credential_id, issuer_id, holder_id, status, changes=1)
             self.entries[credential_id] = _Entry(record, {event_id})
             return True
         if event_id in entry.applied:
             return False
-        if entry.record.status in sources:
-            entry.record = replace(entry.record, status=status)
+        moved = entry.record.status if entry.record.status not in sources else status
+        entry.record = replace(entry.record, status=moved, changes=entry.record.changes + 1)
         entry.applied.add(event_id)
         return True
 

@@ -123,7 +123,12 @@ class MongoCredentialRepository:
         not_applied = {"_id": credential_id, APPLIED_EVENTS_FIELD: {"$ne": event_id}}
         moved = await self.collection.update_one(
             {**not_applied, "status": {"$in": sorted(sources)}},
-            {"$set": {"status": status}, "$addToSet": {APPLIED_EVENTS_FIELD: event_id}},
+            {
+                "$set": {"status": status},
+                "$addToSet": {APPLIED_EVENTS_FIELD: event_id},
+                # Counted as a change: a view rebuilt from the log derives later ids past it.
+                "$inc": {CHANGES_FIELD: 1},
+            },
         )
         if moved.matched_count:
             return True
@@ -136,6 +141,7 @@ class MongoCredentialRepository:
                     "holder_id": holder_id,
                     "status": status,
                     APPLIED_EVENTS_FIELD: [event_id],
+                    CHANGES_FIELD: 1,
                 }
             )
             return True
@@ -143,7 +149,8 @@ class MongoCredentialRepository:
             pass
         # The credential's status rules the event out (e.g. suspended after revoked): only mark.
         marked = await self.collection.update_one(
-            not_applied, {"$addToSet": {APPLIED_EVENTS_FIELD: event_id}}
+            not_applied,
+            {"$addToSet": {APPLIED_EVENTS_FIELD: event_id}, "$inc": {CHANGES_FIELD: 1}},
         )
         return marked.matched_count == 1
 
