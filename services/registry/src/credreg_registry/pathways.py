@@ -60,7 +60,7 @@ from credreg_registry.pathway_layout import (
     index_key,
 )
 from credreg_registry.ports import ViewDocuments
-from credreg_shared.errors import PublishUnavailable, StorageUnavailable
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable, raise_if_cancelling
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import (
     Envelope,
@@ -469,7 +469,8 @@ class CompletionRelay:
         while not self.loop.stopping:
             try:
                 await self.tracker.relay_once(grace=self.grace, stale=self.stale)
-            except (StorageUnavailable, PublishUnavailable):
+            except (StorageUnavailable, PublishUnavailable) as outage:
+                raise_if_cancelling(outage)
                 log.warning("pathway completion relay paused: will retry", exc_info=True)
             await self.loop.pause(self.poll)
 

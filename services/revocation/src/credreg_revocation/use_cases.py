@@ -17,7 +17,7 @@ from credreg_revocation.domain import (
     still_valid,
 )
 from credreg_revocation.ports import CredentialRepository
-from credreg_shared.errors import PublishUnavailable, StorageUnavailable
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable, raise_if_cancelling
 from credreg_shared.events.cloudevents import (
     derived_event_id,
     from_record,
@@ -173,7 +173,8 @@ class OutboxRelay:
         while not self.loop.stopping:
             try:
                 await self.relay_once()
-            except (StorageUnavailable, PublishUnavailable):
+            except (StorageUnavailable, PublishUnavailable) as outage:
+                raise_if_cancelling(outage)
                 log.warning("outbox relay paused: will retry", exc_info=True)
             await self.loop.pause(self.poll)
 

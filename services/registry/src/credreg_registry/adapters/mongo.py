@@ -331,8 +331,9 @@ class MongoChallenges:
 
 
 @storage_adapter
-class MongoHolderStore:
-    """`HolderStore` in the service's base database (see ``holder_layout``)."""
+class MongoReadsById:
+    """Reads by ``_id`` in any collection of one database: the stores built on them (holders'
+    data, pathways) read nothing else."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
@@ -347,6 +348,11 @@ class MongoHolderStore:
             return []
         cursor = self.db[collection].find({"_id": {"$in": list(dict.fromkeys(document_ids))}})
         return await cursor.to_list(None)
+
+
+@storage_adapter
+class MongoHolderStore(MongoReadsById):
+    """`HolderStore` in the service's base database (see ``holder_layout``)."""
 
     async def set_consent(
         self, credential_id: str, fields: Mapping[str, Any], *, claim_posting: bool

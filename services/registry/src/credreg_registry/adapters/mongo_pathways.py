@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pymongo import UpdateOne
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from credreg_registry.adapters.mongo import MongoReadsById
 from credreg_registry.pathway_layout import (
     COMPLETIONS,
     COMPONENTS,
@@ -22,21 +22,8 @@ from credreg_shared.storage import Document, storage_adapter
 
 
 @storage_adapter
-class MongoPathwayStore:
+class MongoPathwayStore(MongoReadsById):
     """``PathwayStore``: every read by ``_id``; the claim is a single insert (unique ``_id``)."""
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.db = db
-
-    async def find_one(self, collection: str, document_id: str) -> Document | None:
-        """One document, or None."""
-        return await self.db[collection].find_one({"_id": document_id})
-
-    async def find_many(self, collection: str, document_ids: Sequence[str]) -> list[Document]:
-        """The documents that exist among these ids."""
-        if not document_ids:
-            return []
-        return await self.db[collection].find({"_id": {"$in": list(document_ids)}}).to_list(None)
 
     async def put_definition(self, document: Document, *, dropped: Sequence[str]) -> None:
         """Keep a definition, list it under its achievements, unlist it from `dropped`."""
