@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import os
+import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -55,7 +57,9 @@ REPO = HERE.parent.parent
 RUNS = HERE / "runs"
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO / "bench" / "registry"))
 from baseline import latency_summary, raw_kafka_latency  # noqa: E402
+from loadgen import BIN, ensure_tool  # noqa: E402
 from service_processes import ServiceProcess, free_port  # noqa: E402
 
 ADMIN_KEY = "bench-admin-key"
@@ -66,139 +70,194 @@ def log(message: str) -> None:
     print(f"[bench-webhooks] {message}", flush=True)
 
 
-# The loopback wallet
+# The loopback wallet and the load generator, in Go: neither takes the CPU it measures from
+# the services (the Python wallet and client used to take a third of a core at 100/s).
+
+WALLET_DIR = HERE / "wallet"
+
+
+def ensure_wallet() -> Path:
+    """The Go wallet, built once per version of its source into the cache."""
+    source = b"".join((WALLET_DIR / name).read_bytes() for name in ("go.mod", "main.go"))
+    binary = BIN / f"bench-wallet-{hashlib.sha256(source).hexdigest()[:12]}"
+    if not binary.exists():
+        log("building the Go wallet (first run only)")
+        BIN.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["go", "build", "-o", str(binary), "."],
+            cwd=WALLET_DIR,
+            env={**os.environ, "GOFLAGS": "-mod=mod"},
+            check=True,
+        )
+    return binary
 
 
 @dataclass
 class Wallet:
-    """A minimal HTTP/1.1 server (keep-alive) on its own thread and event loop: records when
-    each webhook arrives, by `webhook-id` and by the credential it names."""
+    """The Go wallet as a process: records each POST's arrival (wall clock, ns) with the
+    headers and body a signature check needs, and follows holders' live streams on request."""
 
-    verify_every: int
     secrets: dict[str, str] = field(default_factory=dict)  # path → whsec_ secret
-    arrivals: dict[str, float] = field(default_factory=dict)  # webhook-id → first arrival
-    by_credential: dict[str, float] = field(default_factory=dict)  # credential id → arrival
-    raw: dict[str, float] = field(default_factory=dict)  # baseline POSTs: token → arrival
-    duplicates: int = 0
-    received: int = 0
-    verified: int = 0
-    bad_signatures: int = 0
-    unknown_paths: int = 0
     port: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _stop: asyncio.Event | None = None
-    _thread: threading.Thread | None = None
+    process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        ready = threading.Event()
+        self.process = subprocess.Popen([str(ensure_wallet())], stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        first = self.process.stdout.readline().split()
+        if first[:1] != ["listening"]:
+            raise RuntimeError(f"the Go wallet did not start: {first}")
+        self.port = int(first[1])
 
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            server = await asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=2048)
-            self.port = server.sockets[0].getsockname()[1]
-            ready.set()
-            async with server:
-                await self._stop.wait()
-
-        self._thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-        self._thread.start()
-        ready.wait(10)
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    async def status(self, client: httpx.AsyncClient) -> dict[str, int]:
+        return (await client.get(f"{self.url}/_control/status")).json()
+
+    async def dump(self, client: httpx.AsyncClient) -> dict[str, Any]:
+        return (await client.get(f"{self.url}/_control/dump", timeout=60)).json()
+
+
+def verify_sample(
+    arrivals: list[dict[str, Any]], secrets: dict[str, str], every: int
+) -> tuple[int, int]:
+    """Every `every`-th arrival's Standard Webhooks signature checked: (verified, bad)."""
+    verified = bad = 0
+    for n, arrival in enumerate(arrivals):
+        if n % every or arrival["path"] not in secrets:
+            continue
+        headers = {
+            "webhook-id": arrival["webhook_id"],
+            "webhook-timestamp": arrival["webhook_timestamp"],
+            "webhook-signature": arrival["webhook_signature"],
+        }
         try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                now = time.perf_counter()
-                lines = head.decode("latin-1").split("\r\n")
-                path = lines[0].split(" ")[1]
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self._record(path, headers, body, now)
-                writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
-                await writer.drain()
-                if headers.get("connection", "").lower() == "close":
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    def _record(self, path: str, headers: dict[str, str], body: bytes, now: float) -> None:
-        if path.startswith("/raw/"):
-            self.raw.setdefault(path[5:], now)
-            return
-        self.received += 1
-        message_id = headers.get("webhook-id", "")
-        if message_id in self.arrivals:
-            self.duplicates += 1
-            return
-        self.arrivals[message_id] = now
-        secret = self.secrets.get(path)
-        if secret is None:
-            self.unknown_paths += 1
-            return
-        notice = json.loads(body)
-        self.by_credential.setdefault(notice["data"]["credential_id"], now)
-        if self.received % self.verify_every == 0:
-            try:
-                Webhook(secret).verify(body, headers)
-                self.verified += 1
-            except Exception:  # noqa: BLE001 - any failure is a bad signature, counted
-                self.bad_signatures += 1
+            Webhook(secrets[arrival["path"]]).verify(arrival["body"].encode(), headers)
+            verified += 1
+        except Exception:  # noqa: BLE001 - any failure is a bad signature, counted
+            bad += 1
+    return verified, bad
 
 
-# Raw baselines
+def ns_of(timestamp: str) -> int:
+    """Nanoseconds since the epoch of an RFC 3339 time with up to nine decimals (vegeta's)."""
+    base, _, fraction = timestamp.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(base).replace(tzinfo=UTC).timestamp()
+    return int(seconds) * 1_000_000_000 + int((fraction + "000000000")[:9])
 
 
-async def raw_http_latency(wallet: Wallet, count: int, rate: float) -> list[float]:
-    """A plain POST from this process to the wallet server → its arrival there, ms."""
-    sent: dict[str, float] = {}
-    body = json.dumps({"type": "raw", "data": {"credential_id": "x" * 45}}).encode()
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{wallet.port}") as client:
-        await client.post("/raw/warm-up", content=body)
-        for n in range(count):
-            token = f"h{n}"
-            sent[token] = time.perf_counter()
-            await client.post(f"/raw/{token}", content=body)
-            await asyncio.sleep(1 / rate)
-    return [(wallet.raw[t] - sent[t]) * 1000 for t in sent if t in wallet.raw]
+def fire(
+    vegeta: Path, targets: list[dict[str, Any]], *, rate: float, workdir: Path
+) -> list[dict[str, Any]]:
+    """Each target sent once, open loop at `rate`/s, by vegeta; its results as JSON dicts."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    targets_file = workdir / "targets.jsonl"
+    targets_file.write_text("".join(json.dumps(t) + "\n" for t in targets))
+    results = workdir / "results.bin"
+    seconds = len(targets) / rate
+    subprocess.run(
+        [
+            str(vegeta),
+            "attack",
+            "-format=json",
+            "-lazy",
+            f"-targets={targets_file}",
+            f"-rate={rate:g}/1s",
+            f"-duration={seconds:.3f}s",
+            "-timeout=30s",
+            f"-output={results}",
+        ],
+        check=True,
+    )
+    encoded = subprocess.run(
+        [str(vegeta), "encode", "--to", "json", str(results)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [json.loads(line) for line in encoded.stdout.splitlines() if line.strip()]
+
+
+def post_target(url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """A vegeta JSON target: a POST of `body` as JSON."""
+    return {
+        "method": "POST",
+        "url": url,
+        "body": base64.b64encode(json.dumps(body).encode()).decode(),
+        "header": {"Content-Type": ["application/json"], **{k: [v] for k, v in headers.items()}},
+    }
+
+
+def raw_http_latency(vegeta: Path, wallet: Wallet, count: int, rate: float, workdir: Path):
+    """A plain POST from vegeta to the wallet → its answer, ms (the loopback floor)."""
+    targets = [
+        post_target(f"{wallet.url}/raw/h{n}", {"type": "raw", "data": {"n": n}}, {})
+        for n in range(count)
+    ]
+    results = fire(vegeta, targets, rate=rate, workdir=workdir / "raw-http")
+    return [r["latency"] / 1e6 for r in results if r["code"] == 204]
+
+
+# CPU per revocation: what each process spent, from /proc, whatever else the machine runs
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def stack_processes(services: dict[str, int], wallet: Wallet) -> dict[str, int]:
+    """The pids to account: the services, this bench, its wallet, the Mongo-wire server and
+    the Kafka broker of this run's infra (found by their command lines)."""
+    pids = {**services, "bench (Python)": os.getpid()}
+    if wallet.process is not None:
+        pids["wallet (Go)"] = wallet.process.pid
+    mongo_port = os.environ["MONGODB_URI"].rstrip("/").rsplit(":", 1)[-1]
+    infra = os.environ.get("CREDREG_INFRA_DIR", "")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        line = _cmdline(int(entry.name))
+        if "ferretdb" in line and f":{mongo_port} " in line + " ":
+            pids["mongo-wire server"] = int(entry.name)
+        elif "kafka" in line.lower() and infra and infra in line:
+            pids["kafka"] = int(entry.name)
+    return pids
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds of each process so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    spent = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        spent[name] = (int(fields[11]) + int(fields[12])) / tick
+    return spent
+
+
+def server_commands() -> dict[str, int]:
+    """The Mongo-wire server's command counters (FerretDB's serverStatus), {} when absent."""
+    from pymongo import MongoClient
+
+    with MongoClient(os.environ["MONGODB_URI"], serverSelectionTimeoutMS=5000) as client:
+        status = client.admin.command("serverStatus")
+    commands = status.get("metrics", {}).get("commands", {})
+    return {name: int(c.get("total", 0)) for name, c in commands.items() if isinstance(c, dict)}
 
 
 # The measured path
-
-
-async def follow(
-    client: httpx.AsyncClient,
-    holder: str,
-    token: str,
-    opened: asyncio.Event,
-    seen: dict[str, float],
-    repeats: list[int],
-) -> None:
-    """One holder's SSE stream: the arrival of each credential id on it."""
-    headers = {"Authorization": f"Bearer {token}"}
-    async with client.stream("GET", f"/v1/holders/{holder}/events", headers=headers) as answer:
-        if answer.status_code != 200:
-            raise RuntimeError(f"{holder}: {answer.status_code} {await answer.aread()!r}")
-        opened.set()
-        async for line in answer.aiter_lines():
-            if line.startswith("data:"):
-                credential = json.loads(line[5:])["data"]["credential_id"]
-                if credential in seen:
-                    repeats[0] += 1
-                else:
-                    seen[credential] = time.perf_counter()
 
 
 async def measure(
@@ -209,6 +268,8 @@ async def measure(
     notifier: ServiceProcess,
     wallet: Wallet,
     minter: HolderTokenMinter | None,
+    vegeta: Path,
+    workdir: Path,
 ) -> dict[str, Any]:
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
@@ -303,81 +364,104 @@ async def measure(
                 await asyncio.sleep(0.2)
         await asyncio.sleep(args.settle)
 
-        streams: dict[str, float] = {}
-        repeats = [0]
-        readers: list[asyncio.Task[None]] = []
-        sse_client = None
         if minter is not None:
-            sse_client = httpx.AsyncClient(
-                base_url=notifier.url, limits=limits, timeout=httpx.Timeout(30.0, read=None)
-            )
-            openings = [asyncio.Event() for _ in holders]
-            for holder, opened in zip(holders, openings, strict=True):
-                token = minter.mint(holder, authenticated_by="institution")[0]
-                readers.append(
-                    asyncio.create_task(follow(sse_client, holder, token, opened, streams, repeats))
-                )
-            async with asyncio.timeout(120):
-                await asyncio.gather(*(o.wait() for o in openings))
+            specs = [
+                {
+                    "holder": holder,
+                    "url": f"{notifier.url}/v1/holders/{holder}/events",
+                    "token": minter.mint(holder, authenticated_by="institution")[0],
+                }
+                for holder in holders
+            ]
+            (await client.post(f"{wallet.url}/_control/streams", json=specs)).raise_for_status()
+            deadline = time.monotonic() + 120
+            while (status := await wallet.status(client))["open"] < len(holders):
+                if status["failed"] or time.monotonic() > deadline:
+                    raise RuntimeError(f"streams not open: {status}")
+                await asyncio.sleep(0.2)
             await asyncio.sleep(2)
-            log(f"{len(holders):,} SSE streams open")
+            log(f"{len(holders):,} SSE streams open (followed by the Go wallet)")
 
         count = min(len(credentials), int(args.rate * args.seconds))
         targets = credentials[:count]
-        log(f"revoking {count:,} at {args.rate}/s")
-        posted: dict[str, float] = {}
-        answered: dict[str, float] = {}
-        refused: dict[str, int] = {}
-        in_flight: list[asyncio.Task[None]] = []
-
-        # Fresh connections: the server may have closed idle keep-alive ones meanwhile.
-        poster = httpx.AsyncClient(timeout=httpx.Timeout(30.0), limits=limits)
-
-        async def post_one(credential: str) -> None:
-            posted[credential] = time.perf_counter()
-            try:
-                status = await revoke(credential, poster)
-            except httpx.TransportError:
-                status = -1  # no answer: counted as refused
-            answered[credential] = time.perf_counter()
-            if status != 202:
-                refused[credential] = status
-
-        started = time.perf_counter()
-        for n, credential in enumerate(targets):
-            # Open loop: send at the schedule whatever the answers' latency.
-            delay = started + n / args.rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            in_flight.append(asyncio.create_task(post_one(credential)))
-        sending_seconds = time.perf_counter() - started
-        await asyncio.gather(*in_flight)
-        posting_seconds = time.perf_counter() - started
-        await poster.aclose()
-        expected = [c for c in targets if c not in refused]
+        log(f"revoking {count:,} at {args.rate}/s (vegeta, open loop)")
+        accounted = stack_processes(
+            {
+                "issuer": issuer.process.pid,
+                "revocation": revocation.process.pid,
+                "notifier": notifier.process.pid,
+            },
+            wallet,
+        )
+        cpu_before = cpu_seconds(accounted)
+        commands_before = await asyncio.to_thread(server_commands)
+        wall_before = time.monotonic()
+        results = await asyncio.to_thread(
+            fire,
+            vegeta,
+            [
+                post_target(
+                    f"{revocation.url}/v1/credentials/{c}/revocation",
+                    {"reason": "benchmark"},
+                    institution,
+                )
+                for c in targets
+            ],
+            rate=args.rate,
+            workdir=workdir / "revocations",
+        )
+        posted = {r["url"].split("/")[-2]: ns_of(r["timestamp"]) for r in results}
+        post_ms = [r["latency"] / 1e6 for r in results]
+        refused = {r["url"].split("/")[-2]: r["code"] for r in results if r["code"] != 202}
+        first, last = min(posted.values()), max(posted.values())
+        sent_rate = (len(results) - 1) / ((last - first) / 1e9) if last > first else 0.0
+        answered_rate = len(results) / (
+            (max(ns_of(r["timestamp"]) + r["latency"] for r in results) - first) / 1e9
+        )
+        expected = [c for c in targets if c in posted and c not in refused]
 
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
-            webhooks_done = all(c in wallet.by_credential for c in expected)
-            streams_done = minter is None or all(c in streams for c in expected)
-            if webhooks_done and streams_done:
+            status = await wallet.status(client)
+            if status["webhooks"] >= len(expected) and (
+                minter is None or status["events"] >= len(expected)
+            ):
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
+        cpu_after = cpu_seconds(accounted)
+        commands_after = await asyncio.to_thread(server_commands)
+        wall = time.monotonic() - wall_before
         await asyncio.sleep(2)  # a duplicate would show up now
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        if sse_client is not None:
-            await sse_client.aclose()
+        seen = await wallet.dump(client)
         deliveries = await client.get(
             f"{notifier.url}/metrics", headers=institution
         )  # attempt outcomes, for the record
 
-    webhook_ms = [
-        (wallet.by_credential[c] - posted[c]) * 1000 for c in expected if c in wallet.by_credential
-    ]
-    sse_ms = [(streams[c] - posted[c]) * 1000 for c in expected if c in streams]
-    post_ms = [(answered[c] - posted[c]) * 1000 for c in targets]
+    by_credential: dict[str, int] = {}
+    ids: set[str] = set()
+    duplicates = unknown_paths = 0
+    webhooks = [a for a in seen["arrivals"] or [] if a["path"].startswith("/wallet/")]
+    for arrival in webhooks:
+        if arrival["webhook_id"] in ids:
+            duplicates += 1
+            continue
+        ids.add(arrival["webhook_id"])
+        if arrival["path"] not in wallet.secrets:
+            unknown_paths += 1
+            continue
+        credential = json.loads(arrival["body"])["data"]["credential_id"]
+        by_credential.setdefault(credential, arrival["at_ns"])
+    verified, bad = verify_sample(webhooks, wallet.secrets, args.verify_every)
+    streams: dict[str, int] = {}
+    repeats = 0
+    for event in seen["events"] or []:
+        credential = json.loads(event["data"])["data"]["credential_id"]
+        if credential in streams:
+            repeats += 1
+        else:
+            streams[credential] = event["at_ns"]
+    webhook_ms = [(by_credential[c] - posted[c]) / 1e6 for c in expected if c in by_credential]
+    sse_ms = [(streams[c] - posted[c]) / 1e6 for c in expected if c in streams]
     attempts = [
         line
         for line in deliveries.text.splitlines()
@@ -390,20 +474,37 @@ async def measure(
         "subscribe_refusals_retried": spurious,
         "issued_per_second": round(issued_per_second),
         "revocations": count,
-        "sent_rate": round(count / sending_seconds, 1),
-        "answered_rate": round(count / posting_seconds, 1),
+        "sent_rate": round(sent_rate, 1),
+        "answered_rate": round(answered_rate, 1),
         "refused": {c: s for c, s in refused.items()},
         "revocation_post_answer": latency_summary(post_ms),
         "revocation_to_webhook": latency_summary(webhook_ms),
         "webhooks_lost": len(expected) - len(webhook_ms),
-        "webhooks_received": wallet.received,
-        "webhook_duplicates": wallet.duplicates,
-        "signatures_verified": wallet.verified,
-        "signatures_bad": wallet.bad_signatures,
-        "unknown_paths": wallet.unknown_paths,
+        "webhooks_received": len(webhooks),
+        "webhook_duplicates": duplicates,
+        "signatures_verified": verified,
+        "signatures_bad": bad,
+        "unknown_paths": unknown_paths,
         "revocation_to_sse": latency_summary(sse_ms) if minter is not None else None,
         "sse_lost": len(expected) - len(sse_ms) if minter is not None else None,
-        "sse_repeats": repeats[0] if minter is not None else None,
+        "sse_repeats": repeats if minter is not None else None,
+        "cpu_ms_per_revocation": {
+            name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, count), 2)
+            for name in cpu_after
+            if name in cpu_before
+        },
+        "cpu_share_of_one_core": {
+            name: round((cpu_after[name] - cpu_before[name]) / wall, 3)
+            for name in cpu_after
+            if name in cpu_before
+        },
+        "server_commands_per_revocation": {
+            name: round((total - commands_before.get(name, 0)) / max(1, count), 2)
+            for name, total in commands_after.items()
+            if total - commands_before.get(name, 0) > 0
+        },
+        "load_generator": "vegeta (Go)",
+        "wallet": "bench/webhooks/wallet (Go)",
         "notifier_webhook_attempts": attempts,
     }
 
@@ -471,7 +572,8 @@ def main() -> None:
         "target_p99_ms": TARGET_P99_MS,
     }
     count = int(args.rate * args.seconds)
-    wallet = Wallet(verify_every=args.verify_every)
+    vegeta = ensure_tool().path
+    wallet = Wallet()
     wallet.start()
     try:
         log(f"raw baselines: Kafka produce → consume and loopback POST, {count} at {args.rate}/s")
@@ -479,7 +581,7 @@ def main() -> None:
             asyncio.run(raw_kafka_latency(bootstrap, count, args.rate))
         )
         result["raw_loopback_post_to_wallet"] = latency_summary(
-            asyncio.run(raw_http_latency(wallet, count, args.rate))
+            raw_http_latency(vegeta, wallet, count, args.rate, work)
         )
         try:
             for service in services:
@@ -488,7 +590,17 @@ def main() -> None:
                 service.wait_ready()
             minter = HolderTokenMinter(holder_key) if args.sse else None
             result.update(
-                asyncio.run(measure(args, run_id, *services, wallet=wallet, minter=minter))
+                asyncio.run(
+                    measure(
+                        args,
+                        run_id,
+                        *services,
+                        wallet=wallet,
+                        minter=minter,
+                        vegeta=vegeta,
+                        workdir=work,
+                    )
+                )
             )
         finally:
             for service in services:
@@ -506,7 +618,7 @@ def main() -> None:
         ("revocation POST → holder's SSE stream", result["revocation_to_sse"]),
         ("revocation POST → its 202 answer", result["revocation_post_answer"]),
         ("raw: Kafka produce (acks=all) → consumed", result["raw_kafka_produce_to_consume"]),
-        ("raw: loopback POST → wallet received", result["raw_loopback_post_to_wallet"]),
+        ("raw: loopback POST → wallet answered", result["raw_loopback_post_to_wallet"]),
     ]
     for label, row in rows:
         if row is None:
@@ -526,6 +638,14 @@ def main() -> None:
             if args.sse
             else ""
         )
+    )
+    print(
+        "CPU ms per revocation (from /proc, revoke phase): "
+        + ", ".join(f"{k} {v}" for k, v in result["cpu_ms_per_revocation"].items())
+    )
+    print(
+        "Mongo-wire commands per revocation (whole server, revoke phase): "
+        + ", ".join(f"{k} {v}" for k, v in result["server_commands_per_revocation"].items())
     )
     print(f"\nwritten {path.relative_to(REPO)}")
 

@@ -1,12 +1,13 @@
 """Planning deliveries from lifecycle events, over in-memory fakes."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from credreg_notifier.adapters.fakes import InMemoryDeliveries, InMemorySubscriptions
-from credreg_notifier.domain import PENDING, delivery_id
+from credreg_notifier.adapters.handoff import InProcessHandoff
+from credreg_notifier.domain import IN_FLIGHT, PENDING, delivery_id
 from credreg_notifier.projection import DeliveryPlanner
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope
@@ -71,6 +72,49 @@ async def test_an_event_plans_one_delivery_per_matching_subscription_once(
         delivery_id("by-holder", envelope.id),
     }
     assert {(d["status"], d["next_attempt_at"]) for d in planned} == {(PENDING, NOW)}
+
+
+async def test_with_lanes_to_hand_to_a_delivery_is_born_claimed_and_goes_along(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries, handoff = InMemoryDeliveries(), InProcessHandoff()
+    planner = DeliveryPlanner(
+        subscriptions=subscriptions,
+        deliveries=deliveries,
+        handoff=handoff,
+        lease=timedelta(seconds=30),
+        clock=lambda: NOW,
+    )
+    envelope = revoked()
+    await planner.on_credential_event(envelope)
+    await planner.on_credential_event(envelope)  # redelivered: nothing new to hand over
+    planned = deliveries.documents
+    assert {(d["status"], d["attempts"], d["lease_until"]) for d in planned.values()} == {
+        (IN_FLIGHT, 1, NOW + timedelta(seconds=30))
+    }
+    handed = [await handoff.take(0) for _ in range(3)]
+    assert handed[2] is None
+    assert {h.delivery_id for h in handed if h} == set(planned)
+    for h in handed[:2]:
+        assert h is not None and h.claimed == planned[h.delivery_id], "not the stored claim"
+
+
+async def test_with_the_hand_off_full_a_delivery_is_planned_pending_for_any_lane(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries, handoff = InMemoryDeliveries(), InProcessHandoff(capacity=1)
+    handoff.offer("someone-else")
+    planner = DeliveryPlanner(
+        subscriptions=subscriptions,
+        deliveries=deliveries,
+        handoff=handoff,
+        lease=timedelta(seconds=30),
+        clock=lambda: NOW,
+    )
+    await planner.on_credential_event(revoked())
+    assert {(d["status"], d["attempts"]) for d in deliveries.documents.values()} == {
+        (PENDING, 0)
+    }, "born claimed for lanes that were never handed it: it would wait for the lease"
 
 
 async def test_an_event_nobody_subscribed_to_plans_nothing(

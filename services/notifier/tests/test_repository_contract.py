@@ -364,6 +364,24 @@ class TestMongoDueMarkers:
         await deliveries.settle("d-1", "t-2", Settlement(DELIVERED))
         assert await db[DUE].count_documents({}) == 0
 
+    async def test_settled_markers_are_dropped_a_batch_at_a_time_and_never_claimed(
+        self, mongo_db: AsyncDatabase[Document]
+    ) -> None:
+        db = await service_db(mongo_db)
+        deliveries = MongoDeliveries(db, gather_marker_deletes=2)
+        for did in ("d-1", "d-2"):
+            await deliveries.add_once(delivery(did))
+            await deliveries.claim(did, now=NOW, lease_until=NOW + LEASE, lease_token=did)
+        await deliveries.settle("d-1", "d-1", Settlement(DELIVERED))
+        assert await db[DUE].count_documents({}) == 2, "d-1's marker waits for the batch"
+        # A look for due work meanwhile sees d-1's marker but never takes d-1 again.
+        later = NOW + LEASE
+        sweep = {"lease_until": later + LEASE, "lease_token": "sweeper"}
+        found = await deliveries.claim_due(now=later, **sweep)
+        assert found is not None and found["_id"] == "d-2", "only the unsettled one is taken"
+        await deliveries.settle("d-2", "sweeper", Settlement(DELIVERED))
+        assert await db[DUE].count_documents({}) == 0
+
     async def test_a_handed_over_delivery_is_left_to_its_lanes_for_the_grace(
         self, mongo_db: AsyncDatabase[Document]
     ) -> None:
@@ -379,6 +397,24 @@ class TestMongoDueMarkers:
         later = NOW + timedelta(seconds=5)
         found = await deliveries.claim_due(now=later, **lease)
         assert found is not None and found["_id"] == "d-1"
+
+    async def test_a_delivery_born_claimed_is_due_to_other_lanes_when_its_lease_ends(
+        self, mongo_db: AsyncDatabase[Document]
+    ) -> None:
+        db = await service_db(mongo_db)
+        deliveries = MongoDeliveries(db, handoff_grace=timedelta(seconds=5))
+        born = {**delivery("d-1"), "status": IN_FLIGHT, "attempts": 1}
+        await deliveries.add_once(born | {"lease_until": NOW + LEASE, "lease_token": "mine"})
+        marker = await db[DUE].find_one({"_id": "d-1"})
+        assert marker is not None and marker["due_at"] == NOW + LEASE
+        sweeper = {"lease_token": "sweeper"}
+        later = NOW + timedelta(seconds=10)  # past the hand-off grace, within the lease
+        assert await deliveries.claim_due(now=later, lease_until=later + LEASE, **sweeper) is None
+        # Its process died: once the lease is over, any lane takes it (attempt 2).
+        over = NOW + LEASE
+        found = await deliveries.claim_due(now=over, lease_until=over + LEASE, **sweeper)
+        assert found is not None and found["_id"] == "d-1" and found["attempts"] == 2
+        assert not await deliveries.settle("d-1", "mine", Settlement(DELIVERED)), "lease lost"
 
     async def test_a_stale_marker_is_tidied_when_looked_at(
         self, mongo_db: AsyncDatabase[Document]

@@ -23,6 +23,7 @@ from credreg_notifier.domain import (
     DELIVERED,
     IN_FLIGHT,
     PENDING,
+    Lease,
     RetrySchedule,
     Settlement,
     new_delivery,
@@ -488,6 +489,69 @@ async def test_a_handed_over_delivery_is_claimed_by_id_without_a_look_for_due_wo
     finally:
         task.cancel()
         await finishes(task, BOUND)
+
+
+class CountedClaims(NoSweeps):
+    """Counts claims by id as well: a delivery born claimed needs none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims = 0
+
+    async def claim(
+        self, delivery_id: str, *, now: datetime, lease_until: datetime, lease_token: str
+    ) -> Document | None:
+        self.claims += 1
+        return await super().claim(
+            delivery_id, now=now, lease_until=lease_until, lease_token=lease_token
+        )
+
+
+async def born_claimed(deliveries: InMemoryDeliveries, clock: Clock) -> Document:
+    """One delivery to ``sub`` planned in flight on a 30 s lease; the stored document."""
+    delivery = new_delivery("sub", revoked(), clock(), Lease.new(clock(), timedelta(seconds=30)))
+    assert await deliveries.add_once(delivery)
+    return deliveries.documents[delivery["_id"]]
+
+
+async def test_a_delivery_born_claimed_is_sent_on_its_own_lease_without_a_claim(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries, sender, clock, handoff = (
+        CountedClaims(),
+        ScriptedSender(),
+        Clock(),
+        InProcessHandoff(),
+    )
+    worker = worker_for(
+        subscriptions, deliveries, sender, clock, poll_seconds=3600, handoff=handoff
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        delivery = await born_claimed(deliveries, clock)
+        handoff.offer(delivery["_id"], dict(delivery))
+        await until(lambda: delivery["status"] == DELIVERED, "the born-claimed one is sent")
+        assert [call["message_id"] for call in sender.calls] == [delivery["_id"]]
+        assert deliveries.claims == 0, "a delivery born claimed was claimed again"
+        assert delivery["attempts"] == 1
+    finally:
+        worker.stop()
+        assert await finishes(task, BOUND)
+
+
+async def test_a_born_claim_too_short_for_an_attempt_waits_for_its_lease_to_end(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries, sender, clock = CountedClaims(), ScriptedSender(), Clock()
+    worker = worker_for(subscriptions, deliveries, sender, clock)
+    delivery = await born_claimed(deliveries, clock)
+    clock.advance(29)  # 1 s of lease left: less than an attempt may take (lease / 2 here)
+    assert not await worker.deliver_one(delivery["_id"], claimed=dict(delivery))
+    assert sender.calls == [] and deliveries.claims == 1, "sent on a lease about to end"
+    clock.advance(2)  # the lease is over: any lane may claim it now
+    assert await worker.deliver_one(delivery["_id"], claimed=dict(delivery))
+    assert [call["message_id"] for call in sender.calls] == [delivery["_id"]]
+    assert delivery["status"] == DELIVERED and delivery["attempts"] == 2
 
 
 async def test_with_nothing_handed_over_idle_lanes_still_find_due_work(

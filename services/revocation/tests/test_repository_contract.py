@@ -108,6 +108,16 @@ class RepositoryContract:
         assert not await status_event(repository, "e-suspended", "suspended", {"active"})
         assert not await status_event(repository, "e-revoked", "revoked", {"active"})
 
+    async def test_a_claimed_change_read_back_from_the_log_changes_nothing(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        assert await claim(repository, "e-rev") is not None
+        assert not await status_event(repository, "e-rev", "revoked", REVOCABLE)
+        record = await repository.get(CREDENTIAL)
+        assert record is not None and record.status == "revoked"
+        assert record.changes == 1, "the service's own change counted twice"
+
     async def test_status_event_before_issuance_creates_the_record_and_issuance_keeps_it(
         self, repository: CredentialRepository
     ) -> None:
@@ -297,6 +307,28 @@ class TestMongoRepository(RepositoryContract):
     @pytest.fixture
     def repository(self, mongo_db: AsyncDatabase[dict[str, object]]) -> CredentialRepository:
         return MongoCredentialRepository(mongo_db)
+
+
+@pytest.mark.integration
+async def test_published_markers_are_dropped_a_batch_at_a_time(
+    mongo_db: AsyncDatabase[dict[str, object]],
+) -> None:
+    repository = MongoCredentialRepository(mongo_db, gather_marker_deletes=2)
+    await issued(repository)
+    event = KafkaRecord(b"urn:uuid:c-1", b"{}", [("ce_id", b"e-1")])
+    await repository.mark_pending(CREDENTIAL, event_id="e-1", at=T0)
+    await repository.claim(
+        CREDENTIAL, issuer_id=ISSUER, event_id="e-1", status="revoked", sources=REVOCABLE,
+        outbox=event,
+    )  # fmt: skip
+    await repository.published(CREDENTIAL, event_id="e-1")
+    later = T0 + timedelta(days=1)
+    # Lingering until the batch fills: the relay sees it, but the outbox is empty.
+    assert await repository.pending(before=later) == [(CREDENTIAL, "e-1")]
+    assert await repository.outbox(CREDENTIAL) is None
+    await repository.mark_pending(CREDENTIAL, event_id="e-2", at=T0)
+    await repository.published(CREDENTIAL, event_id="e-2")
+    assert await repository.pending(before=later) == [], "the batch of two went out"
 
 
 class CollectionInAnOutage:

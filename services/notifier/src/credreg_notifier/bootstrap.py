@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 HANDOFF_GRACE = timedelta(seconds=5)
 """A planned delivery is handed to this process's lanes; others may claim it after this."""
+MARKER_DELETES = 32
+"""Settled deliveries' due markers dropped per command."""
 
 
 def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
@@ -51,7 +53,9 @@ def real_adapters(platform: Platform, settings: NotifierSettings) -> Adapters:
     platform.close_on_shutdown(client.aclose)
     return Adapters(
         subscriptions=MongoSubscriptions(platform.db),
-        deliveries=MongoDeliveries(platform.db, handoff_grace=HANDOFF_GRACE),
+        deliveries=MongoDeliveries(
+            platform.db, handoff_grace=HANDOFF_GRACE, gather_marker_deletes=MARKER_DELETES
+        ),
         targets=targets,
         sender=HttpxWebhookSender(
             client, targets=targets, timeout_seconds=settings.webhook_timeout_seconds
@@ -142,15 +146,15 @@ def stream_watcher(adapters: Adapters, settings: NotifierSettings) -> StreamWatc
     )
 
 
-def projection(adapters: Adapters) -> HandlerRegistry:
+def projection(adapters: Adapters, settings: NotifierSettings) -> HandlerRegistry:
     """The consumer's handlers: deliveries to plan, and institutions' keys to learn."""
-    registry = planner(adapters).register(HandlerRegistry())
+    registry = planner(adapters, settings).register(HandlerRegistry())
     if adapters.keys is not None:
         InstitutionKeysProjection(adapters.keys).register(registry)
     return registry
 
 
-def planner(adapters: Adapters) -> DeliveryPlanner:
+def planner(adapters: Adapters, settings: NotifierSettings | None = None) -> DeliveryPlanner:
     """The consumer's handlers: lifecycle events go to holders' streams and become deliveries."""
     return DeliveryPlanner(
         subscriptions=adapters.subscriptions,
@@ -158,6 +162,7 @@ def planner(adapters: Adapters) -> DeliveryPlanner:
         holder_events=adapters.holder_events,
         wakeups=adapters.wakeups,
         handoff=adapters.handoff,
+        lease=(timedelta(seconds=settings.webhook_lease_seconds) if settings is not None else None),
     )
 
 
@@ -174,6 +179,7 @@ def delivery_worker(settings: NotifierSettings, adapters: Adapters) -> DeliveryW
             max_seconds=settings.webhook_backoff_max_seconds,
         ),
         lease=timedelta(seconds=settings.webhook_lease_seconds),
+        attempt_timeout=timedelta(seconds=settings.webhook_timeout_seconds),
         poll_seconds=settings.delivery_poll_seconds,
         concurrency=settings.delivery_concurrency,
         vault=adapters.vault,
@@ -199,7 +205,7 @@ def build_app(
             holder_streams(adapters, config),
             KeptKeys(adapters.keys),
         ],
-        projection=lambda adapters: projection(adapters),
+        projection=lambda adapters: projection(adapters, config),
         workers=lambda adapters: {
             "deliveries": delivery_worker(config, adapters),
             "streams": stream_watcher(adapters, config),

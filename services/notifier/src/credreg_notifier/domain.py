@@ -344,9 +344,13 @@ def notice_body(envelope: Envelope) -> str:
     return json.dumps(notice, separators=(",", ":"), ensure_ascii=False)
 
 
-def new_delivery(subscription_id: str, envelope: Envelope, now: datetime) -> Document:
-    """A pending delivery of `envelope` to one subscription, due at once."""
-    return {
+def new_delivery(
+    subscription_id: str, envelope: Envelope, now: datetime, lease: Lease | None = None
+) -> Document:
+    """A pending delivery of `envelope` to one subscription, due at once; with `lease`, born
+    claimed by it (in flight, first attempt), so that the lane it is handed to sends it without
+    a claim of its own."""
+    delivery: Document = {
         "_id": delivery_id(subscription_id, envelope.id),
         "subscription_id": subscription_id,
         "event_id": envelope.id,
@@ -358,6 +362,33 @@ def new_delivery(subscription_id: str, envelope: Envelope, now: datetime) -> Doc
         "next_attempt_at": now,
         "created_at": now,
     }
+    if lease is not None:
+        delivery.update(
+            status=IN_FLIGHT, attempts=1, lease_until=lease.until, lease_token=lease.token
+        )
+    return delivery
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claim on a delivery: who holds it (a token) and until when."""
+
+    token: str
+    until: datetime
+
+    @classmethod
+    def new(cls, now: datetime, length: timedelta) -> Self:
+        """A fresh token, held for `length` from `now`."""
+        return cls(token=uuid.uuid4().hex, until=now + length)
+
+
+@dataclass(frozen=True)
+class Handed:
+    """A delivery handed from the consumer to the lanes: its id, and the delivery itself when
+    it was born claimed by this process (else the lane claims it by id)."""
+
+    delivery_id: str
+    claimed: Document | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from credreg_notifier.domain import HolderEvent, Settlement
+from credreg_notifier.domain import Handed, HolderEvent, Settlement
 from credreg_shared.api_keys import InstitutionKeys
 from credreg_shared.storage.ports import Document
 
@@ -103,11 +103,16 @@ class DeliveryHandoff(Protocol):
     """Hands deliveries planned by this process's consumer straight to its delivery lanes,
     so that a fresh notice waits for no poll (a lost hand-off only waits for the next one)."""
 
-    def offer(self, delivery_id: str) -> None:
-        """Queue a delivery for the lanes; dropped when the queue is full."""
+    def has_room(self) -> bool:
+        """Whether an offer now would be queued (not dropped as the queue is full)."""
         ...
 
-    async def take(self, seconds: float) -> str | None:
+    def offer(self, delivery_id: str, claimed: Document | None = None) -> None:
+        """Queue a delivery for the lanes (with itself, when born claimed by this process);
+        dropped when the queue is full."""
+        ...
+
+    async def take(self, seconds: float) -> Handed | None:
         """The next delivery handed over, or None after `seconds`."""
         ...
 

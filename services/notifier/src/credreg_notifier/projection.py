@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
-from credreg_notifier.domain import holder_event, new_delivery, notice_for_owner, utc_now
+from credreg_notifier.domain import Lease, holder_event, new_delivery, notice_for_owner, utc_now
 from credreg_notifier.ports import (
     DeliveryHandoff,
     DeliveryRepository,
@@ -45,8 +45,11 @@ class DeliveryPlanner:
         holder_events: HolderEventStore | None = None,
         wakeups: HolderWakeups | None = None,
         handoff: DeliveryHandoff | None = None,
+        lease: timedelta | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self.lease = lease
+        """With a hand-off: how long a delivery is born claimed for this process's lanes."""
         self.subscriptions = subscriptions
         self.deliveries = deliveries
         self.holder_events = holder_events
@@ -80,10 +83,19 @@ class DeliveryPlanner:
                 subscription, holder_id=event.holder_id, issuer_id=event.issuer_id
             ):
                 continue
-            delivery = new_delivery(subscription["_id"], envelope, self.clock())
+            now = self.clock()
+            # Born claimed when the lanes can take it now: one write fewer per notice than a
+            # pending delivery that a lane then claims. If this process dies, its marker falls
+            # due when the lease ends, and any replica's lane claims it then.
+            lease = (
+                Lease.new(now, self.lease)
+                if self.lease is not None and self.handoff is not None and self.handoff.has_room()
+                else None
+            )
+            delivery = new_delivery(subscription["_id"], envelope, now, lease)
             added = await self.deliveries.add_once(delivery)
             if added and self.handoff is not None:
-                self.handoff.offer(delivery["_id"])
+                self.handoff.offer(delivery["_id"], delivery if lease is not None else None)
             if not added:
                 log.info(
                     "delivery already planned",

@@ -17,7 +17,15 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from credreg_notifier.domain import DEAD, DELIVERED, RetrySchedule, Settlement, settle, utc_now
+from credreg_notifier.domain import (
+    DEAD,
+    DELIVERED,
+    Handed,
+    RetrySchedule,
+    Settlement,
+    settle,
+    utc_now,
+)
 from credreg_notifier.ports import (
     DeliveryHandoff,
     DeliveryOutcomes,
@@ -53,9 +61,13 @@ class DeliveryWorker(StoppableLoop):
         concurrency: int = 1,
         vault: SecretVault | None = None,
         handoff: DeliveryHandoff | None = None,
+        attempt_timeout: timedelta | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         super().__init__()
+        self.attempt_timeout = attempt_timeout if attempt_timeout is not None else lease / 2
+        """The longest an attempt takes: a delivery handed over born claimed is sent on its
+        own lease only while that lease outlasts an attempt."""
         self.vault = vault
         self.handoff = handoff
         self.deliveries = deliveries
@@ -80,7 +92,10 @@ class DeliveryWorker(StoppableLoop):
             # While due work turns up, look again at once; else wait for a hand-off.
             handed = await self._handed(0 if sweeping else self.poll_seconds)
             try:
-                busy = await self.deliver_one(handed)
+                if handed is None:
+                    busy = await self.deliver_one()
+                else:
+                    busy = await self.deliver_one(handed.delivery_id, claimed=handed.claimed)
             except StorageUnavailable as outage:
                 raise_if_cancelling(outage)
                 # The database being away is not a delivery's fault: wait and go on (a
@@ -93,7 +108,7 @@ class DeliveryWorker(StoppableLoop):
             if not busy and self.handoff is None:
                 await self.pause(self.poll_seconds)
 
-    async def _handed(self, seconds: float) -> str | None:
+    async def _handed(self, seconds: float) -> Handed | None:
         """The next delivery handed over within `seconds`; None sooner once `stop` is called."""
         if self.handoff is None:
             return None
@@ -122,13 +137,19 @@ class DeliveryWorker(StoppableLoop):
         also = [opened(previous)] if previous and until is not None and now < until else []
         return opened(subscription["secret"]), also
 
-    async def deliver_one(self, delivery_id: str | None = None) -> bool:
+    async def deliver_one(
+        self, delivery_id: str | None = None, *, claimed: Document | None = None
+    ) -> bool:
         """Make one due attempt (of `delivery_id`, else of any due delivery); False when
-        nothing was due."""
+        nothing was due. A delivery `claimed` at its birth by this process is sent on that
+        claim while its lease outlasts an attempt (else claimed again by id, when due)."""
         token = uuid.uuid4().hex
         now = self.clock()
         until = now + self.lease
-        if delivery_id is not None:
+        delivery: Document | None
+        if claimed is not None and _aware(claimed["lease_until"]) - now > self.attempt_timeout:
+            delivery, token = claimed, str(claimed["lease_token"])
+        elif delivery_id is not None:
             delivery = await self.deliveries.claim(
                 delivery_id, now=now, lease_until=until, lease_token=token
             )
@@ -171,6 +192,10 @@ class DeliveryWorker(StoppableLoop):
         elif outcome.status != DELIVERED:
             log.info("webhook delivery failed; will retry", extra=context)
         return True
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class StreamWatcher(StoppableLoop):

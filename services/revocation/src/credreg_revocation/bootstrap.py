@@ -32,11 +32,14 @@ from credreg_shared.messaging import HandlerRegistry
 from credreg_shared.runtime import Platform, ServiceDefinition, build_service_app
 from credreg_shared.workers import Worker
 
+MARKER_DELETES = 32
+"""Published events' outbox markers dropped per command."""
+
 
 def real_adapters(platform: Platform, settings: RevocationSettings) -> Adapters:
     """The ownership view in the service's database, the platform's publisher, the issuer."""
     return Adapters(
-        credentials=MongoCredentialRepository(platform.db),
+        credentials=MongoCredentialRepository(platform.db, gather_marker_deletes=MARKER_DELETES),
         publisher=platform.publisher,
         keys=MongoInstitutionKeys(platform.db),
         schedule=MongoExpirySchedule(platform.db),

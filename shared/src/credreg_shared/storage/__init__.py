@@ -7,6 +7,7 @@ transactions); ``errors`` turns PyMongo's outages into ``StorageUnavailable``.
 
 from credreg_shared.errors import StorageUnavailable
 from credreg_shared.storage.client import connect, service_database
+from credreg_shared.storage.deferred_deletes import DeferredDeletes
 from credreg_shared.storage.errors import storage_adapter, storage_errors
 from credreg_shared.storage.idempotency import MongoIdempotentCollection
 from credreg_shared.storage.indexes import IndexMismatchError, IndexSpec, ensure_indexes, index
@@ -23,6 +24,7 @@ from credreg_shared.storage.ports import (
 __all__ = [
     "APPLIED_EVENTS_FIELD",
     "PROCESSED_EVENTS_COLLECTION",
+    "DeferredDeletes",
     "Document",
     "EffectOutcome",
     "IdempotentCollection",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from credreg_notifier.domain import Handed
+from credreg_shared.storage.ports import Document
+
 HANDOFF_CAPACITY = 10_000
 
 
@@ -14,29 +17,33 @@ class InProcessHandoff:
     its due marker in the database, which idle lanes look at."""
 
     def __init__(self, capacity: int = HANDOFF_CAPACITY) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=capacity)
+        self.queue: asyncio.Queue[Handed] = asyncio.Queue(maxsize=capacity)
         self.waiting: set[str] = set()
 
-    def offer(self, delivery_id: str) -> None:
+    def has_room(self) -> bool:
+        """Whether the queue can take one more."""
+        return not self.queue.full()
+
+    def offer(self, delivery_id: str, claimed: Document | None = None) -> None:
         """Queue `delivery_id` unless it waits already or the queue is full."""
         if delivery_id in self.waiting:
             return
         with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(delivery_id)
+            self.queue.put_nowait(Handed(delivery_id, claimed))
             self.waiting.add(delivery_id)
 
-    async def take(self, seconds: float) -> str | None:
-        """The next queued id, or None after `seconds` (at once for 0); a cancellation still
-        propagates."""
+    async def take(self, seconds: float) -> Handed | None:
+        """The next queued delivery, or None after `seconds` (at once for 0); a cancellation
+        still propagates."""
         if not self.queue.empty():
-            delivery_id = self.queue.get_nowait()
+            handed = self.queue.get_nowait()
         elif seconds <= 0:
             return None
         else:
             try:
                 async with asyncio.timeout(seconds):
-                    delivery_id = await self.queue.get()
+                    handed = await self.queue.get()
             except TimeoutError:
                 return None
-        self.waiting.discard(delivery_id)
-        return delivery_id
+        self.waiting.discard(handed.delivery_id)
+        return handed

@@ -18,7 +18,13 @@ from credreg_notifier.domain import (
     subscription_targets,
     utc_now,
 )
-from credreg_shared.storage import Document, MongoIdempotentCollection, index, storage_adapter
+from credreg_shared.storage import (
+    DeferredDeletes,
+    Document,
+    MongoIdempotentCollection,
+    index,
+    storage_adapter,
+)
 
 SUBSCRIPTIONS = "subscriptions"
 DELIVERIES = "deliveries"
@@ -188,10 +194,17 @@ class MongoDeliveries:
     """
 
     def __init__(
-        self, db: AsyncDatabase[Document], *, handoff_grace: timedelta = timedelta(0)
+        self,
+        db: AsyncDatabase[Document],
+        *,
+        handoff_grace: timedelta = timedelta(0),
+        gather_marker_deletes: int = 1,
     ) -> None:
         self.collection = db[DELIVERIES]
         self.markers = db[DUE]
+        self.settled_markers = DeferredDeletes(self.markers, batch=gather_marker_deletes)
+        """Markers of settled deliveries, dropped a batch at a time (one lingering is tidied
+        by the next look that finds it: its delivery is settled)."""
         self.handoff_grace = handoff_grace
         """How long a new delivery's marker waits before any lane may claim it from there:
         the lanes of the process that planned it were handed it, and should not also find it
@@ -200,7 +213,13 @@ class MongoDeliveries:
 
     async def add_once(self, delivery: Document) -> bool:
         """Insert a delivery; False when its (subscription, event) id exists already."""
-        due_at = delivery["next_attempt_at"] + self.handoff_grace
+        # Born claimed: any lane may take it once the lease is over (its process died);
+        # pending: once its planner's lanes had the time to take it from the hand-off.
+        due_at = (
+            delivery["lease_until"]
+            if delivery["status"] == IN_FLIGHT
+            else delivery["next_attempt_at"] + self.handoff_grace
+        )
         marker = {"_id": delivery["_id"], "due_at": due_at, "since": utc_now()}
         with contextlib.suppress(DuplicateKeyError):
             await self.markers.insert_one(marker)
@@ -288,7 +307,7 @@ class MongoDeliveries:
                 {"_id": delivery_id}, {"$set": {"due_at": settlement.next_attempt_at}}
             )
         else:
-            await self.markers.delete_one({"_id": delivery_id})
+            await self.settled_markers.add(delivery_id)
         return True
 
     async def of_subscription(self, subscription_id: str, *, limit: int) -> list[Document]:

@@ -1,0 +1,3 @@
+module credreg.example/bench/webhooks/wallet
+
+go 1.22
