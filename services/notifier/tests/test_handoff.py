@@ -24,7 +24,7 @@ async def test_ids_come_out_in_order_once_each_while_waiting() -> None:
 async def test_a_full_queue_drops_the_offer() -> None:
     handoff = InProcessHandoff(capacity=2)
     for delivery_id in ("a", "b", "c"):
-        assert handoff.has_room() == (delivery_id != "c")
+        assert handoff.room() == (2 if delivery_id == "a" else 1 if delivery_id == "b" else 0)
         handoff.offer(delivery_id)
     assert await ids(handoff, 3, 0) == ["a", "b", None]
     handoff.offer("c")

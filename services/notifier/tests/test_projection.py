@@ -11,7 +11,7 @@ from credreg_notifier.domain import IN_FLIGHT, PENDING, delivery_id
 from credreg_notifier.projection import DeliveryPlanner
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope
-from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.messaging.handlers import ConsumedEvent, HandlerRegistry
 
 HOLDER, OTHER_HOLDER = "did:key:holder-1", "did:key:holder-2"
 CREDENTIAL = "urn:uuid:c-1"
@@ -127,15 +127,41 @@ async def test_an_event_nobody_subscribed_to_plans_nothing(
     assert deliveries.documents == {}
 
 
-def test_lifecycle_notices_are_handled_and_issuance_is_not() -> None:
-    planner = planner_over(InMemorySubscriptions(), InMemoryDeliveries())
-    registry = planner.register(HandlerRegistry())
+def consumed(*envelopes: Envelope) -> list[ConsumedEvent]:
+    """Envelopes as a fetched batch hands them over (one partition, in order)."""
+    return [ConsumedEvent(e, "credreg.credentials", 0, n) for n, e in enumerate(envelopes)]
+
+
+async def test_lifecycle_notices_are_handled_a_batch_at_a_time_and_issuance_is_not(
+    subscriptions: InMemorySubscriptions,
+) -> None:
+    deliveries = InMemoryDeliveries()
+    learned: list[str] = []
+
+    async def learn(envelope: Envelope) -> None:
+        learned.append(envelope.id)
+
+    others = HandlerRegistry()
+    others.register(models.ApiKeyIssued, learn)
+    registry = planner_over(subscriptions, deliveries).register(HandlerRegistry(), also=others)
     assert models.CredentialRevoked.event_type in registry.event_types
     assert models.CredentialExpiring.event_type in registry.event_types
+    assert models.ApiKeyIssued.event_type in registry.event_types
     assert models.CredentialIssued.event_type not in registry.event_types
-    assert registry.handlers_for(models.CredentialRevoked.event_type) == (
-        planner.on_credential_event,
+    assert registry.batch_handler is not None
+    first, second = revoked(), revoked("urn:uuid:c-2")
+    key = samples.sample_envelope(
+        models.ApiKeyIssued(
+            institution_id=samples.SAMPLE_ISSUER, key_id="k1", digest="0" * 64, scopes=("read",)
+        )
     )
+    await registry.batch_handler(consumed(first, key, second))
+    assert learned == [key.id], "a per-event handler of `also` ran for its event"
+    assert {(d["subscription_id"], d["event_id"]) for d in deliveries.documents.values()} == {
+        ("by-credential", first.id),
+        ("by-holder", first.id),
+        ("by-holder", second.id),
+    }
 
 
 def expiry(kind: type[models.CredentialEvent]) -> Envelope:
@@ -161,9 +187,8 @@ async def test_a_holders_subscription_gets_the_expiring_and_the_expired_notice(
     deliveries = InMemoryDeliveries()
     registry = planner_over(subscriptions, deliveries).register(HandlerRegistry())
     expiring, expired = expiry(models.CredentialExpiring), expiry(models.CredentialExpired)
-    for envelope in (expiring, expired):
-        for handler in registry.handlers_for(envelope.type):  # as the consumer dispatches
-            await handler(envelope)
+    assert registry.batch_handler is not None
+    await registry.batch_handler(consumed(expiring, expired))  # as the consumer dispatches
 
     planned = sorted(deliveries.documents.values(), key=lambda d: d["type"])
     assert [(d["subscription_id"], d["type"]) for d in planned] == [

@@ -114,6 +114,28 @@ class SubscriptionContract:
         )
         assert nothing == []
 
+    async def test_a_batch_is_matched_target_by_target_in_order(
+        self, subscriptions: SubscriptionRepository
+    ) -> None:
+        await subscriptions.add(subscription("by-holder", holder_id=HOLDER))
+        await subscriptions.add(subscription("by-credential", credential_id=CREDENTIAL))
+        await subscriptions.add(subscription("other-holder", holder_id="did:example:other"))
+        found = await subscriptions.matching_many(
+            [
+                (CREDENTIAL, HOLDER, ISSUER),
+                ("urn:uuid:x", "did:example:other", ISSUER),
+                ("urn:uuid:y", "nobody", ISSUER),
+                ("urn:uuid:z", HOLDER, ISSUER),
+            ]
+        )
+        assert [sorted(s["_id"] for s in each) for each in found] == [
+            ["by-credential", "by-holder"],
+            ["other-holder"],
+            [],
+            ["by-holder"],
+        ]
+        assert await subscriptions.matching_many([]) == []
+
     async def test_a_removed_subscription_matches_no_more_and_entries_name_their_owner(
         self, subscriptions: SubscriptionRepository
     ) -> None:
@@ -186,6 +208,21 @@ class DeliveryContract:
         assert await deliveries.add_once(delivery("d-1") | {"type": "changed"}) is False
         [stored] = await self.listed(deliveries)
         assert stored["type"] == "org.credreg.credential.revoked.v1"
+
+    async def test_a_batch_adds_only_the_deliveries_not_kept_yet(
+        self, deliveries: DeliveryRepository
+    ) -> None:
+        assert await deliveries.add_once(delivery("d-1")) is True
+        batch = [delivery("d-1") | {"type": "changed"}, delivery("d-2"), delivery("d-3")]
+        assert await deliveries.add_many_once(batch) == {"d-2", "d-3"}
+        assert await deliveries.add_many_once(batch) == set(), "a redelivered batch adds none"
+        stored = {d["_id"]: d["type"] for d in await self.listed(deliveries)}
+        assert stored == {
+            "d-1": "org.credreg.credential.revoked.v1",
+            "d-2": "org.credreg.credential.revoked.v1",
+            "d-3": "org.credreg.credential.revoked.v1",
+        }
+        assert await deliveries.add_many_once([]) == set()
 
     async def test_a_due_delivery_is_claimed_once_under_a_lease(
         self, deliveries: DeliveryRepository

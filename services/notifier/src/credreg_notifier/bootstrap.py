@@ -148,10 +148,10 @@ def stream_watcher(adapters: Adapters, settings: NotifierSettings) -> StreamWatc
 
 def projection(adapters: Adapters, settings: NotifierSettings) -> HandlerRegistry:
     """The consumer's handlers: deliveries to plan, and institutions' keys to learn."""
-    registry = planner(adapters, settings).register(HandlerRegistry())
+    others = HandlerRegistry()
     if adapters.keys is not None:
-        InstitutionKeysProjection(adapters.keys).register(registry)
-    return registry
+        InstitutionKeysProjection(adapters.keys).register(others)
+    return planner(adapters, settings).register(HandlerRegistry(), also=others)
 
 
 def planner(adapters: Adapters, settings: NotifierSettings | None = None) -> DeliveryPlanner:

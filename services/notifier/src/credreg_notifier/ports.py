@@ -16,6 +16,9 @@ from credreg_notifier.domain import Handed, HolderEvent, Settlement
 from credreg_shared.api_keys import InstitutionKeys
 from credreg_shared.storage.ports import Document
 
+Target = tuple[str, str, str]
+"""What a notice names: (credential id, holder id, issuer id)."""
+
 
 class SubscriptionRepository(Protocol):
     """Where subscriptions are kept."""
@@ -37,6 +40,10 @@ class SubscriptionRepository(Protocol):
     ) -> list[Document]:
         """Subscriptions to this credential, to its holder or to its issuer: at least each
         one's ``_id`` and ``owner`` (the planner needs no more)."""
+        ...
+
+    async def matching_many(self, targets: Sequence[Target]) -> list[list[Document]]:
+        """`matching` for each (credential, holder, issuer) of a batch, in one read."""
         ...
 
     async def owned_by(self, owner: str, *, limit: int) -> list[Document]:
@@ -74,6 +81,10 @@ class DeliveryRepository(Protocol):
         """Insert a delivery; False when one with its id exists (a redelivered event)."""
         ...
 
+    async def add_many_once(self, deliveries: Sequence[Document]) -> set[str]:
+        """Insert a batch's deliveries; the ids inserted now (not those that existed)."""
+        ...
+
     async def claim_due(
         self, *, now: datetime, lease_until: datetime, lease_token: str
     ) -> Document | None:
@@ -103,8 +114,8 @@ class DeliveryHandoff(Protocol):
     """Hands deliveries planned by this process's consumer straight to its delivery lanes,
     so that a fresh notice waits for no poll (a lost hand-off only waits for the next one)."""
 
-    def has_room(self) -> bool:
-        """Whether an offer now would be queued (not dropped as the queue is full)."""
+    def room(self) -> int:
+        """How many offers now would be queued (not dropped as the queue is full)."""
         ...
 
     def offer(self, delivery_id: str, claimed: Document | None = None) -> None:

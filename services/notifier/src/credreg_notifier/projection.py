@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -19,7 +19,7 @@ from credreg_notifier.ports import (
 )
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope
-from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.messaging.handlers import ConsumedEvent, HandlerRegistry
 from credreg_shared.storage.ports import Document
 
 log = logging.getLogger(__name__)
@@ -60,47 +60,73 @@ class DeliveryPlanner:
     async def on_credential_event(self, envelope: Envelope) -> None:
         """Add the event to its holder's stream, then queue a delivery for every subscription
         to the credential, its holder or its issuer whose owner may hear of it."""
-        event = envelope.data_as(models.CredentialEvent)
+        await self.on_notices([envelope])
+
+    async def on_notices(self, envelopes: Sequence[Envelope]) -> None:
+        """`on_credential_event` for a fetched batch of notices, in order: the streams' writes
+        per event, the subscriptions of all of them in one read, and their deliveries in one
+        bulk (so that the busier the log, the fewer round trips per notice)."""
+        events = [(envelope, envelope.data_as(models.CredentialEvent)) for envelope in envelopes]
         # Independent writes and reads: one round trip's wait for both, not two. Both are
         # awaited whatever happens, and the first failure is raised as it is (the consumer
         # retries a StorageUnavailable).
         streamed, matched = await asyncio.gather(
-            self._to_holder_stream(event.holder_id, envelope),
-            self.subscriptions.matching(
-                credential_id=event.credential_id,
-                holder_id=event.holder_id,
-                issuer_id=event.issuer_id,
+            self._to_holder_streams(events),
+            self.subscriptions.matching_many(
+                [(event.credential_id, event.holder_id, event.issuer_id) for _, event in events]
             ),
             return_exceptions=True,
         )
         for outcome in (streamed, matched):
             if isinstance(outcome, BaseException):
                 raise outcome
-        matching = cast(list[Document], matched)
-        for subscription in matching:
-            # A subscription names a target; its owner decides what it may hear of.
-            if not notice_for_owner(
-                subscription, holder_id=event.holder_id, issuer_id=event.issuer_id
-            ):
-                continue
-            now = self.clock()
-            # Born claimed when the lanes can take it now: one write fewer per notice than a
-            # pending delivery that a lane then claims. If this process dies, its marker falls
-            # due when the lease ends, and any replica's lane claims it then.
-            lease = (
-                Lease.new(now, self.lease)
-                if self.lease is not None and self.handoff is not None and self.handoff.has_room()
-                else None
-            )
-            delivery = new_delivery(subscription["_id"], envelope, now, lease)
-            added = await self.deliveries.add_once(delivery)
-            if added and self.handoff is not None:
-                self.handoff.offer(delivery["_id"], delivery if lease is not None else None)
-            if not added:
+        planned = self._deliveries(events, cast(list[list[Document]], matched))
+        if not planned:
+            return
+        added = await self.deliveries.add_many_once([delivery for delivery, _ in planned])
+        for delivery, claimed in planned:
+            if delivery["_id"] not in added:
                 log.info(
                     "delivery already planned",
-                    extra={"event_id": envelope.id, "subscription_id": subscription["_id"]},
+                    extra={
+                        "event_id": delivery["event_id"],
+                        "subscription_id": delivery["subscription_id"],
+                    },
                 )
+            elif self.handoff is not None:
+                self.handoff.offer(delivery["_id"], delivery if claimed else None)
+
+    def _deliveries(
+        self,
+        events: Sequence[tuple[Envelope, models.CredentialEvent]],
+        matched: Sequence[Sequence[Document]],
+    ) -> list[tuple[Document, bool]]:
+        """Each event's deliveries, and whether each is born claimed for this process's lanes."""
+        room = self.handoff.room() if self.handoff is not None and self.lease is not None else 0
+        planned = []
+        for (envelope, event), matching in zip(events, matched, strict=True):
+            for subscription in matching:
+                # A subscription names a target; its owner decides what it may hear of.
+                if not notice_for_owner(
+                    subscription, holder_id=event.holder_id, issuer_id=event.issuer_id
+                ):
+                    continue
+                now = self.clock()
+                # Born claimed while the lanes can take it now: one write fewer per notice than
+                # a pending delivery that a lane then claims. If this process dies, its marker
+                # falls due when the lease ends, and any replica's lane claims it then.
+                lease = Lease.new(now, self.lease) if self.lease is not None and room > 0 else None
+                room -= lease is not None
+                planned.append(
+                    (new_delivery(subscription["_id"], envelope, now, lease), lease is not None)
+                )
+        return planned
+
+    async def _to_holder_streams(
+        self, events: Sequence[tuple[Envelope, models.CredentialEvent]]
+    ) -> None:
+        for envelope, event in events:
+            await self._to_holder_stream(event.holder_id, envelope)
 
     async def _to_holder_stream(self, holder_id: str, envelope: Envelope) -> None:
         if self.holder_events is None:
@@ -115,8 +141,21 @@ class DeliveryPlanner:
         if not added:
             log.info("holder event already stored", extra={"event_id": event_id})
 
-    def register(self, registry: HandlerRegistry) -> HandlerRegistry:
-        """The event → handler table: every lifecycle notice, and nothing else."""
-        for kind in NOTICE_EVENTS:
-            registry.register(kind, self.on_credential_event)
+    def register(
+        self, registry: HandlerRegistry, *, also: HandlerRegistry | None = None
+    ) -> HandlerRegistry:
+        """The event → handler table: every lifecycle notice, a fetched batch at a time; and
+        the per-event handlers of `also` for their events of each batch, one at a time."""
+        others = also if also is not None else HandlerRegistry()
+        notices = frozenset(kind.event_type for kind in NOTICE_EVENTS)
+
+        async def on_batch(consumed: Sequence[ConsumedEvent]) -> None:
+            for event in consumed:
+                for handler in others.handlers_for(event.envelope.type):
+                    await handler(event.envelope)
+            batch = [event.envelope for event in consumed if event.envelope.type in notices]
+            if batch:
+                await self.on_notices(batch)
+
+        registry.register_batch([*notices, *others.event_types], on_batch)
         return registry

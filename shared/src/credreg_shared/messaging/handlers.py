@@ -52,11 +52,16 @@ class HandlerRegistry:
             raise ValueError(f"{handler!r} is already registered for {event.event_type}")
         handlers.append(handler)
 
-    def register_batch(self, events: Iterable[type[EventData]], handler: BatchHandler) -> None:
-        """Give every consumed event of these types to `handler`, a fetched batch at a time."""
+    def register_batch(
+        self, events: Iterable[type[EventData] | str], handler: BatchHandler
+    ) -> None:
+        """Give every consumed event of these types (models, or type names) to `handler`, a
+        fetched batch at a time."""
         if self._handlers or self.batch_handler is not None:
             raise ValueError("a registry takes per-event handlers or one batch handler, not both")
-        self._batch_types = frozenset(event.event_type for event in events)
+        self._batch_types = frozenset(
+            event if isinstance(event, str) else event.event_type for event in events
+        )
         self.batch_handler = handler
 
     def handlers_for(self, event_type: str) -> tuple[Handler, ...]:

@@ -6,6 +6,7 @@ transactions); ``errors`` turns PyMongo's outages into ``StorageUnavailable``.
 """
 
 from credreg_shared.errors import StorageUnavailable
+from credreg_shared.storage.bulk import insert_new
 from credreg_shared.storage.client import connect, service_database
 from credreg_shared.storage.deferred_deletes import DeferredDeletes
 from credreg_shared.storage.errors import storage_adapter, storage_errors
@@ -36,6 +37,7 @@ __all__ = [
     "connect",
     "ensure_indexes",
     "index",
+    "insert_new",
     "service_database",
     "storage_adapter",
     "storage_errors",

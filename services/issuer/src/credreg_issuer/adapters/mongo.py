@@ -18,14 +18,14 @@ from pydantic import TypeAdapter
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from credreg_issuer.batches import Batch, BatchChunk, ItemResult, tally
 from credreg_issuer.institutions import ApiKey, Institution, InstitutionExists, SigningKey
 from credreg_issuer.ports import IdempotencyRecord
 from credreg_issuer.status_lists import StatusList
 from credreg_shared.events.cloudevents import KafkaRecord
-from credreg_shared.storage import Document, index, storage_adapter
+from credreg_shared.storage import Document, index, insert_new, storage_adapter
 
 COLLECTION = "idempotency_keys"
 PUBLISHED = "idempotency_published"
@@ -37,7 +37,6 @@ STATUS_ENTRIES = "status_entries"
 BATCHES = "batches"
 BATCH_CHUNKS = "batch_chunks"
 BATCH_RESULTS = "batch_results"
-DUPLICATE_KEY = 11000
 # The (institution, key) pair is the unique `_id`; the credential id is derived from it.
 INDEXES = [index(COLLECTION, "credential_id", unique=True)]
 
@@ -103,7 +102,7 @@ class MongoIdempotencyRecords:
         if lease_until is not None:
             for document in documents:
                 document["publishing_until"] = lease_until
-        taken = await _insert_new(self.collection, documents)
+        taken = await insert_new(self.collection, documents)
         stored = {r.key: r for r in records}
         if taken:
             keys = [records[n].key for n in taken]
@@ -129,7 +128,7 @@ class MongoIdempotencyRecords:
 
     async def mark_many_published(self, institution_id: str, keys: Sequence[str]) -> None:
         """One unordered insert of the markers (a marker there already is the same)."""
-        await _insert_new(
+        await insert_new(
             self.published,
             [{"_id": record_id(institution_id, key), "at": datetime.now(UTC)} for key in keys],
         )
@@ -146,22 +145,6 @@ def _lease_free(now: datetime) -> Document:
         "published": False,
         "$or": [{"publishing_until": None}, {"publishing_until": {"$lt": now}}],
     }
-
-
-async def _insert_new(
-    collection: AsyncCollection[Document], documents: list[Document]
-) -> list[int]:
-    """Insert unordered; the positions whose ``_id`` existed already (any other error raises)."""
-    if not documents:
-        return []
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as error:
-        failures = error.details.get("writeErrors", [])
-        if not failures or any(f.get("code") != DUPLICATE_KEY for f in failures):
-            raise
-        return sorted(f["index"] for f in failures)
-    return []
 
 
 def as_document(record: IdempotencyRecord) -> Document:
@@ -316,7 +299,7 @@ class MongoStatusLists:
         """One unordered insert of the claims; an index taken before is held only if by the
         same credential (a retry)."""
         wanted = list(claims.items())
-        taken = await _insert_new(
+        taken = await insert_new(
             self.claims,
             [{"_id": f"{list_id}/{index}", "credential_id": c} for index, c in wanted],
         )
@@ -334,7 +317,7 @@ class MongoStatusLists:
     ) -> dict[str, tuple[str, int]]:
         """One unordered insert; credentials that had an entry keep theirs."""
         wanted = list(entries.items())
-        taken = await _insert_new(
+        taken = await insert_new(
             self.entries,
             [{"_id": c, "list": list_id, "index": index} for c, (list_id, index) in wanted],
         )
@@ -381,7 +364,7 @@ class MongoBatches:
         """The chunks first, then the batch: a batch found is a batch whole."""
         # As JSON text: FerretDB reads and writes one string several times faster than the
         # same items as an array of documents.
-        await _insert_new(
+        await insert_new(
             self.chunk_documents,
             [{"_id": _chunk_id(c.batch_id, c.number), "json": c.model_dump_json()} for c in chunks],
         )

@@ -16,6 +16,7 @@ from credreg_notifier.domain import (
     refuse_private_addresses,
     webhook_host,
 )
+from credreg_notifier.ports import Target
 from credreg_shared.storage.ports import Document
 
 
@@ -50,6 +51,12 @@ class InMemorySubscriptions:
             if s.get("credential_id") == credential_id
             or s.get("holder_id") == holder_id
             or s.get("issuer_id") == issuer_id
+        ]
+
+    async def matching_many(self, targets: Sequence[Target]) -> list[list[Document]]:
+        """`matching` of each target."""
+        return [
+            await self.matching(credential_id=c, holder_id=h, issuer_id=i) for c, h, i in targets
         ]
 
     async def owned_by(self, owner: str, *, limit: int) -> list[Document]:
@@ -106,6 +113,10 @@ class InMemoryDeliveries:
             return False
         self.documents[delivery["_id"]] = copy.deepcopy(delivery)
         return True
+
+    async def add_many_once(self, deliveries: Sequence[Document]) -> set[str]:
+        """`add_once` of each; the ids added."""
+        return {d["_id"] for d in deliveries if await self.add_once(d)}
 
     async def claim_due(
         self, *, now: datetime, lease_until: datetime, lease_token: str

@@ -20,9 +20,9 @@ class InProcessHandoff:
         self.queue: asyncio.Queue[Handed] = asyncio.Queue(maxsize=capacity)
         self.waiting: set[str] = set()
 
-    def has_room(self) -> bool:
-        """Whether the queue can take one more."""
-        return not self.queue.full()
+    def room(self) -> int:
+        """How many more the queue can take."""
+        return self.queue.maxsize - self.queue.qsize()
 
     def offer(self, delivery_id: str, claimed: Document | None = None) -> None:
         """Queue `delivery_id` unless it waits already or the queue is full."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
@@ -18,11 +19,13 @@ from credreg_notifier.domain import (
     subscription_targets,
     utc_now,
 )
+from credreg_notifier.ports import Target
 from credreg_shared.storage import (
     DeferredDeletes,
     Document,
     MongoIdempotentCollection,
     index,
+    insert_new,
     storage_adapter,
 )
 
@@ -89,16 +92,24 @@ class MongoSubscriptions:
     ) -> list[Document]:
         """Subscriptions to this credential, to its holder or to its issuer: one read by
         ``_id`` of their three target documents."""
-        keys = [
-            f"credential:{credential_id}",
-            f"holder:{holder_id}",
-            f"issuer:{issuer_id}",
-        ]
-        found: dict[str, Document] = {}
-        async for target in self.targets.find({"_id": {"$in": keys}}):
-            for entry in target.get("subscribers", ()):
-                found.setdefault(entry["id"], {"_id": entry["id"], "owner": entry["owner"]})
-        return list(found.values())
+        return (await self.matching_many([(credential_id, holder_id, issuer_id)]))[0]
+
+    async def matching_many(self, targets: Sequence[Target]) -> list[list[Document]]:
+        """`matching` for each target of a batch: one read by ``_id`` of every target document
+        they name."""
+        keys = [_target_keys(target) for target in targets]
+        wanted = sorted({key for named in keys for key in named})
+        subscribers: dict[str, list[Document]] = {}
+        async for document in self.targets.find({"_id": {"$in": wanted}}):
+            subscribers[document["_id"]] = list(document.get("subscribers", ()))
+        matched = []
+        for named in keys:
+            found: dict[str, Document] = {}
+            for key in named:
+                for entry in subscribers.get(key, ()):
+                    found.setdefault(entry["id"], {"_id": entry["id"], "owner": entry["owner"]})
+            matched.append(list(found.values()))
+        return matched
 
     async def index_existing(self) -> int:
         """List every subscription stored before the target documents existed under its
@@ -213,6 +224,19 @@ class MongoDeliveries:
 
     async def add_once(self, delivery: Document) -> bool:
         """Insert a delivery; False when its (subscription, event) id exists already."""
+        with contextlib.suppress(DuplicateKeyError):
+            await self.markers.insert_one(self._marker(delivery, utc_now()))
+        return await self.inserts.insert_once(delivery)
+
+    async def add_many_once(self, deliveries: Sequence[Document]) -> set[str]:
+        """Insert a batch's deliveries, their markers first: two commands for the batch; the
+        ids inserted now (a redelivered event's existed already)."""
+        since = utc_now()
+        await insert_new(self.markers, [self._marker(d, since) for d in deliveries])
+        existed = set(await insert_new(self.collection, deliveries))
+        return {d["_id"] for n, d in enumerate(deliveries) if n not in existed}
+
+    def _marker(self, delivery: Document, since: datetime) -> Document:
         # Born claimed: any lane may take it once the lease is over (its process died);
         # pending: once its planner's lanes had the time to take it from the hand-off.
         due_at = (
@@ -220,10 +244,7 @@ class MongoDeliveries:
             if delivery["status"] == IN_FLIGHT
             else delivery["next_attempt_at"] + self.handoff_grace
         )
-        marker = {"_id": delivery["_id"], "due_at": due_at, "since": utc_now()}
-        with contextlib.suppress(DuplicateKeyError):
-            await self.markers.insert_one(marker)
-        return await self.inserts.insert_once(delivery)
+        return {"_id": delivery["_id"], "due_at": due_at, "since": since}
 
     async def claim(
         self, delivery_id: str, *, now: datetime, lease_until: datetime, lease_token: str
@@ -314,6 +335,11 @@ class MongoDeliveries:
         """A subscription's deliveries without their bodies, oldest first, at most `limit`."""
         cursor = self.collection.find({"subscription_id": subscription_id}, {"body": 0})
         return [delivery async for delivery in cursor.sort("created_at", 1).limit(limit)]
+
+
+def _target_keys(target: Target) -> list[str]:
+    credential_id, holder_id, issuer_id = target
+    return [f"credential:{credential_id}", f"holder:{holder_id}", f"issuer:{issuer_id}"]
 
 
 def _pending_due(at: datetime) -> Document:
