@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -524,9 +525,19 @@ class InlineWorker(httpx.AsyncBaseTransport):
         return response
 
 
-def test_the_real_issuer_issues_the_sample_once_and_rejects_a_reused_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class RealIssuer:
+    """The real issuer app over fakes, with one institution made through the CLI."""
+
+    did: str
+    api_key: str
+    publisher: InMemoryPublisher
+
+    def published(self) -> int:
+        return len([r for r in self.publisher.records if r.topic.endswith(CREDENTIALS_TOPIC)])
+
+
+def real_issuer(monkeypatch: pytest.MonkeyPatch, **options: Any) -> RealIssuer:
     settings = IssuerSettings(
         topic_namespace="unit.",
         admin_api_key="admin-key-for-tests",
@@ -535,7 +546,7 @@ def test_the_real_issuer_issues_the_sample_once_and_rejects_a_reused_key(
         status_list_base_url="https://issuer.example",
     )
     publisher = InMemoryPublisher()
-    issuer_app = build_app(settings, fakes=in_memory_adapters(publisher=publisher))
+    issuer_app = build_app(settings, fakes=in_memory_adapters(publisher=publisher), **options)
     monkeypatch.setattr(institutions_command, "TRANSPORT", httpx.ASGITransport(app=issuer_app))
     monkeypatch.setattr(issue_command, "TRANSPORT", InlineWorker(issuer_app))
     monkeypatch.setattr(issue_command, "POLL_SECONDS", 0)
@@ -546,10 +557,14 @@ def test_the_real_issuer_issues_the_sample_once_and_rejects_a_reused_key(
     )
     assert institution.exit_code == 0, institution.output
     created = runner.invoke(app, ["institutions", "create-api-key", did, "--json", *admin])
-    api_key = json.loads(created.output)["key"]
+    return RealIssuer(did, json.loads(created.output)["key"], publisher)
 
-    def published() -> int:
-        return len([r for r in publisher.records if r.topic.endswith(CREDENTIALS_TOPIC)])
+
+def test_the_real_issuer_issues_the_sample_once_and_rejects_a_reused_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = real_issuer(monkeypatch)
+    api_key, did, published = real.api_key, real.did, real.published
 
     first = issue(SAMPLE, "--batch-size", "4", key=api_key, institution=did)
     again = issue(SAMPLE, key=api_key, institution=did)
@@ -564,3 +579,32 @@ def test_the_real_issuer_issues_the_sample_once_and_rejects_a_reused_key(
     assert rejected.exit_code == 1
     assert "line 3, column ref: this key was used before" in rejected.output
     assert published() == 12
+
+
+def test_a_run_resumed_after_valid_until_passed_completes_and_the_issuer_decides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [datetime(2025, 1, 6, 9, tzinfo=UTC)]
+    real = real_issuer(monkeypatch, clock=lambda: now[0])
+    header = "ref,holder_id,achievement_name,competencies,valid_until\n"
+    first_row = "R-1,s1,Welding,Arc,2025-01-07\n"
+    later_row = "R-2,s2,Welding,Arc,2025-01-07\n"
+    on = {"key": real.api_key, "institution": real.did}
+
+    # The issuer's clock is before valid_until (the CLI's own, the real time, is past it).
+    first = issue(write(tmp_path, header + first_row, "first.csv"), "--key-column", "ref", **on)
+    now[0] += timedelta(days=2)
+    both = write(tmp_path, header + first_row + later_row, "both.csv")
+    resumed = issue(both, "--key-column", "ref", **on)
+    dry = issue(both, "--key-column", "ref", "--dry-run", **on)
+
+    assert first.exit_code == 0, first.output
+    assert resumed.exit_code == 1, resumed.output
+    late = "line 3, column valid_until: valid_until must be after valid_from (default: now)"
+    assert f"rejected by the issuer:\n{late}" in resumed.output
+    assert "line 2" not in resumed.output  # R-1: accepted again, with its credential
+    assert real.published() == 1
+    assert "note: sending 1 row with a valid_until that has passed" in first.output
+    assert dry.exit_code == 1
+    assert late.replace("line 3", "line 2") in dry.output and late in dry.output
+    assert "issuer accepts such a row only if an earlier run issued it" in dry.output

@@ -9,10 +9,11 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from credreg_shared.issuance import IssuanceError, IssueCredential, validate_command
+from credreg_shared.issuance import IssuanceError, IssueCredential, validate_command, window_errors
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 """The largest CSV accepted (20 MiB): larger files are refused before they are read."""
@@ -98,6 +99,10 @@ class CsvRows:
     errors: list[RowError] = field(default_factory=list)
     count: int = 0
     """How many data rows the file has (valid or not)."""
+    late: list[RowError] = field(default_factory=list)
+    """Valid rows (also in `rows`) whose `valid_until` has passed, without `valid_from`. The
+    issuer refuses them unless their key issued a credential before (a resumed run), which only
+    it knows: a real run sends them, `--dry-run` reports them as errors."""
 
 
 def delimiter_of(option: str) -> str:
@@ -109,8 +114,18 @@ def delimiter_of(option: str) -> str:
     return option
 
 
-def read_rows(path: Path, *, delimiter: str = ",", key_column: str | None = None) -> CsvRows:
-    """Every row of the file checked and mapped; `CsvFileError` when the file itself is wrong."""
+def read_rows(
+    path: Path,
+    *,
+    delimiter: str = ",",
+    key_column: str | None = None,
+    now: datetime | None = None,
+) -> CsvRows:
+    """Every row of the file checked and mapped; `CsvFileError` when the file itself is wrong.
+
+    `now` (default: the current time) decides which rows are `late`.
+    """
+    now = now or datetime.now(UTC)
     text = _text(path)
     records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -127,7 +142,7 @@ def read_rows(path: Path, *, delimiter: str = ",", key_column: str | None = None
             if not any(cell.strip() for cell in cells):
                 continue  # blank lines and spreadsheets' empty rows
             found.count += 1
-            _check_row(row_line, cells, columns, key_column, seen, found)
+            _check_row(row_line, cells, columns, key_column, seen, found, now)
     except csv.Error as error:
         raise CsvFileError(f"line {records.line_num}: {error}") from None
     if found.count == 0:
@@ -246,6 +261,7 @@ def _check_row(
     key_column: str | None,
     seen: dict[str, int],
     found: CsvRows,
+    now: datetime,
 ) -> None:
     """Map, validate and key one row: a `Row`, or its errors, into `found`."""
     if any(cell.strip() for cell in cells[len(columns) :]):
@@ -291,6 +307,7 @@ def _check_row(
         found.errors.append(RowError(line, key_column, message))
         return
     found.rows.append(Row(line, key, credential))
+    found.late += row_errors(line, window_errors(command, now=now), key_column)
 
 
 def _command(values: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:

@@ -37,6 +37,10 @@ MAX_SHOWN = 50
 POLL_SECONDS = 0.3
 PAGE = 1000
 INTERRUPTED = "interrupted: run the same command again to resume; nothing is issued twice"
+LATE = (
+    "{rows} row{s} with a valid_until that has passed: the issuer accepts such a row only if an "
+    "earlier run issued it (then with that credential), and rejects it otherwise"
+)
 
 TRANSPORT: httpx.AsyncBaseTransport | None = None
 """Where requests go instead of the network (tests put a fake issuer here)."""
@@ -144,10 +148,16 @@ def _issue(
     except CsvFileError as error:
         typer.echo(f"credreg: {csv_file}: {error}", err=True)
         raise typer.Exit(code=2) from None
-    if found.errors:
-        _print_errors(found.errors)
-        invalid = len({error.line for error in found.errors})
+    # Whether a late row was issued before only the issuer knows: a dry run reports it (it
+    # would be refused, unless an earlier run issued it); a real run sends it and lets the
+    # issuer decide, so that resuming after a valid_until passed still completes.
+    errors = found.errors + (found.late if dry_run else [])
+    if errors:
+        _print_errors(errors)
+        invalid = len({error.line for error in errors})
         typer.echo(f"{invalid} of {found.count} rows invalid; nothing was sent", err=True)
+        if dry_run and found.late:
+            typer.echo(f"note: {_late(found.late)}", err=True)
         raise typer.Exit(code=1)
     if dry_run:
         typer.echo(f"{len(found.rows)} rows valid (dry run: nothing was sent)")
@@ -160,6 +170,8 @@ def _issue(
         )
         typer.echo(f"credreg: {option} is needed to issue (or use --dry-run)", err=True)
         raise typer.Exit(code=2)
+    if found.late:
+        typer.echo(f"note: sending {_late(found.late)}", err=True)
     batches = [found.rows[i : i + batch_size] for i in range(0, len(found.rows), batch_size)]
     outcome = _Outcome()
     try:
@@ -315,6 +327,11 @@ def _report_refusal(refused: _Refused, institution: str, outcome: _Outcome, batc
             "command again to resume (nothing is issued twice)",
             err=True,
         )
+
+
+def _late(late: list[RowError]) -> str:
+    rows = len({error.line for error in late})
+    return LATE.format(rows=rows, s="" if rows == 1 else "s")
 
 
 def _print_errors(errors: list[RowError]) -> None:

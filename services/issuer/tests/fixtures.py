@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from credreg_issuer.settings import IssuerSettings
@@ -47,3 +48,17 @@ def keeping_settings(**overrides: Any) -> IssuerSettings:
         did_web_host="issuer.example",
         **overrides,
     )
+
+
+class Clock:
+    """A clock the test moves by hand (no sleeping)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def move(self, by: timedelta) -> None:
+        """Move the time on by `by`."""
+        self.now += by

@@ -1,14 +1,16 @@
 """The issuance command a registrar sends (HTTP, a CSV row, a Kafka request), validated at the edge.
 
 Shared by the issuer (which signs what the command asks for) and the CLI (which checks a CSV
-before it sends anything), so that both apply the very same rules.
+before it sends anything), so that both apply the very same rules. Parsing is time-free: the
+one rule that depends on "now" (`window_errors`) is applied by the issuer to new credentials
+only, after the idempotency lookup, so that a retry is answered as its first attempt was.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
@@ -65,6 +67,7 @@ DELIVERY_MODES: dict[str, DeliveryMode] = {
     "blended": "blended",
 }
 STRICT = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+WINDOW_ORDER = "valid_until must be after valid_from (default: now)"
 
 
 class CompetencyIn(BaseModel):
@@ -152,9 +155,16 @@ class IssueCredential(BaseModel):
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> Self:
-        start = self.valid_from or datetime.now(UTC)
-        if self.valid_until is not None and self.valid_until <= start:
-            raise ValueError("valid_until must be after valid_from (default: now)")
+        # Structural only: "now" is not a property of the request. Without `valid_from` the
+        # window starts when the credential is issued; `window_errors` checks that, where a new
+        # credential is issued, after the Idempotency-Key lookup (a retry after `valid_until`
+        # must still get the credential its first attempt issued).
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and self.valid_until <= self.valid_from
+        ):
+            raise ValueError(WINDOW_ORDER)
         return self
 
     @property
@@ -199,8 +209,27 @@ def issuance_errors(error: ValidationError, *, prefix: str = "") -> list[Issuanc
 
 
 def validate_command(data: object, *, prefix: str = "") -> IssueCredential | list[IssuanceError]:
-    """The command in `data`, or why it is not one (fields under `prefix`; never raises)."""
+    """The command in `data`, or why it is not one (fields under `prefix`; never raises).
+
+    Time-free: whether a new credential may still be issued now is `window_errors`.
+    """
     try:
         return IssueCredential.model_validate(data)
     except ValidationError as error:
         return issuance_errors(error, prefix=prefix)
+
+
+def window_errors(
+    command: IssueCredential, *, now: datetime, prefix: str = ""
+) -> list[IssuanceError]:
+    """Why a *new* credential for `command` cannot be issued at `now` (none: it can).
+
+    Without `valid_from` the window opens at issuance, so a `valid_until` at or before `now`
+    leaves it empty. Apply it only when no credential was issued for the request before: a
+    retry whose `valid_until` has passed since must get the credential of its first attempt.
+    The error reads as the model's own validation errors did when this check was one of them.
+    """
+    if command.valid_from is None and command.valid_until is not None:
+        if command.valid_until <= now:
+            return [IssuanceError(field=prefix, message=f"Value error, {WINDOW_ORDER}")]
+    return []

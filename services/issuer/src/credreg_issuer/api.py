@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -21,7 +22,7 @@ from credreg_issuer.batches import (
     NewBatch,
     WrongInstitution,
 )
-from credreg_issuer.domain import IdempotencyKeyReused
+from credreg_issuer.domain import IdempotencyKeyReused, ValidityWindowPassed
 from credreg_issuer.institutions import (
     ApiKeyNotFound,
     ApiKeyView,
@@ -77,6 +78,7 @@ ERROR_STATUSES: dict[type[Exception], int] = {
     BatchKeyReused: 409,
     WrongInstitution: 403,
     IdempotencyKeyReused: 409,
+    ValidityWindowPassed: 422,  # the route answers it as a validation error; this is a backstop
     InstitutionExists: 409,
     KeyRotationRaced: 409,
     InstitutionNotFound: 404,
@@ -121,9 +123,22 @@ async def issue_credential(
     """Publishes `credential.issued` and answers 201 once the event log acknowledged it.
 
     The same `Idempotency-Key` from the same institution answers the same credential again
-    without issuing another one.
+    without issuing another one, even once its `valid_until` has passed.
     """
-    envelope = await issue.handle(body, institution=caller, idempotency_key=idempotency_key)
+    try:
+        envelope = await issue.handle(body, institution=caller, idempotency_key=idempotency_key)
+    except ValidityWindowPassed as refused:
+        # Checked after the Idempotency-Key lookup, but answered as the body's validation was.
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", *(e.field.split(".") if e.field else ())),
+                    "msg": e.message,
+                }
+                for e in refused.errors
+            ]
+        ) from None
     issued = envelope.data_as(models.CredentialIssued)
     base = request.app.state.credentials_url.rstrip("/")
     response.headers["Location"] = f"{base}/{quote(issued.credential_id, safe=':')}"

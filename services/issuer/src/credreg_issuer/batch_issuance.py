@@ -34,6 +34,7 @@ from credreg_issuer.batches import (
     checked,
     page_chunks,
     split,
+    validated,
 )
 from credreg_issuer.overlap import overlapped
 from credreg_issuer.ports import BatchStore, IdempotencyRecord
@@ -80,7 +81,22 @@ class IssueBatches:
             items: list[StoredItem] = []
             for start in range(0, len(batch.items), CHUNK_SIZE):
                 piece = batch.items[start : start + CHUNK_SIZE]
-                items += [checked(n, item) for n, item in enumerate(piece, start)]
+                commands = [validated(item) for item in piece]
+                # An item whose window has passed is refused now, as before, unless its key
+                # issued a credential before (a re-post): that one is answered with it.
+                late = await self.issue.unissuable(
+                    institution,
+                    {
+                        item.idempotency_key: command
+                        for item, command in zip(piece, commands, strict=True)
+                        if isinstance(command, IssueCredential)
+                    },
+                    prefix="credential",
+                )
+                items += [
+                    checked(n, item, late.get(item.idempotency_key) or command)
+                    for n, (item, command) in enumerate(zip(piece, commands, strict=True), start)
+                ]
                 await asyncio.sleep(0)  # other requests go on between the pieces of a big batch
             document, chunks = split(
                 items,
@@ -163,18 +179,21 @@ class IssueBatches:
         late: dict[str, list[IssuanceError]] = {}
         for item in chunk.items:
             if item.command is not None:
-                # Checked at submission; checked again now (a `valid_until` may have passed).
                 checked = validate_command(json.loads(item.command), prefix="credential")
                 if isinstance(checked, IssueCredential):
                     commands[item.key] = checked
                 else:
                     late[item.key] = checked
-        prepared = await self.issue.prepare_keyed(batch.institution, commands)
-        return _Chunk(chunk, prepared, late)
+        # A `valid_until` may have passed since the submission: `prepare_keyed` refuses such a
+        # key unless it issued a credential before.
+        prepared = await self.issue.prepare_keyed(batch.institution, commands, prefix="credential")
+        return _Chunk(chunk, prepared, late | prepared.refused)
 
     async def _finish(self, signed: _Chunk) -> list[ItemResult]:
-        records, reused = await self.issue.complete(signed.prepared)
-        return [_result(item, records, reused, signed.late) for item in signed.chunk.items]
+        issued = await self.issue.complete(signed.prepared)
+        return [
+            _result(item, issued.records, issued.reused, signed.late) for item in signed.chunk.items
+        ]
 
 
 @dataclass(frozen=True)

@@ -216,9 +216,15 @@ def batch_id_for(institution: str, batch_key: str | None) -> str:
     return str(uuid.uuid5(BATCH_NAMESPACE, json.dumps([institution, batch_key])))
 
 
-def checked(index: int, item: BatchItemIn) -> StoredItem:
-    """An item as stored: its command validated, or the reasons it is refused."""
-    command = validate_command(item.credential, prefix="credential")
+def validated(item: BatchItemIn) -> IssueCredential | list[IssuanceError]:
+    """The item's command, or why it is not one (time-free: see `IssueBatches.submit`)."""
+    return validate_command(item.credential, prefix="credential")
+
+
+def checked(
+    index: int, item: BatchItemIn, command: IssueCredential | list[IssuanceError]
+) -> StoredItem:
+    """An item as stored: its validated command, or the reasons it is refused."""
     if isinstance(command, IssueCredential):
         return StoredItem(index=index, key=item.idempotency_key, command=command.model_dump_json())
     return StoredItem(index=index, key=item.idempotency_key, errors=command)

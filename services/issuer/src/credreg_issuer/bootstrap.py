@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request
 
@@ -74,10 +74,17 @@ async def kept_key(request: Request, digest: str) -> KeptApiKey | None:
     return await manager.kept_key(digest)
 
 
-def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None = None) -> FastAPI:
+def build_app(
+    settings: IssuerSettings | None = None,
+    *,
+    fakes: Adapters | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
     """The issuer app: real adapters in its lifespan, or `fakes` and no connection at all.
 
-    Its consumer takes revocations, to set the bits of the status lists kept here.
+    Its consumer takes revocations, to set the bits of the status lists kept here. `clock` is
+    the issuance time (validity windows of new credentials, `validFrom`) and the batches'
+    (tests move it by hand).
     """
     config = settings or IssuerSettings()
     signer = CredentialSigner(config.signing_key_pairs(), cryptosuite=config.signing_cryptosuite)
@@ -126,6 +133,7 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
             # Longer than the publisher's wait for the ack, so a lease outlives its publish.
             publication_lease=timedelta(seconds=config.publish_timeout_seconds + 5),
             run_cpu=adapters.run_cpu,
+            clock=clock,
             id_secret=(
                 config.credential_id_secret.get_secret_value().encode()
                 if config.credential_id_secret
@@ -143,6 +151,7 @@ def build_app(settings: IssuerSettings | None = None, *, fakes: Adapters | None 
             issue=issue,
             submitted=submitted,
             lease=timedelta(seconds=config.batch_lease_seconds),
+            clock=clock,
         )
 
     def use_cases(adapters: Adapters) -> list[object]:

@@ -27,7 +27,7 @@ from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.errors import DomainError
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope, derived_event_id, new_envelope
-from credreg_shared.issuance import AchievementIn, IssueCredential, OrganisationIn
+from credreg_shared.issuance import AchievementIn, IssuanceError, IssueCredential, OrganisationIn
 
 ID_NAMESPACE = uuid.UUID("5b8f3f0e-3d7c-4f55-9a51-9d0c2f1e6a11")
 ISSUED_PURPOSE = "issued"
@@ -35,6 +35,14 @@ ISSUED_PURPOSE = "issued"
 
 class IdempotencyKeyReused(DomainError):
     """The Idempotency-Key was first used for a different request."""
+
+
+class ValidityWindowPassed(DomainError):
+    """A new credential's `valid_until` is not after now (it would never be valid)."""
+
+    def __init__(self, errors: Sequence[IssuanceError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = list(errors)
 
 
 # --- Data Integrity proofs with each institution's Ed25519 key ---------------------------
@@ -191,13 +199,15 @@ def prepare_issuance(
     source: str,
     signer: CredentialSigner,
     credential_status: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> Envelope:
     """The signed credential inside its `credential.issued` event, ready to publish.
 
     The event id is derived from the credential id, so republishing one credential's event
-    (a retry, two racing replicas) is one event to every consumer.
+    (a retry, two racing replicas) is one event to every consumer. `now` (default: the
+    current time) is the issuance time: the default `validFrom`, the proof's and the event's.
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     valid_from = command.valid_from or now
     credential = build_credential(
         command,
@@ -231,6 +241,7 @@ def prepare_issuances(
     institution: str,
     source: str,
     signer: CredentialSigner,
+    now: datetime | None = None,
 ) -> list[Envelope]:
     """`prepare_issuance` for each (command, credential id, status entry): picklable, so that a
     process pool can sign a chunk of a batch while the event loop serves requests."""
@@ -242,6 +253,7 @@ def prepare_issuances(
             source=source,
             signer=signer,
             credential_status=status,
+            now=now,
         )
         for command, credential_id, status in work
     ]

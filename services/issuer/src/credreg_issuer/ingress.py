@@ -3,9 +3,10 @@ each request on the results topic, keyed by the request id.
 
 The request id is the idempotency key, shared with HTTP and batches: a redelivered request
 finds its stored record and is answered the same (accepted, same credential; or rejected), and
-nothing is issued twice. A request on another institution's topic, or whose command is not
-valid, gets a rejected result; a record that is not even a request goes to the dead-letter
-topic and, when its key names a request, gets a rejected result too.
+nothing is issued twice, even when its `valid_until` has passed since (the window is checked
+only for a request id with no stored record). A request on another institution's topic, or
+whose command is not valid, gets a rejected result; a record that is not even a request goes
+to the dead-letter topic and, when its key names a request, gets a rejected result too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from credreg_issuer.institutions import Institution
 from credreg_issuer.ports import IdempotencyRecord
-from credreg_issuer.use_cases import IssueCredentials, ManageInstitutions
+from credreg_issuer.use_cases import IssueCredentials, Issued, ManageInstitutions
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope, derived_event_id, new_envelope
 from credreg_shared.issuance import IssuanceError, IssueCredential, validate_command
@@ -115,13 +116,16 @@ class AnswerIssuanceRequests:
                     wanted[n] = checked
                 else:
                     verdicts[n] = checked
-        records, _reused = (
-            await self.issue.issue_many(owner.id, commands) if owner and commands else ({}, set())
+        issued = (
+            await self.issue.issue_many(owner.id, commands, prefix="credential")
+            if owner and commands
+            else Issued({}, set(), {})
         )
         answers = []
         for n, envelope in enumerate(requests):
             request = envelope.data_as(models.IssuanceRequested)
-            result = _result(request, owner, verdicts.get(n), wanted.get(n), records)
+            errors = verdicts.get(n) or issued.refused.get(request.request_id)
+            result = _result(request, owner, errors, wanted.get(n), issued.records)
             # The same record redelivered is answered with the same event id (deduplicated).
             event_id = derived_event_id(f"{envelope.source}|{envelope.id}", RESULT_PURPOSE)
             answers.append(new_envelope(result, source=self.source, event_id=event_id))

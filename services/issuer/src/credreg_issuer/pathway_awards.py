@@ -4,8 +4,10 @@ The registry publishes one completion per (holder, pathway), with an id derived 
 redelivery, a replay or its outbox relay may bring the same event again. The award is issued
 with the issuer's own idempotency records (those of ``POST /v1/credentials`` and the Kafka
 ingress), under the key ``pathway-completed:<event id>``: the first delivery stores and
-publishes the credential, every later one finds the record and issues nothing. The credential
-id derives from that key too, so even two replicas racing produce one credential.
+publishes the credential, every later one finds the record and issues nothing (even after the
+award's `valid_until` has passed: the window is checked only before a new credential is issued;
+a new award already past it is logged and skipped). The credential id derives from that key
+too, so even two replicas racing produce one credential.
 
 The credential is issued for the pathway's institution (whose key, with the ``issue`` scope,
 defined the pathway at the registry), signed as its ``POST /v1/credentials`` would be. A
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 
 from credreg_issuer.use_cases import IssueCredentials
 from credreg_shared.events import models
-from credreg_shared.issuance import IssueCredential, validate_command
+from credreg_shared.issuance import IssueCredential, validate_command, window_errors
 from credreg_shared.messaging.handlers import ConsumedEvent, HandlerRegistry
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ class AwardStackedCredentials:
         for consumed in events:
             envelope = consumed.envelope
             if envelope.type == models.PathwayDefined.event_type:
-                _check_definition(envelope.data_as(models.PathwayDefined))
+                _check_definition(envelope.data_as(models.PathwayDefined), now=self.issue.clock())
                 continue
             completed = envelope.data_as(models.PathwayCompleted)
             if completed.award is None:
@@ -68,18 +71,28 @@ class AwardStackedCredentials:
                 continue
             by_institution.setdefault(completed.issuer_id, {})[award_key(envelope.id)] = command
         for institution, commands in by_institution.items():
-            records, reused = await self.issue.issue_many(institution, commands)
+            issued = await self.issue.issue_many(institution, commands)
             for key in commands:
-                if key in reused:
+                if key in issued.reused:
                     log.error("pathway award %s was stored for another command", key)
+                elif key in issued.refused:
+                    # A new award only: one issued before is found, however late it comes again.
+                    log.error(
+                        "pathway award %s not issued (%s); skipped",
+                        key,
+                        "; ".join(e.message for e in issued.refused[key]),
+                    )
                 else:
-                    log.info("pathway award %s: credential %s", key, records[key].event.key)
+                    credential_id = issued.records[key].event.key.decode()
+                    log.info("pathway award %s: credential %s", key, credential_id)
 
 
-def _check_definition(defined: models.PathwayDefined) -> None:
+def _check_definition(defined: models.PathwayDefined, *, now: datetime) -> None:
     if defined.award is None:
         return
     command = validate_command({**defined.award, "holder_id": "did:example:award-check"})
+    if isinstance(command, IssueCredential):
+        command = window_errors(command, now=now) or command
     if not isinstance(command, IssueCredential):
         log.error(
             "pathway %s of %s: its award would be refused here (%s)",

@@ -5,6 +5,11 @@ the first request to store it wins, and every request for that key then publishe
 event until one of them sees the broker's ack. So a retry after a 503 or a crash issues the
 same credential with the same event id (consumers dedupe by it), never a second credential,
 and a stored record never answers 201 for an event that no attempt has published.
+
+The one rule that depends on the time ("without `valid_from`, `valid_until` must be after now":
+`credreg_shared.issuance.window_errors`) is checked here, against `clock`, and only for a key
+with no stored record: a retry whose `valid_until` has passed since its first attempt is still
+answered with that attempt's credential, on every path (HTTP, batches, Kafka, pathway awards).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -25,6 +30,7 @@ from credreg_issuer.cpu import CpuRunner, run_inline
 from credreg_issuer.domain import (
     CredentialSigner,
     IdempotencyKeyReused,
+    ValidityWindowPassed,
     credential_id_for,
     prepare_issuances,
 )
@@ -73,7 +79,7 @@ from credreg_shared.credentials.status_list import status_list_entry
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope, new_envelope
-from credreg_shared.issuance import IssueCredential
+from credreg_shared.issuance import IssuanceError, IssueCredential, window_errors
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
@@ -92,12 +98,24 @@ PUBLICATION_POLL_SECONDS = 0.05
 @dataclass(frozen=True)
 class PreparedIssuance:
     """Keyed commands of one institution, ready to store and publish: their records stored
-    before (a retry, a re-post), and the others signed but not stored yet."""
+    before (a retry, a re-post), the others signed but not stored yet, and the new ones whose
+    validity window has passed (nothing signed or stored: why)."""
 
     institution: str
     commands: Mapping[str, IssueCredential]
     existing: dict[str, IdempotencyRecord]
     signed: list[IdempotencyRecord]
+    refused: dict[str, list[IssuanceError]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """What became of keyed commands: the stored record of each key issued (now or by an
+    earlier request), the keys first used for another command, and the keys refused."""
+
+    records: dict[str, IdempotencyRecord]
+    reused: set[str]
+    refused: dict[str, list[IssuanceError]]
 
 
 class IssueCredentials:
@@ -116,7 +134,10 @@ class IssueCredentials:
         publication_lease: timedelta = timedelta(seconds=15),
         run_cpu: CpuRunner | None = None,
         id_secret: bytes | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        self.clock = clock
+        """The issuance time of new credentials: their validity-window check and `validFrom`."""
         self.id_secret = id_secret
         """Keys the derivation of credential ids from Idempotency-Keys (unguessable ids)."""
         self.lease = publication_lease
@@ -135,20 +156,36 @@ class IssueCredentials:
     async def handle(
         self, command: IssueCredential, *, institution: str, idempotency_key: str | None = None
     ) -> Envelope:
-        """The acknowledged `credential.issued` event of the credential the command asks for."""
+        """The acknowledged `credential.issued` event of the credential the command asks for.
+
+        `ValidityWindowPassed` if a new credential would be expired at once; never for a key
+        whose credential was issued before (its retry gets that credential).
+        """
+        now = self.clock()
+        closed = window_errors(command, now=now)
         credential_id = credential_id_for(institution, idempotency_key, secret=self.id_secret)
-        (envelope,) = await self._signed(institution, [(command, credential_id)])
         if idempotency_key is None:
+            if closed:
+                raise ValidityWindowPassed(closed)
+            (envelope,) = await self._signed(institution, [(command, credential_id)], now)
             await self._publish(envelope)
             return envelope
-        record = await self._reserve(
-            IdempotencyRecord.of(
-                envelope,
-                institution_id=institution,
-                key=idempotency_key,
-                request_digest=command.digest(),
+        if closed:
+            # Looked up only when the window has passed: the usual request costs no extra read.
+            found = await self._stored(institution, idempotency_key)
+            if found is None:
+                raise ValidityWindowPassed(closed)
+            record = found
+        else:
+            (envelope,) = await self._signed(institution, [(command, credential_id)], now)
+            record = await self._reserve(
+                IdempotencyRecord.of(
+                    envelope,
+                    institution_id=institution,
+                    key=idempotency_key,
+                    request_digest=command.digest(),
+                )
             )
-        )
         if not command.is_digested_as(record.request_digest):
             raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
         stored = record.envelope
@@ -157,40 +194,70 @@ class IssueCredentials:
         return stored
 
     async def issue_many(
-        self, institution: str, commands: Mapping[str, IssueCredential]
-    ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
-        """Issue each key's command at most once, ever (batches, Kafka requests): every key's
-        stored record, and the keys first used for another command (nothing issued for them).
+        self, institution: str, commands: Mapping[str, IssueCredential], *, prefix: str = ""
+    ) -> Issued:
+        """Issue each key's command at most once, ever (batches, Kafka requests, awards): every
+        issued key's stored record, the keys first used for another command, and the new keys
+        whose validity window has passed (errors' fields under `prefix`); nothing is issued for
+        the last two.
 
         In pieces of `ISSUE_PIECE`, the next one signed while the current one is stored and
         published.
         """
         keys = list(commands)
         pieces = [keys[start : start + ISSUE_PIECE] for start in range(0, len(keys), ISSUE_PIECE)]
-        records: dict[str, IdempotencyRecord] = {}
-        reused: set[str] = set()
+        issued = Issued({}, set(), {})
 
         async def prepare(piece: list[str]) -> PreparedIssuance:
-            return await self.prepare_keyed(institution, {key: commands[key] for key in piece})
+            wanted = {key: commands[key] for key in piece}
+            return await self.prepare_keyed(institution, wanted, prefix=prefix)
 
-        async with aclosing(overlapped(pieces, prepare, self.complete)) as issued:
-            async for _piece, (stored, refused) in issued:
-                records.update(stored)
-                reused |= refused
-        return records, reused
+        async with aclosing(overlapped(pieces, prepare, self.complete)) as done:
+            async for _piece, part in done:
+                issued.records.update(part.records)
+                issued.reused.update(part.reused)
+                issued.refused.update(part.refused)
+        return issued
 
     async def prepare_keyed(
-        self, institution: str, commands: Mapping[str, IssueCredential]
+        self, institution: str, commands: Mapping[str, IssueCredential], *, prefix: str = ""
     ) -> PreparedIssuance:
-        """The first half of `issue_many`: the records stored before, and the others signed."""
+        """The first half of `issue_many`: the records stored before, the others signed, and
+        the new ones refused because their validity window has passed (checked only now,
+        after the lookup: a key issued before is answered with its credential)."""
         existing = await self.records.get_many(institution, list(commands))
-        fresh = [(key, command) for key, command in commands.items() if key not in existing]
-        signed = await self.prepare_many(institution, fresh) if fresh else []
-        return PreparedIssuance(institution, commands, existing, signed)
+        now = self.clock()
+        fresh: list[tuple[str, IssueCredential]] = []
+        refused: dict[str, list[IssuanceError]] = {}
+        for key, command in commands.items():
+            if key in existing:
+                continue
+            closed = window_errors(command, now=now, prefix=prefix)
+            if closed:
+                refused[key] = closed
+            else:
+                fresh.append((key, command))
+        signed = await self.prepare_many(institution, fresh, now) if fresh else []
+        return PreparedIssuance(institution, commands, existing, signed, refused)
 
-    async def complete(
-        self, prepared: PreparedIssuance
-    ) -> tuple[dict[str, IdempotencyRecord], set[str]]:
+    async def unissuable(
+        self,
+        institution: str,
+        commands: Mapping[str, IssueCredential],
+        *,
+        prefix: str = "",
+    ) -> dict[str, list[IssuanceError]]:
+        """The keys whose validity window has passed and that issued nothing before (one read,
+        only when some window has passed): what `issue_many` would refuse, known in advance."""
+        now = self.clock()
+        closed = {key: window_errors(c, now=now, prefix=prefix) for key, c in commands.items()}
+        closed = {key: errors for key, errors in closed.items() if errors}
+        if not closed:
+            return {}
+        existing = await self.records.get_many(institution, list(closed))
+        return {key: errors for key, errors in closed.items() if key not in existing}
+
+    async def complete(self, prepared: PreparedIssuance) -> Issued:
         """The second half of `issue_many`: store the signed records, publish what is not."""
         records = dict(prepared.existing)
         held: set[str] = set()
@@ -202,18 +269,21 @@ class IssueCredentials:
             records.update(stored)
         reused = {
             key
-            for key, command in prepared.commands.items()
-            if not command.is_digested_as(records[key].request_digest)
+            for key, record in records.items()
+            if not prepared.commands[key].is_digested_as(record.request_digest)
         }
         await self.publish_stored(
             prepared.institution,
             [record for key, record in records.items() if key not in reused],
             held=held,
         )
-        return records, reused
+        return Issued(records, reused, dict(prepared.refused))
 
     async def prepare_many(
-        self, institution: str, commands: Sequence[tuple[str, IssueCredential]]
+        self,
+        institution: str,
+        commands: Sequence[tuple[str, IssueCredential]],
+        now: datetime | None = None,
     ) -> list[IdempotencyRecord]:
         """Unstored, unpublished records of the signed events for (key, command) pairs."""
         envelopes = await self._signed(
@@ -222,6 +292,7 @@ class IssueCredentials:
                 (command, credential_id_for(institution, key, secret=self.id_secret))
                 for key, command in commands
             ],
+            now or self.clock(),
         )
         return [
             IdempotencyRecord.of(
@@ -231,10 +302,10 @@ class IssueCredentials:
         ]
 
     async def _signed(
-        self, institution: str, work: Sequence[tuple[IssueCredential, str]]
+        self, institution: str, work: Sequence[tuple[IssueCredential, str]], now: datetime
     ) -> list[Envelope]:
-        """The `credential.issued` events of (command, credential id) pairs: signed with the
-        institution's key, with status entries, when it is kept here."""
+        """The `credential.issued` events of (command, credential id) pairs, issued at `now`:
+        signed with the institution's key, with status entries, when it is kept here."""
         ids = [credential_id for _, credential_id in work]
         kept = await self.institutions.kept(institution) if self.institutions else None
         signer, statuses = self.signer, {}
@@ -249,7 +320,7 @@ class IssueCredentials:
         for start in range(0, len(prepared), SIGNING_PIECE):
             piece = prepared[start : start + SIGNING_PIECE]
             envelopes += await self.run_cpu(
-                prepare_issuances, piece, institution, self.source, signer
+                prepare_issuances, piece, institution, self.source, signer, now
             )
         return envelopes
 
@@ -325,6 +396,13 @@ class IssueCredentials:
                 f"{reason}; no credential is confirmed as issued: "
                 "retry with the same Idempotency-Key to issue at most one"
             ) from error
+
+    async def _stored(self, institution: str, key: str) -> IdempotencyRecord | None:
+        try:
+            return (await self.records.get_many(institution, [key])).get(key)
+        except StorageUnavailable as error:
+            reason = str(error) or "the database is unavailable"
+            raise StorageUnavailable(f"{reason}; nothing was issued") from error
 
     async def _reserve(self, record: IdempotencyRecord) -> IdempotencyRecord:
         try:
