@@ -18,6 +18,8 @@ from credreg_shared.storage.ports import Document
 
 Target = tuple[str, str, str]
 """What a notice names: (credential id, holder id, issuer id)."""
+StreamItem = tuple[str, str, str, str]
+"""An event for a holder's stream: (holder id, event id, kind, body)."""
 
 
 class SubscriptionRepository(Protocol):
@@ -139,6 +141,12 @@ class HolderEventStore(Protocol):
     async def append_once(self, holder_id: str, *, event_id: str, kind: str, body: str) -> bool:
         """Store an event under the holder's next number; False when `event_id` is stored
         already (a redelivered or replayed event)."""
+        ...
+
+    async def append_many_once(self, items: Sequence[StreamItem]) -> list[bool]:
+        """`append_once` of each (holder, event id, kind, body) of a batch, numbered in order
+        (but for an event whose number a reader skipped meanwhile: it takes a later one); for
+        each, False when it was stored already."""
         ...
 
     async def last_seq(self, holder_id: str) -> int:

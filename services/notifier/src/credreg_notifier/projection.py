@@ -125,21 +125,16 @@ class DeliveryPlanner:
     async def _to_holder_streams(
         self, events: Sequence[tuple[Envelope, models.CredentialEvent]]
     ) -> None:
-        for envelope, event in events:
-            await self._to_holder_stream(event.holder_id, envelope)
-
-    async def _to_holder_stream(self, holder_id: str, envelope: Envelope) -> None:
         if self.holder_events is None:
             return
-        event_id, kind, body = holder_event(envelope)
-        added = await self.holder_events.append_once(
-            holder_id, event_id=event_id, kind=kind, body=body
-        )
-        # Woken either way: a redelivery may be the first write that completed.
-        if self.wakeups is not None:
-            self.wakeups.wake(holder_id)
-        if not added:
-            log.info("holder event already stored", extra={"event_id": event_id})
+        items = [(event.holder_id, *holder_event(envelope)) for envelope, event in events]
+        added = await self.holder_events.append_many_once(items)
+        for (holder_id, event_id, _, _), stored in zip(items, added, strict=True):
+            # Woken either way: a redelivery may be the first write that completed.
+            if self.wakeups is not None:
+                self.wakeups.wake(holder_id)
+            if not stored:
+                log.info("holder event already stored", extra={"event_id": event_id})
 
     def register(
         self, registry: HandlerRegistry, *, also: HandlerRegistry | None = None

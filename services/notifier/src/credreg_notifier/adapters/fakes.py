@@ -16,7 +16,7 @@ from credreg_notifier.domain import (
     refuse_private_addresses,
     webhook_host,
 )
-from credreg_notifier.ports import Target
+from credreg_notifier.ports import StreamItem, Target
 from credreg_shared.storage.ports import Document
 
 
@@ -257,6 +257,13 @@ class InMemoryHolderEvents:
         seq = self.numbers[key]
         self.slots[(holder_id, seq)] = HolderEvent(seq, event_id, kind, body)
         return True
+
+    async def append_many_once(self, items: Sequence[StreamItem]) -> list[bool]:
+        """`append_once` of each, in order."""
+        return [
+            await self.append_once(holder, event_id=event_id, kind=kind, body=body)
+            for holder, event_id, kind, body in items
+        ]
 
     async def last_seq(self, holder_id: str) -> int:
         """The holder's counter."""
