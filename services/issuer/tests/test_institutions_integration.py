@@ -8,7 +8,7 @@ import asyncio
 import json
 import sys
 from asyncio.subprocess import PIPE
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +190,28 @@ async def test_two_replicas_revoking_1000_entries_of_one_list_lose_none(
     assert found is not None
     assert sorted(found.revoked) == list(range(1000))
     assert found.version == 1000  # each index counted once
+
+
+async def test_revocations_land_in_their_chunks_and_an_older_list_keeps_its_own_set(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = MongoStatusLists(mongo_db)
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    # As lists were stored before the chunks: the revoked set inside the list document.
+    await mongo_db["status_lists"].insert_one(
+        StatusList(id="t-1", institution=DID, number=1, updated_at=t0).to_document()
+        | {"revoked": [7], "version": 1}
+    )
+    later = [t0 + timedelta(minutes=n) for n in (1, 2, 3)]
+    for index, at in zip((3, 70_000, 131_071), later, strict=True):
+        await store.revoke("t-1", index, at)
+    await store.revoke("t-1", 70_000, t0)  # a redelivery: counted once, the time kept
+    found = await store.get_list("t-1")
+    assert found is not None
+    assert found.revoked == [3, 7, 70_000, 131_071]
+    assert found.version == 4
+    assert found.updated_at.replace(tzinfo=UTC) == later[-1]
+    assert await mongo_db["status_list_revoked"].count_documents({}) == 3, "one per chunk"
 
 
 async def test_a_revocation_on_the_log_sets_the_bit_in_the_served_list(

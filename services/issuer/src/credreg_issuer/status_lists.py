@@ -8,8 +8,10 @@ across every issuer replica. A list takes new credentials until half of it is al
 random draw hits a free index at least every other time); the institution then moves on to its
 next list, by compare-and-set.
 
-A revocation adds the index to the list document's ``revoked`` set (one atomic ``$addToSet``,
-never a read-modify-write of a shared bitstring, which is how concurrent revocations get lost).
+A revocation adds the index to the ``revoked`` set of its *chunk* of the list, a document per
+1,024 indices (one atomic ``$addToSet``, never a read-modify-write of a shared bitstring, which
+is how concurrent revocations get lost). One set per list made every revocation rewrite all of
+the list's revoked indices: 5 ms each at 1,000 revoked, 27 ms at 10,000, on the local server.
 The list credential is built and signed from that set when it is served: deterministic for a
 given version (its ``validFrom`` and proof time are the list's last change), so every replica
 serves the same bytes under the same ETag.
@@ -28,6 +30,8 @@ from credreg_shared.errors import DomainError
 
 LIST_LENGTH = MIN_STATUS_LIST_LENGTH
 """Entries per list: the spec's minimum (16 KiB), for herd privacy."""
+REVOKED_CHUNK = 1024
+"""Indices per document of a list's revoked set."""
 ROLL_OVER_AT = LIST_LENGTH // 2
 """Allocated entries after which an institution's new credentials go to its next list."""
 CLAIM_ATTEMPTS = 64
@@ -61,6 +65,16 @@ class StatusList(BaseModel):
     def to_document(self) -> dict[str, Any]:
         """Its stored form."""
         return {"_id": self.id, **self.model_dump(mode="python", exclude={"id"})}
+
+
+def revoked_chunk_id(status_list_id: str, index: int) -> str:
+    """The ``_id`` of the document that holds `index` if it is revoked."""
+    return f"{status_list_id}/{index // REVOKED_CHUNK}"
+
+
+def revoked_chunk_ids(status_list_id: str, length: int) -> list[str]:
+    """Every chunk ``_id`` of a list of `length` entries."""
+    return [revoked_chunk_id(status_list_id, start) for start in range(0, length, REVOKED_CHUNK)]
 
 
 def list_id(slug: str, number: int) -> str:

@@ -9,6 +9,7 @@ PyMongo's outages leave as `StorageUnavailable` (`storage_adapter`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,12 @@ from pymongo.errors import DuplicateKeyError
 from credreg_issuer.batches import Batch, BatchChunk, ItemResult, tally
 from credreg_issuer.institutions import ApiKey, Institution, InstitutionExists, SigningKey
 from credreg_issuer.ports import IdempotencyRecord
-from credreg_issuer.status_lists import StatusList
+from credreg_issuer.status_lists import (
+    LIST_LENGTH,
+    StatusList,
+    revoked_chunk_id,
+    revoked_chunk_ids,
+)
 from credreg_shared.events.cloudevents import KafkaRecord
 from credreg_shared.storage import Document, index, insert_new, storage_adapter
 
@@ -32,6 +38,7 @@ PUBLISHED = "idempotency_published"
 INSTITUTIONS = "institutions"
 API_KEYS = "api_keys"
 STATUS_LISTS = "status_lists"
+STATUS_REVOKED = "status_list_revoked"
 STATUS_CLAIMS = "status_claims"
 STATUS_ENTRIES = "status_entries"
 BATCHES = "batches"
@@ -260,6 +267,7 @@ class MongoStatusLists:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.lists: AsyncCollection[Document] = db[STATUS_LISTS]
+        self.revoked: AsyncCollection[Document] = db[STATUS_REVOKED]
         self.claims: AsyncCollection[Document] = db[STATUS_CLAIMS]
         self.entries: AsyncCollection[Document] = db[STATUS_ENTRIES]
         self.institutions: AsyncCollection[Document] = db[INSTITUTIONS]
@@ -272,9 +280,22 @@ class MongoStatusLists:
             pass  # another replica created it first: the same list
 
     async def get_list(self, list_id: str) -> StatusList | None:
-        """One list."""
+        """One list, with the revoked indices of all its chunks (one ``$in``)."""
         found = await self.lists.find_one({"_id": list_id})
-        return StatusList.model_validate({**found, "id": found["_id"]}) if found else None
+        if found is None:
+            return None
+        ids = revoked_chunk_ids(list_id, int(found.get("length", LIST_LENGTH)))
+        chunks = [chunk async for chunk in self.revoked.find({"_id": {"$in": ids}})]
+        return StatusList.model_validate(
+            {
+                **found,
+                "id": found["_id"],
+                # Lists written before the chunks kept their set in the list document.
+                "revoked": sorted({*found.get("revoked", ()), *_revoked_in(chunks)}),
+                "version": int(found.get("version", 0)) + sum(int(c["version"]) for c in chunks),
+                "updated_at": max([found["updated_at"], *(c["updated_at"] for c in chunks)]),
+            }
+        )
 
     async def entry_of(self, credential_id: str) -> tuple[str, int] | None:
         """A credential's (list, index)."""
@@ -327,13 +348,21 @@ class MongoStatusLists:
         return recorded
 
     async def revoke(self, list_id: str, index: int, at: datetime) -> None:
-        """Add the index to the list's revoked set (idempotent) in one atomic write."""
-        # One update of one document: concurrent revocations of one list all land (MongoDB
-        # makes it atomic; the local FerretDB serialises updates with the launcher's lock).
-        await self.lists.update_one(
-            {"_id": list_id, "revoked": {"$ne": index}},
-            {"$addToSet": {"revoked": index}, "$inc": {"version": 1}, "$set": {"updated_at": at}},
-        )
+        """Add the index to its chunk's revoked set (idempotent) in one atomic write."""
+        # One update of one small document: concurrent revocations all land (MongoDB makes it
+        # atomic; the local FerretDB serialises updates with the launcher's lock). An index
+        # there already matches nothing, and the upsert then meets the existing `_id`.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.revoked.update_one(
+                {"_id": revoked_chunk_id(list_id, index), "revoked": {"$ne": index}},
+                {
+                    "$addToSet": {"revoked": index},
+                    "$inc": {"version": 1},
+                    "$max": {"updated_at": at},
+                    "$setOnInsert": {"list": list_id},
+                },
+                upsert=True,
+            )
 
     async def move_to_list(self, institution_id: str, current: str | None, following: str) -> bool:
         """Point the institution at its next list if it still points at `current`."""
@@ -341,6 +370,10 @@ class MongoStatusLists:
             {"_id": institution_id, "status_list": current}, {"$set": {"status_list": following}}
         )
         return result.modified_count == 1
+
+
+def _revoked_in(chunks: list[Document]) -> list[int]:
+    return [int(index) for chunk in chunks for index in chunk.get("revoked", ())]
 
 
 RESULTS = TypeAdapter(list[ItemResult])
