@@ -303,6 +303,8 @@ async def test_an_ipv6_address_is_connected_to_in_brackets_and_plain_http_sends_
     assert str(request.url) == "http://[::1]:9000/h"
     assert request.headers["host"] == "wallet.test:9000"
     assert "sni_hostname" not in request.extensions
+    # No name verified over plain http: the connection to the checked address is kept alive.
+    assert request.headers.get("connection") != "close"
 
 
 async def test_a_rebinding_name_cannot_make_the_sender_connect_to_its_private_answer() -> None:

@@ -131,20 +131,24 @@ class HttpxWebhookSender:
         through the documented ``sni_hostname`` request extension, which httpcore also gives
         the TLS handshake as ``server_hostname``, so the certificate is verified against the
         name, not the IP. This uses httpx's public API only (no private transport or network
-        backend to keep in step with httpcore). ``Connection: close``: the pool keys
-        connections by scheme, IP and port, and a kept-alive connection verified for one name
-        must not carry a request for another name served from the same IP. (httpcore's HTTP
+        backend to keep in step with httpcore). Over https, ``Connection: close``: the pool
+        keys connections by scheme, IP and port, and a kept-alive connection verified for one
+        name must not carry a request for another name served from the same IP. Plain http
+        verifies no name, so its connections to a checked IP are kept alive (a connection per
+        notice cost a connect and an accept each). (httpcore's HTTP
         proxy tunnel ignores ``sni_hostname``: through a proxy from the environment an https
         attempt would verify the IP and fail, never reach another host.)
         """
         named = httpx.URL(url)
         host = named.raw_host.decode("ascii")
-        extensions = {"sni_hostname": host} if named.scheme == "https" else {}
+        tls = named.scheme == "https"
+        extensions = {"sni_hostname": host} if tls else {}
+        pinned = {**headers, "host": named.netloc.decode("ascii")}
         return self.client.build_request(
             "POST",
             named.copy_with(host=address),
             content=content,
-            headers={**headers, "host": named.netloc.decode("ascii"), "connection": "close"},
+            headers={**pinned, "connection": "close"} if tls else pinned,
             timeout=self.timeout_seconds,
             extensions=extensions,
         )
