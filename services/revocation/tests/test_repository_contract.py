@@ -118,6 +118,16 @@ class RepositoryContract:
         assert record is not None and record.status == "revoked"
         assert record.changes == 1, "the service's own change counted twice"
 
+    async def test_a_released_claim_read_back_from_the_log_is_applied(
+        self, repository: CredentialRepository
+    ) -> None:
+        await issued(repository)
+        assert await claim(repository, "e-rev") is not None
+        assert await repository.release(CREDENTIAL, event_id="e-rev", status="active")
+        # The broker stored the event after all: the view follows the log.
+        assert await status_event(repository, "e-rev", "revoked", REVOCABLE)
+        assert await status(repository) == "revoked"
+
     async def test_status_event_before_issuance_creates_the_record_and_issuance_keeps_it(
         self, repository: CredentialRepository
     ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ from credreg_shared.storage import (
     storage_adapter,
 )
 
+REMEMBERED_CLAIMS = 10_000
 COLLECTION = "credentials"
 PENDING = "outbox_pending"
 CLAIM_FIELD = "claimed_by"
@@ -48,6 +50,9 @@ class MongoCredentialRepository:
     def __init__(self, db: AsyncDatabase[Document], *, gather_marker_deletes: int = 1) -> None:
         self.collection: AsyncCollection[Document] = db[COLLECTION]
         self.markers: AsyncCollection[Document] = db[PENDING]
+        self.claimed_here: OrderedDict[str, str] = OrderedDict()
+        """Event ids of the changes this process claimed (the last `REMEMBERED_CLAIMS`): when
+        the consumer reads one back from the log, it is applied already."""
         self.published_markers = DeferredDeletes(self.markers, batch=gather_marker_deletes)
         """Markers of published events, dropped a batch at a time (one lingering is tidied by
         the relay: it finds the outbox empty)."""
@@ -125,7 +130,10 @@ class MongoCredentialRepository:
     ) -> bool:
         """Move to `status` if now in one of `sources`; the event is marked applied either way."""
         # This service's own changes come back from the log applied already (their claim
-        # marked them): one read says so, instead of three writes that each find nothing to do.
+        # marked them): this process's own claims it remembers; for the others one read says
+        # so, instead of three writes that each find nothing to do.
+        if self.claimed_here.pop(event_id, None) is not None:
+            return False
         applied = {"_id": credential_id, APPLIED_EVENTS_FIELD: event_id}
         if await self.collection.find_one(applied, {"_id": 1}) is not None:
             return False
@@ -198,12 +206,18 @@ class MongoCredentialRepository:
             },
             return_document=ReturnDocument.BEFORE,
         )
-        return as_record(before) if before is not None else None
+        if before is None:
+            return None
+        self.claimed_here[event_id] = credential_id
+        while len(self.claimed_here) > REMEMBERED_CLAIMS:
+            self.claimed_here.popitem(last=False)
+        return as_record(before)
 
     async def release(self, credential_id: str, *, event_id: str, status: str) -> bool:
         """Undo the claim made with `event_id` (back to `status`); False if it is not there."""
         # Forgetting the event id too: should the broker have stored the event after all,
         # the consumer then applies it when it arrives, and the view follows the log.
+        self.claimed_here.pop(event_id, None)
         undone = await self.collection.update_one(
             {"_id": credential_id, CLAIM_FIELD: event_id},
             {
