@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from credreg_notifier.adapters.webhooks import ANSWER_READ_LIMIT as HttpxAnswerLimit
 from credreg_notifier.adapters.webhooks import DnsWebhookTargets, HttpxWebhookSender
 from credreg_notifier.domain import TargetRefused, new_secret
 
@@ -122,6 +123,8 @@ class Wallet:
     port: int = 0
     status: int = 204
     location: str | None = None
+    keep_alive: bool = False
+    body: bytes = b""
     posts: list[dict[str, str]] = field(default_factory=list)
     server_names: list[str | None] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -133,6 +136,8 @@ class Wallet:
 
 def _handler(wallet: Wallet) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if wallet.keep_alive else "HTTP/1.0"
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             self.rfile.read(int(self.headers.get("content-length", "0")))
             with wallet.lock:
@@ -140,8 +145,9 @@ def _handler(wallet: Wallet) -> type[BaseHTTPRequestHandler]:
             self.send_response(wallet.status)
             if wallet.location is not None:
                 self.send_header("location", wallet.location)
-            self.send_header("content-length", "0")
+            self.send_header("content-length", str(len(wallet.body)))
             self.end_headers()
+            self.wfile.write(wallet.body)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             """Quiet."""
@@ -372,3 +378,26 @@ async def test_an_address_that_refuses_the_connection_gives_way_to_the_next(
     assert sender.transport.connected == ["127.0.0.2", "127.0.0.1"]
     assert len(wallet.received()) == 1
     assert sender.resolver.calls == ["wallet.test"]
+
+
+@pytest.mark.parametrize(
+    ("body", "connections"),
+    [(b"", 1), (b"thanks", 1), (b"x" * (HttpxAnswerLimit + 1), 3)],
+    ids=["empty", "short", "too-long-to-read"],
+)
+async def test_plain_http_notices_share_one_kept_alive_connection_https_do_not(
+    pki: Pki, serve: Any, make_sender: Any, body: bytes, connections: int
+) -> None:
+    wallet = serve(Wallet(status=200 if body else 204, keep_alive=True, body=body))
+    sender = make_sender({"wallet.test": [["127.0.0.1"]]}, allow_private=True)
+    for _ in range(3):
+        assert await sender.send(f"http://wallet.test:{wallet.port}/hook") is None
+    assert len(wallet.received()) == 3
+    assert sender.transport.connected == ["127.0.0.1"] * connections
+
+    secure = serve(Wallet(keep_alive=True), pki)
+    tls = make_sender({"wallet.test": [["127.0.0.1"]]}, allow_private=True)
+    for _ in range(2):
+        assert await tls.send(f"https://wallet.test:{secure.port}/hook") is None
+    # Verified for one name, a connection by IP must not carry another name's notice.
+    assert tls.transport.connected == ["127.0.0.1"] * 2

@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,6 +29,8 @@ Resolver = Callable[[str], Awaitable[list[str]]]
 # A name with an unreachable address family (an AAAA record on a host without IPv6) still gets
 # its notice through the next address; two keep one attempt well inside its lease.
 MAX_ADDRESSES_PER_ATTEMPT = 2
+ANSWER_READ_LIMIT = 64 * 1024
+"""Bytes of a wallet's answer read (to keep its connection); a longer one is closed unread."""
 
 
 async def resolve(host: str) -> list[str]:
@@ -108,8 +110,8 @@ class HttpxWebhookSender:
             except httpx.InvalidURL as invalid:
                 return f"target refused: {invalid}"
             try:
-                # Streamed and never read: a wallet's answer body is not ours to buffer. A 3xx
-                # is an answer like any other: its Location is never fetched.
+                # Streamed: a wallet's answer body is not ours to buffer. A 3xx is an answer like
+                # any other: its Location is never fetched.
                 response = await self.client.send(request, stream=True, follow_redirects=False)
             except (httpx.ConnectError, httpx.ConnectTimeout) as failed:
                 # Nothing was sent over a connection that never opened: the next address may.
@@ -117,9 +119,25 @@ class HttpxWebhookSender:
                 continue
             except httpx.HTTPError as failed:
                 return describe(failed)
-            await response.aclose()
+            await self._finish(response)
             return outcome(response)
         return error
+
+    async def _finish(self, response: httpx.Response) -> None:
+        """Close the answer; a short one read to its end first, within the attempt's time,
+        so that its (kept-alive) connection can carry the next notice: one closed unread is
+        never reused."""
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                read = 0
+                async for chunk in _unread(response):
+                    read += len(chunk)
+                    if read > ANSWER_READ_LIMIT:
+                        break
+        except (TimeoutError, httpx.HTTPError):
+            pass  # the status decides the attempt; this connection is just not reused
+        finally:
+            await response.aclose()
 
     def _pinned_request(
         self, url: str, address: str, content: bytes, headers: dict[str, str]
@@ -152,6 +170,13 @@ class HttpxWebhookSender:
             timeout=self.timeout_seconds,
             extensions=extensions,
         )
+
+
+async def _unread(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The answer's bytes not read yet (none when it came whole)."""
+    if not response.is_stream_consumed:
+        async for chunk in response.aiter_raw():
+            yield chunk
 
 
 def outcome(response: httpx.Response) -> str | None:
