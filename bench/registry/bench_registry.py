@@ -3,8 +3,9 @@
 Run: `make bench-registry` (or scripts/bench-registry.sh [flags]). Steps: raw aiokafka and PyMongo
 baseline; N `credential.issued` events (+2 % `credential.revoked`) produced to a fresh topic
 namespace; the registry started as a real process on that backlog (projection rate); a 20,000
-credential "convocation" on top (time until visible); vegeta reads per route at a fixed rate;
-peak memory of the registry and of the Mongo-wire server. Prints a table, writes
+credential "convocation" on top (time until visible); employer search, share links and pathways
+set up (`search_setup.py`); vegeta reads per route at a fixed rate, then consent PUTs; peak
+memory of the registry and of the Mongo-wire server. Prints a table, writes
 bench/results/registry-<timestamp>.json. Numbers only: it does not pass or fail.
 
 Environment: KAFKA_BOOTSTRAP_SERVERS, MONGODB_URI (set by the shell script from the local
@@ -34,6 +35,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import DeleteGroupsRequest
+from consents import consent_in_bulk
 from dataset import (
     INSTITUTIONS,
     Dataset,
@@ -44,9 +46,21 @@ from dataset import (
 )
 from loadgen import ReadResult, attack, ensure_tool, log
 from pymongo import MongoClient
+from search_setup import (
+    CONSENT_BODY,
+    SEARCH_LIMIT,
+    api_keys,
+    create_share_links,
+    define_pathways,
+    holder_number,
+    pathway_plan,
+    portfolio_filters,
+    search_targets,
+    setup_samples,
+)
 
 from credreg_shared.credentials.keys import Ed25519KeyPair
-from credreg_shared.events.topics import CREDENTIALS_TOPIC, dlq_topic
+from credreg_shared.events.topics import CREDENTIALS_TOPIC, PATHWAYS_TOPIC, dlq_topic
 from credreg_shared.holder_tokens import HolderTokenMinter
 from credreg_shared.messaging.topics_admin import ensure_topics
 
@@ -62,8 +76,20 @@ STATE_FILE = RESULTS / "registry-state.json"
 WORK = REPO / ".local" / "bench-registry"
 STALL_SECONDS = 300.0
 PORTFOLIO_PAGE = 100
-SEARCH_LIMIT = 20
-ROUTES = ("portfolio", "credential", "verification", "search", "stats")
+ROUTES = (
+    "portfolio",
+    "portfolio filtered",
+    "credential",
+    "verification",
+    "search (mix)",
+    "search competency",
+    "search competency+type",
+    "search 3 filters",
+    "shared link",
+    "holder pathways",
+    "stats",
+)
+CONSENT_ROUTE = "consent (PUT searchable)"
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -444,11 +470,20 @@ def read_samples(dataset: Dataset, size: int, seed: int) -> dict[str, Any]:
     }
 
 
-def target_urls(base: str, samples: dict[str, Any]) -> dict[str, list[str]]:
+def target_urls(base: str, samples: dict[str, Any], seed: int) -> dict[str, list[str]]:
     """The URLs each route's run replays."""
+    rng = random.Random(seed)
+    filtered = [
+        (h, urllib.parse.urlencode(portfolio_filters(holder_number(h), rng)))
+        for h in samples["holders"]
+    ]
     return {
         "portfolio": [
             as_holder(f"{base}/v1/holders/{quote(h)}/credentials", h) for h in samples["holders"]
+        ],
+        "portfolio filtered": [
+            as_holder(f"{base}/v1/holders/{quote(h)}/credentials?{query}", h)
+            for h, query in filtered
         ],
         "credential": [
             as_holder(f"{base}/v1/credentials/{quote(c)}", h)
@@ -457,11 +492,17 @@ def target_urls(base: str, samples: dict[str, Any]) -> dict[str, list[str]]:
         "verification": [
             f"{base}/v1/credentials/{quote(c)}/verification" for c in samples["credentials"]
         ],
-        "search": [
-            f"{base}/v1/search/credentials?competency={quote(c)}&limit={SEARCH_LIMIT}"
-            for c in samples["competencies"]
+        **search_targets(base, rng, len(samples["holders"])),
+        "shared link": [f"{base}/v1/shared/{s}" for s in samples.get("share_secrets", [])],
+        "holder pathways": [
+            as_holder(f"{base}/v1/holders/{quote(h)}/pathways", h)
+            for h in samples.get("pathway_holders", [])
         ],
         "stats": [f"{base}/v1/stats"],
+        CONSENT_ROUTE: [
+            as_holder(f"{base}/v1/credentials/{quote(c)}/searchable", h)
+            for c, h in samples.get("api_consents", [])
+        ],
     }
 
 
@@ -492,15 +533,36 @@ def sanity_checks(base: str, samples: dict[str, Any]) -> list[str]:
                 f"verification of revoked {cid}: HTTP {status}, "
                 f"status {(body or {}).get('status')!r}"
             )
-    for competency in samples["competencies"][:4]:
-        url = f"{base}/v1/search/credentials?competency={quote(competency)}&limit={SEARCH_LIMIT}"
+    found_any = 0
+    for competency in samples["competencies"][:8]:
+        url = f"{base}/v1/search?competency={quote(competency)}&limit={SEARCH_LIMIT}"
         status, body = get_json(url)
         found = len((body or {}).get("credentials", [])) if status == 200 else None
-        if found is None or not 0 < found <= SEARCH_LIMIT:
+        if found is None or found > SEARCH_LIMIT:
             warnings.append(f"search {competency}: HTTP {status}, {found} credentials")
-    status, _ = get_json(f"{base}/v1/search/credentials")
-    if status != 400:
-        warnings.append(f"search without competency: HTTP {status}, expected 400")
+        found_any += found or 0
+        if any("holder_id" in hit for hit in (body or {}).get("credentials", [])):
+            warnings.append(f"search {competency}: a hit names its holder")
+    if not found_any:
+        warnings.append("employer search found nothing for 8 competencies")
+    for path in ("/v1/search", "/v1/search?status=active", "/v1/search/credentials"):
+        status, _ = get_json(f"{base}{path}")
+        if status != (404 if path.endswith("credentials") else 400):
+            warnings.append(f"GET {path}: HTTP {status}")
+    for secret in samples.get("share_secrets", [])[:3]:
+        status, body = get_json(f"{base}/v1/shared/{secret}")
+        if status != 200 or not (body or {}).get("credentials"):
+            warnings.append(
+                f"shared link: HTTP {status}, {len((body or {}).get('credentials', []))}"
+            )
+    started = 0
+    for holder in samples.get("pathway_holders", [])[:10]:
+        status, body = get_json(as_holder(f"{base}/v1/holders/{quote(holder)}/pathways", holder))
+        started += len(body or []) if status == 200 else 0
+        if status != 200:
+            warnings.append(f"pathways of {holder}: HTTP {status}")
+    if samples.get("pathway_holders") and not started:
+        warnings.append("no pathway shows in the progress of 10 holders of its achievements")
     return warnings
 
 
@@ -575,11 +637,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             "CREDREG_CONSUMER_GROUP": dataset_info["consumer_group"],
             "CREDREG_LOG_LEVEL": "WARNING",
             "CREDREG_HOLDER_TOKEN_KEY": HOLDER_TOKEN_KEY.secret_multikey,
+            # The institutions that define pathways (keys in settings have every scope).
+            "CREDREG_API_KEYS": json.dumps(api_keys(args.pathways)),
         },
         free_port(),
         work / "registry.log",
     )
     cleanup = not args.keep and not args.skip_load
+    setup: dict[str, Any] = {}
     try:
         if not args.skip_load:
             count = min(args.baseline_count, args.credentials)
@@ -634,6 +699,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             )
             log("sampling read targets from the dataset")
             dataset_info["samples"] = read_samples(dataset, args.samples, args.seed)
+            setup = setup_samples(
+                dataset,
+                share=args.searchable_share,
+                api_consents=args.consent_rate * args.read_seconds * 6 // 5 + 10,
+                pathways=args.pathways,
+                size=args.samples,
+                seed=args.seed,
+            )
         # --- projection of the backlog ---------------------------------------------------
         sampler.phase = "projection"
         started = time.monotonic()
@@ -689,6 +762,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
             }
             dataset_info["expected_credentials"] = expected + args.convocation
             log(f"convocation: all visible {lag:.1f}s after the last ack")
+        # --- employer search, share links, pathways -------------------------------------
+        if not args.skip_load:
+            sampler.phase = "search setup"
+            result["search_setup"] = search_setup(registry, uri, dataset_info, setup, args)
         # --- reads ----------------------------------------------------------------------
         samples = dataset_info["samples"]
         if "credential_holders" not in samples:
@@ -700,12 +777,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
         for warning in warnings:
             log(f"WARNING: {warning}")
         if not warnings:
-            log("sanity checks passed (portfolio sizes, ids, revoked status, search, 400)")
+            log("sanity checks passed (portfolios, ids, statuses, search, 4xx, links, pathways)")
         result["warnings"] = warnings
         sampler.phase = "reads"
-        urls = target_urls(registry.url, samples)
+        urls = target_urls(registry.url, samples, args.seed)
         reads: list[ReadResult] = []
         for route in ROUTES:
+            if not urls[route]:
+                log(f"reads: {route} skipped (nothing of it was set up)")
+                continue
             log(f"reads: {route} at {args.rate}/s for {args.read_seconds}s")
             reads.append(
                 attack(
@@ -715,6 +795,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
                     rate=args.rate,
                     seconds=args.read_seconds,
                     workdir=work,
+                )
+            )
+        # Writes last, so that the reads above saw the same data. Each PUT consents a credential
+        # for the first time (posting it under its keys); a kept dataset's were consented then.
+        if urls[CONSENT_ROUTE] and not args.skip_load and args.consent_rate > 0:
+            sampler.phase = "consents"
+            log(f"writes: {CONSENT_ROUTE} at {args.consent_rate}/s for {args.read_seconds}s")
+            reads.append(
+                attack(
+                    tool,
+                    CONSENT_ROUTE,
+                    urls[CONSENT_ROUTE],
+                    rate=args.consent_rate,
+                    seconds=args.read_seconds,
+                    workdir=work,
+                    method="PUT",
+                    body=CONSENT_BODY,
                 )
             )
         result["reads"] = [r.as_json() for r in reads]
@@ -767,6 +864,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:  # noqa: C901 - one linear 
         if cleanup:
             drop_dataset(bootstrap, uri, dataset_info)
     return result
+
+
+def search_setup(
+    registry: Registry, uri: str, info: dict[str, Any], setup: dict[str, Any], args: Any
+) -> dict[str, Any]:
+    """Consents (most in bulk), share links and pathways, made before the reads; their figures.
+    The read targets they give go into the dataset's samples (kept with `--keep`)."""
+    samples = info["samples"]
+    figures: dict[str, Any] = {"searchable_share": args.searchable_share}
+    bulk = [tuple(pair) for pair in setup["bulk_consents"]]
+    log(f"search setup: {len(bulk):,} credentials made searchable in bulk")
+    started = time.monotonic()
+    with MongoClient(uri, tz_aware=True) as client:
+        postings = consent_in_bulk(client[info["database"]], bulk)
+    seconds = time.monotonic() - started
+    figures["bulk_consents"] = {
+        "credentials": len(bulk),
+        "postings": postings,
+        "seconds": round(seconds, 1),
+    }
+    log(f"search setup: {postings:,} postings in {seconds:.1f}s")
+    samples["api_consents"] = setup["api_consents"]
+    holders = samples["holders"][: args.share_links]
+    log(f"search setup: {len(holders):,} share links made by their holders")
+    started = time.monotonic()
+    secrets, problems = create_share_links(
+        registry.url, holders, lambda h: _MINTER.mint(h, authenticated_by="bench")[0]
+    )
+    seconds = time.monotonic() - started
+    samples["share_secrets"] = secrets
+    figures["share_links"] = {
+        "made": len(secrets),
+        "seconds": round(seconds, 1),
+        "per_second": round(len(secrets) / max(seconds, 1e-9), 1),
+        "problems": problems[:5],
+    }
+    plan = pathway_plan(args.pathways)
+    log(f"search setup: {len(plan)} pathways defined, their back-fills awaited")
+    defined, problems = define_pathways(registry.url, plan, stall_seconds=STALL_SECONDS)
+    figures["pathways"] = {"defined": defined, "problems": problems}
+    samples["pathway_holders"] = setup["pathway_holders"]
+    for problem in [*figures["share_links"]["problems"], *problems]:
+        log(f"WARNING: {problem}")
+    return figures
 
 
 def serving_generation(registry: Registry) -> int | None:
@@ -856,11 +997,9 @@ def drop_dataset(bootstrap: str, uri: str, info: dict[str, Any]) -> None:
         for name in client.list_database_names():  # the generations a rebuild made
             if name.startswith(f"{info['database']}_g"):
                 client.drop_database(name)
-    asyncio.run(
-        delete_topics_and_group(
-            bootstrap, [info["topic"], dlq_topic(info["topic"])], info["consumer_group"]
-        )
-    )
+    pathways = info["namespace"] + PATHWAYS_TOPIC
+    topics = [info["topic"], dlq_topic(info["topic"]), pathways, dlq_topic(pathways)]
+    asyncio.run(delete_topics_and_group(bootstrap, topics, info["consumer_group"]))
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -918,6 +1057,30 @@ def print_table(result: dict[str, Any]) -> None:
                 "raw Mongo bulk upsert",
             )
         )
+    if "search_setup" in result:
+        ss = result["search_setup"]
+        bulk = ss["bulk_consents"]
+        rows.append(
+            (
+                f"consents in bulk {bulk['credentials']:,}: written, s",
+                bulk["seconds"],
+                None,
+                "",
+            )
+        )
+        links = ss["share_links"]
+        rows.append(
+            (f"share links {links['made']:,}, made per second", links["per_second"], None, "")
+        )
+        for p in ss["pathways"]["defined"]:
+            rows.append(
+                (
+                    f"{p['pathway']}: PUT → back-fill done, s",
+                    p["put_to_backfill_done_seconds"],
+                    None,
+                    "",
+                )
+            )
     if "rebuild" in result:
         r = result["rebuild"]
         rows.append(
@@ -999,6 +1162,17 @@ def main() -> int:
     parser.add_argument("--baseline-count", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=10_000, help="distinct ids per route")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--searchable-share",
+        type=float,
+        default=0.05,
+        help="share of the dataset's credentials made searchable (most in bulk; default 0.05)",
+    )
+    parser.add_argument(
+        "--consent-rate", type=int, default=20, help="consent PUTs/s (0: none; default 20)"
+    )
+    parser.add_argument("--share-links", type=int, default=1000, help="share links made")
+    parser.add_argument("--pathways", type=int, default=4, help="pathways defined (≤ 20)")
     parser.add_argument("--keep", action="store_true", help="keep the db/topic, write state")
     parser.add_argument(
         "--rebuild",

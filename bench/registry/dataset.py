@@ -4,8 +4,11 @@ Shape (for N credentials): about 0.3·N holders ``did:example:learner-<n>`` hold
 credentials each (geometric, mean ~3.3); 20 institutions ``did:web:uni-<k>.example``, each with 8
 achievements built from its pool of 10 competencies (url ``https://esco.example/skill/<k>-<j>``,
 code ``U<k>-C<j>``), five per achievement; ~2 % of credentials revoked a little later in the
-stream. Every credential's id, institution, achievement, dates and revocation are a function of
-(seed, index), so any of them can be recomputed without keeping 1M ids in memory.
+stream. What employer search filters on varies by achievement `a` (0–7): its type
+(`ACHIEVEMENT_TYPES[a % 4]`), delivery mode (`DELIVERY_MODES[a % 3]`), 20 + 5·a learning hours,
+an accreditation when `a` is even, an industry partner when `a % 3 == 0`. Every credential's
+id, institution, achievement, dates and revocation are a function of (seed, index), so any of
+them can be recomputed without keeping 1M ids in memory.
 
 Each record is a real `CredentialIssued` event in the issuer's wire form (`to_record` of a
 `new_envelope`): the data model builds and validates one template per achievement, whose
@@ -29,12 +32,14 @@ from typing import Any
 from credreg_shared.credentials.data_integrity import add_proof
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.model import (
+    Accreditation,
     Achievement,
     AchievementCredential,
     AchievementSubject,
     Alignment,
     AssessmentMethod,
     Criteria,
+    DeliveryMode,
     Pathway,
     Profile,
 )
@@ -57,6 +62,9 @@ MAX_CREDENTIALS_PER_HOLDER = 60
 REVOKED_ONE_IN = 50  # 2 %
 HOME_INSTITUTION_SHARE = 0.8
 REVOKE_DELAY_MAX = 2000  # a revocation follows its credential's issued event by up to this many
+ACHIEVEMENT_TYPES = ("MicroCredential", "Certificate", "Badge", "Course")
+DELIVERY_MODES: tuple[DeliveryMode, ...] = ("online", "blended", "in-person")
+ACCREDITOR = Profile(id="did:web:agency.example", name="Example Quality Agency")
 
 # Sentinels substituted in each template's JSON text (valid values, so the models accept them).
 CID_SENTINEL = "f0f0f0f0-e1e1-4d2d-8c3c-b4b4b4b4b4b4"
@@ -118,12 +126,27 @@ class Event:
     headers: list[tuple[str, bytes]]
 
 
+def achievement_type(a: int) -> str:
+    """The type of achievement `a` (of any institution)."""
+    return ACHIEVEMENT_TYPES[a % len(ACHIEVEMENT_TYPES)]
+
+
+def delivery_mode(a: int) -> DeliveryMode:
+    """How achievement `a` (of any institution) is delivered."""
+    return DELIVERY_MODES[a % len(DELIVERY_MODES)]
+
+
+def learning_hours(a: int) -> int:
+    """The learning hours of achievement `a` (of any institution)."""
+    return 20 + 5 * a
+
+
 def _issued_data(k: int, a: int, *, with_until: bool, key_pair: Ed25519KeyPair) -> CredentialIssued:
     issuer = institution_id(k)
     pool = [competency(k, j) for j in achievement_competencies(k, a)]
     achievement = Achievement(
         id=f"https://uni-{k}.example/achievements/micro-{a}",
-        achievement_type="MicroCredential",
+        achievement_type=achievement_type(a),
         name=f"Micro-credential {a} of University {k}",
         description=(
             "Plans, carries out and documents a small applied project in the field, "
@@ -139,9 +162,23 @@ def _issued_data(k: int, a: int, *, with_until: bool, key_pair: Ed25519KeyPair) 
             )
             for c in pool
         ],
-        learning_hours=str(20 + 5 * a),
-        delivery_mode="blended",
+        learning_hours=str(learning_hours(a)),
+        delivery_mode=delivery_mode(a),
         assessment=AssessmentMethod(assessment_type="project", description="Capstone project."),
+        accreditation=(
+            [
+                Accreditation(
+                    id=f"https://agency.example/accreditations/uni-{k}", accreditor=ACCREDITOR
+                )
+            ]
+            if a % 2 == 0
+            else []
+        ),
+        industry_partner=(
+            [Profile(id=f"https://employer-{a}.example", name=f"Employer {a}")]
+            if a % 3 == 0
+            else []
+        ),
         stacks_into=[Pathway(id=f"https://uni-{k}.example/pathways/p{a % 3}", name="Certificate")],
     )
     credential_id = f"urn:uuid:{CID_SENTINEL}"
@@ -173,7 +210,7 @@ def _issued_data(k: int, a: int, *, with_until: bool, key_pair: Ed25519KeyPair) 
         holder_id=HOLDER_SENTINEL,
         achievement_id=achievement.id,
         achievement_name=achievement.name,
-        achievement_type="MicroCredential",
+        achievement_type=achievement.achievement_type,
         competencies=tuple(pool),
         valid_from=VALID_FROM_SENTINEL,
         valid_until=VALID_UNTIL_SENTINEL if with_until else None,

@@ -128,16 +128,34 @@ class ReadResult:
 
 
 def attack(
-    tool: Tool, route: str, urls: list[str], *, rate: int, seconds: int, workdir: Path
+    tool: Tool,
+    route: str,
+    urls: list[str],
+    *,
+    rate: int,
+    seconds: int,
+    workdir: Path,
+    method: str = "GET",
+    body: Any = None,
 ) -> ReadResult:
-    """Replay `urls` at `rate` requests/s for `seconds`; return the report."""
+    """Replay `urls` at `rate` requests/s for `seconds` (each with `body` as JSON, if any);
+    return the report."""
     workdir.mkdir(parents=True, exist_ok=True)
     if tool.name == "hey":
+        if method != "GET":
+            raise RuntimeError(f"hey replays GETs only, not {method} {route}")
         return _hey(tool, route, urls[0], rate=rate, seconds=seconds)
-    targets = workdir / f"targets-{route}.txt"
-    # A target may carry header lines after its URL (vegeta's targets format).
-    targets.write_text("".join(f"GET {u}\n\n" for u in urls))
-    results = workdir / f"results-{route}.bin"
+    name = "".join(c if c.isalnum() else "-" for c in route)
+    targets = workdir / f"targets-{name}.txt"
+    # A target may carry header lines after its URL, then its body as `@file` (vegeta's
+    # targets format).
+    sent = ""
+    if body is not None:
+        body_file = workdir / f"body-{name}.json"
+        body_file.write_text(json.dumps(body))
+        sent = f"Content-Type: application/json\n@{body_file}\n"
+    targets.write_text("".join(f"{method} {u}\n{sent}\n" for u in urls))
+    results = workdir / f"results-{name}.bin"
     with results.open("wb") as out:
         subprocess.run(
             [

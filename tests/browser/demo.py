@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from credreg_registry.adapters.fakes import InMemoryChallenges, InMemoryHolderStore, InMemoryView
 from credreg_registry.bootstrap import build_app
-from credreg_registry.pathways import ManagePathways, PathwayRequest
+from credreg_registry.pathway_backfill import Backfiller
+from credreg_registry.pathways import ManagePathways, PathwayRequest, PathwayTracker
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection
 from credreg_registry.settings import RegistrySettings
@@ -286,4 +287,6 @@ async def demo_registry() -> Demo:
         ),
         institution=UNIVERSITY.did,
     )
+    # Its back-fill (the service's background worker), for the holder's 3 of 4 to show.
+    await Backfiller(app.state.use_cases[PathwayTracker], view).run_once()
     return Demo(app, view, holders, credentials)

@@ -65,7 +65,6 @@ PUBLIC = {
     ("issuer", "GET", "/v1/institutions/{institution_id}/did.json"),
     ("issuer", "GET", "/v1/status-lists/{list_id}"),
     ("registry", "GET", "/v1/credentials/{credential_id}/verification"),
-    ("registry", "GET", "/v1/search/credentials"),
     # Employer search: over the credentials whose holders made them searchable only.
     ("registry", "GET", "/v1/search"),
     # A share link: its unguessable secret is the capability (404 once revoked or expired).

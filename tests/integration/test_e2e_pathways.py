@@ -1,9 +1,11 @@
 """Stackable pathways over real processes (issuer, revocation, registry) on real Kafka and the
-MongoDB-wire server: an institution defines a pathway over achievements it issued, the holder's
-portfolio shows "3 of 4", the fourth credential completes it — one `pathway.completed` on the
-log, one stacked credential awarded by the issuer — and the completion redelivered (published
-again while the issuer is down, then read by the restarted issuer) awards nothing more. A
-component revoked afterwards is shown with the completion; the stacked credential stays active."""
+MongoDB-wire server: an institution defines a pathway over achievements it issued, its back-fill
+runs in the background to `done`, the holder's portfolio shows "3 of 4", the fourth credential
+completes it — one `pathway.completed` on the log, one stacked credential awarded by the issuer —
+and the completion redelivered (published again while the issuer is down, then read by the
+restarted issuer) awards nothing more. A component revoked afterwards is shown with the
+completion; the stacked credential stays active, and stays so once the pathway is deleted (a 404
+then, and gone from the holder's progress)."""
 
 from __future__ import annotations
 
@@ -139,6 +141,16 @@ async def test_a_pathway_completes_once_with_one_stacked_credential(
         kept = await eventually(defined)
         assert kept["required"] == 4 and kept["achievement_ids"] == achievements
 
+        async def backfilled() -> dict[str, Any] | None:
+            # The holders who held the achievements are looked at in the background.
+            answer = await client.get(f"{registry}/v1/pathways/{pathway}", headers=UNI_A)
+            assert answer.status_code == 200, answer.text
+            found: dict[str, Any] = answer.json()["backfill"]
+            return found if found["state"] == "done" else None
+
+        done = await eventually(backfilled)
+        assert done["credentials_seen"] >= 4 and done["holders_seen"] >= 2
+
         minted = await client.post(f"{registry}/v1/holders/{holder}/tokens", headers=UNI_A)
         assert minted.status_code == 201, minted.text
         token = bearer(minted.json()["token"])
@@ -235,3 +247,13 @@ async def test_a_pathway_completes_once_with_one_stacked_credential(
             r for r in records if dict(r.headers).get("ce_id") == dict(record.headers)["ce_id"]
         ]
         assert len(again) == 3  # the original and the two we published: none from the registry
+
+        # Deleted: a 404 from now on, gone from the holder's progress; the stacked credential
+        # (and the completion on the log) stay.
+        deleted = await client.delete(f"{registry}/v1/pathways/{pathway}", headers=UNI_A)
+        assert deleted.status_code == 204, deleted.text
+        gone = await client.get(f"{registry}/v1/pathways/{pathway}", headers=UNI_A)
+        assert gone.status_code == 404
+        assert await progress() is None
+        view = await client.get(f"{registry}/v1/credentials/{award['id']}", headers=token)
+        assert view.json()["status"] == "active"

@@ -30,6 +30,7 @@ from credreg_registry.sharing import (
     HolderSharing,
     SearchFilters,
     ShareLinkNotFound,
+    facets_in,
 )
 from credreg_shared.events import samples
 from credreg_shared.events.cloudevents import new_envelope
@@ -119,6 +120,10 @@ class HolderStoreContract:
         assert [c.id for c in page.credentials] == ["urn:uuid:c-0", "urn:uuid:c-2"]
         head = await store.find_one(SEARCH_HEADS, "competency:fa-1")
         assert head is not None and head["n"] == 2
+        # Facets are kept as one JSON string (FerretDB reads it several times faster).
+        consent = await store.find_one(SEARCH_CONSENTS, "urn:uuid:c-0")
+        assert consent is not None and isinstance(consent["facets"], str)
+        assert "fa-1" in facets_in(consent)["competencies"]
         made = await sharing.create_link(HOLDER, holder, ["urn:uuid:c-1"], days=2, label="x")
         shown = await sharing.open_link(made.secret)
         assert [c.id for c in shown.credentials] == ["urn:uuid:c-1"]

@@ -1,6 +1,8 @@
 """One contract for the pathways' store (`PathwayStore`), run against the in-memory fake and
 MongoDB (FerretDB locally): definitions and their index, components, the single-insert claim
-(one winner among concurrent claimants), the outbox markers; and the whole flow over each."""
+(one winner among concurrent claimants), the outbox markers, the tombstone, the back-fill's
+conditional writes (one winner) and its queue; and the whole flow over each (a back-fill, a
+deletion)."""
 
 from __future__ import annotations
 
@@ -15,21 +17,27 @@ from pymongo.asynchronous.database import AsyncDatabase
 from credreg_registry.adapters.fakes import InMemoryPathwayStore, InMemoryView
 from credreg_registry.adapters.mongo import MongoViewDocuments, MongoViewStore
 from credreg_registry.adapters.mongo_pathways import MongoPathwayStore
+from credreg_registry.pathway_backfill import Backfiller
 from credreg_registry.pathway_layout import (
+    BACKFILL_QUEUE,
     COMPLETIONS,
     COMPONENTS,
     HOLDER_PATHWAYS,
     OUTBOX,
     PATHWAY_INDEX,
     PATHWAYS,
+    QUEUE_ID,
     completion_event_id,
     index_key,
 )
 from credreg_registry.pathways import (
     ManagePathways,
+    PathwayNotFound,
     PathwayRequest,
     PathwayStore,
     PathwayTracker,
+    Sweep,
+    sweep_of,
 )
 from credreg_registry.ports import ViewDocuments, ViewStore
 from credreg_registry.projection import CredentialProjection
@@ -55,7 +63,13 @@ def definition(pathway_id: str, achievements: list[str]) -> Document:
         "award": None,
         "event_id": f"e-{pathway_id}",
         "defined_at": START,
+        "backfill": Sweep().model_dump(),
     }
+
+
+async def index_of(store: PathwayStore, *achievements: str) -> dict[str, list[str]]:
+    found = await store.find_many(PATHWAY_INDEX, [index_key(ISSUER, a) for a in achievements])
+    return {d["_id"]: sorted(d["pathways"]) for d in found}
 
 
 class PathwayStoreContract:
@@ -81,6 +95,93 @@ class PathwayStoreContract:
         assert found_a1 is not None and found_a1["pathways"] == []
         found_a3 = await store.find_one(PATHWAY_INDEX, index_key(ISSUER, "a3"))
         assert found_a3 is not None and found_a3["pathways"] == ["p"]
+
+    async def test_listing_adds_and_removes_a_pathway_under_index_keys(
+        self, store: PathwayStore
+    ) -> None:
+        await store.put_definition(definition("p", ["a1", "a2"]), dropped=[])
+        await store.put_definition(definition("q", ["a1"]), dropped=[])
+        keys = [index_key(ISSUER, "a1"), index_key(ISSUER, "a2")]
+        await store.list_pathway("p", add=[], remove=keys)
+        assert await index_of(store, "a1", "a2") == {keys[0]: ["q"], keys[1]: []}
+        await store.list_pathway("p", add=[*keys, index_key(ISSUER, "a3")], remove=[])
+        await store.list_pathway("p", add=keys, remove=[])  # twice: listed once
+        assert await index_of(store, "a1", "a2", "a3") == {
+            keys[0]: ["p", "q"],
+            keys[1]: ["p"],
+            index_key(ISSUER, "a3"): ["p"],
+        }
+        await store.list_pathway("p", add=[], remove=[])  # nothing to do
+
+    async def test_a_tombstone_marks_only_the_definition_it_names(
+        self, store: PathwayStore
+    ) -> None:
+        await store.put_definition(definition("p", ["a1"]), dropped=[])
+        assert not await store.delete_definition("p", event_id="e-other", at=START)
+        assert not await store.delete_definition("nothing", event_id="e-p", at=START)
+        found = await store.find_one(PATHWAYS, "p")
+        assert found is not None and found.get("deleted_at") is None
+        later = START + timedelta(hours=1)
+        assert await store.delete_definition("p", event_id="e-p", at=later)
+        # Deleted already: the first deletion's time stays.
+        assert not await store.delete_definition("p", event_id="e-p", at=later + timedelta(1))
+        found = await store.find_one(PATHWAYS, "p")
+        assert found is not None and found["deleted_at"] == later
+        assert found["achievement_ids"] == ["a1"] and found["issuer_id"] == ISSUER
+        # Defined anew: a whole new document, without the tombstone.
+        await store.put_definition(definition("p", ["a2"]), dropped=[])
+        found = await store.find_one(PATHWAYS, "p")
+        assert found is not None and found.get("deleted_at") is None
+
+    async def test_backfill_writes_are_conditional_and_have_one_winner(
+        self, store: PathwayStore
+    ) -> None:
+        await store.put_definition(definition("p", ["a1"]), dropped=[])
+        step = Sweep(state="running", rev=1, chunk=3, holders_seen=7).model_dump()
+        assert not await store.save_backfill("p", event_id="e-other", rev=0, backfill=step)
+        assert not await store.save_backfill("p", event_id="e-p", rev=5, backfill=step)
+        assert not await store.save_backfill("none", event_id="e-p", rev=0, backfill=step)
+        writes = await asyncio.gather(
+            *[
+                store.save_backfill(
+                    "p",
+                    event_id="e-p",
+                    rev=0,
+                    backfill=Sweep(state="running", rev=1, owner=f"w{n}").model_dump(),
+                )
+                for n in range(6)
+            ]
+        )
+        assert sorted(writes) == [False] * 5 + [True]
+        found = await store.find_one(PATHWAYS, "p")
+        assert found is not None
+        kept = sweep_of(found)
+        assert kept is not None and (kept.rev, kept.owner) == (1, f"w{writes.index(True)}")
+        lease = START + timedelta(minutes=1)
+        moved = Sweep(state="running", rev=2, chunk=3, lease_until=lease).model_dump()
+        assert await store.save_backfill("p", event_id="e-p", rev=1, backfill=moved)
+        found = await store.find_one(PATHWAYS, "p")
+        assert found is not None
+        read = sweep_of(found)
+        assert read is not None and (read.chunk, read.lease_until) == (3, lease)
+        assert read.lease_until is not None and read.lease_until.tzinfo is not None
+        # Deleted: no back-fill write lands any more.
+        assert await store.delete_definition("p", event_id="e-p", at=START)
+        assert not await store.save_backfill("p", event_id="e-p", rev=2, backfill=step)
+
+    async def test_the_backfill_queue_keeps_each_entry_once_in_order(
+        self, store: PathwayStore
+    ) -> None:
+        assert await store.find_one(BACKFILL_QUEUE, QUEUE_ID) is None
+        await store.dequeue_backfill("x")  # no queue yet: nothing to do
+        for entry in ("b", "a", "b", "c"):
+            await store.queue_backfill(entry)
+        queue = await store.find_one(BACKFILL_QUEUE, QUEUE_ID)
+        assert queue is not None and queue["entries"] == ["b", "a", "c"]
+        await store.dequeue_backfill("a")
+        await store.dequeue_backfill("a")
+        queue = await store.find_one(BACKFILL_QUEUE, QUEUE_ID)
+        assert queue is not None and queue["entries"] == ["b", "c"]
 
     async def test_components_and_started_pathways_are_sets(self, store: PathwayStore) -> None:
         await store.add_components({"k1": ["c1", "c2"], "k2": ["c3"]})
@@ -149,6 +250,8 @@ class PathwayStoreContract:
         )
         request = PathwayRequest(name="Both", achievement_ids=achievements)
         await pathways.define("both", request, institution=ISSUER)
+        assert await pathways.progress(holder) == []  # its back-fill has not run
+        assert await Backfiller(tracker, documents).run_once() == 2
         [progress] = await pathways.progress(holder)
         assert progress.summary == "1 of 2"
         second = issued(1)
@@ -164,6 +267,54 @@ class PathwayStoreContract:
         assert progress.completed and progress.completed_at is not None
         assert progress.completed_at.tzinfo is not None
         assert await store.find_one(OUTBOX, json.dumps([holder, "both"])) is None
+
+    async def test_a_deleted_pathway_is_gone_and_its_completions_stay(
+        self, store: PathwayStore, view: tuple[ViewDocuments, ViewStore]
+    ) -> None:
+        documents, view_store = view
+        publisher = InMemoryPublisher()
+        tracker = PathwayTracker(
+            store=store, view=documents, publisher=publisher, topic="t", source="urn:test"
+        )
+        projection = CredentialProjection(view_store, tracker)
+        pathways = ManagePathways(tracker=tracker, view=documents)
+        achievement = "urn:uuid:ach-deleted"
+
+        async def issue(n: int, holder: str) -> None:
+            data = samples.credential_issued(f"urn:uuid:del-{n}", holder).model_copy(
+                update={"achievement_id": achievement}
+            )
+            envelope = new_envelope(data, source="urn:test", time=START + timedelta(minutes=n))
+            await projection.apply([ConsumedEvent(envelope, "credreg.credentials", 0, 100 + n)])
+
+        await issue(0, "did:example:first")
+        request = PathwayRequest(name="One", achievement_ids=[achievement])
+        await pathways.define("one", request, institution=ISSUER)
+        await Backfiller(tracker, documents).run_once()
+        assert [p.completed for p in await pathways.progress("did:example:first")] == [True]
+
+        await pathways.delete("one", institution=ISSUER)
+        await pathways.delete("one", institution=ISSUER)  # again: no error
+        with pytest.raises(PathwayNotFound):
+            await pathways.get("one", institution=ISSUER)
+        assert await pathways.progress("did:example:first") == []
+        assert await index_of(store, achievement) == {index_key(ISSUER, achievement): []}
+        await issue(1, "did:example:second")  # would complete it, were it still there
+        assert await pathways.progress("did:example:second") == []
+        assert await store.find_one(COMPLETIONS, json.dumps(["did:example:second", "one"])) is None
+        claim = await store.find_one(COMPLETIONS, json.dumps(["did:example:first", "one"]))
+        assert claim is not None and claim["published"] is True
+        # Defined anew: its back-fill finds both holders; the first one's completion is kept.
+        await pathways.define("one", request, institution=ISSUER)
+        await Backfiller(tracker, documents).run_once()
+        for holder in ("did:example:first", "did:example:second"):
+            assert [p.completed for p in await pathways.progress(holder)] == [True]
+        completions = [
+            r
+            for r in publisher.on("t")
+            if dict(r.headers)["ce_type"] == models.PathwayCompleted.event_type.encode()
+        ]
+        assert len(completions) == 2
 
 
 class TestInMemoryPathwayStore(PathwayStoreContract):

@@ -1,6 +1,7 @@
 """Stackable pathways over fakes: definitions (and their 422s), progress from the credential
 events, one `pathway.completed` per (holder, pathway) even on redelivery, a second replica, a
-definition that finds holders already done, and a publish that fails (the outbox relay)."""
+definition whose back-fill finds holders already done, a publish that fails (the outbox relay),
+and deletion."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ import pytest
 
 from credreg_registry.adapters.fakes import InMemoryPathwayStore, InMemoryView
 from credreg_registry.bootstrap import build_app
+from credreg_registry.pathway_backfill import Backfiller
 from credreg_registry.pathway_layout import (
     COMPLETIONS,
+    HOLDER_PATHWAYS,
     OUTBOX,
+    PATHWAY_INDEX,
     completion_event_id,
+    index_key,
 )
 from credreg_registry.pathways import (
     InvalidPathway,
     ManagePathways,
     NotYourPathway,
+    PathwayNotFound,
     PathwayRequest,
     PathwayTracker,
 )
@@ -66,8 +72,15 @@ class World:
             clock=lambda: self.clock_now,
         )
         self.projection = CredentialProjection(self.view, self.tracker)
-        self.pathways = ManagePathways(tracker=self.tracker, view=self.view)
+        self.pathways = ManagePathways(
+            tracker=self.tracker, view=self.view, clock=lambda: self.clock_now
+        )
+        self.backfiller = Backfiller(self.tracker, self.view, clock=lambda: self.clock_now)
         self.minutes = 0
+
+    async def backfill(self) -> int:
+        """Run the queued back-fills to their end (the worker's job in the service)."""
+        return await self.backfiller.run_once()
 
     def envelope(self, data: models.EventData) -> Envelope:
         self.minutes += 1
@@ -217,11 +230,25 @@ async def test_a_definition_completes_it_for_holders_who_hold_it_already() -> No
     )
     assert world.completions() == []
     award = {"achievement": {"name": "Data Analyst", "competencies": [{"name": "Analyse"}]}}
-    await world.pathways.define("p", four_of_four(award=award), institution=ISSUER)
+    answered = await world.pathways.define("p", four_of_four(award=award), institution=ISSUER)
+    # Answered before anyone was looked at: the back-fill runs in the background.
+    assert answered.backfill is not None and answered.backfill.state == "pending"
+    assert world.completions() == []
+    assert await world.backfill() == 4  # one page per achievement's list
     [completed] = world.completions()
     assert completed.award == award
-    # The same definition again: announced again (the same event id), completed once.
-    await world.pathways.define("p", four_of_four(award=award), institution=ISSUER)
+    kept = await world.pathways.get("p", institution=ISSUER)
+    assert kept.backfill is not None
+    assert (kept.backfill.state, kept.backfill.holders_seen, kept.backfill.credentials_seen) == (
+        "done",
+        4,
+        4,
+    )
+    # The same definition again: announced again (the same event id), completed once; its
+    # back-fill is done and stays so (nothing queued).
+    again = await world.pathways.define("p", four_of_four(award=award), institution=ISSUER)
+    assert again.backfill == kept.backfill
+    assert await world.backfill() == 0
     assert len(world.completions()) == 1
     defined = [
         from_record(r.key, r.value, list(r.headers))
@@ -321,6 +348,15 @@ async def test_a_component_revoked_after_completion_is_shown_and_nothing_else_mo
         ({"achievement_ids": [*ACHIEVEMENTS[:3], "urn:uuid:never-issued"]}, "achievement_ids.3"),
         ({"award": {"achievement": {"name": ""}}}, "award.achievement"),
         ({"award": {"holder_id": "did:example:x", "achievement": {}}}, "award.holder_id"),
+        (
+            {
+                "award": {
+                    "achievement": {"name": "Data Analyst", "competencies": [{"name": "A"}]},
+                    "valid_until": "2020-01-01T00:00:00Z",
+                }
+            },
+            "award",
+        ),
     ],
 )
 async def test_a_bad_definition_is_refused_and_kept_nowhere(
@@ -394,6 +430,11 @@ async def test_the_pathway_routes_answer_problems_and_progress() -> None:
         defined = await client.put("/v1/pathways/p-1", json=body, headers=key)
         assert defined.status_code == 200, defined.text
         assert defined.json()["required"] == 3
+        assert defined.json()["backfill"]["state"] == "pending"
+        await world.backfill()
+        kept = await client.get("/v1/pathways/p-1", headers=key)
+        assert kept.json()["backfill"]["state"] == "done"
+        assert kept.json()["backfill"]["holders_seen"] == 5  # the holder and 4 seeded learners
         token = MINTER.mint(HOLDER, authenticated_by="did")[0]
         holder = {"Authorization": f"Bearer {token}"}
         as_holder = await client.put("/v1/pathways/p-1", json=body, headers=holder)
@@ -419,6 +460,7 @@ async def test_one_batch_and_one_definition_complete_many_holders_each_once() ->
     )
     request = PathwayRequest(name="Two", achievement_ids=ACHIEVEMENTS[:2])
     await world.pathways.define("two", request, institution=ISSUER)
+    await world.backfill()
     await world.apply(
         *[
             world.envelope(issued(credential(n, h), a, h))
@@ -430,3 +472,117 @@ async def test_one_batch_and_one_definition_complete_many_holders_each_once() ->
         assert len(world.completions(holder)) == 1, holder
         [progress] = await world.pathways.progress(holder)
         assert progress.summary == "completed"
+
+
+async def test_a_deleted_pathway_is_gone_for_readers_and_events_and_its_completion_stays() -> None:
+    world = World()
+    await seed_achievements(world)
+    await world.pathways.define("p", four_of_four(required=2), institution=ISSUER)
+    await world.apply(
+        world.envelope(issued(credential(0), ACHIEVEMENTS[0])),
+        world.envelope(issued(credential(1), ACHIEVEMENTS[1])),
+    )
+    other = "did:example:halfway"
+    await world.apply(world.envelope(issued(credential(0, other), ACHIEVEMENTS[0], other)))
+    assert [p.summary for p in await world.pathways.progress(other)] == ["1 of 2"]
+    [completed] = world.completion_ids()
+
+    await world.pathways.delete("p", institution=ISSUER)
+    with pytest.raises(PathwayNotFound):
+        await world.pathways.get("p", institution=ISSUER)
+    assert await world.pathways.progress(HOLDER) == []
+    assert await world.pathways.progress(other) == []
+    # Unlisted from its achievements at once; the holders' lists are left to the readers.
+    index = await world.store.find_many(PATHWAY_INDEX, [index_key(ISSUER, ACHIEVEMENTS[0])])
+    assert [d["pathways"] for d in index] == [[]]
+    started = await world.store.find_one(HOLDER_PATHWAYS, other)
+    assert started is not None and "p" in started["pathways"]
+    # A credential that would complete it now moves nothing.
+    await world.apply(world.envelope(issued(credential(1, other), ACHIEVEMENTS[1], other)))
+    assert world.completions(other) == []
+    assert await world.pathways.progress(other) == []
+    # The completion before it stays, published.
+    claim = await world.store.find_one(COMPLETIONS, json.dumps([HOLDER, "p"]))
+    assert claim is not None and claim["published"] is True
+    assert world.completion_ids() == [completed]
+
+
+async def test_only_the_owner_deletes_again_and_again_and_may_define_it_anew() -> None:
+    world = World()
+    await seed_achievements(world)
+    with pytest.raises(PathwayNotFound):
+        await world.pathways.delete("p", institution=ISSUER)
+    await world.pathways.define("p", four_of_four(required=1), institution=ISSUER)
+    with pytest.raises(PathwayNotFound):
+        await world.pathways.delete("p", institution=OTHER_ISSUER)
+    assert (await world.pathways.get("p", institution=ISSUER)).name == "Data Analyst"
+    await world.pathways.delete("p", institution=ISSUER)
+    await world.pathways.delete("p", institution=ISSUER)
+    # The tombstone keeps the id its institution's.
+    with pytest.raises(PathwayNotFound):
+        await world.pathways.delete("p", institution=OTHER_ISSUER)
+    with pytest.raises(NotYourPathway):
+        await world.pathways.define("p", four_of_four(), institution=OTHER_ISSUER)
+    # Defined anew (the same body): listed again, walked again, followed again.
+    again = await world.pathways.define("p", four_of_four(required=1), institution=ISSUER)
+    assert again.backfill is not None and again.backfill.state == "pending"
+    await world.backfill()
+    assert len(world.completions("did:example:seed0")) == 1
+    await world.apply(world.envelope(issued(credential(0), ACHIEVEMENTS[2])))
+    assert len(world.completions()) == 1
+
+
+async def test_the_delete_route_answers_204_then_404_and_the_backfill_state() -> None:
+    world = World()
+    await seed_achievements(world)
+    await world.apply(world.envelope(issued(credential(0), ACHIEVEMENTS[0])))
+    settings = RegistrySettings(
+        api_keys={"key-issuer": ISSUER, "key-other": OTHER_ISSUER},
+        holder_token_key=TOKEN_KEY.secret_multikey,
+    )
+    adapters = Adapters(
+        documents=world.view, store=world.view, pathways=world.store, publisher=world.publisher
+    )
+    app = build_app(settings, fakes=adapters)
+    key, theirs = {"Authorization": "Bearer key-issuer"}, {"Authorization": "Bearer key-other"}
+    holder = {"Authorization": f"Bearer {MINTER.mint(HOLDER, authenticated_by='did')[0]}"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+        body = {"name": "Data Analyst", "achievement_ids": ACHIEVEMENTS}
+        assert (await client.put("/v1/pathways/p-1", json=body, headers=key)).status_code == 200
+        pending = await client.get("/v1/pathways/p-1", headers=key)
+        assert pending.json()["backfill"] == {
+            "state": "pending",
+            "holders_seen": 0,
+            "credentials_seen": 0,
+            "started_at": None,
+            "finished_at": None,
+        }
+        await world.backfill()
+        progress = await client.get(f"/v1/holders/{HOLDER}/pathways", headers=holder)
+        assert [p["summary"] for p in progress.json()] == ["1 of 4"]
+
+        for headers, status in ((theirs, 404), (holder, 403), ({}, 401)):
+            refused = await client.delete("/v1/pathways/p-1", headers=headers)
+            assert refused.status_code == status, refused.text
+        assert (await client.get("/v1/pathways/p-1", headers=key)).status_code == 200
+        unknown = await client.delete("/v1/pathways/nothing", headers=key)
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"] == "application/problem+json"
+
+        for _ in range(2):
+            deleted = await client.delete("/v1/pathways/p-1", headers=key)
+            assert deleted.status_code == 204 and deleted.content == b""
+        assert (await client.get("/v1/pathways/p-1", headers=key)).status_code == 404
+        assert (await client.delete("/v1/pathways/p-1", headers=theirs)).status_code == 404
+        progress = await client.get(f"/v1/holders/{HOLDER}/pathways", headers=holder)
+        assert progress.json() == []
+        page = await client.get(f"/v1/holders/{HOLDER}/credentials", headers=holder)
+        assert page.json()["pathways"] == []
+        schema = app.openapi()["components"]["schemas"]
+        assert set(schema["Backfill"]["properties"]["state"]["enum"]) == {
+            "pending",
+            "running",
+            "done",
+        }
+        assert "204" in app.openapi()["paths"]["/v1/pathways/{pathway_id}"]["delete"]["responses"]

@@ -23,7 +23,6 @@ from credreg_registry.domain import (
     InvalidCursor,
     PortfolioEntry,
     Revocation,
-    SearchNeedsFilter,
     Suspension,
 )
 from credreg_registry.domain import Caller as Caller
@@ -35,6 +34,8 @@ from credreg_registry.layout import (
     LIST_HEADS,
     LISTS,
     ViewChanges,
+    achievement_list,
+    portfolio_list,
 )
 from credreg_registry.ports import Adapters
 from credreg_registry.projection import CredentialProjection, fold
@@ -148,24 +149,9 @@ async def portfolio_ids(adapters: Adapters, holder: str) -> list[str]:
         cursor = page.next_cursor
 
 
-async def search_ids(adapters: Adapters, competency: str, limit: int = 20) -> list[str]:
-    """Every credential id a search finds, page after page."""
-    found, cursor = [], None
-    while True:
-        page = await queries(adapters).search(competency, cursor, limit)
-        found += [line.id for line in page.credentials]
-        if page.next_cursor is None:
-            return found
-        cursor = page.next_cursor
-
-
 async def expires_soon_lines(adapters: Adapters) -> dict[str, datetime | None]:
-    """Credential id → `expires_soon` of its line, as the portfolio and the search show them."""
+    """Credential id → `expires_soon` of its line, as the portfolio shows them."""
     page = await queries(adapters).portfolio(HOLDER, Caller(holder_id=HOLDER))
-    found = await queries(adapters).search(issued(1).competencies[0].code)
-    assert {line.id: line.expires_soon for line in found.credentials} == {
-        line.id: line.expires_soon for line in page.credentials
-    }
     return {line.id: line.expires_soon for line in page.credentials}
 
 
@@ -442,33 +428,24 @@ class ViewContract:
         for cursor in ("x", "-1", "3", "1.2.3", "1.-2", "9" * 12 + ".0"):
             with pytest.raises(InvalidCursor):
                 await queries(adapters).portfolio(HOLDER, Caller(holder_id=HOLDER), cursor)
-        with pytest.raises(InvalidCursor):
-            await queries(adapters).search("FA-1", "3")
 
-    async def test_search_finds_credentials_by_competency_url_or_code(
-        self, adapters: Adapters
-    ) -> None:
+    async def test_lists_are_portfolios_and_achievements_only(self, adapters: Adapters) -> None:
+        # Competencies have no lists since the search over every credential was retired (the
+        # employer search posts consenting credentials only, outside the view).
         feed = Feed(adapters)
         for n in range(1, 46):
             feed.record(issued(n, holder=f"did:example:learner-{n % 7}"))
         feed.record(lifecycle(models.CredentialRevoked, 7, reason="fraud"))
-        feed.record(lifecycle(models.CredentialSuspended, 99, reason="not issued yet"))
         await feed.flush(batch_size=16)
-        competency = issued(1).competencies[0]
-        assert competency.code and competency.framework
-
-        every = sorted(credential_id(n) for n in range(1, 46))
-        assert sorted(await search_ids(adapters, competency.code, limit=20)) == every
-        assert sorted(await search_ids(adapters, competency.framework, limit=7)) == every
-        first = await queries(adapters).search(competency.code)
-        assert len(first.credentials) == 20
-        assert first.next_cursor is not None
-        statuses = {line.id: line.status for line in first.credentials}
-        assert statuses.get(credential_id(7), "revoked") == "revoked"
-        assert (await queries(adapters).search("no-such-code")).credentials == []
-        for nothing in (None, "", "   "):
-            with pytest.raises(SearchNeedsFilter):
-                await queries(adapters).search(nothing)
+        chunks = await adapters.documents.find_all(LISTS)
+        listed = {d["_id"].split(":", 1)[1] for d in chunks}
+        assert listed == {portfolio_list(f"did:example:learner-{n}") for n in range(7)} | {
+            achievement_list(ISSUER, issued(1).achievement_id)
+        }
+        placed = [
+            d["placed"] for d in await adapters.documents.find_all(CREDENTIALS) if d.get("issued")
+        ]
+        assert len(placed) == 45 and all(len(entries) == 2 for entries in placed)
 
     async def test_counts_by_status_cover_issued_credentials_and_placeholders_apart(
         self, adapters: Adapters

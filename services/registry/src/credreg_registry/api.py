@@ -20,7 +20,6 @@ from credreg_registry.domain import (
     NotYourPortfolio,
     PortfolioPage,
     SearchNeedsFilter,
-    SearchPage,
     Stats,
     Verification,
 )
@@ -103,9 +102,6 @@ ERROR_STATUSES: dict[type[Exception], int] = {
 Queries = Annotated[RegistryQueries, Depends(use_case(RegistryQueries))]
 Authentication = Annotated[HolderAuthentication, Depends(use_case(HolderAuthentication))]
 Verifier = Annotated[VerifyCredentials, Depends(use_case(VerifyCredentials))]
-Cursor = Annotated[
-    str | None, Query(max_length=40, description="`next_cursor` of the previous page")
-]
 LongCursor = Annotated[
     str | None,
     Query(max_length=1000, description="`next_cursor` of the previous page (another: 400)"),
@@ -225,23 +221,6 @@ async def get_portfolio(
     )
     progress = await pathways.progress(holder_id, institution=caller.institution)
     return PortfolioWithPathways(**page.model_dump(), pathways=progress)
-
-
-@v1.get(
-    "/search/credentials",
-    summary="Credentials that certify a competency",
-    responses=problem_responses({400: "No competency given, or a foreign cursor"}),
-)
-async def search_credentials(
-    queries: Queries,
-    competency: Annotated[
-        str | None, Query(max_length=2000, description="A framework URL or competency code")
-    ] = None,
-    cursor: Cursor = None,
-    limit: Annotated[int, Query(ge=1, le=SEARCH_PAGE_MAX)] = SEARCH_PAGE_DEFAULT,
-) -> SearchPage:
-    """A page of issued credentials aligned to the competency, with their live status."""
-    return await queries.search(competency, cursor, limit)
 
 
 @v1.get(
@@ -485,8 +464,10 @@ async def put_pathway(
 ) -> PathwayDefinition:
     """Define (or redefine) a pathway: a set of the institution's achievements, all of them or
     `required` of them, and optionally a stacked credential that the issuer awards to each
-    holder who completes it. Holders who hold the achievements already complete it now; each
-    holder completes a pathway once (`pathway.completed`), whatever happens after."""
+    holder who completes it. Answered once kept and announced: the holders who hold the
+    achievements already are looked for in the background (`backfill`, see `GET`) and complete
+    it then; each holder completes a pathway once (`pathway.completed`), whatever happens
+    after. A deleted pathway is defined anew (its completions stay)."""
     try:
         return await pathways.define(pathway_id, body, institution=institution)
     except InvalidPathway as refused:
@@ -508,8 +489,30 @@ async def put_pathway(
 async def get_pathway(
     pathway_id: str, pathways: Pathways, institution: Institution
 ) -> PathwayDefinition:
-    """The pathway as defined."""
+    """The pathway as defined, with its back-fill's state (`pending`, `running`, `done`)."""
     return await pathways.get(pathway_id, institution=institution)
+
+
+@v1.delete(
+    "/pathways/{pathway_id}",
+    status_code=204,
+    summary="Delete a pathway of the calling institution",
+    responses=problem_responses(
+        {
+            401: "No institution key, or one that does not hold",
+            403: "A holder token, or a key without the read and issue scopes",
+            404: "No such pathway, or another institution's (the same answer)",
+        }
+    ),
+)
+async def delete_pathway(
+    pathway_id: str, pathways: Pathways, institution: DefiningInstitution
+) -> Response:
+    """From now on the pathway is a 404, shows in no holder's progress, and no credential event
+    moves it. Completions claimed before stay, and so do the stacked credentials awarded for
+    them. Deleting it again is a 204 as well; a `PUT` defines it anew."""
+    await pathways.delete(pathway_id, institution=institution)
+    return Response(status_code=204)
 
 
 @v1.get(

@@ -21,6 +21,7 @@ from credreg_registry.adapters.mongo_pathways import MongoPathwayStore
 from credreg_registry.follower import ViewFollower
 from credreg_registry.holder_auth import HolderAuthentication
 from credreg_registry.pages import VERIFY_FORM_LIMIT, page_routes
+from credreg_registry.pathway_backfill import Backfiller, BackfillWorker
 from credreg_registry.pathways import (
     CompletionRelay,
     ManagePathways,
@@ -131,11 +132,13 @@ def real_adapters(platform: Platform, app: FastAPI, config: RegistrySettings) ->
 
 
 def background(adapters: Adapters, config: RegistrySettings) -> dict[str, Worker]:
-    """The view follower, the institution keys' consumer and the pathway completions' relay."""
+    """The view follower, the institution keys' consumer, the pathway completions' relay and
+    the new definitions' back-fill."""
     workers = dict(adapters.background)
     if adapters.pathways is not None and adapters.publisher is not None:
         tracker = pathway_tracker(adapters.pathways, adapters.documents, adapters.publisher, config)
         workers["pathway completions relay"] = CompletionRelay(tracker)
+        workers["pathway back-fill"] = BackfillWorker(Backfiller(tracker, adapters.documents))
     return workers
 
 

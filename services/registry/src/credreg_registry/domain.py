@@ -64,7 +64,11 @@ class SearchNeedsFilter(DomainError):
     """A search without a criterion: it would list every credential."""
 
     def __init__(self) -> None:
-        super().__init__("say what to search for: competency=<framework URL or code>")
+        super().__init__(
+            "say what to search for: a competency, achievement_type, issuer, min_hours, "
+            "delivery_mode, competency_based, accredited, accredited_by or industry_aligned "
+            "(a status alone is none)"
+        )
 
 
 PORTFOLIO_PAGE = 100
@@ -175,16 +179,6 @@ class PortfolioPage(Response):
 
     holder_id: str
     credentials: list[PortfolioEntry]
-    next_cursor: str | None = Field(
-        default=None, description="Pass as `cursor` for the next page; absent on the last page"
-    )
-
-
-class SearchPage(Response):
-    """One page of credentials that certify a competency, with their live status."""
-
-    competency: str
-    credentials: list[CredentialSummary]
     next_cursor: str | None = Field(
         default=None, description="Pass as `cursor` for the next page; absent on the last page"
     )

@@ -13,15 +13,15 @@ Collections (all keyed by ``_id``; no read needs a secondary index):
 * ``credential_lines``: what a page shows of each issued credential (status, issuer,
   achievement, validity), ~150 bytes, rewritten whole by every batch that touches the credential.
   A page reads these rather than the states: a million of them stay in the page cache.
-* ``lists`` and ``list_heads``: a holder's portfolio (list ``holder:<id>``) and the credentials of
-  a competency key (list ``competency:<key>``, for search) are lists of credential ids, stored in
-  *chunks* (``_id`` = ``"<n>:<list>"``, numbered from 0 without gaps). Each batch that places
-  credentials in a list **inserts** one new chunk with their ids: FerretDB inserts a batch several
-  times faster than it updates documents, and a chunk never changes afterwards (statuses are read
-  live from the credential documents). A page reads a run of chunks in one ``$in``.
-  ``list_heads`` (``_id`` = list) remembers how many chunks a list has, written only every
-  `HEAD_EVERY` chunks: the projection keeps the count in memory and, after a restart, walks on
-  from the head (a chunk that exists already takes the ids with ``$addToSet``).
+* ``lists`` and ``list_heads``: a holder's portfolio (list ``holder:<id>``) is a list of
+  credential ids, stored in *chunks* (``_id`` = ``"<n>:<list>"``, numbered from 0 without
+  gaps). Each batch that places credentials in a list **inserts** one new chunk with their ids:
+  FerretDB inserts a batch several times faster than it updates documents, and a chunk never
+  changes afterwards (statuses are read live from the credential documents). A page reads a
+  run of chunks in one ``$in``. ``list_heads`` (``_id`` = list) remembers how many chunks a
+  list has, written only every `HEAD_EVERY` chunks: the projection keeps the count in memory
+  and, after a restart, walks on from the head (a chunk that exists already takes the ids with
+  ``$addToSet``).
   The credentials of an achievement (list ``achievement:["<issuer>", "<achievement id>"]``)
   are listed the same way, for stackable pathways (``pathways``).
 * ``view_generation`` (in the base database only): which *generation* of the view serves.
@@ -72,11 +72,6 @@ ADDED_TO_SETS = (APPLIED_EVENTS_FIELD, SUPERSEDES)
 def portfolio_list(holder_id: str) -> str:
     """The list of a holder's credentials."""
     return f"holder:{holder_id}"
-
-
-def competency_list(key: str) -> str:
-    """The list of credentials that certify a competency key (URL, code or framework)."""
-    return f"competency:{key}"
 
 
 def achievement_list(issuer_id: str, achievement_id: str) -> str:

@@ -13,8 +13,12 @@ COMPONENTS = "pathway_components"
 HOLDER_PATHWAYS = "holder_pathways"
 COMPLETIONS = "pathway_completions"
 OUTBOX = "pathway_outbox"
+BACKFILL_QUEUE = "pathway_backfill_queue"
 
+QUEUE_ID = "pending"
+"""The one ``pathway_backfill_queue`` document: the back-fills to run, read by ``_id``."""
 COMPLETED_PURPOSE = "pathway.completed"
+DEFINED_PURPOSE = "pathway.defined"
 
 
 def index_key(issuer_id: str, achievement_id: str) -> str:
@@ -35,3 +39,15 @@ def completion_key(holder_id: str, pathway_id: str) -> str:
 def completion_event_id(holder_id: str, pathway_id: str) -> str:
     """The deterministic id of the ``pathway.completed`` event of (holder, pathway)."""
     return derived_event_id(completion_key(holder_id, pathway_id), COMPLETED_PURPOSE)
+
+
+def backfill_entry(pathway_id: str, definition_event_id: str) -> str:
+    """A queued back-fill: the pathway and the definition (its event id) whose holders it finds,
+    so that a redefinition queues its own and the worker drops the one it replaced."""
+    return json.dumps([pathway_id, definition_event_id])
+
+
+def backfill_of(entry: str) -> tuple[str, str]:
+    """(pathway id, definition event id) of a queued back-fill."""
+    pathway_id, definition_event_id = json.loads(entry)
+    return str(pathway_id), str(definition_event_id)

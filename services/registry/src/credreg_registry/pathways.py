@@ -4,6 +4,9 @@
 The registry owns the definitions (it is the service that knows which achievements an
 institution issued, and every holder's credentials). ``PUT /v1/pathways/{pathway_id}`` stores a
 definition and publishes ``pathway.defined`` on ``credreg.pathways`` for whoever else needs it.
+The holders who held its achievements before are found by a *back-fill* in the background
+(``pathway_backfill``), never inside the request. ``DELETE`` leaves a tombstone: the pathway is
+gone for every reader and every new credential event, its completions stay (they are history).
 
 Progress: a pathway is a set of an institution's achievements, "all of" them or "N of M". A
 component counts while one of the holder's credentials of that achievement is **active**
@@ -15,7 +18,9 @@ completion ("a component was revoked since"); nothing is revoked automatically.
 Layout (the service's base database, outside the view's generations: a claim must survive a
 rebuild, or a replay would complete a pathway again). Every read is by ``_id``:
 
-* ``pathways`` (``_id`` = pathway id): the definition.
+* ``pathways`` (``_id`` = pathway id): the definition, with its back-fill (``backfill``: state,
+  where its walk is, a lease; see `Sweep`) and, once deleted, ``deleted_at`` (a tombstone: it
+  keeps the id its institution's, and a ``DELETE`` again answers 204).
 * ``pathway_index`` (``_id`` = ``["<issuer>", "<achievement>"]`` as JSON): the pathways that
   count that achievement, so that a credential event finds its pathways in one lookup.
 * ``pathway_components`` (``_id`` = ``["<holder>", "<issuer>", "<achievement>"]``): the ids of
@@ -28,6 +33,12 @@ rebuild, or a replay would complete a pathway again). Every read is by ``_id``:
 * ``pathway_outbox`` (``_id`` = the same key): a marker written *before* the claim and removed
   after the ack, so that the relay finds every claim whose publication a crash interrupted
   (a handful of documents: the relay reads them all).
+* ``pathway_backfill_queue`` (one document, ``_id`` = ``"pending"``): ``entries``, the back-fills
+  to run, each ``["<pathway>", "<definition event id>"]``.
+
+Deletion cleans ``pathway_index`` eagerly (one ``$pull`` per achievement: single-document
+updates) and ``holder_pathways`` lazily: the pathway stays listed there, and every reader skips
+a definition that is gone or deleted (a holder's list only ever holds the pathways it started).
 
 The completion event's id is ``derived_event_id(["<holder>", "<pathway>"], "pathway.completed")``:
 a replica, a redelivery, a replay or the relay that publishes it again publishes the same id,
@@ -42,18 +53,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from credreg_registry.layout import CREDENTIALS, LISTS, achievement_list, chunk_id
 from credreg_registry.pathway_layout import (
     COMPLETIONS,
     COMPONENTS,
+    DEFINED_PURPOSE,
     HOLDER_PATHWAYS,
     OUTBOX,
     PATHWAY_INDEX,
     PATHWAYS,
+    backfill_entry,
     completion_event_id,
     completion_key,
     component_key,
@@ -70,7 +83,12 @@ from credreg_shared.events.cloudevents import (
     new_envelope,
     to_record,
 )
-from credreg_shared.issuance import IssuanceError, IssueCredential, validate_command
+from credreg_shared.issuance import (
+    IssuanceError,
+    IssueCredential,
+    validate_command,
+    window_errors,
+)
 from credreg_shared.messaging.ports import EventPublisher
 from credreg_shared.storage.ports import Document
 from credreg_shared.workers import StoppableLoop
@@ -81,8 +99,6 @@ ACTIVE = "active"
 REVOKED = "revoked"
 MAX_ACHIEVEMENTS = 50
 """Achievements a pathway may name."""
-SWEEP_PAGE = 500
-"""Credentials read per round trip when a new definition looks for holders already on it."""
 TEMPLATE_HOLDER = "did:example:pathway-award-template"
 """Stands in for the holder when an award template is checked as an issuance command."""
 
@@ -132,6 +148,54 @@ class PathwayRequest(BaseModel):
     )
 
 
+SweepState = Literal["pending", "running", "done"]
+
+
+class Sweep(BaseModel):
+    """A definition's back-fill as kept with it (``backfill``): how far its walk over the lists
+    of its achievements got, and which worker holds it until when. Every write of a worker is
+    conditional on `rev` (and on the definition's event id), so a redefinition or another
+    worker's step makes it read again rather than write over them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: SweepState = "pending"
+    rev: int = 0
+    achievement: int = 0
+    """The position, in the definition's `achievement_ids`, of the list being walked."""
+    chunk: int = 0
+    offset: int = 0
+    """The next id to read: chunk `chunk` of that list, at `offset`."""
+    holders_seen: int = 0
+    credentials_seen: int = 0
+    owner: str | None = None
+    lease_until: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @field_validator("lease_until", "started_at", "finished_at")
+    @classmethod
+    def _zoned(cls, moment: datetime | None) -> datetime | None:
+        # BSON keeps UTC without a zone (see `_aware`).
+        return _aware(moment) if moment is not None else None
+
+
+class Backfill(BaseModel):
+    """The look for the holders who held the pathway's achievements before it was defined: they
+    complete it (and it shows in their progress) once it has looked at them."""
+
+    state: SweepState = Field(
+        description="pending: queued; running: under way (after a restart, resumed where it "
+        "stopped); done: every credential its achievements had when it ran was looked at"
+    )
+    holders_seen: int = Field(
+        description="Holders looked at so far (one found in several pages counts in each)"
+    )
+    credentials_seen: int = Field(description="Credentials of its achievements read so far")
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
 class PathwayDefinition(BaseModel):
     """A pathway as kept here."""
 
@@ -143,6 +207,11 @@ class PathwayDefinition(BaseModel):
     award: dict[str, Any] | None = None
     event_id: str = Field(description="The id of the `pathway.defined` event")
     defined_at: datetime
+    backfill: Backfill | None = Field(
+        default=None,
+        description="The back-fill of this definition (null: defined before back-fills ran in "
+        "the background; its holders were looked at within its `PUT`)",
+    )
 
 
 class ComponentProgress(BaseModel):
@@ -191,6 +260,33 @@ class PathwayStore(Protocol):
     async def put_definition(self, document: Document, *, dropped: Sequence[str]) -> None:
         """Keep a definition, list it under each of its achievements' index keys, and unlist
         it from the keys in `dropped` (achievements an earlier definition had)."""
+        ...
+
+    async def list_pathway(
+        self, pathway_id: str, *, add: Sequence[str], remove: Sequence[str]
+    ) -> None:
+        """List a pathway under the index keys `add`, unlist it from `remove` (one
+        single-document update per key)."""
+        ...
+
+    async def delete_definition(self, pathway_id: str, *, event_id: str, at: datetime) -> bool:
+        """Mark the definition `event_id` deleted (a tombstone); False when the pathway holds
+        another definition, none, or is deleted already."""
+        ...
+
+    async def save_backfill(
+        self, pathway_id: str, *, event_id: str, rev: int, backfill: Document
+    ) -> bool:
+        """Replace the back-fill of definition `event_id` if its `rev` is still `rev` and the
+        pathway is not deleted; False otherwise (someone else wrote first)."""
+        ...
+
+    async def queue_backfill(self, entry: str) -> None:
+        """Queue a back-fill (``backfill_entry``; kept once)."""
+        ...
+
+    async def dequeue_backfill(self, entry: str) -> None:
+        """Drop a back-fill from the queue."""
         ...
 
     async def add_components(self, members: Mapping[str, Sequence[str]]) -> None:
@@ -299,9 +395,10 @@ class PathwayTracker:
         await self.store.add_components({k: sorted(v) for k, v in members.items()})
 
     async def definitions(self, pathway_ids: Sequence[str]) -> dict[str, PathwayDefinition]:
-        """The definitions among these ids."""
+        """The definitions among these ids (a deleted one is none: its index entries and the
+        holders' lists may still name it)."""
         found = await self.store.find_many(PATHWAYS, pathway_ids)
-        return {d["_id"]: definition_of(d) for d in found}
+        return {d["_id"]: definition_of(d) for d in found if not is_deleted(d)}
 
     async def held(self, holder_id: str, definitions: Sequence[PathwayDefinition]) -> _Held:
         """The holder's credentials of these pathways' achievements, with their live states."""
@@ -479,7 +576,7 @@ class CompletionRelay:
 
 
 class ManagePathways:
-    """Define pathways (an institution's), and answer holders' progress."""
+    """Define and delete pathways (an institution's), and answer holders' progress."""
 
     def __init__(
         self,
@@ -496,8 +593,8 @@ class ManagePathways:
     async def define(
         self, pathway_id: str, request: PathwayRequest, *, institution: str
     ) -> PathwayDefinition:
-        """Check, keep and announce a definition, then complete it for every holder who has
-        completed it already (the credentials issued before the definition count)."""
+        """Check, keep and announce a definition, and queue its back-fill (the holders who hold
+        its achievements already complete it once the back-fill has looked at them)."""
         existing = await self.store.find_one(PATHWAYS, pathway_id)
         if existing is not None and existing["issuer_id"] != institution:
             raise NotYourPathway(f"pathway {pathway_id} belongs to another institution")
@@ -505,11 +602,46 @@ class ManagePathways:
         await self._check(request, achievements, institution)
         required = request.required or len(achievements)
         event_id = derived_event_id(
-            json.dumps([pathway_id, request.model_dump(mode="json")]), "pathway.defined"
+            json.dumps([pathway_id, request.model_dump(mode="json")]), DEFINED_PURPOSE
         )
-        now = self.clock()
-        if existing is not None and existing.get("event_id") == event_id:
-            now = _aware(existing["defined_at"])  # the same definition again: the same event
+        keys = [index_key(institution, a) for a in achievements]
+        same = (
+            existing is not None
+            and not is_deleted(existing)
+            and existing.get("event_id") == event_id
+        )
+        if existing is not None and same and existing.get("backfill") is not None:
+            # The same definition again (a retry): the same event, and its back-fill goes on
+            # where it is; the index is listed again in case the first attempt stopped short.
+            document: Document = existing
+            await self.store.list_pathway(pathway_id, add=keys, remove=[])
+        else:
+            document = {
+                "_id": pathway_id,
+                "issuer_id": institution,
+                "name": request.name,
+                "achievement_ids": achievements,
+                "required": required,
+                "award": request.award,
+                "event_id": event_id,
+                # The same definition again: the same event (one kept before its back-fill was).
+                "defined_at": _aware(existing["defined_at"]) if existing and same else self.clock(),
+                "backfill": Sweep().model_dump(),
+            }
+            dropped = [
+                index_key(institution, a)
+                for a in (existing or {}).get("achievement_ids", [])
+                if a not in achievements
+            ]
+            # Kept (with its pending back-fill, in one write) before it is announced and before
+            # its back-fill is queued: a credential event that comes meanwhile finds it in the
+            # index, and the back-fill finds the rest.
+            await self.store.put_definition(document, dropped=dropped)
+        definition = definition_of(document)
+        if definition.backfill is not None and definition.backfill.state != "done":
+            # After the definition: a crash in between leaves it unqueued until the request is
+            # retried (its answer was never a 200), as a lost announcement is.
+            await self.store.queue_backfill(backfill_entry(pathway_id, event_id))
         data = models.PathwayDefined(
             pathway_id=pathway_id,
             issuer_id=institution,
@@ -519,42 +651,53 @@ class ManagePathways:
             award=request.award,
             award_achievement_id=None,
         )
-        envelope = new_envelope(data, source=self.tracker.source, event_id=event_id, time=now)
-        document: Document = {
-            "_id": pathway_id,
-            "issuer_id": institution,
-            "name": request.name,
-            "achievement_ids": achievements,
-            "required": required,
-            "award": request.award,
-            "event_id": event_id,
-            "defined_at": now,
-        }
-        dropped = [
-            index_key(institution, a)
-            for a in (existing or {}).get("achievement_ids", [])
-            if a not in achievements
-        ]
-        # Kept before it is announced and before the holders are looked for: a credential
-        # event that comes meanwhile finds it in the index (the look below finds the rest).
-        await self.store.put_definition(document, dropped=dropped)
+        envelope = new_envelope(
+            data, source=self.tracker.source, event_id=event_id, time=definition.defined_at
+        )
         await self.tracker.publisher.publish(envelope, topic=self.tracker.topic)
-        definition = definition_of(document)
-        await self._sweep(definition)
         return definition
 
     async def get(self, pathway_id: str, *, institution: str) -> PathwayDefinition:
-        """A pathway of the calling institution."""
+        """A pathway of the calling institution, with its back-fill."""
         found = await self.store.find_one(PATHWAYS, pathway_id)
-        if found is None or found["issuer_id"] != institution:
+        if found is None or found["issuer_id"] != institution or is_deleted(found):
             raise PathwayNotFound(f"no pathway {pathway_id}")
         return definition_of(found)
+
+    async def delete(self, pathway_id: str, *, institution: str) -> None:
+        """Delete a pathway of the calling institution: gone for every reader and every credential
+        event from now on, its completions kept. Deleting it again is no error (the index is
+        cleaned again); a `PUT` defines it anew."""
+        while True:
+            found = await self.store.find_one(PATHWAYS, pathway_id)
+            if found is None or found["issuer_id"] != institution:
+                raise PathwayNotFound(f"no pathway {pathway_id}")
+            if is_deleted(found):
+                break
+            if await self.store.delete_definition(
+                pathway_id, event_id=found["event_id"], at=self.clock()
+            ):
+                break
+            # Redefined meanwhile: the newest definition is the one deleted.
+        keys = [index_key(institution, a) for a in found["achievement_ids"]]
+        await self.store.list_pathway(pathway_id, add=[], remove=keys)
+        await self.store.dequeue_backfill(backfill_entry(pathway_id, found["event_id"]))
+        # A redefinition may have come between the tombstone and the unlisting, and been
+        # unlisted by it: list it again (one that comes after this read lists itself).
+        again = await self.store.find_one(PATHWAYS, pathway_id)
+        if again is not None and not is_deleted(again):
+            await self.store.list_pathway(
+                pathway_id,
+                add=[index_key(institution, a) for a in again["achievement_ids"]],
+                remove=[],
+            )
+        log.info("pathway %s of %s deleted", pathway_id, institution)
 
     async def progress(
         self, holder_id: str, *, institution: str | None = None
     ) -> list[PathwayProgress]:
-        """The holder's progress along each pathway it has started (an institution: along its
-        own pathways only)."""
+        """The holder's progress along each pathway it has started and that is not deleted (an
+        institution: along its own pathways only)."""
         started = await self.store.find_one(HOLDER_PATHWAYS, holder_id)
         ids = sorted((started or {}).get("pathways", []))
         definitions = [
@@ -611,50 +754,15 @@ class ManagePathways:
             )
             if not isinstance(checked, IssueCredential):
                 errors += [e for e in checked if e.field != "award.holder_id"]
+            else:
+                # A template whose window closed already would award nothing, ever.
+                errors += window_errors(checked, now=self.clock(), prefix="award")
             if "holder_id" in request.award:
                 errors.append(
                     IssuanceError(field="award.holder_id", message="the holder is who completes")
                 )
         if errors:
             raise InvalidPathway(errors)
-
-    async def _sweep(self, definition: PathwayDefinition) -> None:
-        """Note every credential already issued for the pathway's achievements, then look at
-        each of their holders (claims decide between this look and the consumer's)."""
-        holders: set[str] = set()
-        for achievement in definition.achievement_ids:
-            ids = await self._listed(achievement_list(definition.issuer_id, achievement))
-            for start in range(0, len(ids), SWEEP_PAGE):
-                documents = await self.view.find_many(
-                    CREDENTIALS,
-                    ids[start : start + SWEEP_PAGE],
-                    without=("applied_events", "placed"),
-                )
-                shown = [d for d in documents if d.get("issued") and d.get("achievement")]
-                await self.tracker.note(shown)
-                holders.update(str(d["holder_id"]) for d in shown)
-        ordered = sorted(holders)
-        for start in range(0, len(ordered), SWEEP_PAGE):
-            await self.tracker.look(
-                {
-                    (h, definition.id): definition.defined_at
-                    for h in ordered[start : start + SWEEP_PAGE]
-                },
-                {definition.id: definition},
-            )
-
-    async def _listed(self, list_id: str) -> list[str]:
-        """Every id of a chunked list, from chunk 0 until one is missing."""
-        ids: list[str] = []
-        chunk, window = 0, 8
-        while True:
-            names = [chunk_id(n, list_id) for n in range(chunk, chunk + window)]
-            found = {d["_id"]: d["ids"] for d in await self.view.find_many(LISTS, names)}
-            for name in names:
-                if name not in found:
-                    return list(dict.fromkeys(ids))
-                ids += found[name]
-            chunk += window
 
 
 def definition_of(document: Mapping[str, Any]) -> PathwayDefinition:
@@ -668,6 +776,32 @@ def definition_of(document: Mapping[str, Any]) -> PathwayDefinition:
         award=document.get("award"),
         event_id=document["event_id"],
         defined_at=_aware(document["defined_at"]),
+        backfill=backfill_of_document(document),
+    )
+
+
+def is_deleted(document: Mapping[str, Any]) -> bool:
+    """Whether a stored definition is a tombstone."""
+    return document.get("deleted_at") is not None
+
+
+def sweep_of(document: Mapping[str, Any]) -> Sweep | None:
+    """The back-fill kept with a definition (None: defined before back-fills were kept)."""
+    found = document.get("backfill")
+    return Sweep.model_validate(found) if found is not None else None
+
+
+def backfill_of_document(document: Mapping[str, Any]) -> Backfill | None:
+    """A definition's back-fill as answered."""
+    sweep = sweep_of(document)
+    if sweep is None:
+        return None
+    return Backfill(
+        state=sweep.state,
+        holders_seen=sweep.holders_seen,
+        credentials_seen=sweep.credentials_seen,
+        started_at=sweep.started_at,
+        finished_at=sweep.finished_at,
     )
 
 

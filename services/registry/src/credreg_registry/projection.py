@@ -8,9 +8,10 @@ Exactly once: an event whose id a credential document already lists in ``applied
 skipped, and the document's update lists the new ids in the same single-document write. Counts
 move only for events past the partition's counted offset (compare-and-set), and are written
 *before* the credential documents: a crash in between leaves the documents unchanged, so the
-redelivered batch folds to the same documents and does not count again. Portfolio and search
-entries are derived from the documents and rewritten for every credential the batch touches, so
-a crash after the documents and before the entries is mended by the redelivery.
+redelivered batch folds to the same documents and does not count again. Portfolio and
+achievement list entries are derived from the documents and rewritten for every credential the
+batch touches, so a crash after the documents and before the entries is mended by the
+redelivery.
 
 Order: Kafka keeps one credential's events in order (key = credential id), the batch folds them
 in that order, and the shared lifecycle rules (``next_status``) only let a status move forward
@@ -47,7 +48,6 @@ from credreg_registry.domain import (
     EXPIRY_RENEWAL,
     ISSUED_FLAG,
     SUPERSEDES,
-    competency_keys,
 )
 from credreg_registry.layout import (
     CounterChange,
@@ -55,7 +55,6 @@ from credreg_registry.layout import (
     ViewChanges,
     ViewSnapshot,
     achievement_list,
-    competency_list,
     counted_as,
     line,
     portfolio_list,
@@ -362,7 +361,7 @@ class _Placement:
         self.chunk_of_batch: dict[str, int] = {}
 
     def place(self, document: Document, *, issued_in_batch: bool) -> bool:
-        """Record the document in its holder's and its competencies' lists; True when new.
+        """Record the document in its holder's and its achievement's lists; True when new.
 
         Ids already placed are written again only when the batch holds the credential's issued
         event (a redelivery: the chunk's first write may not have landed).
@@ -372,7 +371,7 @@ class _Placement:
         lists = [
             portfolio_list(document["holder_id"]),
             achievement_list(document["issuer_id"], achievement["id"]),
-        ] + [competency_list(key) for key in sorted(competency_keys(achievement["competencies"]))]
+        ]
         placed_now = False
         for list_id in lists:
             if list_id not in placed:
@@ -407,22 +406,11 @@ class CredentialProjection:
     async def apply(self, events: Sequence[ConsumedEvent]) -> None:
         """Apply a batch of events (in offset order per partition) exactly once each."""
         data = [event_data(e.envelope) for e in events]
-        lists = (
-            {portfolio_list(d.holder_id) for d in data}
-            | {
-                achievement_list(d.issuer_id, d.achievement_id)
-                for d in data
-                if isinstance(d, models.CredentialIssued)
-            }
-            | {
-                competency_list(key)
-                for d in data
-                if isinstance(d, models.CredentialIssued)
-                for key in competency_keys(
-                    [c.model_dump(exclude_none=True) for c in d.competencies]
-                )
-            }
-        )
+        lists = {portfolio_list(d.holder_id) for d in data} | {
+            achievement_list(d.issuer_id, d.achievement_id)
+            for d in data
+            if isinstance(d, models.CredentialIssued)
+        }
         # A revocation that names its replacement writes the replacement's document too.
         replacements = {
             d.superseded_by

@@ -2,11 +2,13 @@
 search over consenting credentials only. Laid out in ``holder_layout``: every read by ``_id``.
 
 Employer search: each filter names a posting list (``competency:<key>``, ``issuer:<id>``…). The
-search reads the heads of the lists its filters name (one ``$in``), walks the shortest one (the
-*driver*) a bounded number of postings at a time, reads those credentials' consents (one
-``$in``), keeps the ones still searchable whose facets match every filter, and reads their live
-status from the view's page lines (one ``$in``). A page that examined its bound of postings
-answers what it found and a cursor, so no request walks more than `SEARCH_EXAMINE_MAX` postings.
+search reads the heads of the lists its filters name (one ``$in``; with one filter, or a cursor,
+together with the driver's first chunks), walks the shortest one (the *driver*, ``postings``)
+a run of chunks at a time, passes over the postings whose signature misses another filter, reads
+the consents of as many of the other candidates as the page still needs (one ``$in``), keeps the
+ones still searchable whose facets match every filter, and reads their live status from the
+view's page lines (one ``$in``). A page that examined its bound of postings answers what it
+found and a cursor, so no request walks more than `SEARCH_EXAMINE_MAX` postings.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -50,6 +53,7 @@ from credreg_registry.holder_layout import (
 from credreg_registry.layout import BODIES, CREDENTIALS, LINES
 from credreg_registry.layout import BOOKKEEPING as BOOKKEEPING_FIELDS
 from credreg_registry.ports import HolderStore, ViewDocuments
+from credreg_registry.postings import Candidate, DriverWalk, Wanted, posting
 from credreg_shared.errors import DomainError
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
@@ -160,28 +164,19 @@ def markers_of(facets: Mapping[str, Any]) -> list[str]:
     return [marker for marker in MARKERS if found[marker]]
 
 
-def signature(keys: Iterable[str]) -> int:
-    """A 64-bit mask with one bit per posting key (hashed): a posting carries its credential's,
-    so that a search drops most postings that miss one of its other filters before it reads a
-    consent (a match is then checked exactly)."""
-    mask = 0
-    for key in keys:
-        mask |= 1 << (int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest()) % 64)
-    return mask
+def stored_facets(facets: Mapping[str, Any]) -> str:
+    """Facets as a consent document keeps them: one JSON string, which FerretDB reads several
+    times faster than the same nested document (a search reads a consent per candidate)."""
+    return json.dumps(facets, separators=(",", ":"), sort_keys=True)
 
 
-def posting(credential_id: str, keys: Iterable[str]) -> str:
-    """A posting list entry: the credential id and its keys' signature (hex)."""
-    return f"{credential_id} {signature(keys):x}"
-
-
-def _posted(entry: str) -> tuple[str, int]:
-    """(credential id, signature) of a posting list entry."""
-    credential_id, _, mask = entry.rpartition(" ")
-    try:
-        return credential_id, int(mask, 16)
-    except ValueError:
-        return entry, -1
+def facets_in(consent: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A consent document's facets (JSON text; a nested document in consents given before)."""
+    found = consent.get("facets")
+    if isinstance(found, str):
+        loaded = json.loads(found)
+        return loaded if isinstance(loaded, dict) else {}
+    return found if isinstance(found, Mapping) else {}
 
 
 def posting_keys(facets: Mapping[str, Any]) -> list[str]:
@@ -248,6 +243,13 @@ class SearchFilters:
         given = {f.name: getattr(self, f.name) for f in fields(self)}
         return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in given.items() if v}
 
+    def decided_by_one_list(self) -> bool:
+        """Whether a single posting list holds exactly the matches (but withdrawn consents):
+        one filter, whose value is its list's key (a minimum of hours on the ladder), and no
+        status to check."""
+        on_ladder = self.min_hours is None or self.min_hours in HOURS_LADDER
+        return len(self.keys()) == 1 and on_ladder and self.status is None
+
     def matches(self, facets: Mapping[str, Any], wanted: set[str] | None = None) -> bool:
         """Whether a credential's facets pass every filter (its live status aside); `wanted`:
         `keys()`'s values, when the caller has them already."""
@@ -306,75 +308,91 @@ class EmployerSearch:
     async def search(
         self, filters: SearchFilters, cursor: str | None = None, limit: int = 20
     ) -> EmployerSearchPage:
-        """A page of hits: at most `limit`, from at most `SEARCH_EXAMINE_MAX` postings."""
+        """A page of hits: the first `limit` of the driver's list from the cursor on, among
+        at most `SEARCH_EXAMINE_MAX` postings."""
         keys = filters.keys()
         if filters.status is not None and filters.status not in STATUSES:
             raise InvalidFilter(f"status must be one of {', '.join(STATUSES)}")
-        heads = {
-            d["_id"]: int(d.get("n", 0))
-            for d in await self.holders.find_many(SEARCH_HEADS, list(keys.values()))
-        }
-        if cursor:
-            driver, chunk, offset = _search_cursor(cursor, list(keys))
-        else:
-            # The shortest list drives (ties: the first filter named); a missing one is empty.
-            driver = min(keys, key=lambda name: heads.get(keys[name], 0))
-            chunk, offset = 0, 0
-        size = heads.get(keys[driver], 0)
-        budget = min(SEARCH_EXAMINE_MAX, max(20 * limit, 400))
-        needed = signature(keys.values())
-        last_chunk = (size - 1) // POSTING_CHUNK
-        lengths: dict[int, int] = {}
+        walk = await self._walk(keys, cursor, limit)
         hits: list[SearchHit] = []
-        examined = 0
         seen: set[str] = set()
-        # Rounds that grow: most searches fill their page from the first `limit`-odd postings;
-        # a selective one looks further, up to `budget`. A posting whose signature misses a
-        # filter's bit is dropped unread; the others cost a consent read and an exact check.
-        want = limit + limit // 4 + 1
-        cached: dict[int, list[str]] = {}
-        while len(hits) < limit and examined < budget and chunk <= last_chunk:
-            round_end = min(budget, examined + want)
-            want *= 4
-            reach = (offset + round_end - examined - 1) // POSTING_CHUNK
-            window = range(chunk, min(last_chunk, chunk + reach) + 1)
-            unread = [n for n in window if n not in cached]
-            for d in await self.holders.find_many(
-                SEARCH_POSTINGS, [posting_chunk_id(n, keys[driver]) for n in unread]
-            ):
-                cached[int(d["_id"].split(":", 1)[0])] = d.get("ids", [])
-            chunks = {posting_chunk_id(n, keys[driver]): cached.get(n, []) for n in window}
-            # (entry, its chunk, the offset after it) for the postings this round looks at.
-            batch: list[tuple[str, int, int]] = []
-            for n in window:
-                ids = chunks.get(posting_chunk_id(n, keys[driver]), [])
-                lengths[n] = len(ids)
-                while offset < len(ids) and examined + len(batch) < round_end:
-                    offset += 1
-                    batch.append((ids[offset - 1], n, offset))
-                if offset < len(ids):
-                    break
-                chunk, offset = n + 1, 0
-            looked = [(*_posted(entry), n, after) for entry, n, after in batch]
-            candidates = [
-                i for i, mask, _, _ in looked if mask & needed == needed and i not in seen
-            ]
-            found = await self._hits(candidates, filters)
-            for credential_id, _, n, after in looked:
-                examined += 1
-                chunk, offset = n, after
-                if credential_id in found and credential_id not in seen:
-                    seen.add(credential_id)
-                    hits.append(found[credential_id])
+        last_hit: Candidate | None = None
+        checked = 0
+        exact = filters.decided_by_one_list()
+        # Candidates are checked in list order, as many at a time as the page lacks, with some
+        # to spare when some may fail the exact check (more once some did): a full page is
+        # usually one read of consents and one of lines.
+        while len(hits) < limit:
+            lacking = limit - len(hits)
+            precision = len(hits) / checked if checked else 1.0
+            spare = 0 if exact and not checked else lacking // 8 + 1
+            want = math.ceil(lacking / max(precision, 0.1)) + spare
+            while len(walk.candidates) - checked < want and not walk.exhausted:
+                # Postings enough for the candidates lacking, at the rate seen so far.
+                rate = len(walk.candidates) / walk.examined if walk.examined else 1.0
+                lacking_candidates = want - len(walk.candidates) + checked
+                await walk.read(math.ceil(lacking_candidates / max(rate, 0.02)))
+            batch = walk.candidates[checked : checked + want]
+            if not batch:
+                break
+            checked += len(batch)
+            found = await self._hits(
+                [c.credential_id for c in batch if c.credential_id not in seen], filters
+            )
+            for candidate in batch:
+                if candidate.credential_id in found and candidate.credential_id not in seen:
+                    seen.add(candidate.credential_id)
+                    hits.append(found[candidate.credential_id])
                     if len(hits) == limit:
+                        last_hit = candidate
                         break
-        done = chunk > last_chunk or (chunk == last_chunk and offset >= lengths.get(chunk, 0))
+        if last_hit is not None:  # the page ends at its last hit
+            examined, chunk, offset = last_hit.examined, last_hit.chunk, last_hit.after
+        else:
+            examined, chunk, offset = walk.examined, walk.chunk, walk.offset
         return EmployerSearchPage(
             filters=filters.shown(),
             credentials=hits,
             examined=examined,
-            next_cursor=None if done else f"{driver}.{chunk}.{offset}",
+            next_cursor=None if walk.done_at(chunk, offset) else f"{walk.name}.{chunk}.{offset}",
         )
+
+    async def _walk(self, keys: dict[str, str], cursor: str | None, limit: int) -> DriverWalk:
+        """The walk of the driver's list: the cursor's, else the shortest list (ties: the first
+        filter named; a missing one is empty). The lists' heads are read first; when the driver
+        is known already (a cursor, or one filter), together with its first chunks."""
+        driver: str | None = None
+        chunk = offset = 0
+        if cursor:
+            driver, chunk, offset = _search_cursor(cursor, list(keys))
+        elif len(keys) == 1:
+            driver = next(iter(keys))
+        first: list[str] = []
+        if driver is None:
+            head_documents = await self.holders.find_many(SEARCH_HEADS, list(keys.values()))
+            chunk_documents: list[Document] = []
+        else:
+            reach = (offset + limit + limit // 8) // POSTING_CHUNK  # the first round's postings
+            first = [posting_chunk_id(chunk + n, keys[driver]) for n in range(reach + 1)]
+            head_documents, chunk_documents = await asyncio.gather(
+                self.holders.find_many(SEARCH_HEADS, list(keys.values())),
+                self.holders.find_many(SEARCH_POSTINGS, first),
+            )
+        heads = {d["_id"]: int(d.get("n", 0)) for d in head_documents}
+        if driver is None:
+            driver = min(keys, key=lambda name: heads.get(keys[name], 0))
+        walk = DriverWalk(
+            self.holders,
+            keys[driver],
+            name=driver,
+            size=heads.get(keys[driver], 0),
+            start=(chunk, offset),
+            budget=min(SEARCH_EXAMINE_MAX, max(20 * limit, 400)),
+            wanted=Wanted.of(keys.values()),
+        )
+        walk.take(chunk_documents, first)
+        walk.look()
+        return walk
 
     async def _hits(self, ids: list[str], filters: SearchFilters) -> dict[str, SearchHit]:
         """The hits among `ids`: searchable, every filter matched, with their live lines."""
@@ -382,31 +400,26 @@ class EmployerSearch:
             return {}
         consents = {d["_id"]: d for d in await self.holders.find_many(SEARCH_CONSENTS, ids)}
         wanted = set(filters.keys().values())
-        kept = [
-            i
-            for i in ids
-            if i in consents
-            and consents[i].get("searchable")
-            and filters.matches(consents[i].get("facets", {}), wanted)
-        ]
+        facets = {i: facets_in(d) for i, d in consents.items() if d.get("searchable")}
+        kept = [i for i in ids if i in facets and filters.matches(facets[i], wanted)]
         lines = {d["_id"]: d for d in await self.documents.find_many(LINES, kept)}
         found: dict[str, SearchHit] = {}
         for credential_id in kept:
             line = lines.get(credential_id)
             if line is None or (filters.status and line.get("status") != filters.status):
                 continue
-            facets = consents[credential_id]["facets"]
+            shown = facets[credential_id]
             found[credential_id] = SearchHit.model_validate(
                 {
                     **line,
                     "id": credential_id,
-                    "issuer_name": facets.get("issuer_name"),
-                    "competencies": facets.get("competency_names", []),
-                    "hours": facets.get("hours"),
-                    "delivery_mode": facets.get("delivery"),
-                    "markers": markers_of(facets),
-                    "accredited_by": facets.get("accreditor_names", []),
-                    "industry_partners": facets.get("industry_partners", []),
+                    "issuer_name": shown.get("issuer_name"),
+                    "competencies": shown.get("competency_names", []),
+                    "hours": shown.get("hours"),
+                    "delivery_mode": shown.get("delivery"),
+                    "markers": markers_of(shown),
+                    "accredited_by": shown.get("accreditor_names", []),
+                    "industry_partners": shown.get("industry_partners", []),
                 }
             )
         return found
@@ -520,7 +533,7 @@ class HolderSharing:
         facets = facets_of(state, json.loads(body["json"]))
         before = await self.holders.set_consent(
             credential_id,
-            {"searchable": True, "holder_id": caller.holder_id, "facets": facets},
+            {"searchable": True, "holder_id": caller.holder_id, "facets": stored_facets(facets)},
             claim_posting=True,
         )
         if before is None or not before.get("posted"):

@@ -1,5 +1,5 @@
-"""What the registry's routes ask: a credential, its verification, a portfolio page, a search page,
-the view's counts. Each answer takes one to three lookups by ``_id`` (see ``layout``)."""
+"""What the registry's routes ask: a credential, its verification, a portfolio page, the view's
+counts. Each answer takes one to three lookups by ``_id`` (see ``layout``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 from credreg_registry.domain import (
     ISSUED_FLAG,
     PORTFOLIO_PAGE,
-    SEARCH_PAGE_DEFAULT,
     VOUCH_PAGES,
     Caller,
     CredentialNotFound,
@@ -23,8 +22,6 @@ from credreg_registry.domain import (
     NotYourPortfolio,
     PortfolioEntry,
     PortfolioPage,
-    SearchNeedsFilter,
-    SearchPage,
     Stats,
     Verification,
     competency_keys,
@@ -42,7 +39,6 @@ from credreg_registry.layout import (
     LISTS,
     PLACEHOLDERS,
     chunk_id,
-    competency_list,
     portfolio_list,
     status_counter,
 )
@@ -188,16 +184,6 @@ class RegistryQueries:
         raise HolderUnknownToInstitution(
             "this institution issued no credential to this holder; it cannot vouch for it"
         )
-
-    async def search(
-        self, competency: str | None, cursor: str | None = None, limit: int = SEARCH_PAGE_DEFAULT
-    ) -> SearchPage:
-        """Issued credentials that certify a competency (its URL, code or framework), a page."""
-        key = (competency or "").strip()
-        if not key:
-            raise SearchNeedsFilter
-        lines, next_cursor = await self._page(competency_list(key), cursor, limit)
-        return SearchPage(competency=key, credentials=lines, next_cursor=next_cursor)
 
     async def stats(self) -> Stats:
         """Counts of issued credentials, in all and by status, and of placeholders."""

@@ -27,12 +27,14 @@ from credreg_registry.layout import (
     ViewSnapshot,
 )
 from credreg_registry.pathway_layout import (
+    BACKFILL_QUEUE,
     COMPLETIONS,
     COMPONENTS,
     HOLDER_PATHWAYS,
     OUTBOX,
     PATHWAY_INDEX,
     PATHWAYS,
+    QUEUE_ID,
     index_key,
 )
 from credreg_shared.storage.fakes import apply_update
@@ -233,17 +235,58 @@ class InMemoryPathwayStore:
         """Keep a definition, list it under its achievements, unlist it from `dropped`."""
         pathway_id = document["_id"]
         self.collections[PATHWAYS][pathway_id] = copy.deepcopy(document)
+        keys = [index_key(document["issuer_id"], a) for a in document["achievement_ids"]]
+        await self.list_pathway(pathway_id, add=keys, remove=dropped)
+
+    async def list_pathway(
+        self, pathway_id: str, *, add: Sequence[str], remove: Sequence[str]
+    ) -> None:
+        """List a pathway under `add`, unlist it from `remove`."""
         index = self.collections[PATHWAY_INDEX]
-        for achievement in document["achievement_ids"]:
-            entry = index.setdefault(
-                index_key(document["issuer_id"], achievement),
-                {"_id": index_key(document["issuer_id"], achievement), "pathways": []},
-            )
+        for key in add:
+            entry = index.setdefault(key, {"_id": key, "pathways": []})
             if pathway_id not in entry["pathways"]:
                 entry["pathways"].append(pathway_id)
-        for key in dropped:
+        for key in remove:
             if key in index:
                 index[key]["pathways"] = [p for p in index[key]["pathways"] if p != pathway_id]
+
+    async def delete_definition(self, pathway_id: str, *, event_id: str, at: datetime) -> bool:
+        """Mark the definition `event_id` deleted; False when it is not the one kept."""
+        found = self.collections[PATHWAYS].get(pathway_id)
+        if found is None or found["event_id"] != event_id or found.get("deleted_at") is not None:
+            return False
+        found["deleted_at"] = at
+        return True
+
+    async def save_backfill(
+        self, pathway_id: str, *, event_id: str, rev: int, backfill: Document
+    ) -> bool:
+        """Replace the back-fill if nobody wrote it since `rev`."""
+        found = self.collections[PATHWAYS].get(pathway_id)
+        if (
+            found is None
+            or found["event_id"] != event_id
+            or found.get("deleted_at") is not None
+            or (found.get("backfill") or {}).get("rev") != rev
+        ):
+            return False
+        found["backfill"] = copy.deepcopy(dict(backfill))
+        return True
+
+    async def queue_backfill(self, entry: str) -> None:
+        """Queue a back-fill (kept once)."""
+        queue = self.collections[BACKFILL_QUEUE].setdefault(
+            QUEUE_ID, {"_id": QUEUE_ID, "entries": []}
+        )
+        if entry not in queue["entries"]:
+            queue["entries"].append(entry)
+
+    async def dequeue_backfill(self, entry: str) -> None:
+        """Drop a back-fill from the queue."""
+        queue = self.collections[BACKFILL_QUEUE].get(QUEUE_ID)
+        if queue is not None:
+            queue["entries"] = [e for e in queue["entries"] if e != entry]
 
     async def add_components(self, members: Mapping[str, Sequence[str]]) -> None:
         """Add credential ids to components (created if absent)."""

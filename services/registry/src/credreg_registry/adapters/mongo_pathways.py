@@ -10,12 +10,14 @@ from pymongo.errors import DuplicateKeyError
 
 from credreg_registry.adapters.mongo import MongoReadsById
 from credreg_registry.pathway_layout import (
+    BACKFILL_QUEUE,
     COMPLETIONS,
     COMPONENTS,
     HOLDER_PATHWAYS,
     OUTBOX,
     PATHWAY_INDEX,
     PATHWAYS,
+    QUEUE_ID,
     index_key,
 )
 from credreg_shared.storage import Document, storage_adapter
@@ -30,11 +32,46 @@ class MongoPathwayStore(MongoReadsById):
         pathway_id = document["_id"]
         await self.db[PATHWAYS].replace_one({"_id": pathway_id}, document, upsert=True)
         keys = [index_key(document["issuer_id"], a) for a in document["achievement_ids"]]
+        await self.list_pathway(pathway_id, add=keys, remove=dropped)
+
+    async def list_pathway(
+        self, pathway_id: str, *, add: Sequence[str], remove: Sequence[str]
+    ) -> None:
+        """List a pathway under `add`, unlist it from `remove` (one unordered bulk)."""
+        # A plain value: FerretDB ignores `$pull` with `$in`.
         writes = [
-            UpdateOne({"_id": k}, {"$addToSet": {"pathways": pathway_id}}, upsert=True)
-            for k in keys
-        ] + [UpdateOne({"_id": k}, {"$pull": {"pathways": pathway_id}}) for k in dropped]
-        await self.db[PATHWAY_INDEX].bulk_write(writes, ordered=False)
+            UpdateOne({"_id": k}, {"$addToSet": {"pathways": pathway_id}}, upsert=True) for k in add
+        ] + [UpdateOne({"_id": k}, {"$pull": {"pathways": pathway_id}}) for k in remove]
+        if writes:
+            await self.db[PATHWAY_INDEX].bulk_write(writes, ordered=False)
+
+    async def delete_definition(self, pathway_id: str, *, event_id: str, at: datetime) -> bool:
+        """Mark the definition `event_id` deleted; False when it is not the one kept."""
+        found = await self.db[PATHWAYS].update_one(
+            {"_id": pathway_id, "event_id": event_id, "deleted_at": None},
+            {"$set": {"deleted_at": at}},
+        )
+        return found.matched_count == 1
+
+    async def save_backfill(
+        self, pathway_id: str, *, event_id: str, rev: int, backfill: Document
+    ) -> bool:
+        """Replace the back-fill if nobody wrote it since `rev` (one conditional update)."""
+        found = await self.db[PATHWAYS].update_one(
+            {"_id": pathway_id, "event_id": event_id, "backfill.rev": rev, "deleted_at": None},
+            {"$set": {"backfill": dict(backfill)}},
+        )
+        return found.matched_count == 1
+
+    async def queue_backfill(self, entry: str) -> None:
+        """Queue a back-fill (kept once)."""
+        await self.db[BACKFILL_QUEUE].update_one(
+            {"_id": QUEUE_ID}, {"$addToSet": {"entries": entry}}, upsert=True
+        )
+
+    async def dequeue_backfill(self, entry: str) -> None:
+        """Drop a back-fill from the queue."""
+        await self.db[BACKFILL_QUEUE].update_one({"_id": QUEUE_ID}, {"$pull": {"entries": entry}})
 
     async def add_components(self, members: Mapping[str, Sequence[str]]) -> None:
         """Add credential ids to components (created if absent)."""
