@@ -174,7 +174,7 @@ class StreamTiming:
     """A comment this often keeps proxies from closing an idle stream."""
     gap_grace_seconds: float = 10.0
     """A number counted but not written for this long is skipped (its writer died)."""
-    recheck_seconds: float = 5.0
+    recheck_seconds: float = 60.0
     """An idle stream reads its holder's counter itself this often; the consumer and the
     `StreamWatcher` wake it sooner."""
 
