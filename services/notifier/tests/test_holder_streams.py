@@ -175,6 +175,43 @@ async def test_its_own_consumer_wakes_a_stream_before_the_next_poll() -> None:
     assert wakeups.streams == {}
 
 
+class CountedCounterReads(InMemoryHolderEvents):
+    """Counts reads of a holder's counter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counter_reads = 0
+
+    async def last_seq(self, holder_id: str) -> int:
+        self.counter_reads += 1
+        return await super().last_seq(holder_id)
+
+
+async def test_a_woken_stream_reads_each_new_event_without_its_counter() -> None:
+    store, wakeups = CountedCounterReads(), InProcessWakeups()
+    stream = streams_over(store, wakeups, poll_seconds=3600).follow(HOLDER, after=0)
+    try:
+        waiting = asyncio.ensure_future(take(stream, 1))
+        await asyncio.sleep(0.01)  # the stream reads its counter (nothing yet) and sleeps
+        before = store.counter_reads
+        for event_id in ("a", "b"):
+            await add(store, event_id)
+            wakeups.wake(HOLDER)
+            [event] = await waiting
+            assert event.event_id == event_id
+            waiting = asyncio.ensure_future(take(stream, 1))
+            await asyncio.sleep(0.01)
+        assert store.counter_reads == before, "a woken stream read its counter"
+        # A number counted but not written yet: the counter shows it, and the stream waits.
+        await store.skip(HOLDER, 3)
+        await add(store, "d")
+        wakeups.wake(HOLDER)
+        [event] = await waiting
+        assert event.event_id == "d"
+    finally:
+        await stream.aclose()
+
+
 async def test_the_projection_stores_a_redelivered_event_once() -> None:
     store = InMemoryHolderEvents()
     planner = DeliveryPlanner(

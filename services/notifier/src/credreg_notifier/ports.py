@@ -191,8 +191,8 @@ class HolderWakeup(Protocol):
         """Forget earlier calls (before reading the store)."""
         ...
 
-    async def wait(self, seconds: float) -> None:
-        """Return when woken, or after `seconds`."""
+    async def wait(self, seconds: float) -> bool:
+        """Return when woken (True), or after `seconds` (False)."""
         ...
 
 

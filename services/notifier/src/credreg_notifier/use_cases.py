@@ -45,6 +45,8 @@ MAX_LISTED_DELIVERIES = 500
 STREAM_PAGE = 100
 """Events read (and held) at a time by one stream: its memory stays bounded however far back
 it starts."""
+FRESH_WINDOW = 8
+"""Numbers a woken stream reads at once, before its counter."""
 
 
 @dataclass(frozen=True)
@@ -214,22 +216,31 @@ class HolderStreams:
     async def follow(self, holder_id: str, *, after: int) -> AsyncGenerator[HolderEvent]:
         """Every event after `after`, then each new one; ends only when closed or cancelled."""
         position = _Position(after)
+        woken = False
         with self.wakeups.listening(holder_id) as wakeup:
             while True:
                 # Cleared before reading: an event stored during the read wakes the next wait.
                 wakeup.clear()
                 try:
-                    async for event in self._stored_after(holder_id, position):
+                    async for event in self._stored_after(holder_id, position, woken=woken):
                         yield event
                 except StorageUnavailable as outage:
                     raise_if_cancelling(outage)
                     log.warning("holder events unreadable; retrying", extra={"holder": holder_id})
-                await self._wait(wakeup, position)
+                woken = await self._wait(wakeup, position)
 
     async def _stored_after(
-        self, holder_id: str, position: _Position
+        self, holder_id: str, position: _Position, *, woken: bool = False
     ) -> AsyncGenerator[HolderEvent]:
         position.at_gap = False
+        if woken and not position.gap:
+            # Woken for a new event: read the next few numbers straight away, and the counter
+            # only if none (or all) of them is written (one read per event instead of two).
+            before = position.seq
+            async for fresh in self._written_next(holder_id, position):
+                yield fresh
+            if 0 < position.seq - before < FRESH_WINDOW:
+                return
         last = await self.events.last_seq(holder_id)
         while position.seq < last:
             seqs = list(range(position.seq + 1, min(last, position.seq + STREAM_PAGE) + 1))
@@ -243,6 +254,21 @@ class HolderStreams:
                 if event is not None:
                     yield event
 
+    async def _written_next(
+        self, holder_id: str, position: _Position
+    ) -> AsyncGenerator[HolderEvent]:
+        """The events written right after the position (of the next `FRESH_WINDOW` numbers),
+        up to the first number not written."""
+        seqs = list(range(position.seq + 1, position.seq + FRESH_WINDOW + 1))
+        written = await self.events.read(holder_id, seqs)
+        for seq in seqs:
+            if seq not in written:
+                return
+            position.seq = seq
+            event = written[seq]
+            if event is not None:
+                yield event
+
     async def _at_gap(self, holder_id: str, seq: int, position: _Position) -> None:
         """Wait for a counted number's event; skip the number once its grace is over."""
         position.at_gap = True
@@ -252,7 +278,7 @@ class HolderStreams:
         elif now - position.gap_since >= self.timing.gap_grace_seconds:
             await self.events.skip(holder_id, seq)
 
-    async def _wait(self, wakeup: HolderWakeup, position: _Position) -> None:
+    async def _wait(self, wakeup: HolderWakeup, position: _Position) -> bool:
         # At a gap its event is about to be written (or never will be): look again soon.
         timing = self.timing
-        await wakeup.wait(timing.poll_seconds if position.at_gap else timing.recheck_seconds)
+        return await wakeup.wait(timing.poll_seconds if position.at_gap else timing.recheck_seconds)

@@ -177,11 +177,13 @@ class EventWakeup:
         """Forget earlier calls."""
         self.event.clear()
 
-    async def wait(self, seconds: float) -> None:
-        """Return when woken or after `seconds`; a cancellation still propagates."""
+    async def wait(self, seconds: float) -> bool:
+        """Return when woken (True) or after `seconds` (False); a cancellation still
+        propagates."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self.event.wait()
+        return self.event.is_set()
 
     def set(self) -> None:
         """Wake."""
