@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Protocol
+
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable, raise_if_cancelling
+
+log = logging.getLogger(__name__)
 
 
 class Worker(Protocol):
@@ -48,3 +53,33 @@ class StoppableLoop:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._stop.wait()
+
+
+class PeriodicRounds:
+    """A `Worker` that runs `run_round` every `poll` seconds until stopped: the database or the
+    log being away pauses a round and never ends the loop; a cancellation always does."""
+
+    name = "periodic rounds"
+    """What the log calls this worker when a round is paused."""
+
+    def __init__(self, *, poll: float) -> None:
+        self.poll = poll
+        self.loop = StoppableLoop()
+
+    def stop(self) -> None:
+        """Return after the current round."""
+        self.loop.stop()
+
+    async def run(self) -> None:
+        """Rounds until stopped."""
+        while not self.loop.stopping:
+            try:
+                await self.run_round()
+            except (StorageUnavailable, PublishUnavailable) as outage:
+                raise_if_cancelling(outage)
+                log.warning("%s paused: will retry", self.name, exc_info=True)
+            await self.loop.pause(self.poll)
+
+    async def run_round(self) -> object:
+        """One round of the work."""
+        raise NotImplementedError

@@ -46,8 +46,7 @@ from credreg_registry.pathways import (
     sweep_of,
 )
 from credreg_registry.ports import ViewDocuments
-from credreg_shared.errors import PublishUnavailable, StorageUnavailable, raise_if_cancelling
-from credreg_shared.workers import StoppableLoop
+from credreg_shared.workers import PeriodicRounds
 
 log = logging.getLogger(__name__)
 
@@ -218,27 +217,19 @@ class Backfiller:
         return changed if written else None
 
 
-class BackfillWorker:
-    """A `Worker`: every `poll` seconds, runs the queued back-fills of new definitions."""
+class BackfillWorker(PeriodicRounds):
+    """A `Worker`: every `poll` seconds, runs the queued back-fills of new definitions (a stop
+    returns after the current page, releasing the back-fill it holds)."""
+
+    name = "pathway back-fill"
 
     def __init__(self, backfiller: Backfiller, *, poll: float = 1.0) -> None:
+        super().__init__(poll=poll)
         self.backfiller = backfiller
-        self.poll = poll
-        self.loop = StoppableLoop()
 
-    def stop(self) -> None:
-        """Return after the current page (releasing the back-fill it holds)."""
-        self.loop.stop()
-
-    async def run(self) -> None:
-        """Back-fill rounds until stopped; outages pause a round, never end the loop."""
-        while not self.loop.stopping:
-            try:
-                await self.backfiller.run_once(stopping=lambda: self.loop.stopping)
-            except (StorageUnavailable, PublishUnavailable) as outage:
-                raise_if_cancelling(outage)
-                log.warning("pathway back-fill paused: will retry", exc_info=True)
-            await self.loop.pause(self.poll)
+    async def run_round(self) -> object:
+        """The queued back-fills, a page at a time, until done or stopped."""
+        return await self.backfiller.run_once(stopping=lambda: self.loop.stopping)
 
 
 def _current(found: dict[str, Any] | None, event_id: str) -> Sweep | None:

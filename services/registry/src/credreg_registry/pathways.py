@@ -73,7 +73,6 @@ from credreg_registry.pathway_layout import (
     index_key,
 )
 from credreg_registry.ports import ViewDocuments
-from credreg_shared.errors import PublishUnavailable, StorageUnavailable, raise_if_cancelling
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import (
     Envelope,
@@ -91,7 +90,7 @@ from credreg_shared.issuance import (
 )
 from credreg_shared.messaging.ports import EventPublisher
 from credreg_shared.storage.ports import Document
-from credreg_shared.workers import StoppableLoop
+from credreg_shared.workers import PeriodicRounds
 
 log = logging.getLogger(__name__)
 
@@ -540,8 +539,10 @@ class PathwayTracker:
         return relayed
 
 
-class CompletionRelay:
+class CompletionRelay(PeriodicRounds):
     """A `Worker`: every `poll` seconds, publishes the completions a crash left in the outbox."""
+
+    name = "pathway completion relay"
 
     def __init__(
         self,
@@ -551,25 +552,14 @@ class CompletionRelay:
         grace: timedelta = timedelta(seconds=30),
         stale: timedelta = timedelta(minutes=5),
     ) -> None:
+        super().__init__(poll=poll)
         self.tracker = tracker
-        self.poll = poll
         self.grace = grace
         self.stale = stale
-        self.loop = StoppableLoop()
 
-    def stop(self) -> None:
-        """Return after the current round."""
-        self.loop.stop()
-
-    async def run(self) -> None:
-        """Relay rounds until stopped; outages pause a round, never end the loop."""
-        while not self.loop.stopping:
-            try:
-                await self.tracker.relay_once(grace=self.grace, stale=self.stale)
-            except (StorageUnavailable, PublishUnavailable) as outage:
-                raise_if_cancelling(outage)
-                log.warning("pathway completion relay paused: will retry", exc_info=True)
-            await self.loop.pause(self.poll)
+    async def run_round(self) -> object:
+        """One round of the relay."""
+        return await self.tracker.relay_once(grace=self.grace, stale=self.stale)
 
 
 # --- definitions and progress (the HTTP use case) ------------------------------------------

@@ -17,7 +17,7 @@ from credreg_revocation.domain import (
     still_valid,
 )
 from credreg_revocation.ports import CredentialRepository
-from credreg_shared.errors import PublishUnavailable, StorageUnavailable, raise_if_cancelling
+from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events.cloudevents import (
     derived_event_id,
     from_record,
@@ -25,7 +25,7 @@ from credreg_shared.events.cloudevents import (
     to_record,
 )
 from credreg_shared.messaging.ports import EventPublisher
-from credreg_shared.workers import StoppableLoop
+from credreg_shared.workers import PeriodicRounds
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +146,11 @@ class StatusChanges:
         return True
 
 
-class OutboxRelay:
+class OutboxRelay(PeriodicRounds):
     """Publishes the events that claims left in the outbox (their request's process died before
     the broker's ack): every `poll` seconds, those older than `grace` (no request waits on them)."""
+
+    name = "outbox relay"
 
     def __init__(
         self,
@@ -158,25 +160,14 @@ class OutboxRelay:
         poll: float = 5.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        super().__init__(poll=poll)
         self.changes = changes
         self.grace = grace
-        self.poll = poll
         self.clock = clock
-        self.loop = StoppableLoop()
 
-    def stop(self) -> None:
-        """Return after the current round."""
-        self.loop.stop()
-
-    async def run(self) -> None:
-        """Relay rounds until stopped; outages pause a round, never end the loop."""
-        while not self.loop.stopping:
-            try:
-                await self.relay_once()
-            except (StorageUnavailable, PublishUnavailable) as outage:
-                raise_if_cancelling(outage)
-                log.warning("outbox relay paused: will retry", exc_info=True)
-            await self.loop.pause(self.poll)
+    async def run_round(self) -> object:
+        """One round of the relay."""
+        return await self.relay_once()
 
     async def relay_once(self) -> int:
         """One round: the events published."""
