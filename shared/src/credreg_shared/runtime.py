@@ -234,6 +234,7 @@ def credentials_consumer(
         retry=RetryPolicy(retry_forever_on=RETRY_FOREVER_ON),
         client_id=settings.service_name,
         max_records=max_records,
+        commit_interval=settings.consumer_commit_interval_seconds,
         pattern=pattern,
         on_dead_letter=on_dead_letter,
         # Topics created after the start (a new institution's) are found within seconds.

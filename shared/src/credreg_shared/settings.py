@@ -140,6 +140,10 @@ class ServiceSettings(KafkaSettings):
     # How long a publish waits for the broker's ack before it fails as unavailable (an HTTP
     # request then answers 503): aiokafka's idempotent producer retries a down broker forever.
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How long a consumer may keep handled offsets before committing them (0: after every
+    # batch). Handlers apply each event once, so a crash within it only redelivers; a commit
+    # per batch was a broker round trip per event at the rates the notices run at.
+    consumer_commit_interval_seconds: float = Field(default=0.2, ge=0, le=60)
 
     @field_validator("log_level", mode="before")
     @classmethod

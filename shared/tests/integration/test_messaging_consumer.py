@@ -21,6 +21,7 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.producer import KafkaPublisher
 from credreg_shared.messaging.retry import RetryPolicy
 from credreg_shared.messaging.topics_admin import ensure_topics
+from credreg_shared.testing import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -266,11 +267,37 @@ async def test_handler_failing_every_attempt_is_dead_lettered_and_the_partition_
     assert headers[dl.ATTEMPTS_HEADER] == str(QUICK_RETRY.max_attempts).encode()
 
 
+async def test_gathered_offsets_are_committed_once_the_consumer_is_idle(
+    kafka_bootstrap: str,
+    topic: str,
+    publisher: KafkaPublisher,
+    unique_name: Callable[[str], str],
+) -> None:
+    collector = Collector()
+    group = unique_name("group")
+    envelopes = [sample_envelope() for _ in range(20)]
+    await publisher.publish_many(envelopes, topic=topic)
+    # An interval far longer than the test: only the idle commit can make the offsets land.
+    runner = runner_for(
+        kafka_bootstrap, topic, group, handling(collector), publisher, commit_interval=600
+    )
+    async with running(runner) as task:
+        await until(task, collector.wait_for(len(envelopes)))
+
+        async def committed() -> bool | None:
+            return True if await committed_equals_end(kafka_bootstrap, topic, group) else None
+
+        assert await eventually(committed, "the offsets committed while the runner idles")
+        assert not task.done()
+
+
+@pytest.mark.parametrize("commit_interval", [0.0, 600.0], ids=["each-batch", "gathered"])
 async def test_stop_and_restart_redelivers_nothing_committed_and_loses_nothing(
     kafka_bootstrap: str,
     topic: str,
     publisher: KafkaPublisher,
     unique_name: Callable[[str], str],
+    commit_interval: float,
 ) -> None:
     group = unique_name("group")
     first_batch = [sample_envelope() for _ in range(40)]
@@ -278,7 +305,13 @@ async def test_stop_and_restart_redelivers_nothing_committed_and_loses_nothing(
 
     first = Collector()
     first_runner = runner_for(
-        kafka_bootstrap, topic, group, handling(first), publisher, max_records=5
+        kafka_bootstrap,
+        topic,
+        group,
+        handling(first),
+        publisher,
+        max_records=5,
+        commit_interval=commit_interval,
     )
     async with running(first_runner) as task:
         await until(task, first.wait_for(12))

@@ -7,11 +7,14 @@ one batch are processed concurrently, each in offset order; with a batch handler
 (`HandlerRegistry.register_batch`) the whole batch goes to it in one call instead. ``stop()``
 (or SIGTERM via :func:`credreg_shared.messaging.signals.install_stop_signals`) lets the
 in-flight batch finish, commits it and returns; a record waiting for a retry at that moment is
-left uncommitted and is redelivered on restart.
+left uncommitted and is redelivered on restart. With a `commit_interval`, handled offsets are
+gathered and committed at most that long after (sooner when idle, stopping, or giving partitions
+up in a rebalance): a crash within it redelivers events the handlers apply once.
 """
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,6 +52,7 @@ class ConsumerRunner:
         skip_unhandled_types: bool = True,
         max_records: int = 500,
         poll_timeout_ms: int = 1000,
+        commit_interval: float = 0.0,
         client_id: str | None = None,
         consumer_options: Mapping[str, Any] | None = None,
         pattern: str | None = None,
@@ -75,6 +79,12 @@ class ConsumerRunner:
         )
         self._max_records = max_records
         self._poll_timeout_ms = poll_timeout_ms
+        self._commit_interval = commit_interval
+        """Seconds handled offsets may wait for their commit (0: committed after each batch);
+        they are committed sooner when the consumer is idle, stops, or gives partitions up."""
+        self._uncommitted: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._last_commit = 0.0
+        self._consumer: AIOKafkaConsumer | None = None
         self._consumer_config: dict[str, Any] = {
             **client_options,
             "bootstrap_servers": bootstrap_servers,
@@ -117,22 +127,32 @@ class ConsumerRunner:
             "consumer started",
             extra={"group": self.group_id, "topics": self.pattern or self.topics},
         )
+        self._consumer = consumer
         try:
             while not self._stopping.is_set():
-                batch = await consumer.getmany(
-                    timeout_ms=self._poll_timeout_ms, max_records=self._max_records
-                )
+                timeout = self._poll_timeout_ms
+                if self._uncommitted:
+                    # Handled offsets wait no longer than the interval, traffic or not.
+                    timeout = min(timeout, max(1, int(self._commit_interval * 1000)))
+                batch = await consumer.getmany(timeout_ms=timeout, max_records=self._max_records)
                 if not batch:
+                    async with self._batch_lock:
+                        await self._commit_uncommitted(consumer)  # idle: nothing to gather
                     if self.assigned.is_set():
                         self.caught_up.set()  # a whole poll timeout with nothing to fetch
                     continue
                 async with self._batch_lock:
-                    offsets = await self._process_batch(batch)
-                    await self._commit(consumer, offsets)
+                    self._uncommitted.update(await self._process_batch(batch))
+                    if time.monotonic() - self._last_commit >= self._commit_interval:
+                        await self._commit_uncommitted(consumer)
                 if not self.caught_up.is_set() and await _at_end(consumer):
                     self.caught_up.set()
         finally:
-            await consumer.stop()
+            try:
+                # What was handled is committed before leaving, whatever ends the loop.
+                await self._commit_uncommitted(consumer)
+            finally:
+                await consumer.stop()
             log.info("consumer stopped", extra={"group": self.group_id})
 
     async def _process_batch(
@@ -175,6 +195,12 @@ class ConsumerRunner:
             next_offset = record.offset + 1
         return next_offset
 
+    async def _commit_uncommitted(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit the handled offsets kept since the last commit."""
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._last_commit = time.monotonic()
+        await self._commit(consumer, offsets)
+
     async def _commit(
         self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]
     ) -> None:
@@ -216,6 +242,9 @@ class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self._runner._batch_lock:
+            # Handled offsets go with the partitions: their next owner starts after them.
+            if self._runner._consumer is not None:
+                await self._runner._commit_uncommitted(self._runner._consumer)
             self._runner.assigned.clear()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
