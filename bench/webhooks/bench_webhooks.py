@@ -462,6 +462,17 @@ async def measure(
             streams[credential] = event["at_ns"]
     webhook_ms = [(by_credential[c] - posted[c]) / 1e6 for c in expected if c in by_credential]
     sse_ms = [(streams[c] - posted[c]) / 1e6 for c in expected if c in streams]
+    # Each second of sending on its own: whether the tail is a burst or a backlog.
+    by_second: dict[int, list[float]] = {}
+    for c in expected:
+        if c in by_credential:
+            second = int((posted[c] - first) / 1e9)
+            by_second.setdefault(second, []).append((by_credential[c] - posted[c]) / 1e6)
+    timeline = {
+        second: {"p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"], "max_ms": s["max_ms"]}
+        for second, values in sorted(by_second.items())
+        if (s := latency_summary(values)) is not None
+    }
     attempts = [
         line
         for line in deliveries.text.splitlines()
@@ -479,6 +490,7 @@ async def measure(
         "refused": {c: s for c, s in refused.items()},
         "revocation_post_answer": latency_summary(post_ms),
         "revocation_to_webhook": latency_summary(webhook_ms),
+        "revocation_to_webhook_by_second": timeline,
         "webhooks_lost": len(expected) - len(webhook_ms),
         "webhooks_received": len(webhooks),
         "webhook_duplicates": duplicates,
@@ -637,6 +649,12 @@ def main() -> None:
             f", SSE lost {result['sse_lost']}, SSE repeats {result['sse_repeats']}"
             if args.sse
             else ""
+        )
+    )
+    print(
+        "webhook p99 by second of sending (ms): "
+        + ", ".join(
+            f"{n}: {v['p99_ms']:.0f}" for n, v in result["revocation_to_webhook_by_second"].items()
         )
     )
     print(
