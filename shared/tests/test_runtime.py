@@ -104,3 +104,18 @@ async def test_a_fakes_app_has_no_lifespan_to_connect(client: httpx.AsyncClient)
     async with client:
         ready = await client.get("/readyz")
     assert ready.json() == {"status": "ok"}
+
+
+def test_settling_the_heap_freezes_start_up_and_spaces_collections_out() -> None:
+    import gc
+
+    from credreg_shared.runtime import GC_YOUNG_THRESHOLD, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0, "start-up objects still in the collector's passes"
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

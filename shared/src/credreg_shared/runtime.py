@@ -16,6 +16,7 @@ ports are filled from the platform, its use cases, its event handlers and its wo
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -192,6 +193,7 @@ def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Li
                     await workers.enter_async_context(supervised_worker(app, "consumer", consumer))
                 for name, worker in definition.workers(adapters).items():
                     await workers.enter_async_context(supervised_worker(app, name, worker))
+                settle_heap()
                 yield
         finally:
             await client.close()
@@ -240,6 +242,23 @@ def credentials_consumer(
         # Topics created after the start (a new institution's) are found within seconds.
         consumer_options={"metadata_max_age_ms": 10_000} if pattern else None,
     )
+
+
+GC_YOUNG_THRESHOLD = 50_000
+"""Allocations between two collections of the youngest generation (Python's default: 700)."""
+
+
+def settle_heap() -> None:
+    """Move what start-up built (modules, models, adapters) out of the collector's full passes.
+
+    A full pass scans every tracked object: in the notifier with 1,000 open streams those took up
+    to 277 ms each, every few seconds at 100 notices/s, a pause of every request and notice.
+    Collections also come less often (every 50,000 allocations instead of 700): reference
+    counting frees nearly everything, the collector only finds cycles.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def run_service(settings: ServiceSettings, build_app: Callable[[], FastAPI]) -> None:
