@@ -193,7 +193,8 @@ def _lifespan(definition: ServiceDefinition[A], settings: ServiceSettings) -> Li
                     await workers.enter_async_context(supervised_worker(app, "consumer", consumer))
                 for name, worker in definition.workers(adapters).items():
                     await workers.enter_async_context(supervised_worker(app, name, worker))
-                settle_heap()
+                if getattr(app.state, "settle_heap", False):
+                    settle_heap()
                 yield
         finally:
             await client.close()
@@ -265,4 +266,7 @@ def run_service(settings: ServiceSettings, build_app: Callable[[], FastAPI]) -> 
     """Run a service process until SIGTERM/SIGINT: JSON logs, the app and its background work."""
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
     app = build_app()
+    # A process of its own: what start-up built stays for its life. (Not for apps that tests
+    # start and stop in one process: frozen, their cycles would never be collected.)
+    app.state.settle_heap = True
     asyncio.run(serve(app, settings))
