@@ -3,29 +3,17 @@ duplicated, out of order, and what a repeated event id is (no infrastructure nee
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from credreg_shared.testing import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _driver() -> Any:
-    """bench/faults/faults.py as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "credreg_fault_driver", REPO / "bench" / "faults" / "faults.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-faults = _driver()
+faults: Any = load_script(REPO / "bench" / "faults" / "faults.py", "credreg_fault_driver")
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

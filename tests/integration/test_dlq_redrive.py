@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from typer.testing import CliRunner, Result
 
 from credreg_cli.main import app
@@ -99,22 +99,7 @@ async def consuming(
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record now in `topic`."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
-            batch = await consumer.getmany(timeout_ms=1000)
-            records.extend(r for part in batch.values() for r in part)
-        return records
-    finally:
-        await consumer.stop()
+    return await testing.read_records(bootstrap, topic, PARTITIONS)
 
 
 async def records_in(bootstrap: str, topic: str, count: int) -> None:

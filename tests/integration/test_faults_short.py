@@ -15,31 +15,19 @@ the broker is down, still reaches the log later, and the retry now publishes the
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from credreg_shared.testing import load_script
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _driver() -> Any:
-    """bench/faults/faults.py as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "credreg_fault_driver", REPO / "bench" / "faults" / "faults.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-faults = _driver()
+faults: Any = load_script(REPO / "bench" / "faults" / "faults.py", "credreg_fault_driver")
 
 pytestmark = [
     pytest.mark.integration,

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
@@ -91,6 +95,17 @@ async def finishes(task: asyncio.Future[Any], seconds: float = 10.0) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script (a file, not a package module, e.g. a benchmark driver) loaded as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 async def read_log(

@@ -21,7 +21,7 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.producer import KafkaPublisher
 from credreg_shared.messaging.retry import RetryPolicy
 from credreg_shared.messaging.topics_admin import ensure_topics
-from credreg_shared.testing import eventually
+from credreg_shared.testing import eventually, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -127,22 +127,7 @@ async def running(runner: ConsumerRunner) -> AsyncIterator[asyncio.Task[None]]:
 
 async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record currently in `topic` (a topic of the fixture, or its dead-letter topic)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        while any([await consumer.position(tp) < end for tp, end in ends.items()]):
-            batch = await consumer.getmany(timeout_ms=1000)
-            records.extend(r for part in batch.values() for r in part)
-        return records
-    finally:
-        await consumer.stop()
+    return await read_records(bootstrap, topic, PARTITIONS)
 
 
 async def committed_equals_end(bootstrap: str, topic: str, group: str) -> bool:
