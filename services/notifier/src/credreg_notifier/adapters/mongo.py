@@ -23,7 +23,6 @@ from credreg_notifier.ports import Target
 from credreg_shared.storage import (
     DeferredDeletes,
     Document,
-    MongoIdempotentCollection,
     index,
     insert_new,
     storage_adapter,
@@ -220,13 +219,10 @@ class MongoDeliveries:
         """How long a new delivery's marker waits before any lane may claim it from there:
         the lanes of the process that planned it were handed it, and should not also find it
         while they send it."""
-        self.inserts = MongoIdempotentCollection(self.collection)
 
     async def add_once(self, delivery: Document) -> bool:
         """Insert a delivery; False when its (subscription, event) id exists already."""
-        with contextlib.suppress(DuplicateKeyError):
-            await self.markers.insert_one(self._marker(delivery, utc_now()))
-        return await self.inserts.insert_once(delivery)
+        return delivery["_id"] in await self.add_many_once([delivery])
 
     async def add_many_once(self, deliveries: Sequence[Document]) -> set[str]:
         """Insert a batch's deliveries, their markers first: two commands for the batch; the
