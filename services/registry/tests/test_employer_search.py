@@ -21,7 +21,14 @@ from credreg_registry.holder_layout import (
     posting_chunk_id,
 )
 from credreg_registry.layout import LINES
-from credreg_registry.postings import DriverWalk, Wanted, legacy_signature, posting, signature
+from credreg_registry.postings import (
+    DriverWalk,
+    PostingChunks,
+    Wanted,
+    legacy_signature,
+    posting,
+    signature,
+)
 from credreg_registry.sharing import (
     SEARCH_EXAMINE_MAX,
     EmployerSearch,
@@ -95,7 +102,7 @@ def walk_of(
     store: InMemoryHolderStore, key: str, size: int, *, start: tuple[int, int], budget: int
 ) -> DriverWalk:
     return DriverWalk(
-        store,
+        PostingChunks(store),
         key,
         name="competency",
         size=size,
@@ -362,9 +369,30 @@ async def test_a_one_filter_page_reads_its_consents_and_lines_once() -> None:
     # The heads and the first chunk together, then exactly the page's consents and lines.
     assert world.holders.reads == [(SEARCH_HEADS, 1), (SEARCH_POSTINGS, 1), (SEARCH_CONSENTS, 20)]
     assert world.lines.reads == [20]
-    # Three filters: the heads, one chunk, the candidates' consents (and a few to spare).
+    # Three filters: the heads, then the candidates' consents (and a few to spare); the
+    # driver's first chunk is full, so it comes from memory since the first search.
     world.holders.reads.clear()
     both = SearchFilters(competency="DS-1", achievement_type="badge", issuer="did:web:a.example")
     page = await search.search(both, None, 20)
     assert len(page.credentials) == 20
-    assert world.holders.reads == [(SEARCH_HEADS, 3), (SEARCH_POSTINGS, 1), (SEARCH_CONSENTS, 23)]
+    assert world.holders.reads == [(SEARCH_HEADS, 3), (SEARCH_CONSENTS, 23)]
+
+
+async def test_full_chunks_are_read_once_and_the_last_one_every_time() -> None:
+    store = RecordingStore()
+    await a_list(store, "k", POSTING_CHUNK + 30)
+    chunks = PostingChunks(store, capacity=1)
+    first, last = posting_chunk_id(0, "k"), posting_chunk_id(1, "k")
+    assert [len(v) for v in (await chunks.read([first, last])).values()] == [POSTING_CHUNK, 30]
+    # A full chunk never changes; the last one grows, and a later search must see it grown.
+    await store.append_posting("k", posting(CID.format(999), ["k"]))
+    got = await chunks.read([first, last, posting_chunk_id(2, "k")])
+    assert [len(v) for v in got.values()] == [POSTING_CHUNK, 31, 0]
+    assert got[first] == store.collections[SEARCH_POSTINGS][first]["ids"]
+    assert store.reads == [(SEARCH_POSTINGS, 2), (SEARCH_POSTINGS, 2)]
+    # At most `capacity` full chunks are kept: the least recently used is read again.
+    await a_list(store, "j", POSTING_CHUNK)
+    await chunks.read([posting_chunk_id(0, "j")])
+    store.reads.clear()
+    await chunks.read([first, posting_chunk_id(0, "j")])
+    assert store.reads == [(SEARCH_POSTINGS, 1)]

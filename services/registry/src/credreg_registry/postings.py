@@ -9,7 +9,8 @@ are checked exactly against their consents, in list order, as few at a time as t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from credreg_registry.holder_layout import POSTING_CHUNK, SEARCH_POSTINGS, posting_chunk_id
@@ -24,6 +25,9 @@ LEGACY_HEX = 16
 """Postings written before 256-bit signatures carry a 64-bit one, one bit per key."""
 CHUNKS_PER_READ = 8
 """Chunks of the driver's list one read asks for, at most."""
+CACHED_CHUNKS = 1024
+"""Full posting chunks a registry process keeps in memory (~15 KB each): the heads of the lists
+employers search most are then read from memory, and a search reads its consents and lines only."""
 
 
 def signature(keys: Iterable[str]) -> int:
@@ -78,6 +82,41 @@ class Wanted:
         return credential_id
 
 
+class PostingChunks:
+    """Posting chunks by id, the full ones from memory once read: a full chunk never changes
+    (each slot of a list is handed out once, by the head's ``$inc``, and a posting is never
+    removed), so it needs no second read; the last `capacity` used are kept."""
+
+    def __init__(self, holders: HolderStore, *, capacity: int = CACHED_CHUNKS) -> None:
+        self.holders = holders
+        self.capacity = capacity
+        self._full: OrderedDict[str, list[str]] = OrderedDict()
+
+    async def read(self, chunk_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Each chunk id's postings (a chunk not written: none), reading only what memory
+        lacks."""
+        found: dict[str, list[str]] = {}
+        for chunk_id in chunk_ids:
+            if (kept := self._full.get(chunk_id)) is not None:
+                self._full.move_to_end(chunk_id)
+                found[chunk_id] = kept
+        missing = [chunk_id for chunk_id in chunk_ids if chunk_id not in found]
+        if missing:
+            for document in await self.holders.find_many(SEARCH_POSTINGS, missing):
+                ids = document.get("ids")
+                entries = [str(i) for i in ids] if isinstance(ids, list) else []
+                found[str(document["_id"])] = entries
+                if len(entries) == POSTING_CHUNK:
+                    self._keep(str(document["_id"]), entries)
+        return {chunk_id: found.get(chunk_id, []) for chunk_id in chunk_ids}
+
+    def _keep(self, chunk_id: str, entries: list[str]) -> None:
+        self._full[chunk_id] = entries
+        self._full.move_to_end(chunk_id)
+        while len(self._full) > self.capacity:
+            self._full.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A posting that passed the signature check, where it stands in the walk."""
@@ -96,7 +135,7 @@ class DriverWalk:
 
     def __init__(
         self,
-        holders: HolderStore,
+        chunks: PostingChunks,
         key: str,
         *,
         name: str,
@@ -105,7 +144,7 @@ class DriverWalk:
         budget: int,
         wanted: Wanted,
     ) -> None:
-        self.holders = holders
+        self.chunks = chunks
         self.key = key
         self.name = name
         """The filter whose list this is (cursors name it)."""
@@ -135,20 +174,16 @@ class DriverWalk:
             posting_chunk_id(n, self.key) for n in range(first, last + 1) if n not in self._chunks
         ]
 
-    def take(self, documents: Iterable[Mapping[str, object]], chunk_ids: Iterable[str]) -> None:
-        """Keep read chunks (by their ids; an id not among `documents` is an empty chunk)."""
-        found = {str(d["_id"]): d.get("ids", []) for d in documents}
-        for chunk_id in chunk_ids:
-            ids = found.get(chunk_id, [])
-            self._chunks[int(chunk_id.split(":", 1)[0])] = (
-                list(ids) if isinstance(ids, list) else []
-            )
+    def take(self, chunks: dict[str, list[str]]) -> None:
+        """Keep read chunks, by their ids (as `PostingChunks.read` answers them)."""
+        for chunk_id, entries in chunks.items():
+            self._chunks[int(chunk_id.split(":", 1)[0])] = entries
 
     async def read(self, postings: int) -> None:
         """Read the chunks that hold the next `postings` postings, then look at what they hold."""
         chunk_ids = self.chunk_ids(postings)
         if chunk_ids:
-            self.take(await self.holders.find_many(SEARCH_POSTINGS, chunk_ids), chunk_ids)
+            self.take(await self.chunks.read(chunk_ids))
         self.look()
 
     def look(self) -> None:

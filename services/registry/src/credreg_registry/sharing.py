@@ -45,7 +45,6 @@ from credreg_registry.holder_layout import (
     POSTING_CHUNK,
     SEARCH_CONSENTS,
     SEARCH_HEADS,
-    SEARCH_POSTINGS,
     SHARE_LINK_OWNERS,
     SHARE_LINKS,
     posting_chunk_id,
@@ -53,7 +52,7 @@ from credreg_registry.holder_layout import (
 from credreg_registry.layout import BODIES, CREDENTIALS, LINES
 from credreg_registry.layout import BOOKKEEPING as BOOKKEEPING_FIELDS
 from credreg_registry.ports import HolderStore, ViewDocuments
-from credreg_registry.postings import Candidate, DriverWalk, Wanted, posting
+from credreg_registry.postings import Candidate, DriverWalk, PostingChunks, Wanted, posting
 from credreg_shared.errors import DomainError
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
@@ -304,6 +303,7 @@ class EmployerSearch:
     def __init__(self, *, documents: ViewDocuments, holders: HolderStore) -> None:
         self.documents = documents
         self.holders = holders
+        self.chunks = PostingChunks(holders)
 
     async def search(
         self, filters: SearchFilters, cursor: str | None = None, limit: int = 20
@@ -367,22 +367,20 @@ class EmployerSearch:
             driver, chunk, offset = _search_cursor(cursor, list(keys))
         elif len(keys) == 1:
             driver = next(iter(keys))
-        first: list[str] = []
         if driver is None:
             head_documents = await self.holders.find_many(SEARCH_HEADS, list(keys.values()))
-            chunk_documents: list[Document] = []
+            first_chunks: dict[str, list[str]] = {}
         else:
             reach = (offset + limit + limit // 8) // POSTING_CHUNK  # the first round's postings
             first = [posting_chunk_id(chunk + n, keys[driver]) for n in range(reach + 1)]
-            head_documents, chunk_documents = await asyncio.gather(
-                self.holders.find_many(SEARCH_HEADS, list(keys.values())),
-                self.holders.find_many(SEARCH_POSTINGS, first),
+            head_documents, first_chunks = await asyncio.gather(
+                self.holders.find_many(SEARCH_HEADS, list(keys.values())), self.chunks.read(first)
             )
         heads = {d["_id"]: int(d.get("n", 0)) for d in head_documents}
         if driver is None:
             driver = min(keys, key=lambda name: heads.get(keys[name], 0))
         walk = DriverWalk(
-            self.holders,
+            self.chunks,
             keys[driver],
             name=driver,
             size=heads.get(keys[driver], 0),
@@ -390,7 +388,7 @@ class EmployerSearch:
             budget=min(SEARCH_EXAMINE_MAX, max(20 * limit, 400)),
             wanted=Wanted.of(keys.values()),
         )
-        walk.take(chunk_documents, first)
+        walk.take(first_chunks)
         walk.look()
         return walk
 
