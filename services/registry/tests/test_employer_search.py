@@ -23,7 +23,7 @@ from credreg_registry.holder_layout import (
 from credreg_registry.layout import LINES
 from credreg_registry.postings import (
     DriverWalk,
-    PostingChunks,
+    PostingLists,
     Wanted,
     legacy_signature,
     posting,
@@ -102,7 +102,7 @@ def walk_of(
     store: InMemoryHolderStore, key: str, size: int, *, start: tuple[int, int], budget: int
 ) -> DriverWalk:
     return DriverWalk(
-        PostingChunks(store),
+        PostingLists(store),
         key,
         name="competency",
         size=size,
@@ -364,8 +364,8 @@ async def test_a_one_filter_page_reads_its_consents_and_lines_once() -> None:
         }
     world.holders.reads.clear()
     search = EmployerSearch(documents=world.lines, holders=world.holders)
-    page = await search.search(SearchFilters(competency="DS-1"), None, 20)
-    assert len(page.credentials) == 20 and page.next_cursor == "competency.0.20"
+    page_one = await search.search(SearchFilters(competency="DS-1"), None, 20)
+    assert len(page_one.credentials) == 20 and page_one.next_cursor == "competency.0.20"
     # The heads and the first chunk together, then exactly the page's consents and lines.
     assert world.holders.reads == [(SEARCH_HEADS, 1), (SEARCH_POSTINGS, 1), (SEARCH_CONSENTS, 20)]
     assert world.lines.reads == [20]
@@ -376,23 +376,99 @@ async def test_a_one_filter_page_reads_its_consents_and_lines_once() -> None:
     page = await search.search(both, None, 20)
     assert len(page.credentials) == 20
     assert world.holders.reads == [(SEARCH_HEADS, 3), (SEARCH_CONSENTS, 23)]
+    # The first search again: its list's first chunk is full and in memory, and the page ends
+    # inside it, so neither the list's size nor its chunk is read.
+    world.holders.reads.clear()
+    again = await search.search(SearchFilters(competency="DS-1"), None, 20)
+    assert again == page_one
+    assert world.holders.reads == [(SEARCH_CONSENTS, 20)]
+
+
+async def test_a_walk_past_the_chunks_in_memory_reads_the_size_and_sees_the_list_grown() -> None:
+    store = RecordingStore()
+    found = {"issuer": "did:web:a.example", "competencies": ["k"], "type": "Badge"}
+    (key,) = SearchFilters(competency="k").keys().values()
+    assert key in posting_keys(found)
+
+    async def consenting(numbers: range) -> None:
+        for n in numbers:
+            store.collections[SEARCH_CONSENTS][CID.format(n)] = {
+                "_id": CID.format(n),
+                "searchable": True,
+                "facets": stored_facets(found),
+            }
+            await store.append_posting(key, posting(CID.format(n), posting_keys(found)))
+
+    await consenting(range(POSTING_CHUNK))
+    lines = Lines()
+    lines.documents = {
+        CID.format(n): {
+            "_id": CID.format(n),
+            "status": "active",
+            "issuer_id": "did:web:a.example",
+            "achievement_name": "A",
+            "valid_from": "2026-01-01T00:00:00Z",
+        }
+        for n in range(POSTING_CHUNK + 50)
+    }
+    search = EmployerSearch(documents=lines, holders=store)
+    first = await search.search(SearchFilters(competency="k"), None, POSTING_CHUNK)
+    assert len(first.credentials) == POSTING_CHUNK and first.next_cursor is None
+    # The list grows past the full chunk in memory: a search from memory alone would stop at
+    # its end; the walk reads the size there and goes on.
+    await consenting(range(POSTING_CHUNK, POSTING_CHUNK + 50))
+    store.reads.clear()
+    grown = await search.search(SearchFilters(competency="k"), None, 120)
+    assert [c.id for c in grown.credentials] == [CID.format(n) for n in range(120)]
+    assert grown.next_cursor == "competency.1.20"
+    assert store.reads[0] == (SEARCH_HEADS, 1)  # the first chunk came from memory
+    # From memory again (the first chunk, a size of 150 known), but the holders of 90 of the
+    # first chunk's credentials withdrew: the walk goes on into the chunk after it.
+    for n in range(90):
+        store.collections[SEARCH_CONSENTS][CID.format(n)]["searchable"] = False
+    store.collections[SEARCH_HEADS][key]["n"] = POSTING_CHUNK  # as a search saw it earlier:
+    search = EmployerSearch(documents=lines, holders=store)
+    await search.search(SearchFilters(competency="k"), None, 5)  # it keeps 100 and chunk 0
+    store.collections[SEARCH_HEADS][key]["n"] = POSTING_CHUNK + 50
+    store.reads.clear()
+    fewer = await search.search(SearchFilters(competency="k"), None, 20)
+    assert [c.id for c in fewer.credentials] == [CID.format(n) for n in range(90, 110)]
+    assert fewer.next_cursor == "competency.1.10"
+    assert (SEARCH_HEADS, 1) in store.reads and (SEARCH_POSTINGS, 1) in store.reads
+    # A walk sized from memory that ends where the memory's size ends reads the size before it
+    # says the list is done.
+    for size, done in ((POSTING_CHUNK + 50, False), (POSTING_CHUNK, True)):
+        store.collections[SEARCH_HEADS][key]["n"] = size
+        store.reads.clear()
+        walk = DriverWalk(
+            PostingLists(store),
+            key,
+            name="competency",
+            size=POSTING_CHUNK,
+            start=(0, 0),
+            budget=SEARCH_EXAMINE_MAX,
+            wanted=Wanted.of([key]),
+            sized=False,
+        )
+        assert await walk.finished_at(0, POSTING_CHUNK) is done
+        assert store.reads == [(SEARCH_HEADS, 1)] and walk.sized
 
 
 async def test_full_chunks_are_read_once_and_the_last_one_every_time() -> None:
     store = RecordingStore()
     await a_list(store, "k", POSTING_CHUNK + 30)
-    chunks = PostingChunks(store, capacity=1)
+    chunks = PostingLists(store, capacity=1)
     first, last = posting_chunk_id(0, "k"), posting_chunk_id(1, "k")
-    assert [len(v) for v in (await chunks.read([first, last])).values()] == [POSTING_CHUNK, 30]
+    assert [len(v) for v in (await chunks.chunks([first, last])).values()] == [POSTING_CHUNK, 30]
     # A full chunk never changes; the last one grows, and a later search must see it grown.
     await store.append_posting("k", posting(CID.format(999), ["k"]))
-    got = await chunks.read([first, last, posting_chunk_id(2, "k")])
+    got = await chunks.chunks([first, last, posting_chunk_id(2, "k")])
     assert [len(v) for v in got.values()] == [POSTING_CHUNK, 31, 0]
     assert got[first] == store.collections[SEARCH_POSTINGS][first]["ids"]
     assert store.reads == [(SEARCH_POSTINGS, 2), (SEARCH_POSTINGS, 2)]
     # At most `capacity` full chunks are kept: the least recently used is read again.
     await a_list(store, "j", POSTING_CHUNK)
-    await chunks.read([posting_chunk_id(0, "j")])
+    await chunks.chunks([posting_chunk_id(0, "j")])
     store.reads.clear()
-    await chunks.read([first, posting_chunk_id(0, "j")])
+    await chunks.chunks([first, posting_chunk_id(0, "j")])
     assert store.reads == [(SEARCH_POSTINGS, 1)]

@@ -13,7 +13,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from credreg_registry.holder_layout import POSTING_CHUNK, SEARCH_POSTINGS, posting_chunk_id
+from credreg_registry.holder_layout import (
+    POSTING_CHUNK,
+    SEARCH_HEADS,
+    SEARCH_POSTINGS,
+    posting_chunk_id,
+)
 from credreg_registry.ports import HolderStore
 
 SIGNATURE_HEX = 64
@@ -28,6 +33,8 @@ CHUNKS_PER_READ = 8
 CACHED_CHUNKS = 1024
 """Full posting chunks a registry process keeps in memory (~15 KB each): the heads of the lists
 employers search most are then read from memory, and a search reads its consents and lines only."""
+SIZES_KEPT = 100_000
+"""Posting lists whose lower bound of size a registry process keeps, at most."""
 
 
 def signature(keys: Iterable[str]) -> int:
@@ -82,17 +89,44 @@ class Wanted:
         return credential_id
 
 
-class PostingChunks:
-    """Posting chunks by id, the full ones from memory once read: a full chunk never changes
-    (each slot of a list is handed out once, by the head's ``$inc``, and a posting is never
-    removed), so it needs no second read; the last `capacity` used are kept."""
+class PostingLists:
+    """The posting lists as a search reads them, with what never has to be read twice kept in
+    memory. A full chunk never changes: each slot of a list is handed out once, by its head's
+    ``$inc``, and a posting is never removed. A list only grows, so any size once read (or
+    implied by a full chunk) stays a lower bound of its size; the last `capacity` full chunks
+    used are kept."""
 
     def __init__(self, holders: HolderStore, *, capacity: int = CACHED_CHUNKS) -> None:
         self.holders = holders
         self.capacity = capacity
         self._full: OrderedDict[str, list[str]] = OrderedDict()
+        self._sizes: dict[str, int] = {}
 
-    async def read(self, chunk_ids: Sequence[str]) -> dict[str, list[str]]:
+    async def sizes(self, keys: Sequence[str]) -> dict[str, int]:
+        """Each list's size, read from its head (a list never posted to: 0)."""
+        found = {
+            str(d["_id"]): int(d.get("n", 0))
+            for d in await self.holders.find_many(SEARCH_HEADS, list(keys))
+        }
+        for key, size in found.items():
+            self._saw(key, size)
+        return {key: found.get(key, 0) for key in keys}
+
+    def at_least(self, key: str) -> int:
+        """A lower bound of the list's size, known without a read (0: nothing known)."""
+        return self._sizes.get(key, 0)
+
+    def in_memory(self, chunk_ids: Sequence[str]) -> dict[str, list[str]] | None:
+        """These chunks' postings if every one of them is full and in memory, else None."""
+        found: dict[str, list[str]] = {}
+        for chunk_id in chunk_ids:
+            if (kept := self._full.get(chunk_id)) is None:
+                return None
+            self._full.move_to_end(chunk_id)
+            found[chunk_id] = kept
+        return found
+
+    async def chunks(self, chunk_ids: Sequence[str]) -> dict[str, list[str]]:
         """Each chunk id's postings (a chunk not written: none), reading only what memory
         lacks."""
         found: dict[str, list[str]] = {}
@@ -115,6 +149,14 @@ class PostingChunks:
         self._full.move_to_end(chunk_id)
         while len(self._full) > self.capacity:
             self._full.popitem(last=False)
+        chunk, _, key = chunk_id.partition(":")
+        self._saw(key, (int(chunk) + 1) * POSTING_CHUNK)  # its slots were all handed out
+
+    def _saw(self, key: str, size: int) -> None:
+        if size > self._sizes.get(key, 0):
+            if key not in self._sizes and len(self._sizes) >= SIZES_KEPT:
+                self._sizes.clear()  # posting keys are few; a flood of new ones starts afresh
+            self._sizes[key] = size
 
 
 @dataclass(frozen=True)
@@ -135,7 +177,7 @@ class DriverWalk:
 
     def __init__(
         self,
-        chunks: PostingChunks,
+        lists: PostingLists,
         key: str,
         *,
         name: str,
@@ -143,12 +185,16 @@ class DriverWalk:
         start: tuple[int, int],
         budget: int,
         wanted: Wanted,
+        sized: bool = True,
     ) -> None:
-        self.chunks = chunks
+        self.lists = lists
         self.key = key
         self.name = name
         """The filter whose list this is (cursors name it)."""
         self.last_chunk = (size - 1) // POSTING_CHUNK
+        self.sized = sized
+        """Whether `size` was read from the list's head during this search; if not, it is a
+        lower bound from memory, and the head is read once the walk gets to its end."""
         self.chunk, self.offset = start
         self.budget = budget
         self.wanted = wanted
@@ -160,7 +206,7 @@ class DriverWalk:
     @property
     def exhausted(self) -> bool:
         """Every posting the walk may look at has been looked at (budget or end of list)."""
-        return self.examined >= self.budget or self.chunk > self.last_chunk
+        return self.examined >= self.budget or (self.chunk > self.last_chunk and self.sized)
 
     def chunk_ids(self, postings: int) -> list[str]:
         """The ids of the chunks (not read yet) that hold the next `postings` postings."""
@@ -181,10 +227,25 @@ class DriverWalk:
 
     async def read(self, postings: int) -> None:
         """Read the chunks that hold the next `postings` postings, then look at what they hold."""
+        if self.chunk > self.last_chunk and not self.sized:
+            await self.resize()
         chunk_ids = self.chunk_ids(postings)
         if chunk_ids:
-            self.take(await self.chunks.read(chunk_ids))
+            self.take(await self.lists.chunks(chunk_ids))
         self.look()
+
+    async def resize(self) -> None:
+        """Read the list's size from its head (it may have grown past the bound in memory)."""
+        size = (await self.lists.sizes([self.key]))[self.key]
+        self.last_chunk = max(self.last_chunk, (size - 1) // POSTING_CHUNK)
+        self.sized = True
+
+    async def finished_at(self, chunk: int, offset: int) -> bool:
+        """Whether nothing of the list is left after this position, its size read first if
+        the answer depends on postings past the bound in memory."""
+        if not self.sized and self.done_at(chunk, offset):
+            await self.resize()
+        return self.done_at(chunk, offset)
 
     def look(self) -> None:
         """Look at every posting of the chunks in hand, in order, within the budget."""

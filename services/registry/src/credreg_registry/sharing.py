@@ -44,7 +44,6 @@ from credreg_registry.holder_layout import (
     MAX_LINKS_PER_HOLDER,
     POSTING_CHUNK,
     SEARCH_CONSENTS,
-    SEARCH_HEADS,
     SHARE_LINK_OWNERS,
     SHARE_LINKS,
     posting_chunk_id,
@@ -52,7 +51,7 @@ from credreg_registry.holder_layout import (
 from credreg_registry.layout import BODIES, CREDENTIALS, LINES
 from credreg_registry.layout import BOOKKEEPING as BOOKKEEPING_FIELDS
 from credreg_registry.ports import HolderStore, ViewDocuments
-from credreg_registry.postings import Candidate, DriverWalk, PostingChunks, Wanted, posting
+from credreg_registry.postings import Candidate, DriverWalk, PostingLists, Wanted, posting
 from credreg_shared.errors import DomainError
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
@@ -303,7 +302,7 @@ class EmployerSearch:
     def __init__(self, *, documents: ViewDocuments, holders: HolderStore) -> None:
         self.documents = documents
         self.holders = holders
-        self.chunks = PostingChunks(holders)
+        self.lists = PostingLists(holders)
 
     async def search(
         self, filters: SearchFilters, cursor: str | None = None, limit: int = 20
@@ -354,39 +353,48 @@ class EmployerSearch:
             filters=filters.shown(),
             credentials=hits,
             examined=examined,
-            next_cursor=None if walk.done_at(chunk, offset) else f"{walk.name}.{chunk}.{offset}",
+            next_cursor=(
+                None if await walk.finished_at(chunk, offset) else f"{walk.name}.{chunk}.{offset}"
+            ),
         )
 
     async def _walk(self, keys: dict[str, str], cursor: str | None, limit: int) -> DriverWalk:
         """The walk of the driver's list: the cursor's, else the shortest list (ties: the first
-        filter named; a missing one is empty). The lists' heads are read first; when the driver
-        is known already (a cursor, or one filter), together with its first chunks."""
+        filter named; a missing one is empty). The lists' sizes are read first; when the driver
+        is known already (a cursor, or one filter), its size together with its first chunks, or
+        neither when those chunks are full and in memory (the size is read if the walk gets past
+        them)."""
         driver: str | None = None
         chunk = offset = 0
         if cursor:
             driver, chunk, offset = _search_cursor(cursor, list(keys))
         elif len(keys) == 1:
             driver = next(iter(keys))
+        first_chunks: dict[str, list[str]] = {}
+        sized = True
         if driver is None:
-            head_documents = await self.holders.find_many(SEARCH_HEADS, list(keys.values()))
-            first_chunks: dict[str, list[str]] = {}
+            sizes = await self.lists.sizes(list(keys.values()))
+            driver = min(keys, key=lambda name: sizes[keys[name]])
         else:
+            key = keys[driver]
             reach = (offset + limit + limit // 8) // POSTING_CHUNK  # the first round's postings
-            first = [posting_chunk_id(chunk + n, keys[driver]) for n in range(reach + 1)]
-            head_documents, first_chunks = await asyncio.gather(
-                self.holders.find_many(SEARCH_HEADS, list(keys.values())), self.chunks.read(first)
-            )
-        heads = {d["_id"]: int(d.get("n", 0)) for d in head_documents}
-        if driver is None:
-            driver = min(keys, key=lambda name: heads.get(keys[name], 0))
+            first = [posting_chunk_id(chunk + n, key) for n in range(reach + 1)]
+            if (in_memory := self.lists.in_memory(first)) is not None:
+                first_chunks, sized = in_memory, False
+                sizes = {key: self.lists.at_least(key)}
+            else:
+                sizes, first_chunks = await asyncio.gather(
+                    self.lists.sizes([key]), self.lists.chunks(first)
+                )
         walk = DriverWalk(
-            self.chunks,
+            self.lists,
             keys[driver],
             name=driver,
-            size=heads.get(keys[driver], 0),
+            size=sizes[keys[driver]],
             start=(chunk, offset),
             budget=min(SEARCH_EXAMINE_MAX, max(20 * limit, 400)),
             wanted=Wanted.of(keys.values()),
+            sized=sized,
         )
         walk.take(first_chunks)
         walk.look()
