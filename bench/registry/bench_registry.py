@@ -931,7 +931,18 @@ def timed_rebuild(registry: Registry, events: int, work: Path) -> dict[str, Any]
     log(f"rebuild: replaying {events:,} events into the next generation (serving: {before})")
     output = work / "rebuild.log"
     started = time.monotonic()
-    polls = wrong = 0
+    polls = 0
+    wrong: list[dict[str, Any]] = []  # every poll that saw anything but the full view
+
+    def poll(phase: str) -> None:
+        nonlocal polls
+        polls += 1
+        answer = registry.stats()
+        if answer != expected:
+            wrong.append(
+                {"at_s": round(time.monotonic() - started, 1), "phase": phase, "answer": answer}
+            )
+
     with output.open("wb") as out:
         process = subprocess.Popen(
             ["scripts/uv.sh", "run", "--frozen", "python", "-m", "credreg_registry", "rebuild"],
@@ -944,8 +955,7 @@ def timed_rebuild(registry: Registry, events: int, work: Path) -> dict[str, Any]
         last_log = started
         while process.poll() is None:
             # Readers must keep seeing the whole old view while the new one is written.
-            polls += 1
-            wrong += registry.stats() != expected
+            poll("rebuilding")
             time.sleep(1)
             if time.monotonic() - last_log >= 30:
                 last_log = time.monotonic()
@@ -957,18 +967,17 @@ def timed_rebuild(registry: Registry, events: int, work: Path) -> dict[str, Any]
         raise RuntimeError(f"rebuild failed (exit {process.returncode}):\n{text[-2000:]}")
     target = (before or 0) + 1
     while serving_generation(registry) != target:
-        polls += 1
-        wrong += registry.stats() != expected
+        poll("until the readers moved")
         if time.monotonic() - finished > STALL_SECONDS:
             raise RuntimeError(f"the registry did not move its readers to generation {target}")
         time.sleep(0.5)
     moved = time.monotonic()
-    polls += 1
-    wrong += registry.stats() != expected
+    poll("after the readers moved")
     seconds = finished - started
     log(
         f"rebuild: {events:,} events in {seconds:.1f}s ({events / seconds:,.0f}/s); readers on "
-        f"generation {target} {moved - finished:.1f}s later; stats wrong in {wrong}/{polls} polls"
+        f"generation {target} {moved - finished:.1f}s later; "
+        f"stats wrong in {len(wrong)}/{polls} polls"
     )
     return {
         "events": events,
@@ -977,7 +986,9 @@ def timed_rebuild(registry: Registry, events: int, work: Path) -> dict[str, Any]
         "generation": target,
         "seconds_exit_to_readers_moved": round(moved - finished, 1),
         "stats_polls": polls,
-        "stats_polls_not_the_full_view": wrong,
+        "stats_polls_not_the_full_view": len(wrong),
+        "stats_polls_wrong": wrong[:20],
+        "stats_expected": expected,
         "rebuild_output_tail": text.splitlines()[-1:],
     }
 
