@@ -477,6 +477,18 @@ FERRETDB_PATCHES = {
     # closed. 10 % of the server's CPU while the registry served employer searches (pprof), and
     # a leak would crash the server. Tracking becomes a check of the arguments only (credreg's
     # Track and Untrack, in a new file); the originals stay, renamed and unused.
+    # A collection's drop held the metadata registry's one lock, which every query of every
+    # database takes, for the whole `DROP TABLE`: dropping the registry's old view generation
+    # (GBs) stalled the server for seconds. Under the lock, the collection is now forgotten, its
+    # indexes dropped (their names free for a collection of the same name) and its table renamed;
+    # the renamed table is dropped after the lock is released (credregCollectionDrop).
+    "internal/backends/sqlite/metadata/registry.go": [
+        (
+            "\tr.rw.Lock()\n\tdefer r.rw.Unlock()\n\n"
+            "\treturn r.collectionDrop(ctx, dbName, collectionName)\n",
+            "\treturn r.credregCollectionDrop(ctx, dbName, collectionName)\n",
+        ),
+    ],
     "internal/util/resource/resource.go": [
         (
             "func Track(obj any, token *Token) {",
@@ -531,6 +543,39 @@ FERRETDB_NEW_FILES = {
         "func Track(obj any, token *Token) {\n\tcheckArgs(obj, token)\n}\n\n"
         "// Untrack checks its arguments only (added by credreg).\n"
         "func Untrack(obj any, token *Token) {\n\tcheckArgs(obj, token)\n}\n"
+    ),
+    "internal/backends/sqlite/metadata/credreg_collection_drop.go": (
+        "package metadata\n\n"
+        'import (\n\t"context"\n\t"fmt"\n\t"time"\n\n'
+        '\t"github.com/FerretDB/FerretDB/internal/util/lazyerrors"\n)\n\n'
+        "// credregCollectionDrop drops a collection without holding the registry's lock for its\n"
+        "// `DROP TABLE` (added by credreg): under the lock the collection is forgotten, its\n"
+        "// indexes dropped and its table renamed; the renamed table is dropped after.\n"
+        "func (r *Registry) credregCollectionDrop(\n"
+        "\tctx context.Context, dbName, collectionName string,\n) (bool, error) {\n"
+        "\tr.rw.Lock()\n"
+        "\tdb := r.DatabaseGetExisting(ctx, dbName)\n"
+        "\tif db == nil {\n\t\tr.rw.Unlock()\n\t\treturn false, nil\n\t}\n"
+        "\tc := r.collectionGet(dbName, collectionName)\n"
+        "\tif c == nil {\n\t\tr.rw.Unlock()\n\t\treturn false, nil\n\t}\n"
+        "\tfor _, index := range c.Settings.Indexes {\n"
+        '\t\tq := fmt.Sprintf("DROP INDEX IF EXISTS %q", c.TableName+"_"+index.Name)\n'
+        "\t\tif _, err := db.ExecContext(ctx, q); err != nil {\n"
+        "\t\t\tr.rw.Unlock()\n\t\t\treturn false, lazyerrors.Error(err)\n\t\t}\n\t}\n"
+        '\tdropped := fmt.Sprintf("_credreg_dropped_%d_%s", time.Now().UnixNano(), c.TableName)\n'
+        '\tq := fmt.Sprintf("ALTER TABLE %q RENAME TO %q", c.TableName, dropped)\n'
+        "\tif _, err := db.ExecContext(ctx, q); err != nil {\n"
+        "\t\tr.rw.Unlock()\n\t\treturn false, lazyerrors.Error(err)\n\t}\n"
+        '\tq = fmt.Sprintf("DELETE FROM %q WHERE name = ?", metadataTableName)\n'
+        "\tif _, err := db.ExecContext(ctx, q, collectionName); err != nil {\n"
+        "\t\tr.rw.Unlock()\n\t\treturn false, lazyerrors.Error(err)\n\t}\n"
+        "\tdelete(r.colls[dbName], collectionName)\n"
+        "\tr.rw.Unlock()\n\n"
+        "\t// Finished even if the client goes away: a renamed table left behind is lost space.\n"
+        '\tq = fmt.Sprintf("DROP TABLE %q", dropped)\n'
+        "\tif _, err := db.ExecContext(context.WithoutCancel(ctx), q); err != nil {\n"
+        "\t\treturn true, lazyerrors.Error(err)\n\t}\n"
+        "\treturn true, nil\n}\n"
     ),
     "internal/handler/credreg_write_lock.go": (
         'package handler\n\nimport "sync"\n\n'

@@ -122,3 +122,21 @@ async def test_concurrent_updates_in_two_databases_at_once_are_each_atomic(
         assert [document["n"] if document else None for document in found] == [40, 40]
     finally:
         await mongo_db.client.drop_database(other.name)
+
+
+async def test_a_dropped_collection_comes_back_under_its_name_with_its_indexes(
+    mongo_db: AsyncDatabase[dict[str, object]],
+) -> None:
+    # The local FerretDB drops a collection's table after its lock is released, under another
+    # name (deploy/local/infra.py): the name and the index names must be free at once.
+    bodies = mongo_db["bodies"]
+    await bodies.create_index("holder", unique=True)
+    await bodies.insert_many([{"_id": f"c-{n}", "holder": f"h-{n}"} for n in range(500)])
+    assert await mongo_db.drop_collection("bodies") is not None
+    assert "bodies" not in await mongo_db.list_collection_names()
+    await bodies.create_index("holder", unique=True)
+    await bodies.insert_one({"_id": "c-1", "holder": "h-1"})
+    with pytest.raises(DuplicateKeyError):
+        await bodies.insert_one({"_id": "c-2", "holder": "h-1"})
+    assert [d async for d in bodies.find({})] == [{"_id": "c-1", "holder": "h-1"}]
+    assert sorted(await bodies.index_information()) == ["_id_", "holder_1"]
