@@ -461,7 +461,8 @@ async def create_institution(
     did = made.json()["id"]
     key = await client.post(
         f"{url}/v1/institutions/{quote(did, safe=':')}/api-keys",
-        json={"scopes": ["issue"], "label": "bench"},
+        # `read`: the spot checks read its learners' portfolios in the private registry (#12).
+        json={"scopes": ["issue", "read"], "label": "bench"},
         headers=admin,
     )
     if key.status_code != 201:
