@@ -120,9 +120,8 @@ class PostingLists:
         """These chunks' postings if every one of them is full and in memory, else None."""
         found: dict[str, list[str]] = {}
         for chunk_id in chunk_ids:
-            if (kept := self._full.get(chunk_id)) is None:
+            if (kept := self._recall(chunk_id)) is None:
                 return None
-            self._full.move_to_end(chunk_id)
             found[chunk_id] = kept
         return found
 
@@ -131,8 +130,7 @@ class PostingLists:
         lacks."""
         found: dict[str, list[str]] = {}
         for chunk_id in chunk_ids:
-            if (kept := self._full.get(chunk_id)) is not None:
-                self._full.move_to_end(chunk_id)
+            if (kept := self._recall(chunk_id)) is not None:
                 found[chunk_id] = kept
         missing = [chunk_id for chunk_id in chunk_ids if chunk_id not in found]
         if missing:
@@ -143,6 +141,13 @@ class PostingLists:
                 if len(entries) == POSTING_CHUNK:
                     self._keep(str(document["_id"]), entries)
         return {chunk_id: found.get(chunk_id, []) for chunk_id in chunk_ids}
+
+    def _recall(self, chunk_id: str) -> list[str] | None:
+        """A full chunk's postings from memory (now the most recently used), or None."""
+        kept = self._full.get(chunk_id)
+        if kept is not None:
+            self._full.move_to_end(chunk_id)
+        return kept
 
     def _keep(self, chunk_id: str, entries: list[str]) -> None:
         self._full[chunk_id] = entries
