@@ -154,9 +154,8 @@ async def test_an_interrupted_rebuild_leaves_the_old_view_serving(
             saved.set()
             await asyncio.sleep(0.5)
 
-        monkeypatch.setattr("credreg_registry.rebuild.REPLAY_BATCH", 1)
         monkeypatch.setattr(MongoViewStore, "save", slow_save)
-        interrupted = asyncio.create_task(rebuild(settings))
+        interrupted = asyncio.create_task(rebuild(settings.model_copy(update={"rebuild_batch": 1})))
         await asyncio.wait_for(saved.wait(), timeout=60)
         interrupted.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -21,7 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
@@ -222,12 +222,20 @@ def credentials_consumer(
     topics: Sequence[str] = (CREDENTIALS_TOPIC,),
     pattern: str | None = None,
     on_dead_letter: DeadLetterHook | None = None,
+    fetch_bytes_per_partition: int | None = None,
 ) -> ConsumerRunner:
     """A consumer of the credentials topic (or `topics`, or the deployed topics that match
     `pattern`) that retries storage outages forever.
 
-    `group` defaults to the service's consumer group.
+    `group` defaults to the service's consumer group; `fetch_bytes_per_partition` raises what one
+    fetch takes of each partition (aiokafka's default, 1 MiB, is ~250 signed credentials).
     """
+    options: dict[str, Any] = {}
+    if pattern:
+        # Topics created after the start (a new institution's) are found within seconds.
+        options["metadata_max_age_ms"] = 10_000
+    if fetch_bytes_per_partition is not None:
+        options["max_partition_fetch_bytes"] = fetch_bytes_per_partition
     return ConsumerRunner(
         **kafka_client_options(settings),
         group_id=group or settings.consumer_group,
@@ -240,8 +248,7 @@ def credentials_consumer(
         commit_interval=settings.consumer_commit_interval_seconds,
         pattern=pattern,
         on_dead_letter=on_dead_letter,
-        # Topics created after the start (a new institution's) are found within seconds.
-        consumer_options={"metadata_max_age_ms": 10_000} if pattern else None,
+        consumer_options=options or None,
     )
 
 

@@ -102,6 +102,7 @@ def real_adapters(platform: Platform, app: FastAPI, config: RegistrySettings) ->
         documents=documents,
         registry_for=registry_for,
         on_serving=serving.set,
+        batch=config.view_batch,
     )
     app.state.follower = follower
     http = httpx.AsyncClient(timeout=5, follow_redirects=False)

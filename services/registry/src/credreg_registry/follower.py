@@ -45,9 +45,16 @@ def view_consumer(
     *,
     max_records: int = 500,
 ) -> ConsumerRunner:
-    """The consumer that writes one generation of the view (`group` names the generation)."""
+    """The consumer that writes one generation of the view (`group` names the generation),
+    `max_records` events at a time when that many are waiting."""
     return credentials_consumer(
-        settings, registry, dead_letters, group=group, max_records=max_records
+        settings,
+        registry,
+        dead_letters,
+        group=group,
+        max_records=max_records,
+        # With three partitions, one fetch round then holds a whole batch of ~4 KB events.
+        fetch_bytes_per_partition=max(1 << 20, max_records * 2048),
     )
 
 
@@ -63,6 +70,7 @@ class ViewFollower:
         documents: SwitchableViewDocuments,
         registry_for: Callable[[ViewStore], HandlerRegistry],
         poll_seconds: float = 2.0,
+        batch: int = 500,
         on_serving: Callable[[int], None] = lambda _generation: None,
     ) -> None:
         self.settings = settings
@@ -71,6 +79,7 @@ class ViewFollower:
         self.documents = documents
         self.registry_for = registry_for
         self.poll_seconds = poll_seconds
+        self.batch = batch
         self.on_serving = on_serving
         """Told the generation readers are served from, at start and after every switch."""
         self.pointer = MongoGenerationPointer(client[settings.mongodb_database])
@@ -112,7 +121,11 @@ class ViewFollower:
     def _start(self, generation: Generation) -> tuple[ConsumerRunner, asyncio.Task[None]]:
         store = MongoViewStore(self._database(generation.number))
         runner = view_consumer(
-            self.settings, generation.group, self.registry_for(store), self.dead_letters
+            self.settings,
+            generation.group,
+            self.registry_for(store),
+            self.dead_letters,
+            max_records=self.batch,
         )
         self.runner = runner
         return runner, asyncio.create_task(runner.run(), name=f"view-g{generation.number}")

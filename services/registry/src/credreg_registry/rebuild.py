@@ -2,8 +2,9 @@
 
 1. The next generation gets an empty database (leftovers of an interrupted rebuild are dropped
    first) and a consumer group of its own, new for every attempt.
-2. Its consumer replays ``credreg.credentials`` from the first offset, in large batches, through
-   the same projection as the service, until a fetch comes back short (the backlog is consumed).
+2. Its consumer replays ``credreg.credentials`` from the first offset, in large batches
+   (``CREDREG_REBUILD_BATCH``), through the same projection as the service, until a fetch comes
+   back short (the backlog is consumed).
 3. The generation pointer moves (compare-and-set: a concurrent rebuild cannot both win). Every
    registry then consumes into the new generation from where the rebuild stopped, and moves its
    readers once caught up (``follower``).
@@ -48,8 +49,6 @@ from credreg_shared.storage.ports import Document
 
 log = logging.getLogger(__name__)
 
-REPLAY_BATCH = 2_000
-
 
 class RebuildRaced(Exception):
     """Another rebuild moved the pointer first; this generation was not switched to."""
@@ -90,7 +89,7 @@ async def rebuild(
                 target.group,
                 CredentialProjection(MongoViewStore(database)).register(HandlerRegistry()),
                 dead_letters,
-                max_records=REPLAY_BATCH,
+                max_records=settings.rebuild_batch,
             )
             started = time.perf_counter()
             await _replay(consumer, progress)

@@ -14,3 +14,9 @@ class RegistrySettings(CallerSettings):
     # did:web host → base URL for `POST /v1/verify` (a local deployment: {"localhost%3A8001":
     # "http://127.0.0.1:8001"}); every other host is fetched over https, public addresses only.
     did_web_hosts: dict[str, str] = Field(default_factory=dict)
+    # Events the projection folds and writes at once. Bigger batches mean fewer, larger writes
+    # (FerretDB commits one SQLite transaction per bulk: 2,000 gave 17 % more events/s than 500
+    # at 200,000 credentials) and ~30 KB of memory per event while a batch is applied.
+    view_batch: int = Field(default=2_000, ge=1, le=20_000)
+    # The rebuild is a process of its own, so it can afford larger batches (5,000: ~150 MB).
+    rebuild_batch: int = Field(default=5_000, ge=1, le=50_000)
