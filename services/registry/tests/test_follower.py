@@ -2,6 +2,7 @@
 
 from credreg_registry.follower import view_consumer
 from credreg_registry.settings import RegistrySettings
+from credreg_registry.view_events import VIEW_MODELS
 from credreg_shared.messaging.fakes import InMemoryPublisher
 from credreg_shared.messaging.handlers import HandlerRegistry
 
@@ -16,6 +17,8 @@ def test_a_view_consumer_fetches_enough_of_each_partition_for_its_batch() -> Non
     # one fetch round.
     assert big._consumer_config["max_partition_fetch_bytes"] == 2_000 * 2048
     assert small._consumer_config["max_partition_fetch_bytes"] == 1024 * 1024
+    # Issued events are parsed with their credential as text (``view_events``).
+    assert big._processor.models is VIEW_MODELS
 
 
 def test_the_registry_applies_bigger_batches_than_the_consumers_default() -> None:

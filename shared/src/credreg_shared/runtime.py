@@ -29,7 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.types import Lifespan
 
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
-from credreg_shared.events.models import EVENT_MODELS
+from credreg_shared.events.models import EVENT_MODELS, EventData
 from credreg_shared.events.topics import CREDENTIALS_TOPIC, INSTITUTIONS_TOPIC
 from credreg_shared.logs import configure_logging
 from credreg_shared.messaging import (
@@ -223,6 +223,7 @@ def credentials_consumer(
     pattern: str | None = None,
     on_dead_letter: DeadLetterHook | None = None,
     fetch_bytes_per_partition: int | None = None,
+    models: Mapping[str, type[EventData]] = EVENT_MODELS,
 ) -> ConsumerRunner:
     """A consumer of the credentials topic (or `topics`, or the deployed topics that match
     `pattern`) that retries storage outages forever.
@@ -249,6 +250,7 @@ def credentials_consumer(
         pattern=pattern,
         on_dead_letter=on_dead_letter,
         consumer_options=options or None,
+        models=models,
     )
 
 

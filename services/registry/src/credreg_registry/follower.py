@@ -24,6 +24,7 @@ from credreg_registry.adapters.mongo import (
 )
 from credreg_registry.layout import Generation, generation_database
 from credreg_registry.ports import ViewStore
+from credreg_registry.view_events import VIEW_MODELS
 from credreg_shared.errors import StorageUnavailable
 from credreg_shared.messaging.consumer import ConsumerRunner
 from credreg_shared.messaging.handlers import HandlerRegistry
@@ -55,6 +56,7 @@ def view_consumer(
         max_records=max_records,
         # With three partitions, one fetch round then holds a whole batch of ~4 KB events.
         fetch_bytes_per_partition=max(1 << 20, max_records * 2048),
+        models=VIEW_MODELS,
     )
 
 

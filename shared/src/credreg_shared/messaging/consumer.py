@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
+from credreg_shared.events.models import EVENT_MODELS, EventData
 from credreg_shared.messaging import metrics
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import RecordPublisher
@@ -57,10 +58,12 @@ class ConsumerRunner:
         consumer_options: Mapping[str, Any] | None = None,
         pattern: str | None = None,
         on_dead_letter: DeadLetterHook | None = None,
+        models: Mapping[str, type[EventData]] = EVENT_MODELS,
         **client_options: Any,
     ) -> None:
         """`client_options`: the consumer's security options (``**kafka_client_options(s)``,
-        which carries `bootstrap_servers` too)."""
+        which carries `bootstrap_servers` too); `models`: the model each event type is parsed
+        into (a service may read an event through a subclass of its contract model)."""
         self.group_id = group_id
         self.topics = tuple(topics)
         self.pattern = pattern
@@ -76,6 +79,7 @@ class ConsumerRunner:
             stopping=self._stopping,
             stats=self.stats,
             on_dead_letter=on_dead_letter,
+            models=models,
         )
         self._max_records = max_records
         self._poll_timeout_ms = poll_timeout_ms

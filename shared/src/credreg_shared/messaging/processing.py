@@ -13,12 +13,13 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from credreg_shared.events.cloudevents import Envelope, InvalidEvent, from_record
+from credreg_shared.events.models import EVENT_MODELS, EventData
 from credreg_shared.events.topics import dlq_topic
 from credreg_shared.messaging import metrics
 from credreg_shared.messaging.dead_letters import dead_letter_headers
@@ -103,7 +104,10 @@ class RecordProcessor:
         stopping: asyncio.Event | None = None,
         stats: ConsumerStats | None = None,
         on_dead_letter: DeadLetterHook | None = None,
+        models: Mapping[str, type[EventData]] = EVENT_MODELS,
     ) -> None:
+        self.models = models
+        """The model each event type is parsed into (the shared contract's by default)."""
         self.on_dead_letter = on_dead_letter
         """Told of every record after it went to the dead-letter topic (to answer its sender)."""
         self.group_id = group_id
@@ -194,7 +198,7 @@ class RecordProcessor:
     async def _route(self, record: InboundRecord) -> Envelope | Outcome:
         """The envelope of a record some handler takes; else how it was finished with."""
         try:
-            envelope = from_record(record.key, record.value, record.headers)
+            envelope = from_record(record.key, record.value, record.headers, models=self.models)
         except InvalidEvent as exc:
             await self._dead_letter(
                 record, error=str(exc), error_type=f"invalid_event.{exc.reason}", attempts=0
