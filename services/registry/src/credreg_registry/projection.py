@@ -326,7 +326,9 @@ def _count_move(deltas: Counter[str], before: str | None, after: str | None) -> 
 class ChunkCounts:
     """How many chunks each recently written list has, as this process wrote them (bounded)."""
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    # Every batch reads its lists' heads anyway: this only covers a head that lags its chunks,
+    # so a few batches' worth is enough (100,000 list ids took ~20 MB at a million credentials).
+    def __init__(self, capacity: int = 20_000) -> None:
         self.capacity = capacity
         self._counts: OrderedDict[str, int] = OrderedDict()
 
