@@ -35,10 +35,11 @@ from credreg_registry.layout import (
     LISTS,
     ViewChanges,
     achievement_list,
+    chunk_id,
     portfolio_list,
 )
 from credreg_registry.ports import Adapters
-from credreg_registry.projection import CredentialProjection, fold
+from credreg_registry.projection import ChunkCounts, CredentialProjection, fold
 from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import new_envelope
@@ -539,6 +540,47 @@ class ViewContract:
         await feed.projection.apply(batch)
         assert await portfolio_ids(adapters, HOLDER) == [credential_id(1)]
         assert (await queries(adapters).stats()).credentials == 1
+
+    async def test_a_list_whose_count_was_forgotten_gets_a_new_chunk_each_batch(
+        self, adapters: Adapters
+    ) -> None:
+        feed = Feed(adapters)
+        feed.projection.counts = ChunkCounts(capacity=0)  # remembers nothing
+        for n in range(1, 7):
+            await feed.issued(n)
+
+        chunks = {
+            d["_id"]: d["ids"]
+            for d in await adapters.documents.find_all(LISTS)
+            if d["_id"].endswith(portfolio_list(HOLDER))
+        }
+        # One new chunk per batch, counted from the store (six of them: past one probe of four);
+        # no batch re-opened an existing chunk, which would fail its whole insert.
+        assert chunks == {
+            chunk_id(n - 1, portfolio_list(HOLDER)): [credential_id(n)] for n in range(1, 7)
+        }
+        assert sorted(await portfolio_ids(adapters, HOLDER)) == [
+            credential_id(n) for n in range(1, 7)
+        ]
+
+    async def test_the_store_counts_the_chunks_of_the_lists_asked(self, adapters: Adapters) -> None:
+        feed = Feed(adapters)
+        for n in range(1, 6):
+            await feed.issued(n)
+        await feed.issued(9, holder=OTHER)
+
+        snapshot = await adapters.store.snapshot(
+            credential_ids=[],
+            lists=[portfolio_list(HOLDER), portfolio_list(OTHER), portfolio_list("nobody")],
+            counter_ids=[],
+            count_lists=[portfolio_list(HOLDER), portfolio_list(OTHER), portfolio_list("nobody")],
+        )
+
+        assert snapshot.list_chunks == {
+            portfolio_list(HOLDER): 5,
+            portfolio_list(OTHER): 1,
+            portfolio_list("nobody"): 0,
+        }
 
 
 class TestInMemoryView(ViewContract):

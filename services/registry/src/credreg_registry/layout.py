@@ -41,7 +41,7 @@ derivable; they move by compare-and-set on the partition's offset.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,41 @@ def achievement_list(issuer_id: str, achievement_id: str) -> str:
 def chunk_id(number: int, list_id: str) -> str:
     """The ``_id`` of chunk `number` of a list."""
     return f"{number}:{list_id}"
+
+
+PROBE = 4
+"""Chunk ids a count looks for at once (most holders' lists have fewer chunks)."""
+
+
+async def chunk_counts(
+    existing: Callable[[Sequence[str]], Awaitable[set[str]]],
+    lists: Sequence[str],
+    heads: Mapping[str, int],
+) -> dict[str, int]:
+    """How many chunks each list has: from its head on, the first chunk number not written.
+
+    For the lists whose count the projection no longer remembers: opening a chunk that exists
+    would fail the batch's insert, which FerretDB then redoes one document at a time.
+    `existing` answers which of some chunk ids exist (one read by ``_id`` per round).
+    """
+    counts: dict[str, int] = {}
+    starts = {list_id: heads.get(list_id, 0) for list_id in lists}
+    while starts:
+        wanted = [
+            chunk_id(n, list_id) for list_id, s in starts.items() for n in range(s, s + PROBE)
+        ]
+        found = await existing(wanted)
+        further: dict[str, int] = {}
+        for list_id, start in starts.items():
+            number = start
+            while number < start + PROBE and chunk_id(number, list_id) in found:
+                number += 1
+            if number < start + PROBE:
+                counts[list_id] = number
+            else:
+                further[list_id] = number
+        starts = further
+    return counts
 
 
 def generation_database(base: str, generation: int) -> str:
@@ -134,6 +169,8 @@ class ViewSnapshot:
     """List → chunks its head records (absent: none recorded)."""
     counted_offsets: Mapping[str, int]
     """Counter id → last offset counted (absent: nothing counted yet)."""
+    list_chunks: Mapping[str, int] = field(default_factory=dict)
+    """List → chunks it has, for the lists the batch asked to count (`chunk_counts`)."""
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,10 @@ class ViewStore(Protocol):
         credential_ids: Sequence[str],
         lists: Sequence[str],
         counter_ids: Sequence[str],
+        count_lists: Sequence[str] = (),
     ) -> ViewSnapshot:
-        """The credential documents, list heads and counted offsets a batch needs."""
+        """The credential documents, list heads and counted offsets a batch needs, and the
+        chunk counts of `count_lists` (``layout.chunk_counts``)."""
         ...
 
     async def save(self, changes: ViewChanges) -> None:

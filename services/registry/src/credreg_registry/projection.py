@@ -387,7 +387,9 @@ class _Placement:
         """The chunk this batch opens in a list: after the last one known here or in its head."""
         if list_id not in self.chunk_of_batch:
             self.chunk_of_batch[list_id] = max(
-                self.counts.get(list_id), self.snapshot.list_heads.get(list_id, 0)
+                self.counts.get(list_id),
+                self.snapshot.list_heads.get(list_id, 0),
+                self.snapshot.list_chunks.get(list_id, 0),
             )
         return self.chunk_of_batch[list_id]
 
@@ -420,6 +422,8 @@ class CredentialProjection:
             credential_ids=sorted({d.credential_id for d in data} | replacements),
             lists=sorted(lists),
             counter_ids=sorted({counter_id(e) for e in events}),
+            # Lists whose count this process forgot (or never knew) are counted from the store.
+            count_lists=sorted(list_id for list_id in lists if self.counts.get(list_id) == 0),
         )
         changes = fold(snapshot, events, self.counts)
         await self.store.save(changes)

@@ -25,6 +25,7 @@ from credreg_registry.layout import (
     LISTS,
     ViewChanges,
     ViewSnapshot,
+    chunk_counts,
 )
 from credreg_registry.pathway_layout import (
     BACKFILL_QUEUE,
@@ -73,14 +74,22 @@ class InMemoryView:
         credential_ids: Sequence[str],
         lists: Sequence[str],
         counter_ids: Sequence[str],
+        count_lists: Sequence[str] = (),
     ) -> ViewSnapshot:
-        """The credential documents, list heads and counted offsets a batch needs."""
+        """The credential documents, list heads and counted offsets a batch needs, and the
+        chunk counts of `count_lists`."""
+        heads = {d["_id"]: d["chunks"] for d in await self.find_many(LIST_HEADS, lists)}
+
+        async def existing(ids: Sequence[str]) -> set[str]:
+            return {d["_id"] for d in await self.find_many(LISTS, ids)}
+
         return ViewSnapshot(
             credentials={d["_id"]: d for d in await self.find_many(CREDENTIALS, credential_ids)},
-            list_heads={d["_id"]: d["chunks"] for d in await self.find_many(LIST_HEADS, lists)},
+            list_heads=heads,
             counted_offsets={
                 d["_id"]: d["offset"] for d in await self.find_many(COUNTERS, counter_ids)
             },
+            list_chunks=await chunk_counts(existing, count_lists, heads),
         )
 
     async def save(self, changes: ViewChanges) -> None:

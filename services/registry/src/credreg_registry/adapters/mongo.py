@@ -33,6 +33,7 @@ from credreg_registry.layout import (
     Generation,
     ViewChanges,
     ViewSnapshot,
+    chunk_counts,
 )
 from credreg_shared.storage import Document, IndexSpec, storage_adapter
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD
@@ -94,18 +95,26 @@ class MongoViewStore:
         credential_ids: Sequence[str],
         lists: Sequence[str],
         counter_ids: Sequence[str],
+        count_lists: Sequence[str] = (),
     ) -> ViewSnapshot:
-        """The credential documents, list heads and counted offsets a batch needs."""
+        """The credential documents, list heads and counted offsets a batch needs, and the
+        chunk counts of `count_lists` (read after the heads: they count on from there)."""
         credentials, heads, counters = await asyncio.gather(
             self.documents.find_many(CREDENTIALS, credential_ids),
             self.documents.find_many(LIST_HEADS, lists),
             self.documents.find_many(COUNTERS, counter_ids),
         )
+        list_heads = {d["_id"]: d["chunks"] for d in heads}
         return ViewSnapshot(
             credentials={d["_id"]: d for d in credentials},
-            list_heads={d["_id"]: d["chunks"] for d in heads},
+            list_heads=list_heads,
             counted_offsets={d["_id"]: d["offset"] for d in counters},
+            list_chunks=await chunk_counts(self._existing_chunks, count_lists, list_heads),
         )
+
+    async def _existing_chunks(self, ids: Sequence[str]) -> set[str]:
+        found = await self.documents.find_many(LISTS, ids, without=("ids",))
+        return {d["_id"] for d in found}
 
     async def save(self, changes: ViewChanges) -> None:
         """Write a folded batch: counters, then credentials, then list chunks, then heads."""
