@@ -40,6 +40,7 @@ derivable; they move by compare-and-set on the partition's offset.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,38 +86,45 @@ def chunk_id(number: int, list_id: str) -> str:
     return f"{number}:{list_id}"
 
 
-PROBE = 4
-"""Chunk ids a count looks for at once (most holders' lists have fewer chunks)."""
+PROBE = 2
+"""Chunk ids a count looks for at once (a holder's list mostly has none or one yet)."""
 
 
 async def chunk_counts(
     existing: Callable[[Sequence[str]], Awaitable[set[str]]],
     lists: Sequence[str],
-    heads: Mapping[str, int],
+    heads: Awaitable[Mapping[str, int]],
 ) -> dict[str, int]:
     """How many chunks each list has: from its head on, the first chunk number not written.
 
     For the lists whose count the projection no longer remembers: opening a chunk that exists
     would fail the batch's insert, which FerretDB then redoes one document at a time.
-    `existing` answers which of some chunk ids exist (one read by ``_id`` per round).
+    `existing` answers which of some chunk ids exist (one read by ``_id`` per round); the first
+    round looks from chunk 0 while `heads` are read, and only lists whose head or chunks go
+    further take another.
     """
     counts: dict[str, int] = {}
-    starts = {list_id: heads.get(list_id, 0) for list_id in lists}
+    first, known_heads = await asyncio.gather(
+        existing([chunk_id(n, list_id) for list_id in lists for n in range(PROBE)]), heads
+    )
+    starts = {list_id: 0 for list_id in lists}
+    found = first
     while starts:
-        wanted = [
-            chunk_id(n, list_id) for list_id, s in starts.items() for n in range(s, s + PROBE)
-        ]
-        found = await existing(wanted)
         further: dict[str, int] = {}
         for list_id, start in starts.items():
             number = start
             while number < start + PROBE and chunk_id(number, list_id) in found:
                 number += 1
-            if number < start + PROBE:
+            head = known_heads.get(list_id, 0)
+            if number < start + PROBE and number >= head:
                 counts[list_id] = number
             else:
-                further[list_id] = number
+                further[list_id] = max(number, head)
         starts = further
+        if starts:
+            found = await existing(
+                [chunk_id(n, list_id) for list_id, s in starts.items() for n in range(s, s + PROBE)]
+            )
     return counts
 
 

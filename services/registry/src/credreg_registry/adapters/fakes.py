@@ -83,13 +83,16 @@ class InMemoryView:
         async def existing(ids: Sequence[str]) -> set[str]:
             return {d["_id"] for d in await self.find_many(LISTS, ids)}
 
+        async def read_heads() -> dict[str, int]:
+            return heads
+
         return ViewSnapshot(
             credentials={d["_id"]: d for d in await self.find_many(CREDENTIALS, credential_ids)},
             list_heads=heads,
             counted_offsets={
                 d["_id"]: d["offset"] for d in await self.find_many(COUNTERS, counter_ids)
             },
-            list_chunks=await chunk_counts(existing, count_lists, heads),
+            list_chunks=await chunk_counts(existing, count_lists, read_heads()),
         )
 
     async def save(self, changes: ViewChanges) -> None:

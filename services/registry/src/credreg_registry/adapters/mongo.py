@@ -98,19 +98,22 @@ class MongoViewStore:
         count_lists: Sequence[str] = (),
     ) -> ViewSnapshot:
         """The credential documents, list heads and counted offsets a batch needs, and the
-        chunk counts of `count_lists` (read after the heads: they count on from there)."""
-        credentials, heads, counters = await asyncio.gather(
+        chunk counts of `count_lists`, all read at once."""
+        heads = asyncio.ensure_future(self._heads(lists))
+        credentials, counters, list_chunks = await asyncio.gather(
             self.documents.find_many(CREDENTIALS, credential_ids),
-            self.documents.find_many(LIST_HEADS, lists),
             self.documents.find_many(COUNTERS, counter_ids),
+            chunk_counts(self._existing_chunks, count_lists, heads),
         )
-        list_heads = {d["_id"]: d["chunks"] for d in heads}
         return ViewSnapshot(
             credentials={d["_id"]: d for d in credentials},
-            list_heads=list_heads,
+            list_heads=await heads,
             counted_offsets={d["_id"]: d["offset"] for d in counters},
-            list_chunks=await chunk_counts(self._existing_chunks, count_lists, list_heads),
+            list_chunks=list_chunks,
         )
+
+    async def _heads(self, lists: Sequence[str]) -> dict[str, int]:
+        return {d["_id"]: d["chunks"] for d in await self.documents.find_many(LIST_HEADS, lists)}
 
     async def _existing_chunks(self, ids: Sequence[str]) -> set[str]:
         found = await self.documents.find_many(LISTS, ids, without=("ids",))
