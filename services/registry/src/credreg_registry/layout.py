@@ -19,9 +19,10 @@ Collections (all keyed by ``_id``; no read needs a secondary index):
   FerretDB inserts a batch several times faster than it updates documents, and a chunk never
   changes afterwards (statuses are read live from the credential documents). A page reads a
   run of chunks in one ``$in``. ``list_heads`` (``_id`` = list) remembers how many chunks a
-  list has, written only every `HEAD_EVERY` chunks: the projection keeps the count in memory
-  and, after a restart, walks on from the head (a chunk that exists already takes the ids with
-  ``$addToSet``).
+  list has, written only every `HEAD_EVERY` chunks: the projection keeps the count in memory for
+  the lists it wrote last, and counts any other list from the store (`chunk_counts`: from its
+  head on, the first chunk id not written), so a batch never re-opens a chunk; if two writers
+  open the same one, the second adds its ids to it with ``$addToSet``.
   The credentials of an achievement (list ``achievement:["<issuer>", "<achievement id>"]``)
   are listed the same way, for stackable pathways (``pathways``).
 * ``view_generation`` (in the base database only): which *generation* of the view serves.
