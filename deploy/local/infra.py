@@ -547,35 +547,43 @@ FERRETDB_NEW_FILES = {
     "internal/backends/sqlite/metadata/credreg_collection_drop.go": (
         "package metadata\n\n"
         'import (\n\t"context"\n\t"fmt"\n\t"time"\n\n'
+        '\t"github.com/FerretDB/FerretDB/internal/util/fsql"\n'
         '\t"github.com/FerretDB/FerretDB/internal/util/lazyerrors"\n)\n\n'
         "// credregCollectionDrop drops a collection without holding the registry's lock for its\n"
         "// `DROP TABLE` (added by credreg): under the lock the collection is forgotten, its\n"
         "// indexes dropped and its table renamed; the renamed table is dropped after.\n"
         "func (r *Registry) credregCollectionDrop(\n"
         "\tctx context.Context, dbName, collectionName string,\n) (bool, error) {\n"
+        "\tdb, dropped, err := r.credregCollectionForget(ctx, dbName, collectionName)\n"
+        "\tif db == nil || err != nil {\n\t\treturn false, err\n\t}\n\n"
+        "\t// Finished even if the client goes away: a renamed table left behind is lost space.\n"
+        '\tq := fmt.Sprintf("DROP TABLE %q", dropped)\n'
+        "\tif _, err := db.ExecContext(context.WithoutCancel(ctx), q); err != nil {\n"
+        "\t\treturn true, lazyerrors.Error(err)\n\t}\n"
+        "\treturn true, nil\n}\n\n"
+        "// credregCollectionForget does the part under the lock; it answers the database and\n"
+        "// the table's new name (a nil database: no such collection).\n"
+        "func (r *Registry) credregCollectionForget(\n"
+        "\tctx context.Context, dbName, collectionName string,\n) (*fsql.DB, string, error) {\n"
         "\tr.rw.Lock()\n"
+        "\tdefer r.rw.Unlock()\n\n"
         "\tdb := r.DatabaseGetExisting(ctx, dbName)\n"
-        "\tif db == nil {\n\t\tr.rw.Unlock()\n\t\treturn false, nil\n\t}\n"
+        '\tif db == nil {\n\t\treturn nil, "", nil\n\t}\n'
         "\tc := r.collectionGet(dbName, collectionName)\n"
-        "\tif c == nil {\n\t\tr.rw.Unlock()\n\t\treturn false, nil\n\t}\n"
+        '\tif c == nil {\n\t\treturn nil, "", nil\n\t}\n'
         "\tfor _, index := range c.Settings.Indexes {\n"
         '\t\tq := fmt.Sprintf("DROP INDEX IF EXISTS %q", c.TableName+"_"+index.Name)\n'
         "\t\tif _, err := db.ExecContext(ctx, q); err != nil {\n"
-        "\t\t\tr.rw.Unlock()\n\t\t\treturn false, lazyerrors.Error(err)\n\t\t}\n\t}\n"
+        '\t\t\treturn nil, "", lazyerrors.Error(err)\n\t\t}\n\t}\n'
         '\tdropped := fmt.Sprintf("_credreg_dropped_%d_%s", time.Now().UnixNano(), c.TableName)\n'
         '\tq := fmt.Sprintf("ALTER TABLE %q RENAME TO %q", c.TableName, dropped)\n'
         "\tif _, err := db.ExecContext(ctx, q); err != nil {\n"
-        "\t\tr.rw.Unlock()\n\t\treturn false, lazyerrors.Error(err)\n\t}\n"
+        '\t\treturn nil, "", lazyerrors.Error(err)\n\t}\n'
         '\tq = fmt.Sprintf("DELETE FROM %q WHERE name = ?", metadataTableName)\n'
         "\tif _, err := db.ExecContext(ctx, q, collectionName); err != nil {\n"
-        "\t\tr.rw.Unlock()\n\t\treturn false, lazyerrors.Error(err)\n\t}\n"
+        '\t\treturn nil, "", lazyerrors.Error(err)\n\t}\n'
         "\tdelete(r.colls[dbName], collectionName)\n"
-        "\tr.rw.Unlock()\n\n"
-        "\t// Finished even if the client goes away: a renamed table left behind is lost space.\n"
-        '\tq = fmt.Sprintf("DROP TABLE %q", dropped)\n'
-        "\tif _, err := db.ExecContext(context.WithoutCancel(ctx), q); err != nil {\n"
-        "\t\treturn true, lazyerrors.Error(err)\n\t}\n"
-        "\treturn true, nil\n}\n"
+        "\treturn db, dropped, nil\n}\n"
     ),
     "internal/handler/credreg_write_lock.go": (
         'package handler\n\nimport "sync"\n\n'

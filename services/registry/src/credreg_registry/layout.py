@@ -105,11 +105,10 @@ async def chunk_counts(
     further take another.
     """
     counts: dict[str, int] = {}
-    first, known_heads = await asyncio.gather(
+    found, known_heads = await asyncio.gather(
         existing([chunk_id(n, list_id) for list_id in lists for n in range(PROBE)]), heads
     )
     starts = {list_id: 0 for list_id in lists}
-    found = first
     while starts:
         further: dict[str, int] = {}
         for list_id, start in starts.items():
