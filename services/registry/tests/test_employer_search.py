@@ -20,7 +20,7 @@ from credreg_registry.holder_layout import (
     SEARCH_POSTINGS,
     posting_chunk_id,
 )
-from credreg_registry.layout import CREDENTIALS
+from credreg_registry.layout import LINES
 from credreg_registry.postings import (
     DriverWalk,
     PostingLists,
@@ -147,22 +147,8 @@ async def test_a_walk_reads_at_most_eight_chunks_at_once() -> None:
 # --- search against a reference walk ---------------------------------------------------------
 
 
-def state(
-    credential_id: str, status: str, issuer_id: str, name: str, kind: str | None = None
-) -> Document:
-    """An issued credential's state document, as the projection writes it (what a hit shows)."""
-    return {
-        "_id": credential_id,
-        "issued": True,
-        "status": status,
-        "issuer_id": issuer_id,
-        "achievement": {"name": name, "type": kind, "competencies": []},
-        "valid_from": "2026-01-01T00:00:00Z",
-    }
-
-
-class States:
-    """The view's credential documents (the only view documents a search reads)."""
+class Lines:
+    """The view's page lines (the only view documents a search reads)."""
 
     def __init__(self) -> None:
         self.documents: dict[str, Document] = {}
@@ -171,7 +157,7 @@ class States:
     async def find_many(
         self, collection: str, document_ids: Sequence[str], *, without: Sequence[str] = ()
     ) -> list[Document]:
-        assert collection == CREDENTIALS
+        assert collection == LINES
         self.reads.append(len(document_ids))
         found = [self.documents[i] for i in dict.fromkeys(document_ids) if i in self.documents]
         return copy.deepcopy(found)
@@ -195,7 +181,7 @@ class World:
     signatures, nested facets), some withdrawn, posted twice, or without a line."""
 
     holders: RecordingStore = field(default_factory=RecordingStore)
-    states: States = field(default_factory=States)
+    lines: Lines = field(default_factory=Lines)
 
 
 def facets(rng: random.Random, n: int) -> dict[str, Any]:
@@ -241,16 +227,15 @@ async def world_of(seed: int, count: int, *, clean: bool = False) -> World:
         for _ in range(2 if twice else 1):
             for key in keys:
                 await store.append_posting(key, entry)
-        if rng.random() > 0.03:  # else not in the view yet: not shown
-            world.states.documents[credential_id] = state(
-                credential_id,
-                rng.choice(["active", "active", "active", "revoked", "suspended"]),
-                found["issuer"],
-                f"Achievement {n}",
-                found["type"],
-            )
-            if rng.random() < 0.02:  # a placeholder: its lifecycle came before its issuance
-                del world.states.documents[credential_id]["issued"]
+        if rng.random() > 0.03:  # no line yet: not shown
+            world.lines.documents[credential_id] = {
+                "_id": credential_id,
+                "status": rng.choice(["active", "active", "active", "revoked", "suspended"]),
+                "issuer_id": found["issuer"],
+                "achievement_name": f"Achievement {n}",
+                "achievement_type": found["type"],
+                "valid_from": "2026-01-01T00:00:00Z",
+            }
     chunks = sorted(store.collections[SEARCH_POSTINGS])
     for chunk_id in [] if clean else rng.sample(chunks, 2):  # its every posting write failed
         del store.collections[SEARCH_POSTINGS][chunk_id]
@@ -304,8 +289,8 @@ def is_hit(
     world: World, credential_id: str, filters: SearchFilters, keys: Mapping[str, str]
 ) -> bool:
     consent = world.holders.collections[SEARCH_CONSENTS].get(credential_id)
-    line = world.states.documents.get(credential_id)
-    if consent is None or not consent["searchable"] or line is None or not line.get("issued"):
+    line = world.lines.documents.get(credential_id)
+    if consent is None or not consent["searchable"] or line is None:
         return False
     facets = consent["facets"]
     facets = facets if isinstance(facets, dict) else json.loads(facets)
@@ -335,7 +320,7 @@ def random_filters(rng: random.Random) -> SearchFilters:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 async def test_every_page_is_the_reference_walks_page(seed: int) -> None:
     world = await world_of(seed, 1200, clean=seed == 0)
-    search = EmployerSearch(documents=world.states, holders=world.holders)
+    search = EmployerSearch(documents=world.lines, holders=world.holders)
     rng = random.Random(seed)
     pages = 0
     # Besides random ones, a search that finds nothing in a long list (it stops at its bound of
@@ -358,7 +343,7 @@ async def test_every_page_is_the_reference_walks_page(seed: int) -> None:
     assert pages > 200  # the filters found long lists, and their cursors were followed
 
 
-async def test_a_one_filter_page_reads_its_consents_and_states_once() -> None:
+async def test_a_one_filter_page_reads_its_consents_and_lines_once() -> None:
     world = World()
     for n in range(500):
         credential_id = CID.format(n)
@@ -370,16 +355,20 @@ async def test_a_one_filter_page_reads_its_consents_and_states_once() -> None:
         }
         for key in posting_keys(found):
             await world.holders.append_posting(key, posting(credential_id, posting_keys(found)))
-        world.states.documents[credential_id] = state(
-            credential_id, "active", "did:web:a.example", "A"
-        )
+        world.lines.documents[credential_id] = {
+            "_id": credential_id,
+            "status": "active",
+            "issuer_id": "did:web:a.example",
+            "achievement_name": "A",
+            "valid_from": "2026-01-01T00:00:00Z",
+        }
     world.holders.reads.clear()
-    search = EmployerSearch(documents=world.states, holders=world.holders)
+    search = EmployerSearch(documents=world.lines, holders=world.holders)
     page_one = await search.search(SearchFilters(competency="DS-1"), None, 20)
     assert len(page_one.credentials) == 20 and page_one.next_cursor == "competency.0.20"
-    # The heads and the first chunk together, then exactly the page's consents and states.
+    # The heads and the first chunk together, then exactly the page's consents and lines.
     assert world.holders.reads == [(SEARCH_HEADS, 1), (SEARCH_POSTINGS, 1), (SEARCH_CONSENTS, 20)]
-    assert world.states.reads == [20]
+    assert world.lines.reads == [20]
     # Three filters: the heads, then the candidates' consents (and a few to spare); the
     # driver's first chunk is full, so it comes from memory since the first search.
     world.holders.reads.clear()
@@ -411,12 +400,18 @@ async def test_a_walk_past_the_chunks_in_memory_reads_the_size_and_sees_the_list
             await store.append_posting(key, posting(CID.format(n), posting_keys(found)))
 
     await consenting(range(POSTING_CHUNK))
-    states = States()
-    states.documents = {
-        CID.format(n): state(CID.format(n), "active", "did:web:a.example", "A")
+    lines = Lines()
+    lines.documents = {
+        CID.format(n): {
+            "_id": CID.format(n),
+            "status": "active",
+            "issuer_id": "did:web:a.example",
+            "achievement_name": "A",
+            "valid_from": "2026-01-01T00:00:00Z",
+        }
         for n in range(POSTING_CHUNK + 50)
     }
-    search = EmployerSearch(documents=states, holders=store)
+    search = EmployerSearch(documents=lines, holders=store)
     first = await search.search(SearchFilters(competency="k"), None, POSTING_CHUNK)
     assert len(first.credentials) == POSTING_CHUNK and first.next_cursor is None
     # The list grows past the full chunk in memory: a search from memory alone would stop at
@@ -432,7 +427,7 @@ async def test_a_walk_past_the_chunks_in_memory_reads_the_size_and_sees_the_list
     for n in range(90):
         store.collections[SEARCH_CONSENTS][CID.format(n)]["searchable"] = False
     store.collections[SEARCH_HEADS][key]["n"] = POSTING_CHUNK  # as a search saw it earlier:
-    search = EmployerSearch(documents=states, holders=store)
+    search = EmployerSearch(documents=lines, holders=store)
     await search.search(SearchFilters(competency="k"), None, 5)  # it keeps 100 and chunk 0
     store.collections[SEARCH_HEADS][key]["n"] = POSTING_CHUNK + 50
     store.reads.clear()

@@ -97,9 +97,6 @@ async def test_a_rebuild_replays_the_log_and_the_running_registry_follows_it(
 
         before = await eventually(settled, "the first view complete")
         assert before[0]["credentials"] == 30
-        # A page line, as views projected before 2026-11-30 kept them: no longer read.
-        legacy = mongo_client[settings.mongodb_database]["credential_lines"]
-        await legacy.insert_one({"_id": "urn:uuid:legacy", "status": "active"})
 
         report = await rebuild(settings)
         assert (report.generation, report.events) == (1, len(events))
@@ -125,7 +122,7 @@ async def test_a_rebuild_replays_the_log_and_the_running_registry_follows_it(
         assert (await answers(client, holder))[0]["credentials"] == 31
     # Generation 0's view was dropped with the second rebuild; the pointer stays.
     base = mongo_client[settings.mongodb_database]
-    assert not {"credentials", "credential_lines"} & set(await base.list_collection_names())
+    assert "credentials" not in await base.list_collection_names()
     assert (await MongoGenerationPointer(base).active("unused")).number == 2
 
 

@@ -30,6 +30,7 @@ from credreg_registry.layout import (
     BODIES,
     COUNTERS,
     CREDENTIALS,
+    LINES,
     LIST_HEADS,
     LISTS,
     ViewChanges,
@@ -134,7 +135,7 @@ async def whole_view(adapters: Adapters) -> dict[str, list[Document]]:
     """Every document of every collection of the view, sorted by ``_id``."""
     return {
         name: sorted(await adapters.documents.find_all(name), key=lambda d: d["_id"])
-        for name in (CREDENTIALS, BODIES, LISTS, LIST_HEADS, COUNTERS)
+        for name in (CREDENTIALS, BODIES, LINES, LISTS, LIST_HEADS, COUNTERS)
     }
 
 

@@ -10,10 +10,9 @@ Collections (all keyed by ``_id``; no read needs a secondary index):
   id), written once and never changed. Apart from the state so that a page's lines and a status
   change read and rewrite small documents (FerretDB rewrites a whole document on every update),
   and as one string because FerretDB stores that several times faster than the nested document.
-  A page's lines (status, issuer, achievement, validity) are made from the state documents as
-  they are read (`domain.summary`), so a status change writes one document, never two that could
-  disagree. (A separate ``credential_lines`` collection did that until 2026-11-30: one more
-  insert per issued credential, 7 % of the projection's rate; a rebuild drops it.)
+* ``credential_lines``: what a page shows of each issued credential (status, issuer,
+  achievement, validity), ~150 bytes, rewritten whole by every batch that touches the credential.
+  A page reads these rather than the states: a million of them stay in the page cache.
 * ``lists`` and ``list_heads``: a holder's portfolio (list ``holder:<id>``) is a list of
   credential ids, stored in *chunks* (``_id`` = ``"<n>:<list>"``, numbered from 0 without
   gaps). Each batch that places credentials in a list **inserts** one new chunk with their ids:
@@ -48,13 +47,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from credreg_registry.domain import ISSUED_FLAG, SUPERSEDES
+from credreg_registry.domain import ISSUED_FLAG, SUPERSEDES, summary
 from credreg_shared.storage.ports import APPLIED_EVENTS_FIELD, Document
 
 CREDENTIALS = "credentials"
 BODIES = "credential_bodies"
-LEGACY_LINES = "credential_lines"
-"""The page lines of views projected before 2026-11-30 (no longer written or read)."""
+LINES = "credential_lines"
 LISTS = "lists"
 LIST_HEADS = "list_heads"
 COUNTERS = "counters"
@@ -146,6 +144,12 @@ class Generation:
 
     number: int
     group: str
+
+
+def line(document: Mapping[str, Any]) -> Document:
+    """The page line of an issued credential's state document."""
+    shown = summary(document).model_dump()
+    return {"_id": shown.pop("id"), **shown}
 
 
 def status_counter(status: str) -> str:
@@ -259,6 +263,10 @@ class ViewChanges:
     bodies: list[Document] = field(default_factory=list)
     """Credentials as issued (``{_id, json}``), written before their state documents."""
     credentials: list[CredentialChange] = field(default_factory=list)
+    lines: dict[str, Document] = field(default_factory=dict)
+    """Credential id → its page line, written after the states."""
+    new_lines: set[str] = field(default_factory=set)
+    """Lines of credentials issued by this batch: inserted (the others upserted)."""
     chunk_ids: dict[tuple[str, int], list[str]] = field(default_factory=dict)
     """(list, chunk) → credential ids this batch puts there."""
     new_chunks: set[tuple[str, int]] = field(default_factory=set)

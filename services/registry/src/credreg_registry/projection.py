@@ -54,6 +54,7 @@ from credreg_registry.layout import (
     ViewSnapshot,
     achievement_list,
     counted_as,
+    line,
     portfolio_list,
 )
 from credreg_registry.ports import ViewStore
@@ -261,9 +262,9 @@ def fold(
         if found is None:
             continue
         document = dict(found)  # placing sets top-level fields; the snapshot stays as read
-        # Only a credential with events of its own is placed and shown: a replacement that was
-        # only linked to keeps its placement, and its own partition's consumer may be writing it
-        # from a newer state.
+        # Only a credential with events of its own is placed and gets its line written: a
+        # replacement that was only linked to keeps both (its line does not show the link), and
+        # its own partition's consumer may be writing them from a newer state.
         shown = own and bool(document.get(ISSUED_FLAG))
         # Placing first: a credential that gets its buckets now records them in its update.
         placed_now = (
@@ -272,7 +273,13 @@ def fold(
             else False
         )
         if shown:
+            # Every touched credential's line is written again: that mends a crash between
+            # the state's write and the line's.
+            changes.lines[credential_id] = line(document)
             changes.shown.append(document)
+            original = snapshot.credentials.get(credential_id)
+            if original is None or not original.get(ISSUED_FLAG):
+                changes.new_lines.add(credential_id)
         if new_events[credential_id] or placed_now:
             changes.credentials.append(
                 CredentialChange(

@@ -32,7 +32,7 @@ from credreg_registry.layout import (
     BODIES,
     COUNTERS,
     CREDENTIALS,
-    LEGACY_LINES,
+    LINES,
     LIST_HEADS,
     LISTS,
     Generation,
@@ -123,5 +123,5 @@ async def _drop_generation(client: AsyncMongoClient[Document], base: str, genera
     if generation > 0:
         await client.drop_database(generation_database(base, generation))
         return
-    for collection in (CREDENTIALS, BODIES, LEGACY_LINES, LISTS, LIST_HEADS, COUNTERS):
+    for collection in (CREDENTIALS, BODIES, LINES, LISTS, LIST_HEADS, COUNTERS):
         await client[base].drop_collection(collection)

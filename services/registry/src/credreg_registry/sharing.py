@@ -7,8 +7,8 @@ together with the driver's first chunks), walks the shortest one (the *driver*, 
 a run of chunks at a time, passes over the postings whose signature misses another filter, reads
 the consents of as many of the other candidates as the page still needs (one ``$in``), keeps the
 ones still searchable whose facets match every filter, and reads their live status from the
-view's credential documents (one ``$in``). A page that examined its bound of postings answers
-what it found and a cursor, so no request walks more than `SEARCH_EXAMINE_MAX` postings.
+view's page lines (one ``$in``). A page that examined its bound of postings answers what it
+found and a cursor, so no request walks more than `SEARCH_EXAMINE_MAX` postings.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from credreg_registry.domain import (
     SearchNeedsFilter,
     Verification,
     competency_keys,
-    summary,
     verification,
 )
 from credreg_registry.holder_layout import (
@@ -49,11 +48,10 @@ from credreg_registry.holder_layout import (
     SHARE_LINKS,
     posting_chunk_id,
 )
-from credreg_registry.layout import BODIES, CREDENTIALS
+from credreg_registry.layout import BODIES, CREDENTIALS, LINES
 from credreg_registry.layout import BOOKKEEPING as BOOKKEEPING_FIELDS
 from credreg_registry.ports import HolderStore, ViewDocuments
 from credreg_registry.postings import Candidate, DriverWalk, PostingLists, Wanted, posting
-from credreg_registry.view_reads import issued_states
 from credreg_shared.errors import DomainError
 from credreg_shared.events.lifecycle import STATUSES
 from credreg_shared.storage.ports import Document
@@ -410,16 +408,17 @@ class EmployerSearch:
         wanted = set(filters.keys().values())
         facets = {i: facets_in(d) for i, d in consents.items() if d.get("searchable")}
         kept = [i for i in ids if i in facets and filters.matches(facets[i], wanted)]
-        states = await issued_states(self.documents, kept)
+        lines = {d["_id"]: d for d in await self.documents.find_many(LINES, kept)}
         found: dict[str, SearchHit] = {}
         for credential_id in kept:
-            state = states.get(credential_id)
-            if state is None or (filters.status and state["status"] != filters.status):
+            line = lines.get(credential_id)
+            if line is None or (filters.status and line.get("status") != filters.status):
                 continue
             shown = facets[credential_id]
             found[credential_id] = SearchHit.model_validate(
                 {
-                    **summary(state).model_dump(),
+                    **line,
+                    "id": credential_id,
                     "issuer_name": shown.get("issuer_name"),
                     "competencies": shown.get("competency_names", []),
                     "hours": shown.get("hours"),
@@ -632,19 +631,23 @@ class HolderSharing:
         if found is None or not _link(found, now).in_force:
             raise ShareLinkNotFound
         ids = list(found["credential_ids"])
-        by_id, bodies = await asyncio.gather(
-            issued_states(self.documents, ids), self.documents.find_many(BODIES, ids)
+        states, bodies, lines = await asyncio.gather(
+            self.documents.find_many(CREDENTIALS, ids, without=BOOKKEEPING_FIELDS),
+            self.documents.find_many(BODIES, ids),
+            self.documents.find_many(LINES, ids),
         )
+        by_id = {d["_id"]: d for d in states}
         body_of = {d["_id"]: d["json"] for d in bodies}
+        line_of = {d["_id"]: d for d in lines}
         shared = [
             SharedCredential(
                 id=i,
-                summary=summary(by_id[i]),
+                summary=CredentialSummary.model_validate({**line_of[i], "id": i}),
                 verification=verification(by_id[i], now),
                 credential=json.loads(body_of[i]),
             )
             for i in ids
-            if i in by_id and i in body_of
+            if i in by_id and i in body_of and i in line_of and by_id[i].get(ISSUED_FLAG)
         ]
         return SharedView(
             label=found.get("label"), expires_at=_aware(found["expires_at"]), credentials=shared

@@ -26,7 +26,6 @@ from credreg_registry.domain import (
     Verification,
     competency_keys,
     credential_view,
-    summary,
     verification,
 )
 from credreg_registry.holder_layout import SEARCH_CONSENTS
@@ -35,6 +34,7 @@ from credreg_registry.layout import (
     BOOKKEEPING,
     COUNTERS,
     CREDENTIALS,
+    LINES,
     LIST_HEADS,
     LISTS,
     PLACEHOLDERS,
@@ -43,7 +43,6 @@ from credreg_registry.layout import (
     status_counter,
 )
 from credreg_registry.ports import HolderStore, VerificationMaterialSource, ViewDocuments
-from credreg_registry.view_reads import issued_states
 from credreg_shared.credentials.report import Check, Outcome, VerificationReport
 from credreg_shared.credentials.verification import VerificationMaterial, verify_credential
 from credreg_shared.events.lifecycle import ACTIVE, STATUSES
@@ -146,20 +145,27 @@ class RegistryQueries:
                 limit - len(kept) if not filters.given else min(PORTFOLIO_EXAMINE - examined, 200)
             )
             batch = await walk.take(want)
-            states = await issued_states(self.documents, [i for i, _ in batch])
+            ids = [i for i, _ in batch]
+            found = {d["_id"]: d for d in await self.documents.find_many(LINES, ids)}
+            competencies: dict[str, set[str]] = {}
+            if filters.competency is not None:
+                states = await self.documents.find_many(CREDENTIALS, ids, without=BOOKKEEPING)
+                competencies = {
+                    d["_id"]: {
+                        k.casefold() for k in competency_keys(d["achievement"]["competencies"])
+                    }
+                    for d in states
+                    if "achievement" in d
+                }
             for credential_id, position in batch:
                 examined += 1
                 walk.position = position
-                if credential_id not in states:
+                if credential_id not in found:
                     continue
-                state = states[credential_id]
-                line = summary(state)
-                competencies = (
-                    {k.casefold() for k in competency_keys(state["achievement"]["competencies"])}
-                    if filters.competency is not None
-                    else set()
+                line = CredentialSummary.model_validate(
+                    {**found[credential_id], "id": credential_id}
                 )
-                if filters.matches(line, competencies):
+                if filters.matches(line, competencies.get(credential_id, set())):
                     kept.append(line)
                     if len(kept) == limit:
                         break
@@ -222,8 +228,9 @@ class RegistryQueries:
             window = limit - len(ids)
         # A full page may be followed by more; the cursor after the last chunk finds none.
         next_cursor = f"{chunk}.{offset}" if len(ids) == limit else None
-        states = await issued_states(self.documents, ids)
-        return [summary(states[i]) for i in ids if i in states], next_cursor
+        found = {d["_id"]: d for d in await self.documents.find_many(LINES, ids)}
+        lines = [CredentialSummary.model_validate({**found[i], "id": i}) for i in ids if i in found]
+        return lines, next_cursor
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from credreg_registry.layout import (
     BODIES,
     COUNTERS,
     CREDENTIALS,
+    LINES,
     LIST_HEADS,
     LISTS,
     ViewChanges,
@@ -108,6 +109,8 @@ class InMemoryView:
             current = credentials[document_id]
             if not set(credential.new_events) & set(current.get(APPLIED_EVENTS_FIELD, [])):
                 credentials[document_id] = apply_update(current, credential.update(), insert=False)
+        for credential_id, shown in changes.lines.items():
+            self.collections[LINES][credential_id] = copy.deepcopy(shown)
         chunks = self.collections[LISTS]
         for write in changes.chunk_writes():
             existing = chunks.get(write.document_id)

@@ -25,6 +25,7 @@ from credreg_registry.layout import (
     BODIES,
     COUNTERS,
     CREDENTIALS,
+    LINES,
     LIST_HEADS,
     LISTS,
     VIEW_GENERATION,
@@ -123,7 +124,7 @@ class MongoViewStore:
         await self._save_counters(changes)
         await self._save_bodies(changes)
         await self._save_credentials(changes)
-        await self._save_chunks(changes.chunk_writes())
+        await asyncio.gather(self._save_lines(changes), self._save_chunks(changes.chunk_writes()))
         # A head only after its chunks: it never counts a chunk that is not there.
         heads = changes.head_writes()
         if heads:
@@ -131,6 +132,25 @@ class MongoViewStore:
                 [
                     UpdateOne({"_id": list_id}, {"$max": {"chunks": n}}, upsert=True)
                     for list_id, n in heads.items()
+                ],
+                ordered=False,
+            )
+
+    async def _save_lines(self, changes: ViewChanges) -> None:
+        """Insert the lines of new credentials; replace the others (and any that exist)."""
+        new = [changes.lines[i] for i in changes.new_lines]
+        replaced = [i for i in changes.lines if i not in changes.new_lines]
+        if new:
+            try:
+                await self.db[LINES].insert_many(new, ordered=False)
+            except BulkWriteError as error:
+                _only_duplicates(error)
+                replaced += [new[f["index"]]["_id"] for f in error.details["writeErrors"]]
+        if replaced:
+            await self.db[LINES].bulk_write(
+                [
+                    UpdateOne({"_id": i}, {"$set": _without_id(changes.lines[i])}, upsert=True)
+                    for i in replaced
                 ],
                 ordered=False,
             )
@@ -209,6 +229,10 @@ class MongoViewStore:
         except BulkWriteError as error:
             _only_duplicates(error)
             raise ViewConflict("a credential document appeared meanwhile") from error
+
+
+def _without_id(document: Document) -> Document:
+    return {name: value for name, value in document.items() if name != "_id"}
 
 
 def _halves(documents: list[Document]) -> list[list[Document]]:
