@@ -18,6 +18,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from credreg_registry.adapters.mongo import loaded_credential
 from credreg_registry.holder_layout import (
     POSTING_CHUNK,
     SEARCH_CONSENTS,
@@ -42,7 +43,10 @@ def consent_in_bulk(db: Database[dict[str, Any]], credentials: Sequence[tuple[st
     for start in range(0, len(credentials), READ_BATCH):
         batch = dict(credentials[start : start + READ_BATCH])
         wanted = {"_id": {"$in": list(batch)}}
-        states = {d["_id"]: d for d in db[CREDENTIALS].find(wanted, dict.fromkeys(BOOKKEEPING, 0))}
+        states = {
+            d["_id"]: loaded_credential(d)
+            for d in db[CREDENTIALS].find(wanted, dict.fromkeys(BOOKKEEPING, 0))
+        }
         bodies = {d["_id"]: d["json"] for d in db[BODIES].find(wanted)}
         consents = []
         for credential_id, holder in batch.items():

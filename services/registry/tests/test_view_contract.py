@@ -7,6 +7,7 @@ projection's writes leave behind and on how pages, searches and counts read them
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -599,3 +600,33 @@ class TestMongoView(ViewContract):
             codec_options=CodecOptions(tz_aware=True)
         )
         return Adapters(documents=MongoViewDocuments(db), store=MongoViewStore(db))
+
+    async def test_the_achievement_is_stored_as_text_and_read_as_a_document(
+        self, adapters: Adapters, mongo_db: AsyncDatabase[dict[str, object]]
+    ) -> None:
+        feed = Feed(adapters)
+        await feed.lifecycle(models.CredentialSuspended, 2)  # a placeholder, issued later
+        await feed.issued(1)
+        await feed.issued(2)
+        data = issued(1)
+        achievement = {
+            "id": data.achievement_id,
+            "name": data.achievement_name,
+            "type": data.achievement_type,
+            "competencies": [c.model_dump(exclude_none=True) for c in data.competencies],
+        }
+        raw = {d["_id"]: d async for d in mongo_db[CREDENTIALS].find({})}
+        for n in (1, 2):
+            assert json.loads(str(raw[credential_id(n)]["achievement"])) == achievement
+            read = await adapters.documents.find_one(CREDENTIALS, credential_id(n))
+            assert read is not None and read["achievement"] == achievement
+        # A document stored before (the achievement nested) reads the same.
+        legacy = {**raw[credential_id(1)], "_id": credential_id(3), "achievement": achievement}
+        await mongo_db[CREDENTIALS].insert_one(legacy)
+        body = await mongo_db[BODIES].find_one({"_id": credential_id(1)})
+        await mongo_db[BODIES].insert_one({**(body or {}), "_id": credential_id(3)})
+        (read,) = await adapters.documents.find_many(CREDENTIALS, [credential_id(3)])
+        assert read["achievement"] == achievement
+        assert (await queries(adapters).credential(credential_id(3), AS_ISSUER)).achievement == (
+            (await queries(adapters).credential(credential_id(1), AS_ISSUER)).achievement
+        )
