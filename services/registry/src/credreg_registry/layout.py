@@ -6,6 +6,8 @@ Collections (all keyed by ``_id``; no read needs a secondary index):
   (with ``expiring``, the latest expiring notice, and ``supersedes``, the credentials it
   replaced). ``applied_events`` makes each event apply once;
   ``placed`` records which chunk of which list holds the credential (``"<chunk>|<list>"``).
+  The Mongo adapter stores its ``achievement`` as JSON text (``STORED_AS_TEXT``): FerretDB
+  writes and reads a nested document much slower than a string, and nothing queries inside it.
 * ``credential_bodies``: the Verifiable Credential as issued, as JSON text (``_id`` = credential
   id), written once and never changed. Apart from the state so that a page's lines and a status
   change read and rewrite small documents (FerretDB rewrites a whole document on every update),
