@@ -40,7 +40,7 @@ from credreg_registry.layout import (
     portfolio_list,
 )
 from credreg_registry.ports import Adapters
-from credreg_registry.projection import ChunkCounts, CredentialProjection, fold
+from credreg_registry.projection import ChunkCounts, CredentialProjection, fold, issued_fields
 from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import new_envelope
@@ -608,13 +608,9 @@ class TestMongoView(ViewContract):
         await feed.lifecycle(models.CredentialSuspended, 2)  # a placeholder, issued later
         await feed.issued(1)
         await feed.issued(2)
+        # What the projection folds into the document (the sample credentials share one).
         data = issued(1)
-        achievement = {
-            "id": data.achievement_id,
-            "name": data.achievement_name,
-            "type": data.achievement_type,
-            "competencies": [c.model_dump(exclude_none=True) for c in data.competencies],
-        }
+        achievement = issued_fields(data, new_envelope(data, source="urn:test"))["achievement"]
         raw = {d["_id"]: d async for d in mongo_db[CREDENTIALS].find({})}
         for n in (1, 2):
             assert json.loads(str(raw[credential_id(n)]["achievement"])) == achievement
