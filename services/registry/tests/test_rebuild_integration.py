@@ -66,6 +66,19 @@ async def answers(client: httpx.AsyncClient, holder: str) -> tuple[Any, list[Any
     return stats, sorted((line["id"], line["status"]) for line in page["credentials"])
 
 
+def settled(client: httpx.AsyncClient, holder: str, credentials: int, revoked: int = 0) -> Any:
+    """A probe: the answers once both the stats and the portfolio page show every credential
+    (a batch moves the counters before it writes the lists, so stats can be ahead for a moment)."""
+
+    async def probe() -> tuple[Any, list[Any]] | None:
+        stats, lines = await answers(client, holder)
+        listed_revoked = sum(1 for _, status in lines if status == "revoked")
+        shown = (stats["credentials"], stats["by_status"]["revoked"], len(lines), listed_revoked)
+        return (stats, lines) if shown == (credentials, revoked, credentials, revoked) else None
+
+    return probe
+
+
 def serving_generation(app: FastAPI, client: httpx.AsyncClient, generation: int) -> Any:
     """A probe: True once the app's readers moved to `generation`, and its metric says so."""
 
@@ -91,11 +104,7 @@ async def test_a_rebuild_replays_the_log_and_the_running_registry_follows_it(
     async with serving(app, BASE_URL) as client:
         client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
 
-        async def settled() -> tuple[Any, list[Any]] | None:
-            found = await answers(client, holder)
-            return found if found[0]["by_status"]["revoked"] == 1 else None
-
-        before = await eventually(settled, "the first view complete")
+        before = await eventually(settled(client, holder, 30, revoked=1), "the first view complete")
         assert before[0]["credentials"] == 30
 
         report = await rebuild(settings)
@@ -139,11 +148,7 @@ async def test_an_interrupted_rebuild_leaves_the_old_view_serving(
     async with serving(app, BASE_URL) as client:
         client.headers.update(AS_ISSUER)  # the issuer of the sample credentials
 
-        async def settled() -> tuple[Any, list[Any]] | None:
-            found = await answers(client, holder)
-            return found if found[0]["credentials"] == 40 else None
-
-        before = await eventually(settled, "the view complete")
+        before = await eventually(settled(client, holder, 40), "the view complete")
 
         # The rebuild writes slowly (one event per batch, each save held), so it is cut halfway.
         saved = asyncio.Event()
