@@ -600,30 +600,124 @@ FERRETDB_NEW_FILES = {
 }
 
 
+# Eighth fix (speed only), when a C compiler is there: modernc.org/sqlite is SQLite translated
+# to Go, and every statement runs slower than in the C library. The pools open their
+# databases with mattn/go-sqlite3 (cgo, SQLite's own C amalgamation) instead; FerretDB's
+# `_pragma` URI parameters run on each new connection (credregOpen), and a unique-index
+# violation is recognised from that driver's error. Without a C compiler the build keeps
+# modernc.org/sqlite (CGO_ENABLED=0), as before.
+FERRETDB_CGO_PATCHES = {
+    "internal/backends/sqlite/metadata/pool/opendb.go": [
+        (
+            '\t"database/sql"\n\t"log/slog"\n\n'
+            '\t_ "modernc.org/sqlite" // register database/sql driver\n',
+            '\t"log/slog"\n',
+        ),
+        ('sql.Open("sqlite", uri)', "credregOpen(uri)"),
+    ],
+    "internal/backends/sqlite/collection.go": [
+        ('\tsqlite3 "modernc.org/sqlite"\n\tsqlite3lib "modernc.org/sqlite/lib"\n', ""),
+        ('\t"errors"\n', ""),
+        (
+            "var se *sqlite3.Error\n"
+            "\t\t\t\tif errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE {",
+            "if credregUniqueViolation(err) {",
+        ),
+    ],
+}
+FERRETDB_CGO_NEW_FILES = {
+    "internal/backends/sqlite/metadata/pool/credreg_open.go": (
+        "package pool\n\n"
+        'import (\n\t"context"\n\t"database/sql"\n\t"database/sql/driver"\n\t"fmt"\n'
+        '\t"net/url"\n\t"strings"\n\n'
+        '\tsqlite3 "github.com/mattn/go-sqlite3"\n)\n\n'
+        "// credregOpen opens a database with mattn/go-sqlite3 (added by credreg): the URI's\n"
+        "// `_pragma` parameters, as modernc.org/sqlite takes them (`name(value)`), become a\n"
+        "// driver whose connections run them first, in order.\n"
+        "func credregOpen(uri string) (*sql.DB, error) {\n"
+        '\tbase, query, _ := strings.Cut(uri, "?")\n'
+        "\tvalues, err := url.ParseQuery(query)\n"
+        "\tif err != nil {\n\t\treturn nil, err\n\t}\n"
+        "\tvar pragmas []string\n"
+        '\tfor _, p := range values["_pragma"] {\n'
+        '\t\tname, value, _ := strings.Cut(strings.TrimSuffix(p, ")"), "(")\n'
+        '\t\tpragmas = append(pragmas, fmt.Sprintf("PRAGMA %s = %s", name, value))\n\t}\n'
+        '\tvalues.Del("_pragma")\n'
+        "\tif len(values) > 0 {\n"
+        '\t\tbase += "?" + values.Encode()\n\t}\n'
+        "\tdriver := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {\n"
+        "\t\tfor _, p := range pragmas {\n"
+        "\t\t\tif _, err := c.Exec(p, nil); err != nil {\n"
+        '\t\t\t\treturn fmt.Errorf("%s: %w", p, err)\n\t\t\t}\n\t\t}\n'
+        "\t\treturn nil\n\t}}\n"
+        "\treturn sql.OpenDB(credregConnector{driver, base}), nil\n}\n\n"
+        "// credregConnector opens connections to one DSN with one driver.\n"
+        "type credregConnector struct {\n\td   *sqlite3.SQLiteDriver\n\tdsn string\n}\n\n"
+        "func (c credregConnector) Connect(context.Context) (driver.Conn, error) {\n"
+        "\treturn c.d.Open(c.dsn)\n}\n\n"
+        "func (c credregConnector) Driver() driver.Driver { return c.d }\n"
+    ),
+    "internal/backends/sqlite/credreg_unique.go": (
+        "package sqlite\n\n"
+        'import (\n\t"errors"\n\n\tsqlite3 "github.com/mattn/go-sqlite3"\n)\n\n'
+        "// credregUniqueViolation tells a unique-index violation (added by credreg).\n"
+        "func credregUniqueViolation(err error) bool {\n"
+        "\tvar se sqlite3.Error\n"
+        "\treturn errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique\n}\n"
+    ),
+}
+
+
+def c_compiler() -> str | None:
+    """The C compiler cgo would use (`CC`, else `cc` or `gcc` on PATH); None without one."""
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def ferretdb_sources(cgo: bool) -> tuple[dict[str, list[tuple[str, str]]], dict[str, str]]:
+    """The patches and new files of the build: with the C SQLite driver when `cgo`."""
+    if not cgo:
+        return FERRETDB_PATCHES, FERRETDB_NEW_FILES
+    patches = {name: list(replacements) for name, replacements in FERRETDB_PATCHES.items()}
+    for name, replacements in FERRETDB_CGO_PATCHES.items():
+        patches.setdefault(name, []).extend(replacements)  # after the others of the same file
+    return patches, {**FERRETDB_NEW_FILES, **FERRETDB_CGO_NEW_FILES}
+
+
 def ferretdb_binary(layout: Layout) -> Path:
     """Build the FerretDB wrapper with Go (cached by source and patch digest); return its path."""
-    digest = hashlib.sha256(repr((FERRETDB_PATCHES, FERRETDB_NEW_FILES)).encode())
+    cgo = c_compiler() is not None
+    patches, new_files = ferretdb_sources(cgo)
+    digest = hashlib.sha256(repr((patches, new_files, cgo)).encode())
     for name in ("main.go", "go.mod", "go.sum"):
         digest.update((FERRETDB_SOURCE / name).read_bytes())
     binary = layout.cache / "bin" / f"credreg-ferretdb-{digest.hexdigest()[:12]}"
     if binary.exists():
         return binary
     go = require_tool("go", "Go 1.24+ (https://go.dev/dl or Debian package 'golang')")
-    log(f"building FerretDB {FERRETDB_VERSION} from the Go module proxy (first run only, ~2 min)")
+    driver = "C SQLite through cgo" if cgo else "modernc.org/sqlite (no C compiler found)"
+    log(
+        f"building FerretDB {FERRETDB_VERSION} with {driver} from the Go module proxy "
+        "(first run only, ~3 min)"
+    )
     build = layout.cache / "build" / binary.name
     shutil.rmtree(build, ignore_errors=True)
-    module = patched_ferretdb_module(go, build / "FerretDB")
+    module = patched_ferretdb_module(go, build / "FerretDB", patches, new_files)
     for name in ("main.go", "go.mod", "go.sum"):
         shutil.copy(FERRETDB_SOURCE / name, build / name)
     go_run(go, ["mod", "edit", f"-replace={FERRETDB_MODULE}={module}"], build)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    go_run(go, ["build", "-trimpath", "-o", str(binary), "."], build)
+    go_run(go, ["build", "-trimpath", "-o", str(binary), "."], build, cgo=cgo)
     shutil.rmtree(build, ignore_errors=True)
     return binary
 
 
-def patched_ferretdb_module(go: str, target: Path) -> Path:
-    """Copy the FerretDB module from the Go module cache and apply FERRETDB_PATCHES."""
+def patched_ferretdb_module(
+    go: str,
+    target: Path,
+    patches: dict[str, list[tuple[str, str]]],
+    new_files: dict[str, str],
+) -> Path:
+    """Copy the FerretDB module from the Go module cache; apply `patches`, add `new_files`."""
     import json
 
     info = json.loads(
@@ -633,7 +727,7 @@ def patched_ferretdb_module(go: str, target: Path) -> Path:
     for folder in [target, *target.rglob("*")]:
         if folder.is_dir():
             folder.chmod(0o755)
-    for relative, replacements in FERRETDB_PATCHES.items():
+    for relative, replacements in patches.items():
         path = target / relative
         path.chmod(0o644)
         text = path.read_text()
@@ -642,20 +736,20 @@ def patched_ferretdb_module(go: str, target: Path) -> Path:
                 raise InfraError(f"FerretDB patch no longer applies to {relative}: {old!r}")
             text = text.replace(old, new)
         path.write_text(text)
-    for relative, content in FERRETDB_NEW_FILES.items():
+    for relative, content in new_files.items():
         (target / relative).write_text(content)
     return target
 
 
-def go_run(go: str, args: list[str], cwd: Path) -> str:
-    """Run a go command; fail with its error output."""
+def go_run(go: str, args: list[str], cwd: Path, *, cgo: bool = False) -> str:
+    """Run a go command (with cgo only when asked); fail with its error output."""
     result = subprocess.run(
         [go, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"},
+        env={**os.environ, "CGO_ENABLED": "1" if cgo else "0", "GOFLAGS": "-mod=mod"},
     )
     if result.returncode != 0:
         raise InfraError(f"go {' '.join(args[:2])} failed:\n{result.stderr[-2000:]}")
