@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from credreg_shared.testing import load_script
 
 INFRA = Path(__file__).resolve().parents[2] / "deploy" / "local" / "infra.py"
 
@@ -15,12 +15,7 @@ INFRA = Path(__file__).resolve().parents[2] / "deploy" / "local" / "infra.py"
 @pytest.fixture(scope="module")
 def infra() -> ModuleType:
     """The launcher, loaded from its file (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("credreg_local_infra", INFRA)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
+    return load_script(INFRA, "credreg_local_infra")
 
 
 def test_the_cgo_build_keeps_every_fix_of_the_plain_build_and_adds_the_driver(
