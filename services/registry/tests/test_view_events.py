@@ -74,3 +74,74 @@ def test_an_issued_event_without_a_credential_object_is_refused(credential: obje
 
     with pytest.raises(InvalidEvent):
         from_record(key, json.dumps(data).encode(), headers, models=VIEW_MODELS)
+
+
+def _with(value: bytes | None, **changes: object) -> bytes:
+    assert value is not None
+    data = json.loads(value)
+    data.update(changes)
+    return json.dumps(data).encode()
+
+
+def test_the_credential_text_is_the_records_own_bytes() -> None:
+    _, key, value, headers = issued_record()
+    assert value is not None
+    credential = json.loads(value)["credential"]
+    spaced = json.dumps(credential, indent=2, ensure_ascii=True)
+    data = json.loads(value)
+    del data["credential"]
+    # Spacing and escapes the issuer never writes, kept as sent: still the same JSON.
+    record = json.dumps(data).encode()[:-1] + b', "credential": ' + spaced.encode() + b"}"
+
+    parsed = from_record(key, record, headers, models=VIEW_MODELS).data_as(IssuedForView)
+
+    assert parsed.credential_json == spaced
+    assert json.loads(parsed.credential_json) == credential
+
+
+def test_a_credential_json_member_sent_by_a_producer_is_not_taken() -> None:
+    _, key, value, headers = issued_record()
+    assert value is not None
+    forged = _with(value, credential_json='{"forged": true}')
+
+    parsed = from_record(key, forged, headers, models=VIEW_MODELS).data_as(IssuedForView)
+
+    assert json.loads(parsed.credential_json) == json.loads(value)["credential"]
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        pytest.param(lambda value: value[:-1], id="truncated JSON"),
+        pytest.param(lambda value: b"[" + value + b"]", id="not an object"),
+        pytest.param(
+            lambda value: value.replace(b'"credential": {', b'"credential": {"\xff": 1, ', 1),
+            id="credential not UTF-8",
+        ),
+        pytest.param(lambda value: _with(value, holder_id=""), id="empty holder"),
+        pytest.param(
+            lambda value: _with(value, valid_until="2000-01-01T00:00:00Z"), id="until before from"
+        ),
+        pytest.param(lambda value: _with(value, competencies="none"), id="competencies not a list"),
+    ],
+)
+def test_the_fast_path_refuses_what_the_contract_refuses(record: object) -> None:
+    _, key, value, headers = issued_record()
+    assert value is not None and callable(record)
+    bad = record(json.dumps(json.loads(value)).encode())  # ", " and ": " between members
+
+    for models_ in (VIEW_MODELS, None):
+        with pytest.raises(InvalidEvent):
+            if models_ is None:
+                from_record(key, bad, headers)
+            else:
+                from_record(key, bad, headers, models=models_)
+
+
+def test_an_event_built_from_python_data_keeps_its_credential_as_text() -> None:
+    envelope, _, _, _ = issued_record()
+    contract = envelope.data_as(models.CredentialIssued)
+
+    built = IssuedForView.model_validate(contract.model_dump())
+
+    assert json.loads(built.credential_json) == contract.credential

@@ -41,6 +41,8 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from pydantic import TypeAdapter
+
 from credreg_registry.domain import (
     EXPIRING,
     EXPIRY_RENEWAL,
@@ -85,6 +87,8 @@ EVENTS: tuple[type[models.CredentialEvent], ...] = (
     models.CredentialExpiring,
 )
 _MODELS = {event.event_type: event for event in EVENTS}
+_COMPETENCIES = TypeAdapter(tuple[models.Competency, ...])
+"""Dumps a credential's competencies in one call (half the time of one `model_dump` each)."""
 
 
 def counter_id(event: ConsumedEvent) -> str:
@@ -137,7 +141,7 @@ def issued_fields(event: models.CredentialIssued, envelope: Envelope) -> Documen
             "id": event.achievement_id,
             "name": event.achievement_name,
             "type": event.achievement_type,
-            "competencies": [c.model_dump(exclude_none=True) for c in event.competencies],
+            "competencies": list(_COMPETENCIES.dump_python(event.competencies, exclude_none=True)),
         },
         "valid_from": event.valid_from,
         "valid_until": event.valid_until,
