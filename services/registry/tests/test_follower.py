@@ -23,5 +23,5 @@ def test_a_view_consumer_fetches_enough_of_each_partition_for_its_batch() -> Non
 
 def test_the_registry_applies_bigger_batches_than_the_consumers_default() -> None:
     settings = RegistrySettings()
-    assert settings.view_batch == 1_500
-    assert settings.rebuild_batch == 5_000
+    assert settings.view_batch == 1_200
+    assert settings.rebuild_batch == 3_000

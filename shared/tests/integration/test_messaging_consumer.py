@@ -392,3 +392,172 @@ async def test_two_runners_of_one_group_share_the_work_without_loss(
 
     assert set(shared.seen) == {e.id for e in envelopes}
     assert await committed_equals_end(kafka_bootstrap, topic, group)
+
+
+@dataclass
+class BatchCollector:
+    """A batch handler that records each batch; `gate` (when given) holds the first call."""
+
+    gate: asyncio.Event | None = None
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the first call is being held at the gate."""
+    batches: list[list[str]] = field(default_factory=list)
+    running: int = 0
+    overlapped: bool = False
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def __call__(self, events: Any) -> None:
+        self.running += 1
+        self.overlapped |= self.running > 1
+        try:
+            if self.gate is not None and not self.batches:
+                self.batches.append([])  # the first call, held until the test opens the gate
+                self.held.set()
+                await self.gate.wait()
+                self.batches[0] = [event.envelope.id for event in events]
+            else:
+                self.batches.append([event.envelope.id for event in events])
+        finally:
+            self.running -= 1
+        async with self.changed:
+            self.changed.notify_all()
+
+    @property
+    def seen(self) -> list[str]:
+        return [event_id for batch in self.batches for event_id in batch]
+
+    async def wait_for(self, count: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: len(set(self.seen)) >= count)
+
+
+def batch_handling(collector: BatchCollector) -> HandlerRegistry:
+    registry = HandlerRegistry()
+    registry.register_batch([CredentialIssued], collector)
+    return registry
+
+
+async def test_the_next_batch_is_parsed_while_a_batch_handler_applies_one_at_a_time(
+    kafka_bootstrap: str,
+    topic: str,
+    publisher: KafkaPublisher,
+    unique_name: Callable[[str], str],
+) -> None:
+    """A poison record of a later batch is dead-lettered while the first batch is still held."""
+    gate = asyncio.Event()
+    collector = BatchCollector(gate=gate)
+    data = credential_issued()  # one key: one partition, in order
+    envelopes = [sample_envelope(data) for _ in range(12)]
+    good = to_record(envelopes[0])
+    await publisher.publish_many(envelopes[:6], topic=topic)
+    await publisher.publish_record(topic, key=good.key, value=b"{}", headers=good.headers)
+    await publisher.publish_many(envelopes[6:], topic=topic)
+
+    runner = runner_for(
+        kafka_bootstrap, topic, unique_name("group"), batch_handling(collector), publisher,
+        max_records=4,
+    )  # fmt: skip
+    async with running(runner) as task:
+        await until(task, collector.held.wait())
+
+        async def poison_dead_lettered() -> bool:
+            return runner.stats.dead_lettered == 1
+
+        await until(task, eventually(poison_dead_lettered, "the later batch's poison record"))
+        assert collector.batches == [[]], "the first batch is still being applied"
+        gate.set()
+        await until(task, collector.wait_for(len(envelopes)))
+
+    assert collector.seen == [e.id for e in envelopes], "applied once each, in order"
+    assert not collector.overlapped, "one batch applied at a time"
+    assert [len(batch) for batch in collector.batches][0] == 4
+    assert await committed_equals_end(kafka_bootstrap, topic, runner.group_id)
+
+
+async def test_caught_up_means_every_batch_was_applied(
+    kafka_bootstrap: str,
+    topic: str,
+    publisher: KafkaPublisher,
+    unique_name: Callable[[str], str],
+) -> None:
+    gate = asyncio.Event()
+    collector = BatchCollector(gate=gate)
+    envelopes = [sample_envelope() for _ in range(20)]
+    await publisher.publish_many(envelopes, topic=topic)
+
+    # One batch can hold them all: then the batch held is the last one, fetched to the end.
+    runner = runner_for(
+        kafka_bootstrap, topic, unique_name("group"), batch_handling(collector), publisher,
+        max_records=50,
+    )  # fmt: skip
+    async with running(runner) as task:
+        await until(task, collector.held.wait())
+        await asyncio.sleep(1.0)  # time for a few empty polls, which set caught_up when idle
+        assert not runner.caught_up.is_set(), "caught up while a batch was still being applied"
+        gate.set()
+        await until(task, runner.caught_up.wait())
+        assert set(collector.seen) == {e.id for e in envelopes}
+
+
+async def test_a_stop_while_the_next_batch_waits_loses_nothing(
+    kafka_bootstrap: str,
+    topic: str,
+    publisher: KafkaPublisher,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Stopped with one batch being applied and the next one parsed: the restart applies it."""
+    group = unique_name("group")
+    gate = asyncio.Event()
+    first = BatchCollector(gate=gate)
+    envelopes = [sample_envelope(credential_issued()) for _ in range(10)]
+    await publisher.publish_many(envelopes, topic=topic)
+
+    runner = runner_for(
+        kafka_bootstrap, topic, group, batch_handling(first), publisher, max_records=3
+    )
+    task = asyncio.create_task(runner.run())
+    await until(task, runner.assigned.wait())
+
+    await until(task, first.held.wait())
+    runner.stop()
+    gate.set()
+    await asyncio.wait_for(task, timeout=PATIENCE)
+
+    second = BatchCollector()
+    restarted = runner_for(
+        kafka_bootstrap, topic, group, batch_handling(second), publisher, max_records=3
+    )
+    async with running(restarted) as task:
+        await until(task, second.wait_for(len(envelopes) - len(first.seen)))
+
+    assert len(first.seen) == 3, "the batch in flight finished; the parsed one was not applied"
+    assert set(first.seen) | set(second.seen) == {e.id for e in envelopes}
+    assert not set(first.seen) & set(second.seen), "what was applied and committed is not again"
+    assert await committed_equals_end(kafka_bootstrap, topic, group)
+
+
+async def test_two_batch_runners_of_one_group_share_the_work_without_loss(
+    kafka_bootstrap: str,
+    topic: str,
+    publisher: KafkaPublisher,
+    unique_name: Callable[[str], str],
+) -> None:
+    """A rebalance while batches are parsed ahead: every event applied, every offset committed."""
+    group = unique_name("group")
+    envelopes = [sample_envelope() for _ in range(300)]
+    shared = BatchCollector()
+    one = runner_for(
+        kafka_bootstrap, topic, group, batch_handling(shared), publisher, max_records=5
+    )
+    two = runner_for(
+        kafka_bootstrap, topic, group, batch_handling(shared), publisher, max_records=5
+    )
+    async with running(one) as first_task:
+        await publisher.publish_many(envelopes[:150], topic=topic)
+        await until(first_task, shared.wait_for(20))
+        async with running(two) as second_task:
+            await publisher.publish_many(envelopes[150:], topic=topic)
+            await until(first_task, until(second_task, shared.wait_for(len(envelopes))))
+
+    assert set(shared.seen) == {e.id for e in envelopes}
+    assert await committed_equals_end(kafka_bootstrap, topic, group)

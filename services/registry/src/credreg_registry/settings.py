@@ -18,6 +18,8 @@ class RegistrySettings(CallerSettings):
     # (FerretDB commits one SQLite transaction per bulk: 2,000 gave 17 % more events/s than 500
     # at 200,000 credentials) and ~40 KB of memory per event while a batch is applied (at
     # 200,000 credentials the registry's RSS peaked at 144 MiB with 1,000, 194 MiB with 2,000).
-    view_batch: int = Field(default=1_500, ge=1, le=20_000)
-    # The rebuild is a process of its own, so it can afford larger batches (5,000: ~150 MB).
-    rebuild_batch: int = Field(default=5_000, ge=1, le=50_000)
+    # The consumer parses the next batch while one is applied, so two can be in memory at once.
+    view_batch: int = Field(default=1_200, ge=1, le=20_000)
+    # The rebuild is a process of its own, so it can afford larger batches (two of 3,000 in
+    # memory at once: ~150 MB).
+    rebuild_batch: int = Field(default=3_000, ge=1, le=50_000)

@@ -4,7 +4,9 @@
 `RecordProcessor` (parse → handlers with retry → or dead letter), and commits a partition's offset
 only past records whose handlers returned (or that were skipped or dead-lettered). Partitions of
 one batch are processed concurrently, each in offset order; with a batch handler
-(`HandlerRegistry.register_batch`) the whole batch goes to it in one call instead. ``stop()``
+(`HandlerRegistry.register_batch`) the whole batch goes to it in one call instead, and the next
+batch is fetched and parsed while the handler applies the current one (batches are still applied
+one at a time, in order; ``caught_up`` is set only once the last one is applied). ``stop()``
 (or SIGTERM via :func:`credreg_shared.messaging.signals.install_stop_signals`) lets the
 in-flight batch finish, commits it and returns; a record waiting for a retry at that moment is
 left uncommitted and is redelivered on restart. With a `commit_interval`, handled offsets are
@@ -24,9 +26,10 @@ from aiokafka.structs import OffsetAndMetadata
 
 from credreg_shared.events.models import EVENT_MODELS, EventData
 from credreg_shared.messaging import metrics
-from credreg_shared.messaging.handlers import HandlerRegistry
+from credreg_shared.messaging.handlers import BatchHandler, HandlerRegistry
 from credreg_shared.messaging.ports import RecordPublisher
 from credreg_shared.messaging.processing import (
+    AdmittedBatch,
     ConsumerStats,
     DeadLetterHook,
     InboundRecord,
@@ -101,6 +104,10 @@ class ConsumerRunner:
         # Held while a batch is processed and committed; a rebalance waits for it, so partitions
         # are handed over only with their processed offsets committed.
         self._batch_lock = asyncio.Lock()
+        self._applying: asyncio.Task[None] | None = None
+        """The batch being applied in the background while the next one is parsed."""
+        self._rebalances = 0
+        """Partitions revoked so far: a batch parsed before a revocation is not applied."""
         self.assigned = asyncio.Event()
         """Set once the group coordinator assigned this consumer its partitions."""
         self.caught_up = asyncio.Event()
@@ -140,39 +147,96 @@ class ConsumerRunner:
                     timeout = min(timeout, max(1, int(self._commit_interval * 1000)))
                 batch = await consumer.getmany(timeout_ms=timeout, max_records=self._max_records)
                 if not batch:
+                    await self._finish_applying()
                     async with self._batch_lock:
                         await self._commit_uncommitted(consumer)  # idle: nothing to gather
                     if self.assigned.is_set():
                         self.caught_up.set()  # a whole poll timeout with nothing to fetch
                     continue
-                async with self._batch_lock:
-                    self._uncommitted.update(await self._process_batch(batch))
-                    if time.monotonic() - self._last_commit >= self._commit_interval:
-                        await self._commit_uncommitted(consumer)
+                batch_handler = self._processor.registry.batch_handler
+                if batch_handler is not None:
+                    await self._pipeline(consumer, batch, batch_handler)
+                else:
+                    async with self._batch_lock:
+                        self._uncommitted.update(await self._process_batch(batch))
+                        await self._commit_when_due(consumer)
                 if not self.caught_up.is_set() and await _at_end(consumer):
+                    await self._finish_applying()  # caught up means applied, not just fetched
                     self.caught_up.set()
         finally:
             try:
-                # What was handled is committed before leaving, whatever ends the loop.
-                await self._commit_uncommitted(consumer)
+                # The batch in flight finishes (or, on cancellation, is cancelled), and what was
+                # handled is committed before leaving, whatever ends the loop.
+                await self._finish_applying(cancel=not self._stopping.is_set())
             finally:
-                await consumer.stop()
+                try:
+                    await self._commit_uncommitted(consumer)
+                finally:
+                    await consumer.stop()
             log.info("consumer stopped", extra={"group": self.group_id})
+
+    async def _pipeline(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: Mapping[TopicPartition, Sequence[InboundRecord]],
+        handler: BatchHandler,
+    ) -> None:
+        """Parse `batch` while the one before it is applied, then apply it in the background.
+
+        Parsing is the consumer's own CPU and applying mostly waits for the database, so the two
+        overlap. Batches are still applied one after another, in order. A batch parsed across a
+        rebalance is dropped unapplied: its offsets stay uncommitted and it comes again.
+        """
+        rebalances = self._rebalances
+        records = [record for partition_records in batch.values() for record in partition_records]
+        admitted = await self._processor.admit_batch(records)
+        await self._finish_applying()
+        if self._stopping.is_set():
+            return  # not applied, not committed: redelivered after the restart
+        self._applying = asyncio.create_task(
+            self._apply_admitted(consumer, admitted, handler, rebalances),
+            name=f"{self.group_id}-apply",
+        )
+
+    async def _apply_admitted(
+        self,
+        consumer: AIOKafkaConsumer,
+        admitted: AdmittedBatch,
+        handler: BatchHandler,
+        rebalances: int,
+    ) -> None:
+        """Apply a parsed batch and gather its offsets, unless a rebalance came in between."""
+        async with self._batch_lock:
+            if self._rebalances != rebalances:
+                return  # its partitions may be another consumer's by now
+            finished = await self._processor.apply_admitted(admitted, handler)
+            self._uncommitted.update(
+                {
+                    TopicPartition(topic, partition): OffsetAndMetadata(next_offset, "")
+                    for (topic, partition), next_offset in finished.items()
+                }
+            )
+            await self._commit_when_due(consumer)
+
+    async def _finish_applying(self, *, cancel: bool = False) -> None:
+        """Wait for the batch being applied (its failure is raised here); `cancel`: stop it."""
+        applying, self._applying = self._applying, None
+        if applying is None:
+            return
+        if cancel:
+            applying.cancel()
+            await asyncio.wait({applying})  # our own cancellation still raises here
+            return
+        await applying
+
+    async def _commit_when_due(self, consumer: AIOKafkaConsumer) -> None:
+        if time.monotonic() - self._last_commit >= self._commit_interval:
+            await self._commit_uncommitted(consumer)
 
     async def _process_batch(
         self, batch: Mapping[TopicPartition, Sequence[InboundRecord]]
     ) -> dict[TopicPartition, OffsetAndMetadata]:
-        """Process each partition's records in order; return the offsets safe to commit."""
-        batch_handler = self._processor.registry.batch_handler
-        if batch_handler is not None:
-            records = [
-                record for partition_records in batch.values() for record in partition_records
-            ]
-            finished = await self._processor.process_batch(records, batch_handler)
-            return {
-                TopicPartition(topic, partition): OffsetAndMetadata(next_offset, "")
-                for (topic, partition), next_offset in finished.items()
-            }
+        """Per-event handlers: each partition's records in order; the offsets safe to commit."""
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = {
@@ -249,6 +313,7 @@ class _FinishBatchOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
             # Handled offsets go with the partitions: their next owner starts after them.
             if self._runner._consumer is not None:
                 await self._runner._commit_uncommitted(self._runner._consumer)
+            self._runner._rebalances += 1
             self._runner.assigned.clear()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:

@@ -14,7 +14,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -90,6 +90,21 @@ DeadLetterHook = Callable[[InboundRecord, str], Awaitable[None]]
 """Called with a dead-lettered record and the error, once the dead letter is acknowledged."""
 
 
+ADMIT_SLICE = 32
+"""Records parsed between two yields to the event loop (~2-5 ms of parsing)."""
+
+
+@dataclass
+class AdmittedBatch:
+    """A fetched batch once parsed: what goes to the batch handler, and what is done already."""
+
+    records: Sequence[InboundRecord]
+    admitted: list[tuple[InboundRecord, Envelope]] = field(default_factory=list)
+    finished: set[int] = field(default_factory=set)
+    """Records finished at admission (skipped or dead-lettered), by identity: aiokafka's
+    records are unhashable dataclasses."""
+
+
 class RecordProcessor:
     """Parses a record, runs its handlers with retries, dead-letters what cannot be processed."""
 
@@ -132,18 +147,31 @@ class RecordProcessor:
         A partition's offset stops before the first record left unfinished (`RetryAbandoned`
         while one event at a time was being retried).
         """
-        admitted: list[tuple[InboundRecord, Envelope]] = []
-        # By identity: aiokafka's records are unhashable dataclasses.
-        finished: set[int] = set()
-        for record in records:
+        return await self.apply_admitted(await self.admit_batch(records), handler)
+
+    async def admit_batch(self, records: Sequence[InboundRecord]) -> AdmittedBatch:
+        """Parse a batch: its envelopes for the handler; the rest skipped or dead-lettered."""
+        batch = AdmittedBatch(records)
+        for n, record in enumerate(records, start=1):
+            if n % ADMIT_SLICE == 0:
+                # Parsing is CPU only: let the batch being applied meanwhile send its next write
+                # as soon as the database answered the last one, rather than after the whole batch.
+                await asyncio.sleep(0)
             envelope = await self._admit(record)
             if envelope is None:
-                finished.add(id(record))
+                batch.finished.add(id(record))
             else:
-                admitted.append((record, envelope))
-        if admitted:
-            finished.update(map(id, await self._apply_batch(admitted, handler)))
-        return _committable(records, finished)
+                batch.admitted.append((record, envelope))
+        return batch
+
+    async def apply_admitted(
+        self, batch: AdmittedBatch, handler: BatchHandler
+    ) -> dict[tuple[str, int], int]:
+        """Run `handler` over an admitted batch; the next offset of each finished partition."""
+        finished = set(batch.finished)
+        if batch.admitted:
+            finished.update(map(id, await self._apply_batch(batch.admitted, handler)))
+        return _committable(batch.records, finished)
 
     async def _apply_batch(
         self, admitted: Sequence[tuple[InboundRecord, Envelope]], handler: BatchHandler
