@@ -143,6 +143,22 @@ async def committed_equals_end(bootstrap: str, topic: str, group: str) -> bool:
     return all((committed[tp] or 0) == end for tp, end in ends.items())
 
 
+async def finish_after_restart(
+    runner: ConsumerRunner,
+    collector: "Collector | BatchCollector",
+    first_seen: list[str],
+    every_id: set[str],
+    bootstrap: str,
+    topic: str,
+) -> None:
+    """Run `runner` (the group restarted) until the rest is handled: once each, none lost."""
+    async with running(runner) as task:
+        await until(task, collector.wait_for(len(every_id) - len(first_seen)))
+    assert not set(first_seen) & set(collector.seen), "a committed event was redelivered"
+    assert set(first_seen) | set(collector.seen) == every_id, "an event was lost"
+    assert await committed_equals_end(bootstrap, topic, runner.group_id)
+
+
 async def test_published_events_are_handled_then_committed(
     kafka_bootstrap: str,
     topic: str,
@@ -307,14 +323,12 @@ async def test_stop_and_restart_redelivers_nothing_committed_and_loses_nothing(
     second = Collector()
     every_id = {e.id for e in first_batch + later_batch}
     second_runner = runner_for(kafka_bootstrap, topic, group, handling(second), publisher)
-    async with running(second_runner) as task:
-        await until(task, second.wait_for(len(every_id) - len(first.seen)))
+    await finish_after_restart(
+        second_runner, second, first.seen, every_id, kafka_bootstrap, topic
+    )
 
     assert len(first.seen) == len(set(first.seen)), "no duplicate within the first run"
-    assert not set(first.seen) & set(second.seen), "a committed event was redelivered"
-    assert set(first.seen) | set(second.seen) == every_id, "an event was lost"
     assert len(second.seen) == len(set(second.seen))
-    assert await committed_equals_end(kafka_bootstrap, topic, group)
 
 
 async def test_event_waiting_for_a_retry_at_stop_is_redelivered_after_restart(
@@ -524,16 +538,13 @@ async def test_a_stop_while_the_next_batch_waits_loses_nothing(
     await asyncio.wait_for(task, timeout=PATIENCE)
 
     second = BatchCollector()
+    assert len(first.seen) == 3, "the batch in flight finished; the parsed one was not applied"
     restarted = runner_for(
         kafka_bootstrap, topic, group, batch_handling(second), publisher, max_records=3
     )
-    async with running(restarted) as task:
-        await until(task, second.wait_for(len(envelopes) - len(first.seen)))
-
-    assert len(first.seen) == 3, "the batch in flight finished; the parsed one was not applied"
-    assert set(first.seen) | set(second.seen) == {e.id for e in envelopes}
-    assert not set(first.seen) & set(second.seen), "what was applied and committed is not again"
-    assert await committed_equals_end(kafka_bootstrap, topic, group)
+    await finish_after_restart(
+        restarted, second, first.seen, {e.id for e in envelopes}, kafka_bootstrap, topic
+    )
 
 
 async def test_two_batch_runners_of_one_group_share_the_work_without_loss(

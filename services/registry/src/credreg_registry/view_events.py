@@ -48,26 +48,19 @@ class IssuedForView(CredentialIssued):
         except msgspec.DecodeError:
             members = None  # not JSON, or not an object: pydantic's own path names the error
         text = _object_text(members.pop("credential", None)) if members is not None else None
-        if members is None or text is None:
-            return super().model_validate_json(
-                json_data,
-                strict=strict,
-                extra=extra,
-                context=context,
-                by_alias=by_alias,
-                by_name=by_name,
-            )
-        members.pop("credential_json", None)  # always the credential's own text, as below
-        members["credential_json"] = msgspec.Raw(b'""')
+        if members is not None and text is not None:
+            # The other members only; a `credential_json` sent along is replaced below.
+            members["credential_json"] = msgspec.Raw(b'""')
+            json_data = msgspec.json.encode(members)
         event = super().model_validate_json(
-            msgspec.json.encode(members),
+            json_data,
             strict=strict,
             extra=extra,
             context=context,
             by_alias=by_alias,
             by_name=by_name,
         )
-        return event.model_copy(update={"credential_json": text})
+        return event if text is None else event.model_copy(update={"credential_json": text})
 
     @model_validator(mode="before")
     @classmethod
