@@ -323,9 +323,7 @@ async def test_stop_and_restart_redelivers_nothing_committed_and_loses_nothing(
     second = Collector()
     every_id = {e.id for e in first_batch + later_batch}
     second_runner = runner_for(kafka_bootstrap, topic, group, handling(second), publisher)
-    await finish_after_restart(
-        second_runner, second, first.seen, every_id, kafka_bootstrap, topic
-    )
+    await finish_after_restart(second_runner, second, first.seen, every_id, kafka_bootstrap, topic)
 
     assert len(first.seen) == len(set(first.seen)), "no duplicate within the first run"
     assert len(second.seen) == len(set(second.seen))
