@@ -14,7 +14,7 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URI:-}" ]; then
   export CREDREG_INFRA_DIR="$PWD/.local/test-infra"
   export CREDREG_KAFKA_PORT="${CREDREG_TEST_KAFKA_PORT:-19092}"
   export CREDREG_KAFKA_CONTROLLER_PORT="${CREDREG_TEST_KAFKA_CONTROLLER_PORT:-19093}"
-  export CREDREG_MONGO_PORT="${CREDREG_TEST_MONGO_PORT:-37017}"
+  export CREDREG_MONGO_PORT="${CREDREG_TEST_MONGO_PORT:-19017}"
   trap '"$UV" run --frozen python deploy/local/infra.py down --wipe' EXIT
   "$UV" run --frozen python deploy/local/infra.py up || { echo "[test] infra failed" >&2; exit 2; }
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$CREDREG_KAFKA_PORT"

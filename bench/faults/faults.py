@@ -1299,9 +1299,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--expiry-min", type=int, default=20)
     parser.add_argument("--expiry-max", type=int, default=45)
     parser.add_argument("--seed", type=int, default=15)
-    parser.add_argument("--kafka-port", type=int, default=39592)
-    parser.add_argument("--controller-port", type=int, default=39593)
-    parser.add_argument("--mongo-port", type=int, default=57517)
+    # Unset: a free port below the kernel's ephemeral range (service_processes.free_port).
+    parser.add_argument("--kafka-port", type=int, default=None)
+    parser.add_argument("--controller-port", type=int, default=None)
+    parser.add_argument("--mongo-port", type=int, default=None)
     parser.add_argument("--infra-dir", type=Path, default=REPO / ".local" / "faults-infra")
     parser.add_argument("--keep-infra", action="store_true", help="leave the infra up")
     parser.add_argument("--out", type=Path, default=RUNS)
@@ -1320,6 +1321,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.replica_down = 10.0 if args.short else 30.0
     if not args.holders:
         args.holders = max(10, args.events // 250)
+    for port in ("kafka_port", "controller_port", "mongo_port"):
+        if getattr(args, port) is None:
+            setattr(args, port, free_port())
     return args
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,25 +35,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 REPO = Path(__file__).resolve().parents[3]
 LAUNCHER = REPO / "deploy" / "local" / "infra.py"
+sys.path.insert(0, str(LAUNCHER.parent))
+from service_processes import free_port  # noqa: E402
+
 USER, PASSWORD = "credreg-local", "credreg-local-sasl-password"  # the launcher's SASL user
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def sasl_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A broker of this module's own, whose SASL_PLAINTEXT listener is what the tests use."""
-    sasl_port = _free_port()
+    sasl_port = free_port()
     env = {
         **os.environ,
         "CREDREG_INFRA_DIR": str(tmp_path_factory.mktemp("sasl-broker")),
-        "CREDREG_KAFKA_PORT": str(_free_port()),
-        "CREDREG_KAFKA_CONTROLLER_PORT": str(_free_port()),
+        "CREDREG_KAFKA_PORT": str(free_port()),
+        "CREDREG_KAFKA_CONTROLLER_PORT": str(free_port()),
         "CREDREG_KAFKA_SASL_PORT": str(sasl_port),
     }
     command = [sys.executable, str(LAUNCHER)]
