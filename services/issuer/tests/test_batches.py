@@ -173,23 +173,23 @@ async def test_an_item_key_used_before_for_another_credential_is_rejected_alone(
 async def test_a_crash_mid_batch_resumes_without_issuing_anything_twice(issuer: Issuer) -> None:
     batch = (await issuer.post(items(3 * CHUNK_SIZE))).json()
     published = 0
-    original = issuer.publisher.publish_many
+    original = issuer.publisher.publish_encoded
 
-    async def fails_after_one_chunk(envelopes: Any, *, topic: str | None = None) -> None:
+    async def fails_after_one_chunk(records: Any, *, topic: str) -> None:
         nonlocal published
         if published >= CHUNK_SIZE:
             raise PublishUnavailable("broker down")
-        published += len(envelopes)
-        await original(envelopes, topic=topic)
+        published += len(records)
+        await original(records, topic=topic)
 
-    issuer.publisher.publish_many = fails_after_one_chunk  # type: ignore[method-assign]
+    issuer.publisher.publish_encoded = fails_after_one_chunk  # type: ignore[method-assign]
     with pytest.raises(PublishUnavailable):
         await issuer.batches.run(batch["id"])
     middle = await issuer.view(batch["id"])
     assert middle["status"] == "running"
     assert middle["counts"]["accepted"] == CHUNK_SIZE
 
-    issuer.publisher.publish_many = original  # type: ignore[method-assign]
+    issuer.publisher.publish_encoded = original  # type: ignore[method-assign]
     assert await issuer.batches.run(batch["id"])
 
     assert (await issuer.view(batch["id"]))["counts"]["accepted"] == 3 * CHUNK_SIZE

@@ -158,9 +158,16 @@ async def test_broker_down_is_unavailable_and_the_retry_publishes_the_stored_eve
 
     issuer.publisher.fail_with = None
     answer = await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
-    # The retry publishes the event stored by the failed attempt, not a new credential.
+    # The retry publishes the event stored by the failed attempt, not a new credential: its
+    # very bytes.
     assert answer == pending.envelope
     assert issuer.publisher.envelopes(TOPIC) == [answer]
+    [sent] = issuer.publisher.records
+    assert (sent.key, sent.value, list(sent.headers)) == (
+        pending.event.key,
+        pending.event.value,
+        pending.event.headers,
+    )
     assert issuer.records.records[(UNI, "k-1")].published is True
     await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-1")
     assert len(issuer.publisher.records) == 1

@@ -14,7 +14,7 @@ from credreg_shared.events.cloudevents import (
 )
 from credreg_shared.events.models import CredentialRevoked
 from credreg_shared.events.samples import every_event_kind, sample_envelope
-from credreg_shared.events.upcasters import Upcaster, upcast
+from credreg_shared.events.upcasters import Upcaster, current_type, upcast
 
 OLD_REVOKED = "org.credreg.credential.revoked.v0"
 
@@ -60,3 +60,18 @@ def test_upcaster_loop_is_refused() -> None:
     looping: dict[str, tuple[str, Upcaster]] = {"a": ("b", same), "b": ("a", same)}
     with pytest.raises(ValueError, match="loops"):
         upcast("a", {}, looping)
+
+
+def test_the_current_type_follows_the_chain_without_data() -> None:
+    def same(data: dict[str, Any]) -> dict[str, Any]:
+        return data
+
+    chain: dict[str, tuple[str, Upcaster]] = {"v0": ("v1", same), "v1": ("v2", same)}
+    looping: dict[str, tuple[str, Upcaster]] = {"a": ("b", same), "b": ("a", same)}
+    assert [current_type(t, chain) for t in ("v0", "v1", "v2", "other")] == [
+        "v2",
+        "v2",
+        "v2",
+        "other",
+    ]
+    assert current_type("a", looping) is None

@@ -6,7 +6,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from credreg_shared.errors import PublishUnavailable
-from credreg_shared.events.cloudevents import Envelope, from_record
+from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
 from credreg_shared.events.models import CredentialIssued, CredentialRevoked, EventData
 from credreg_shared.events.samples import credential_issued, every_event_kind, sample_envelope
 from credreg_shared.messaging.producer import KafkaPublisher
@@ -80,6 +80,30 @@ async def test_publish_many_keeps_per_credential_order(
     for envelope in received:
         kinds_by_credential.setdefault(envelope.subject, []).append(type(envelope.data))
     assert all(k == [CredentialIssued, CredentialRevoked] for k in kinds_by_credential.values())
+
+
+async def test_encoded_events_arrive_byte_for_byte(
+    kafka_bootstrap: str, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await new_topic("encoded")
+    issued = sample_envelope(credential_issued())
+    first = to_record(issued)
+    # Spacing no encoder of ours would write: the bytes go out as they were stored.
+    spaced = KafkaRecord(first.key, first.value.replace(b'":', b'": '), first.headers)
+    assert spaced.value != first.value
+    encoded = [spaced] + [to_record(sample_envelope(d)) for d in every_event_kind()]
+
+    async with KafkaPublisher(kafka_bootstrap) as publisher:
+        await publisher.publish_encoded(encoded, topic=topic)
+
+    records = await read_all(kafka_bootstrap, topic, len(encoded))
+    by_key: dict[bytes, list[tuple[bytes, list[tuple[str, bytes]]]]] = {}
+    for record in records:
+        by_key.setdefault(record.key, []).append((record.value, list(record.headers)))
+    for record in encoded:
+        assert (record.value, record.headers) in by_key[record.key]
+    assert len(records) == len(encoded)
+    assert from_record(spaced.key, spaced.value, spaced.headers) == issued
 
 
 async def test_an_ack_that_does_not_come_in_time_is_publish_unavailable(

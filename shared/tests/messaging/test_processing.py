@@ -113,6 +113,41 @@ async def test_valid_event_of_an_unhandled_type_is_skipped() -> None:
     assert work.stats.skipped == 1
 
 
+def renamed(record: FakeRecord, event_type: str) -> FakeRecord:
+    """The record with its `ce_type` header replaced."""
+    headers = [(n, event_type.encode() if n == "ce_type" else v) for n, v in record.headers]
+    return FakeRecord(record.key, record.value, headers)
+
+
+async def test_a_record_of_an_unhandled_known_type_is_skipped_without_being_parsed() -> None:
+    revoked = next(d for d in every_event_kind() if isinstance(d, CredentialRevoked))
+    good = consumed(sample_envelope(revoked))
+    broken = FakeRecord(good.key, b"{not json", good.headers)
+    for skipping, expected in ((True, Outcome.SKIPPED), (False, Outcome.DEAD_LETTERED)):
+        dlq = InMemoryPublisher()
+        work = processor(
+            registry_with(CredentialIssued, Recorder()), dlq, skip_unhandled_types=skipping
+        )
+
+        outcome = await work.process(broken)
+
+        # Skipping: its own consumers dead-letter it; wanting every type: this one does.
+        assert outcome is expected, skipping
+        assert len(dlq.records) == (0 if skipping else 1)
+
+
+async def test_a_record_naming_an_unknown_type_is_still_dead_lettered_when_skipping() -> None:
+    dlq = InMemoryPublisher()
+    unknown = renamed(consumed(sample_envelope()), "org.credreg.credential.unheard-of.v1")
+    work = processor(registry_with(CredentialIssued, Recorder()), dlq)
+
+    outcome = await work.process(unknown)
+
+    assert outcome is Outcome.DEAD_LETTERED
+    [letter] = dlq.records
+    assert headers_of(letter.headers)[dl.ERROR_TYPE_HEADER] == b"invalid_event.unknown_type"
+
+
 async def test_unhandled_type_is_dead_lettered_when_the_service_wants_every_type() -> None:
     dlq = InMemoryPublisher()
     revoked = next(d for d in every_event_kind() if isinstance(d, CredentialRevoked))
@@ -270,7 +305,8 @@ async def test_dead_lettering_a_dead_letter_replaces_the_old_error_headers() -> 
         group_id="g", attempts=1,
     )  # fmt: skip
     dlq = InMemoryPublisher()
-    await processor(HandlerRegistry(), dlq).process(FakeRecord(good.key, b"[]", old))
+    registry = registry_with(CredentialIssued, Recorder())
+    await processor(registry, dlq).process(FakeRecord(good.key, b"[]", old))
 
     names = [name for name, _ in dlq.records[0].headers]
     assert names.count(dl.ERROR_HEADER) == 1

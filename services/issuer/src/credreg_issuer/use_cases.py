@@ -78,7 +78,7 @@ from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.status_list import status_list_entry
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import models
-from credreg_shared.events.cloudevents import Envelope, new_envelope
+from credreg_shared.events.cloudevents import Envelope, KafkaRecord, new_envelope
 from credreg_shared.issuance import IssuanceError, IssueCredential, window_errors
 from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
@@ -343,7 +343,7 @@ class IssueCredentials:
             )
             if held:
                 try:
-                    await self._publish(*(waiting[key].envelope for key in held))
+                    await self._publish_stored([waiting[key].event for key in held])
                 except PublishUnavailable:
                     for key in held:
                         await self._release(waiting[key])
@@ -381,13 +381,18 @@ class IssueCredentials:
             reason = str(error) or "the database is unavailable"
             raise StorageUnavailable(f"{reason}; nothing was issued") from error
 
-    async def _publish(self, *envelopes: Envelope) -> None:
+    async def _publish(self, envelope: Envelope) -> None:
+        """Publish an event no Idempotency-Key stands for."""
+        await self._acknowledged(self.publisher.publish(envelope, topic=self.topic))
+
+    async def _publish_stored(self, events: list[KafkaRecord]) -> None:
+        """Publish stored events byte for byte (not decoded and encoded again)."""
+        await self._acknowledged(self.publisher.publish_encoded(events, topic=self.topic))
+
+    async def _acknowledged(self, publishing: Awaitable[None]) -> None:
         try:
             # The publisher bounds the wait for the ack itself.
-            if len(envelopes) == 1:
-                await self.publisher.publish(envelopes[0], topic=self.topic)
-            else:
-                await self.publisher.publish_many(envelopes, topic=self.topic)
+            await publishing
         except PublishUnavailable as error:
             # A record already handed to the producer may still reach the log later, so the
             # answer promises nothing either way; the same Idempotency-Key resolves it.

@@ -215,6 +215,17 @@ def from_record(
     return envelope
 
 
+def named_type(headers: Iterable[tuple[str, bytes | None]]) -> str | None:
+    """The ``ce_type`` a record names, unchecked; None when absent, repeated or not UTF-8."""
+    named = [raw for name, raw in headers if name == f"{HEADER_PREFIX}type"]
+    if len(named) != 1 or named[0] is None:
+        return None
+    try:
+        return named[0].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _read_headers(
     headers: Iterable[tuple[str, bytes | None]],
 ) -> tuple[dict[str, str], str | None]:

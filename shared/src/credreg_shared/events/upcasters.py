@@ -14,6 +14,19 @@ UPCASTERS: Mapping[str, tuple[str, Upcaster]] = MappingProxyType({})
 """Old event type → (the next type version, the function that converts its data)."""
 
 
+def current_type(
+    event_type: str, upcasters: Mapping[str, tuple[str, Upcaster]] = UPCASTERS
+) -> str | None:
+    """The type `event_type` upcasts to (itself when current), without data; None on a loop."""
+    seen = {event_type}
+    while event_type in upcasters:
+        event_type = upcasters[event_type][0]
+        if event_type in seen:
+            return None
+        seen.add(event_type)
+    return event_type
+
+
 def upcast(
     event_type: str,
     data: dict[str, Any],

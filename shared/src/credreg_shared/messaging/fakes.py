@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from credreg_shared.events.cloudevents import Envelope, from_record, to_record
+from credreg_shared.events.cloudevents import Envelope, KafkaRecord, from_record, to_record
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,11 @@ class InMemoryPublisher:
         """Record a batch of events."""
         for envelope in envelopes:
             await self.publish(envelope, topic=topic)
+
+    async def publish_encoded(self, records: Sequence[KafkaRecord], *, topic: str) -> None:
+        """Record events encoded before, as they are."""
+        self._raise_if_failing()
+        self.records += [PublishedRecord(topic, r.key, r.value, tuple(r.headers)) for r in records]
 
     async def publish_record(
         self,

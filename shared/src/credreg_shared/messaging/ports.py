@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Protocol
 
-from credreg_shared.events.cloudevents import Envelope
+from credreg_shared.events.cloudevents import Envelope, KafkaRecord
 
 
 class EventPublisher(Protocol):
@@ -21,6 +21,10 @@ class EventPublisher(Protocol):
         self, envelopes: Sequence[Envelope], *, topic: str | None = None
     ) -> None:
         """Publish a batch (each to `topic` or its data's topic); returns once all are acked."""
+        ...
+
+    async def publish_encoded(self, records: Sequence[KafkaRecord], *, topic: str) -> None:
+        """Publish events encoded before (`to_record`) byte for byte; returns once all are acked."""
         ...
 
 

@@ -7,6 +7,10 @@ was skipped, or it is in the dead-letter topic), so the caller may commit past i
 `RecordProcessor.process_batch` does the same for a whole fetched batch and the registry's batch
 handler: one call for every admitted event; if that call fails, the events go through the handler
 one at a time, with the usual retries and dead letters, so one poison event never blocks the rest.
+
+A record whose `ce_type` header names a known event type that no handler takes is skipped
+without being parsed (unless the service asks for every type): whether it is valid is the
+business of the consumer groups that take that type, which dead-letter it when it is not.
 """
 
 import asyncio
@@ -18,9 +22,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from credreg_shared.events.cloudevents import Envelope, InvalidEvent, from_record
+from credreg_shared.events.cloudevents import Envelope, InvalidEvent, from_record, named_type
 from credreg_shared.events.models import EVENT_MODELS, EventData
 from credreg_shared.events.topics import dlq_topic
+from credreg_shared.events.upcasters import current_type
 from credreg_shared.messaging import metrics
 from credreg_shared.messaging.dead_letters import dead_letter_headers
 from credreg_shared.messaging.handlers import (
@@ -225,6 +230,11 @@ class RecordProcessor:
 
     async def _route(self, record: InboundRecord) -> Envelope | Outcome:
         """The envelope of a record some handler takes; else how it was finished with."""
+        if self.skip_unhandled_types and self._known_but_unhandled(record):
+            # Skipped unparsed: parsing it is the work of the consumers that take its type (the
+            # issuer would otherwise decode every 4 KB credential it issued, to drop it), and a
+            # malformed one is theirs to dead-letter.
+            return Outcome.SKIPPED
         try:
             envelope = from_record(record.key, record.value, record.headers, models=self.models)
         except InvalidEvent as exc:
@@ -243,6 +253,12 @@ class RecordProcessor:
             attempts=0,
         )
         return Outcome.DEAD_LETTERED
+
+    def _known_but_unhandled(self, record: InboundRecord) -> bool:
+        """Whether the record names a known event type that no handler here takes."""
+        named = named_type(record.headers)
+        current = current_type(named) if named is not None else None
+        return current is not None and current in self.models and not self.registry.handles(current)
 
     async def _run_handlers(self, envelope: Envelope) -> None:
         for handler in self.registry.handlers_for(envelope.type):

@@ -11,7 +11,7 @@ so that error promises nothing either way: callers say "not confirmed" and stay 
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from credreg_shared.errors import PublishUnavailable
-from credreg_shared.events.cloudevents import Envelope, to_record
+from credreg_shared.events.cloudevents import Envelope, KafkaRecord, to_record
 
 
 class KafkaPublisher:
@@ -76,17 +76,22 @@ class KafkaPublisher:
         self, envelopes: Sequence[Envelope], *, topic: str | None = None
     ) -> None:
         """Send every event, then await every ack; raises the first failure after all settle."""
+        await self._send_all((topic or e.data.topic, to_record(e)) for e in envelopes)
+
+    async def publish_encoded(self, records: Sequence[KafkaRecord], *, topic: str) -> None:
+        """Send records encoded before as they are, then await every ack (as `publish_many`)."""
+        await self._send_all((topic, record) for record in records)
+
+    async def _send_all(self, records: Iterable[tuple[str, KafkaRecord]]) -> None:
+        """Send each (topic, record), then await every ack; raises the first failure after all
+        settle."""
         async with self._acknowledged():
             pending: list[asyncio.Future[Any]] = []
             try:
-                for envelope in envelopes:
-                    record = to_record(envelope)
+                for topic, record in records:
                     pending.append(
                         await self._producer.send(
-                            topic or envelope.data.topic,
-                            record.value,
-                            key=record.key,
-                            headers=record.headers,
+                            topic, record.value, key=record.key, headers=record.headers
                         )
                     )
             finally:
