@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient, UpdateOne
 
+from credreg_shared.messaging.producer import MAX_BATCH_BYTES
 from credreg_shared.messaging.topics_admin import ensure_topics
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,8 +64,14 @@ async def kafka_round(bootstrap: str, count: int) -> list[Measurement]:
     records = [payload(n) for n in range(count)]
     megabytes = sum(len(r) for r in records) / 1e6
 
+    # The product's producer settings (credreg_shared.messaging.producer), so that the raw rate
+    # is what the same client could do without credreg's work around it.
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_batch_size=MAX_BATCH_BYTES,
     )
     await producer.start()
     started = time.perf_counter()

