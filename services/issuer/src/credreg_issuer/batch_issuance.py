@@ -45,6 +45,10 @@ from credreg_shared.workers import StoppableLoop
 
 log = logging.getLogger(__name__)
 
+CHUNKS_AHEAD = 2
+"""Chunks read, checked and signed while the current one is stored and published: their
+database round trips overlap one another, and the signing processes always have work."""
+
 
 class IssueBatches:
     """Takes batches of issuances, shows their progress, and issues them."""
@@ -153,7 +157,9 @@ class IssueBatches:
             return False
         numbers = batch.unfinished_chunks()
         async with aclosing(
-            overlapped(numbers, functools.partial(self._prepare, batch), self._finish)
+            overlapped(
+                numbers, functools.partial(self._prepare, batch), self._finish, ahead=CHUNKS_AHEAD
+            )
         ) as chunks:
             async for number, results in chunks:
                 await self.store.save_results(batch_id, number, results)

@@ -1,9 +1,10 @@
-"""Two-stage work in order, the next item's first stage running while the current one's second
+"""Two-stage work in order, the next items' first stage running while the current one's second
 does: signing (CPU, in the signing processes) beside storing and publishing (I/O)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -16,20 +17,31 @@ async def overlapped(
     items: Sequence[T],
     prepare: Callable[[T], Awaitable[P]],
     finish: Callable[[P], Awaitable[R]],
+    *,
+    ahead: int = 1,
 ) -> AsyncGenerator[tuple[T, R], None]:
-    """`finish(await prepare(item))` for each item, in order, preparing the next item meanwhile.
+    """`finish(await prepare(item))` for each item, in order, preparing up to `ahead` next items
+    meanwhile (each started once the item before the current one is prepared).
 
-    Use it under `contextlib.aclosing`: leaving early cancels the preparation under way.
+    Use it under `contextlib.aclosing`: leaving early cancels the preparations under way.
     """
-    upcoming: asyncio.Future[P] | None = None
+    upcoming: deque[asyncio.Future[P]] = deque()
+    started = 0
+
+    def start_next() -> None:
+        nonlocal started
+        upcoming.append(asyncio.ensure_future(prepare(items[started])))
+        started += 1
+
     try:
-        for position, item in enumerate(items):
-            prepared = await upcoming if upcoming is not None else await prepare(item)
-            upcoming = None
-            if position + 1 < len(items):
-                upcoming = asyncio.ensure_future(prepare(items[position + 1]))
+        for item in items:
+            if not upcoming:
+                start_next()
+            prepared = await upcoming.popleft()
+            while started < len(items) and len(upcoming) < ahead:
+                start_next()
             yield item, await finish(prepared)
     finally:
-        if upcoming is not None:
-            upcoming.cancel()
-            await asyncio.gather(upcoming, return_exceptions=True)
+        for future in upcoming:
+            future.cancel()
+        await asyncio.gather(*upcoming, return_exceptions=True)
