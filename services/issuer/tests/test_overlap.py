@@ -53,3 +53,31 @@ async def test_leaving_early_cancels_the_preparation_under_way() -> None:
         async for _ in done:
             break
     assert cancelled.is_set()
+
+
+async def test_with_two_ahead_two_items_are_prepared_together_and_finish_in_order() -> None:
+    preparing: set[int] = set()
+    most_at_once = 0
+    finished: list[int] = []
+
+    async def prepare(item: int) -> int:
+        nonlocal most_at_once
+        preparing.add(item)
+        most_at_once = max(most_at_once, len(preparing))
+        await asyncio.sleep(0.01 * (5 - item))  # later items prepare faster
+        preparing.discard(item)
+        return item
+
+    async def finish(prepared: int) -> int:
+        finished.append(prepared)
+        await asyncio.sleep(0.02)
+        return prepared
+
+    async with (
+        asyncio.timeout(5),
+        aclosing(overlapped([1, 2, 3, 4], prepare, finish, ahead=2)) as done,
+    ):
+        results = [item async for item, _ in done]
+
+    assert results == finished == [1, 2, 3, 4]
+    assert most_at_once == 2
