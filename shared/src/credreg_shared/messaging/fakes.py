@@ -28,13 +28,7 @@ class InMemoryPublisher:
 
     async def publish(self, envelope: Envelope, *, topic: str | None = None) -> None:
         """Record one event, encoded as the Kafka adapter would encode it."""
-        self._raise_if_failing()
-        record = to_record(envelope)
-        self.records.append(
-            PublishedRecord(
-                topic or envelope.data.topic, record.key, record.value, tuple(record.headers)
-            )
-        )
+        await self.publish_encoded([to_record(envelope)], topic=topic or envelope.data.topic)
 
     async def publish_many(
         self, envelopes: Sequence[Envelope], *, topic: str | None = None
