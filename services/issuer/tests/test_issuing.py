@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from credreg_issuer.adapters.fakes import InMemoryIdempotencyRecords
+from credreg_issuer.cpu import run_inline
 from credreg_issuer.domain import CredentialSigner, IdempotencyKeyReused, credential_id_for
-from credreg_issuer.use_cases import IssueCredentials
+from credreg_issuer.use_cases import ISSUE_PIECE, IssueCredentials
 from credreg_shared.credentials.schema_validation import achievement_credential_errors
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events import models
-from credreg_shared.events.cloudevents import derived_event_id
+from credreg_shared.events.cloudevents import KafkaRecord, derived_event_id
 from credreg_shared.messaging import InMemoryPublisher
+from credreg_shared.testing import eventually
 
 from .fixtures import OTHER_UNI, UNI, command
 
@@ -221,3 +224,50 @@ async def test_a_failed_publication_lets_the_next_retry_publish_at_once() -> Non
     async with asyncio.timeout(1):  # no wait for a lease: the failed request gave it up
         await issuer.use_case.handle(command(), institution=UNI, idempotency_key="k-2")
     assert len(issuer.publisher.records) == 1
+
+
+class HeldPublisher(InMemoryPublisher):
+    """Holds every publication of stored events until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def publish_encoded(self, records: Sequence[KafkaRecord], *, topic: str) -> None:
+        await self.release.wait()
+        await super().publish_encoded(records, topic=topic)
+
+
+async def test_issue_many_signs_two_pieces_ahead_while_one_publishes_and_issues_each_once() -> None:
+    issuer = Issuer()
+    issuer.use_case.publisher = publisher = HeldPublisher()
+    signed: list[str] = []
+
+    async def counting(function: Callable[..., Any], /, *args: Any) -> Any:
+        envelopes = await run_inline(function, *args)
+        signed.extend(e.data_as(models.CredentialIssued).credential_id for e in envelopes)
+        return envelopes
+
+    issuer.use_case.run_cpu = counting
+    keys = [f"row-{n:03d}" for n in range(ISSUE_PIECE * 4)]
+    commands = {key: command(f"did:example:{key}") for key in keys}
+    while_first_publishes = ISSUE_PIECE * 3  # the first piece and the two after it
+
+    async def three_pieces_signed() -> int | None:
+        return len(signed) if len(signed) >= while_first_publishes else None
+
+    async with asyncio.timeout(10):
+        issuing = asyncio.create_task(issuer.use_case.issue_many(UNI, commands))
+        signing = "three pieces signed while the first publishes"
+        assert await eventually(three_pieces_signed, signing, patience=5) == while_first_publishes
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert len(signed) == while_first_publishes  # no further: two pieces ahead at most
+        assert publisher.records == []
+        publisher.release.set()
+        issued = await issuing
+    published = [r.key.decode() for r in publisher.on(TOPIC) if r.key]
+    # Two pieces are signed at once, so their signings interleave; each is signed once.
+    assert sorted(published) == sorted(signed)
+    assert set(published) == {issued.records[key].event.key.decode() for key in keys}
+    assert len(published) == len(keys)

@@ -183,8 +183,9 @@ class IssueCredential(BaseModel):
     def is_digested_as(self, stored: str) -> bool:
         """Whether `stored` is this command's digest (or its digest before defaults were left
         out, for the records stored then)."""
-        legacy = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
-        return stored in (self.digest(), legacy)
+        if stored == self.digest():
+            return True
+        return stored == hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
 class IssuanceError(BaseModel):

@@ -97,8 +97,8 @@ class AnswerIssuanceRequests:
         verdicts: dict[int, list[IssuanceError]] = {}
         commands: dict[str, IssueCredential] = {}
         wanted: dict[int, IssueCredential] = {}
-        for n, envelope in enumerate(requests):
-            request = envelope.data_as(models.IssuanceRequested)
+        parsed = [envelope.data_as(models.IssuanceRequested) for envelope in requests]
+        for n, request in enumerate(parsed):
             if owner is None:
                 verdicts[n] = [IssuanceError(field="", message=f"no institution owns {topic}")]
             elif request.institution_id != owner.id:
@@ -122,8 +122,7 @@ class AnswerIssuanceRequests:
             else Issued({}, set(), {})
         )
         answers = []
-        for n, envelope in enumerate(requests):
-            request = envelope.data_as(models.IssuanceRequested)
+        for n, (envelope, request) in enumerate(zip(requests, parsed, strict=True)):
             errors = verdicts.get(n) or issued.refused.get(request.request_id)
             result = _result(request, owner, errors, wanted.get(n), issued.records)
             # The same record redelivered is answered with the same event id (deduplicated).

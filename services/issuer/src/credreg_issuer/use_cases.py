@@ -88,6 +88,9 @@ log = logging.getLogger(__name__)
 ISSUE_PIECE = 100
 """Keys per round of `issue_many` (sign, store, publish)."""
 
+ISSUE_AHEAD = 2
+"""Pieces of `issue_many` read and signed while the current one is stored and published."""
+
 SIGNING_PIECE = 40
 """Credentials signed per call into the signing processes (~30 ms of eddsa-rdfc-2022)."""
 
@@ -141,8 +144,8 @@ class IssueCredentials:
         self.id_secret = id_secret
         """Keys the derivation of credential ids from Idempotency-Keys (unguessable ids)."""
         self.lease = publication_lease
-        self.run_cpu: CpuRunner = run_cpu or run_inline
         """How long one request may publish a key's event before another may take over."""
+        self.run_cpu: CpuRunner = run_cpu or run_inline
         self.publisher = publisher
         self.records = records
         self.signer = signer
@@ -201,8 +204,8 @@ class IssueCredentials:
         whose validity window has passed (errors' fields under `prefix`); nothing is issued for
         the last two.
 
-        In pieces of `ISSUE_PIECE`, the next one signed while the current one is stored and
-        published.
+        In pieces of `ISSUE_PIECE`, the next `ISSUE_AHEAD` signed while the current one is
+        stored and published.
         """
         keys = list(commands)
         pieces = [keys[start : start + ISSUE_PIECE] for start in range(0, len(keys), ISSUE_PIECE)]
@@ -212,7 +215,7 @@ class IssueCredentials:
             wanted = {key: commands[key] for key in piece}
             return await self.prepare_keyed(institution, wanted, prefix=prefix)
 
-        async with aclosing(overlapped(pieces, prepare, self.complete)) as done:
+        async with aclosing(overlapped(pieces, prepare, self.complete, ahead=ISSUE_AHEAD)) as done:
             async for _piece, part in done:
                 issued.records.update(part.records)
                 issued.reused.update(part.reused)
