@@ -26,13 +26,7 @@ from credreg_shared.credentials.dids import did_key_for
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.errors import DomainError
 from credreg_shared.events import models
-from credreg_shared.events.cloudevents import (
-    Envelope,
-    KafkaRecord,
-    derived_event_id,
-    new_envelope,
-    to_record,
-)
+from credreg_shared.events.cloudevents import Envelope, derived_event_id, new_envelope
 from credreg_shared.issuance import AchievementIn, IssuanceError, IssueCredential, OrganisationIn
 
 ID_NAMESPACE = uuid.UUID("5b8f3f0e-3d7c-4f55-9a51-9d0c2f1e6a11")
@@ -263,15 +257,3 @@ def prepare_issuances(
         )
         for command, credential_id, status in work
     ]
-
-
-def encoded_issuances(
-    work: Sequence[tuple[IssueCredential, str, Mapping[str, Any] | None]],
-    institution: str,
-    source: str,
-    signer: CredentialSigner,
-    now: datetime | None = None,
-) -> list[KafkaRecord]:
-    """`prepare_issuances`, each event encoded as its Kafka record: in a signing process, the
-    encoding is done there, and only bytes come back (cheaper to pickle than the events)."""
-    return [to_record(e) for e in prepare_issuances(work, institution, source, signer, now)]

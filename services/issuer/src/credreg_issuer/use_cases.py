@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote
 
 from credreg_issuer.cpu import CpuRunner, run_inline
@@ -32,7 +32,6 @@ from credreg_issuer.domain import (
     IdempotencyKeyReused,
     ValidityWindowPassed,
     credential_id_for,
-    encoded_issuances,
     prepare_issuances,
 )
 from credreg_issuer.institutions import (
@@ -85,19 +84,6 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-SigningBuild = Callable[
-    [
-        Sequence[tuple[IssueCredential, str, Mapping[str, Any] | None]],
-        str,
-        str,
-        CredentialSigner,
-        datetime,
-    ],
-    list[T],
-]
-"""Signs (command, credential id, status entry) triples in a signing process: events or records."""
 
 ISSUE_PIECE = 100
 """Keys per round of `issue_many` (sign, store, publish)."""
@@ -184,9 +170,7 @@ class IssueCredentials:
         if idempotency_key is None:
             if closed:
                 raise ValidityWindowPassed(closed)
-            (envelope,) = await self._signed(
-                institution, [(command, credential_id)], now, build=prepare_issuances
-            )
+            (envelope,) = await self._signed(institution, [(command, credential_id)], now)
             await self._publish(envelope)
             return envelope
         if closed:
@@ -196,9 +180,7 @@ class IssueCredentials:
                 raise ValidityWindowPassed(closed)
             record = found
         else:
-            (envelope,) = await self._signed(
-                institution, [(command, credential_id)], now, build=prepare_issuances
-            )
+            (envelope,) = await self._signed(institution, [(command, credential_id)], now)
             record = await self._reserve(
                 IdempotencyRecord.of(
                     envelope,
@@ -291,8 +273,7 @@ class IssueCredentials:
         reused = {
             key
             for key, record in records.items()
-            # A record this call stored was made from this very command.
-            if key not in held and not prepared.commands[key].is_digested_as(record.request_digest)
+            if not prepared.commands[key].is_digested_as(record.request_digest)
         }
         await self.publish_stored(
             prepared.institution,
@@ -308,33 +289,26 @@ class IssueCredentials:
         now: datetime | None = None,
     ) -> list[IdempotencyRecord]:
         """Unstored, unpublished records of the signed events for (key, command) pairs."""
-        events = await self._signed(
+        envelopes = await self._signed(
             institution,
             [
                 (command, credential_id_for(institution, key, secret=self.id_secret))
                 for key, command in commands
             ],
             now or self.clock(),
-            build=encoded_issuances,
         )
         return [
-            IdempotencyRecord(
-                institution_id=institution, key=key, request_digest=command.digest(), event=event
+            IdempotencyRecord.of(
+                envelope, institution_id=institution, key=key, request_digest=command.digest()
             )
-            for (key, command), event in zip(commands, events, strict=True)
+            for (key, command), envelope in zip(commands, envelopes, strict=True)
         ]
 
     async def _signed(
-        self,
-        institution: str,
-        work: Sequence[tuple[IssueCredential, str]],
-        now: datetime,
-        *,
-        build: SigningBuild[T],
-    ) -> list[T]:
+        self, institution: str, work: Sequence[tuple[IssueCredential, str]], now: datetime
+    ) -> list[Envelope]:
         """The `credential.issued` events of (command, credential id) pairs, issued at `now`:
-        signed with the institution's key, with status entries, when it is kept here; as
-        `build` makes them (events, or their encoded records)."""
+        signed with the institution's key, with status entries, when it is kept here."""
         ids = [credential_id for _, credential_id in work]
         kept = await self.institutions.kept(institution) if self.institutions else None
         signer, statuses = self.signer, {}
@@ -345,11 +319,13 @@ class IssueCredentials:
         prepared = [(command, c, statuses.get(c)) for command, c in work]
         # Signing is CPU work: off the event loop when a process pool runs it; in pieces, so
         # that a single request's signing waits behind one piece at most, not a whole chunk.
-        built: list[T] = []
+        envelopes: list[Envelope] = []
         for start in range(0, len(prepared), SIGNING_PIECE):
             piece = prepared[start : start + SIGNING_PIECE]
-            built += await self.run_cpu(build, piece, institution, self.source, signer, now)
-        return built
+            envelopes += await self.run_cpu(
+                prepare_issuances, piece, institution, self.source, signer, now
+            )
+        return envelopes
 
     async def publish_stored(
         self,
