@@ -273,7 +273,8 @@ class IssueCredentials:
         reused = {
             key
             for key, record in records.items()
-            if not prepared.commands[key].is_digested_as(record.request_digest)
+            # A record this call stored was made from this very command.
+            if key not in held and not prepared.commands[key].is_digested_as(record.request_digest)
         }
         await self.publish_stored(
             prepared.institution,
