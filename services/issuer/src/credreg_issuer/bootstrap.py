@@ -21,7 +21,7 @@ from credreg_issuer.batch_issuance import BatchWorker, IssueBatches
 from credreg_issuer.batches import MAX_BATCH_BYTES
 from credreg_issuer.cpu import CpuRunner, process_pool, run_inline
 from credreg_issuer.domain import CredentialSigner
-from credreg_issuer.ingress import AnswerIssuanceRequests
+from credreg_issuer.ingress import INGRESS_BATCH, AnswerIssuanceRequests
 from credreg_issuer.institutions import SLUG_PATTERN as SLUG
 from credreg_issuer.institutions import Institution
 from credreg_issuer.pathway_awards import AwardStackedCredentials
@@ -181,6 +181,7 @@ def build_app(
                 ingress.register(HandlerRegistry()),
                 adapters.dead_letters,
                 group=f"{config.consumer_group}-ingress",
+                max_records=INGRESS_BATCH,
                 # The institutions' own topics, not their dead-letter topics.
                 pattern=rf"^{re.escape(config.topic(ISSUANCE_REQUESTS_TOPIC))}\.{SLUG}$",
                 on_dead_letter=ingress.on_dead_letter,

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from credreg_issuer.institutions import Institution
 from credreg_issuer.ports import IdempotencyRecord
-from credreg_issuer.use_cases import IssueCredentials, Issued, ManageInstitutions
+from credreg_issuer.use_cases import ISSUE_PIECE, IssueCredentials, Issued, ManageInstitutions
 from credreg_shared.events import models
 from credreg_shared.events.cloudevents import Envelope, derived_event_id, new_envelope
 from credreg_shared.issuance import IssuanceError, IssueCredential, validate_command
@@ -28,6 +28,10 @@ from credreg_shared.messaging.processing import InboundRecord
 log = logging.getLogger(__name__)
 
 RESULT_PURPOSE = "issuance-result"
+
+INGRESS_BATCH = 5 * ISSUE_PIECE
+"""Requests taken per fetched batch: enough pieces that signing the next ones overlaps storing
+and publishing the current one (`IssueCredentials.issue_many`)."""
 
 
 class AnswerIssuanceRequests:

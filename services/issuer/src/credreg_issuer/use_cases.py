@@ -85,7 +85,7 @@ from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
 
-ISSUE_PIECE = 100
+ISSUE_PIECE = 200
 """Keys per round of `issue_many` (sign, store, publish)."""
 
 ISSUE_AHEAD = 2
@@ -687,12 +687,13 @@ class ManageStatusLists:
         """Each credential's `BitstringStatusListEntry` (the same one on every retry): drawn at
         random indices of the institution's current list, a round trip per step for all."""
         found = await self.store.entries_of(credential_ids)
-        for _ in range(CLAIM_ATTEMPTS):
+        for attempt in range(CLAIM_ATTEMPTS):
             missing = [c for c in credential_ids if c not in found]
             if not missing:
                 break
-            # Its list may have moved on meanwhile (this batch, or another replica).
-            institution = await self.institutions.kept(institution.id) or institution
+            if attempt:
+                # Its list may have moved on meanwhile (this batch, or another replica).
+                institution = await self.institutions.kept(institution.id) or institution
             current, number = await self._current_list(institution)
             draws: dict[int, str] = {}
             for credential_id in missing:
