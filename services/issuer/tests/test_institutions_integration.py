@@ -174,6 +174,16 @@ async def test_two_replicas_never_claim_one_index_twice(
     assert await mongo_db["status_claims"].count_documents({}) == 600
 
 
+async def test_held_names_the_claimed_indices_of_that_list_only(
+    mongo_db: AsyncDatabase[dict[str, Any]],
+) -> None:
+    store = MongoStatusLists(mongo_db)
+    assert await store.claim_many("t-1", {3: "urn:uuid:a", 70_000: "urn:uuid:b"}) == {3, 70_000}
+    assert await store.claim_many("t-2", {5: "urn:uuid:c"}) == {5}
+    assert await store.held("t-1", [3, 5, 9, 70_000]) == {3, 70_000}
+    assert await store.held("t-2", [3, 5]) == {5}
+
+
 async def test_two_replicas_revoking_1000_entries_of_one_list_lose_none(
     endpoints: Any, mongo_db: AsyncDatabase[dict[str, Any]]
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,3 +166,24 @@ async def test_credentials_of_institutions_from_settings_carry_no_entry() -> Non
         )
     assert response.status_code == 201
     assert "credentialStatus" not in response.json()["credential"]
+
+
+async def test_a_half_full_list_is_claimed_without_meeting_a_held_index(
+    issuer: Issuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every other index is held already: a blind claim would meet one about every other time.
+    held_before = {("uni-a-1", index): "urn:uuid:other" for index in range(0, LIST_LENGTH, 2)}
+    issuer.store.claims.update(held_before)
+    claimed: list[int] = []
+    claim_many = issuer.store.claim_many
+
+    async def recording(list_id: str, claims: Mapping[int, str]) -> set[int]:
+        claimed.extend(claims)
+        return await claim_many(list_id, claims)
+
+    monkeypatch.setattr(issuer.store, "claim_many", recording)
+    credentials = [await issuer.issue() for _ in range(20)]
+    indices = [int(c["credentialStatus"]["statusListIndex"]) for c in credentials]
+    assert all(index % 2 == 1 for index in indices)
+    assert len(set(indices)) == 20
+    assert claimed and all(index % 2 == 1 for index in claimed)  # no claim met a held index

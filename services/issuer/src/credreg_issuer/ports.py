@@ -165,6 +165,10 @@ class StatusListStore(Protocol):
         """The (list, index) of each credential that has one."""
         ...
 
+    async def held(self, list_id: str, indices: Sequence[int]) -> set[int]:
+        """Those of these indices of the list that a credential holds (one read)."""
+        ...
+
     async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
         """Claim each index for its credential (the first claim wins, across replicas); the
         indices now held by their credential."""

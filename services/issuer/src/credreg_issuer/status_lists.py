@@ -36,6 +36,9 @@ ROLL_OVER_AT = LIST_LENGTH // 2
 """Allocated entries after which an institution's new credentials go to its next list."""
 CLAIM_ATTEMPTS = 64
 """Random draws before giving up on a list (at most half full: 2⁻⁶⁴ odds of all taken)."""
+CANDIDATES = 4
+"""Indices drawn per credential in one round: the first that nobody holds is claimed (at most
+half full, all four are held for one credential in 16)."""
 LIST_TTL = timedelta(minutes=5)
 """How long a verifier may cache a list (its ``ttl``, and ``Cache-Control: max-age``)."""
 

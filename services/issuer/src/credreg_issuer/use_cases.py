@@ -62,6 +62,7 @@ from credreg_issuer.ports import (
     StatusListStore,
 )
 from credreg_issuer.status_lists import (
+    CANDIDATES,
     CLAIM_ATTEMPTS,
     LIST_LENGTH,
     ROLL_OVER_AT,
@@ -695,13 +696,19 @@ class ManageStatusLists:
                 # Its list may have moved on meanwhile (this batch, or another replica).
                 institution = await self.institutions.kept(institution.id) or institution
             current, number = await self._current_list(institution)
-            draws: dict[int, str] = {}
-            for credential_id in missing:
-                index = secrets.randbelow(LIST_LENGTH)
-                while index in draws:
-                    index = secrets.randbelow(LIST_LENGTH)
-                draws[index] = credential_id
-            held = await self.store.claim_many(current, draws)
+            candidates = _drawn(missing)
+            # Which are held is read first: a bulk insert that meets a held index is slow (the
+            # local FerretDB then inserts the command's documents again one by one), and more
+            # rounds are more round trips.
+            taken = await self.store.held(
+                current, [i for drawn in candidates.values() for i in drawn]
+            )
+            draws = {
+                free: credential_id
+                for credential_id, drawn in candidates.items()
+                if (free := next((i for i in drawn if i not in taken), None)) is not None
+            }
+            held = await self.store.claim_many(current, draws) if draws else set()
             won = {c: (current, index) for index, c in draws.items() if index in held}
             recorded = await self.store.record_entries(won) if won else {}
             found.update(recorded)
@@ -768,3 +775,17 @@ class ManageStatusLists:
         """Revocations flip bits; every other event passes."""
         registry.register(models.CredentialRevoked, self.on_revoked)
         return registry
+
+
+def _drawn(credential_ids: Sequence[str]) -> dict[str, list[int]]:
+    """`CANDIDATES` random indices for each credential, all distinct."""
+    seen: set[int] = set()
+    drawn: dict[str, list[int]] = {}
+    for credential_id in credential_ids:
+        mine = drawn[credential_id] = []
+        while len(mine) < CANDIDATES:
+            index = secrets.randbelow(LIST_LENGTH)
+            if index not in seen:
+                seen.add(index)
+                mine.append(index)
+    return drawn

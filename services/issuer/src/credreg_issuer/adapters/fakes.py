@@ -204,6 +204,11 @@ class InMemoryStatusLists:
         await asyncio.sleep(0)
         return {c: self.entries[c] for c in credential_ids if c in self.entries}
 
+    async def held(self, list_id: str, indices: Sequence[int]) -> set[int]:
+        """Those of these indices of the list that a credential holds."""
+        await asyncio.sleep(0)
+        return {index for index in indices if (list_id, index) in self.claims}
+
     async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
         """Claim each index for its credential: the first claim wins."""
         await asyncio.sleep(0)

@@ -316,6 +316,12 @@ class MongoStatusLists:
         found = self.entries.find({"_id": {"$in": list(credential_ids)}})
         return {d["_id"]: (str(d["list"]), int(d["index"])) async for d in found}
 
+    async def held(self, list_id: str, indices: Sequence[int]) -> set[int]:
+        """One ``$in`` on ``_id``."""
+        ids = [f"{list_id}/{index}" for index in indices]
+        found = self.claims.find({"_id": {"$in": ids}}, {"_id": 1})
+        return {int(d["_id"].rsplit("/", 1)[1]) async for d in found}
+
     async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
         """One unordered insert of the claims; an index taken before is held only if by the
         same credential (a retry)."""
