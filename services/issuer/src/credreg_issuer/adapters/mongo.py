@@ -8,7 +8,6 @@ PyMongo's outages leave as `StorageUnavailable` (`storage_adapter`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
@@ -89,13 +88,13 @@ class MongoIdempotencyRecords:
     async def get_many(
         self, institution_id: str, keys: Sequence[str]
     ) -> dict[str, IdempotencyRecord]:
-        """The records stored under these keys (one ``$in`` on ``_id`` each collection)."""
+        """The records stored under these keys (one ``$in`` on ``_id``, and one on the markers
+        when some are found: new keys, the usual case, cost one read)."""
         if not keys:
             return {}
         ids = [record_id(institution_id, key) for key in keys]
-        found, published = await asyncio.gather(
-            self.collection.find({"_id": {"$in": ids}}).to_list(None), self._published_ids(ids)
-        )
+        found = await self.collection.find({"_id": {"$in": ids}}).to_list(None)
+        published = await self._published_ids([d["_id"] for d in found])
         return {d["key"]: as_record(d, published=d["_id"] in published) for d in found}
 
     async def reserve_many(
