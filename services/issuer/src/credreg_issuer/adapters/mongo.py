@@ -317,9 +317,9 @@ class MongoStatusLists:
 
     async def held(self, list_id: str, indices: Sequence[int]) -> set[int]:
         """One ``$in`` on ``_id``."""
-        ids = [f"{list_id}/{index}" for index in indices]
+        ids = [_claim_id(list_id, index) for index in indices]
         found = self.claims.find({"_id": {"$in": ids}}, {"_id": 1})
-        return {int(d["_id"].rsplit("/", 1)[1]) async for d in found}
+        return {_claimed_index(d) async for d in found}
 
     async def claim_many(self, list_id: str, claims: Mapping[int, str]) -> set[int]:
         """One unordered insert of the claims; an index taken before is held only if by the
@@ -327,13 +327,13 @@ class MongoStatusLists:
         wanted = list(claims.items())
         taken = await insert_new(
             self.claims,
-            [{"_id": f"{list_id}/{index}", "credential_id": c} for index, c in wanted],
+            [{"_id": _claim_id(list_id, index), "credential_id": c} for index, c in wanted],
         )
         held = {index for n, (index, _) in enumerate(wanted) if n not in set(taken)}
         if taken:
-            ids = [f"{list_id}/{wanted[n][0]}" for n in taken]
+            ids = [_claim_id(list_id, wanted[n][0]) for n in taken]
             async for found in self.claims.find({"_id": {"$in": ids}}):
-                index = int(found["_id"].rsplit("/", 1)[1])
+                index = _claimed_index(found)
                 if found["credential_id"] == claims[index]:
                     held.add(index)
         return held
@@ -375,6 +375,16 @@ class MongoStatusLists:
             {"_id": institution_id, "status_list": current}, {"$set": {"status_list": following}}
         )
         return result.modified_count == 1
+
+
+def _claim_id(list_id: str, index: int) -> str:
+    """The ``status_claims`` id of an index of a list."""
+    return f"{list_id}/{index}"
+
+
+def _claimed_index(claim: Document) -> int:
+    """The index a ``status_claims`` document claims."""
+    return int(claim["_id"].rsplit("/", 1)[1])
 
 
 def _revoked_in(chunks: list[Document]) -> list[int]:
