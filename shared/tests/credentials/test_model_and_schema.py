@@ -139,3 +139,21 @@ def test_valid_until_must_follow_valid_from(micro_credential):
 def test_naive_datetimes_are_refused(micro_credential):
     with pytest.raises(ValidationError):
         micro_credential(valid_from=datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_the_document_leaves_out_empty_lists_and_keeps_the_filled_ones(micro_credential):
+    bare = Achievement(
+        id="https://a.example/1", name="n", description="d", criteria=Criteria(narrative="c")
+    )
+    subject = AchievementSubject(id="did:example:learner", identifier=[], achievement=bare)
+    document = micro_credential(credential_subject=subject).to_document()
+    left_out = {"alignment", "accreditation", "industryPartner", "stacksInto"}
+    assert left_out.isdisjoint(document["credentialSubject"]["achievement"])
+    assert "identifier" not in document["credentialSubject"]
+    assert "credentialStatus" not in document
+    assert document["credentialSchema"] == [
+        {"id": document["credentialSchema"][0]["id"], "type": "JsonSchema"}
+    ]
+    full = micro_credential().to_document()["credentialSubject"]["achievement"]
+    assert left_out <= set(full)
+    assert all(full[name] for name in left_out)
