@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -58,10 +59,14 @@ document much slower than a string (150,000 states: 12,000 against 18,000-19,600
 ``issued`` event, and no query looks inside it. Documents written before are read as they are."""
 
 
+_JSON = msgspec.json.Encoder()
+"""Writes `STORED_AS_TEXT` fields (a tenth of ``json.dumps``'s time; the text is parsed back)."""
+
+
 def stored_credential(document: Mapping[str, Any]) -> Document:
     """A credential document (or a ``$set`` of its fields) as stored: `STORED_AS_TEXT` as text."""
     return {
-        name: json.dumps(value, separators=(",", ":"))
+        name: _JSON.encode(value).decode()
         if name in STORED_AS_TEXT and isinstance(value, dict)
         else value
         for name, value in document.items()
