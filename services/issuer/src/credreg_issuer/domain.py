@@ -136,7 +136,11 @@ def build_credential(
     of a convocation share a few, and building one took a third of the unsigned credential's time.
     """
     wanted = command.achievement
-    achievement = _achievement_of(institution, wanted, {} if achievements is None else achievements)
+    achievement = (
+        _achievement(institution, wanted)
+        if achievements is None
+        else _achievement_of(institution, wanted, achievements)
+    )
     holder = (
         ob.AchievementSubject(id=command.holder_id, achievement=achievement)
         if command.holder_is_did

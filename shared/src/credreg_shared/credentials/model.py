@@ -56,6 +56,11 @@ def _empty(value: list[Any] | None) -> bool:
     return not value
 
 
+def _list() -> Any:
+    """An optional list's default: a new empty list per model, left out of the document."""
+    return Field(default_factory=list, exclude_if=_empty)
+
+
 class CredentialModel(BaseModel):
     """Base for credential parts: frozen, camelCase JSON names, no unknown fields."""
 
@@ -129,13 +134,13 @@ class Achievement(CredentialModel):
     name: str
     description: str
     criteria: Criteria
-    alignment: list[Alignment] = Field(default_factory=list, exclude_if=_empty)
+    alignment: list[Alignment] = _list()
     learning_hours: Hours | None = None
     delivery_mode: DeliveryMode | None = None
     assessment: AssessmentMethod | None = None
-    accreditation: list[Accreditation] = Field(default_factory=list, exclude_if=_empty)
-    industry_partner: list[Profile] = Field(default_factory=list, exclude_if=_empty)
-    stacks_into: list[Pathway] = Field(default_factory=list, exclude_if=_empty)
+    accreditation: list[Accreditation] = _list()
+    industry_partner: list[Profile] = _list()
+    stacks_into: list[Pathway] = _list()
 
 
 class IdentityObject(CredentialModel):
@@ -215,7 +220,7 @@ class AchievementCredential(CredentialModel):
     credential_subject: AchievementSubject
     # VC 2.0 allows several entries, but this OB 3.0 schema build wants one object: a single
     # entry is written as an object (schema-valid), two (revocation + suspension) as an array.
-    credential_status: list[StatusEntry] = Field(default_factory=list, exclude_if=_empty)
+    credential_status: list[StatusEntry] = _list()
     credential_schema: list[CredentialSchema] = Field(default_factory=lambda: [CredentialSchema()])
 
     @model_validator(mode="after")
