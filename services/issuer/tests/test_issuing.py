@@ -244,9 +244,9 @@ async def test_issue_many_signs_two_pieces_ahead_while_one_publishes_and_issues_
     signed: list[str] = []
 
     async def counting(function: Callable[..., Any], /, *args: Any) -> Any:
-        envelopes = await run_inline(function, *args)
-        signed.extend(e.data_as(models.CredentialIssued).credential_id for e in envelopes)
-        return envelopes
+        events = await run_inline(function, *args)
+        signed.extend(event.key.decode() for event in events)  # encoded by the signing process
+        return events
 
     issuer.use_case.run_cpu = counting
     keys = [f"row-{n:03d}" for n in range(ISSUE_PIECE * 4)]

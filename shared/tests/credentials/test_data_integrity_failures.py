@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
 
+from credreg_shared.credentials.cryptosuites import CRYPTOSUITES, hash_data
 from credreg_shared.credentials.data_integrity import (
     ProofError,
     add_proof,
@@ -154,3 +156,36 @@ def test_unknown_cryptosuite_cannot_sign(vectors, key_pair):
             verification_method="did:key:z6Mk#z6Mk",
             cryptosuite="eddsa-2099",
         )
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_the_remembered_proof_configuration_hash_follows_every_field(vectors, suite):
+    # Proof configurations are hashed once per content (a batch shares one): any field that
+    # changes must change the hash, exactly as canonicalizing it afresh does.
+    chosen = CRYPTOSUITES[suite]
+    document = vectors.json("unsigned.json")
+    base = {
+        "type": "DataIntegrityProof",
+        "cryptosuite": suite,
+        "created": "2026-01-02T03:04:05Z",
+        "verificationMethod": "did:example:issuer#key-1",
+        "proofPurpose": "assertionMethod",
+        "@context": list(document["@context"]),
+    }
+    variants = [base] + [
+        {**base, name: value}
+        for name, value in [
+            ("created", "2026-01-02T03:04:06Z"),
+            ("verificationMethod", "did:example:issuer#key-2"),
+            ("proofPurpose", "authentication"),
+            ("@context", [*document["@context"], "https://w3id.org/security/data-integrity/v2"]),
+        ]
+    ]
+    seen = set()
+    for _ in range(2):  # the second round answers from memory
+        for config in variants:
+            signed = hash_data(chosen, proof_config=config, document=document)
+            assert signed[:32] == hashlib.sha256(chosen.canonicalize(config)).digest()
+            seen.add(signed[:32])
+    # A context that adds no term the configuration uses leaves its RDF (rdfc's hash) alone.
+    assert len(seen) == (len(variants) if suite == "eddsa-jcs-2022" else len(variants) - 1)

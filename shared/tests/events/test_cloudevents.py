@@ -19,6 +19,7 @@ from credreg_shared.events.cloudevents import (
     from_record,
     new_envelope,
     to_record,
+    uuid5_text,
 )
 from credreg_shared.events.models import (
     CredentialIssued,
@@ -244,6 +245,14 @@ def test_derived_ids_are_deterministic_per_entity_and_purpose() -> None:
     assert uuid.UUID(one.id).version == 5
     assert other_purpose.id != one.id
     assert derived_event_id("a", "b:c") != derived_event_id("a:b", "c")
+
+
+@pytest.mark.parametrize(
+    "name", ["", "issued", "urn:uuid:e00b4353-594f-5df8-92c4-21af160bc2bb", "é€😀\u0000", "x" * 300]
+)
+def test_uuid5_text_is_the_standard_uuid5(name: str) -> None:
+    for namespace in (uuid.NAMESPACE_URL, uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)):
+        assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))
 
 
 def test_data_as_types_the_data_or_refuses() -> None:

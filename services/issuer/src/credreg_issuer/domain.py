@@ -26,7 +26,13 @@ from credreg_shared.credentials.dids import did_key_for
 from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.errors import DomainError
 from credreg_shared.events import models
-from credreg_shared.events.cloudevents import Envelope, derived_event_id, new_envelope
+from credreg_shared.events.cloudevents import (
+    Envelope,
+    KafkaRecord,
+    derived_event_id,
+    new_envelope,
+    to_record,
+)
 from credreg_shared.issuance import AchievementIn, IssuanceError, IssueCredential, OrganisationIn
 
 ID_NAMESPACE = uuid.UUID("5b8f3f0e-3d7c-4f55-9a51-9d0c2f1e6a11")
@@ -282,4 +288,19 @@ def prepare_issuances(
             achievements=achievements,
         )
         for command, credential_id, status in work
+    ]
+
+
+def prepare_records(
+    work: Sequence[tuple[IssueCredential, str, Mapping[str, Any] | None]],
+    institution: str,
+    source: str,
+    signer: CredentialSigner,
+    now: datetime | None = None,
+) -> list[KafkaRecord]:
+    """`prepare_issuances`, each event encoded for the log: a process pool then sends bytes back,
+    not models for the event loop to unpickle and encode again (half the instructions)."""
+    return [
+        to_record(envelope)
+        for envelope in prepare_issuances(work, institution, source, signer, now)
     ]

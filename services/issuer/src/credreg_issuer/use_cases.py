@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 from credreg_issuer.cpu import CpuRunner, run_inline
@@ -33,6 +33,7 @@ from credreg_issuer.domain import (
     ValidityWindowPassed,
     credential_id_for,
     prepare_issuances,
+    prepare_records,
 )
 from credreg_issuer.institutions import (
     SCOPES,
@@ -85,6 +86,8 @@ from credreg_shared.messaging.handlers import HandlerRegistry
 from credreg_shared.messaging.ports import EventPublisher
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ISSUE_PIECE = 200
 """Keys per round of `issue_many` (sign, store, publish)."""
@@ -291,7 +294,7 @@ class IssueCredentials:
         now: datetime | None = None,
     ) -> list[IdempotencyRecord]:
         """Unstored, unpublished records of the signed events for (key, command) pairs."""
-        envelopes = await self._signed(
+        events = await self._signed_records(
             institution,
             [
                 (command, credential_id_for(institution, key, secret=self.id_secret))
@@ -300,10 +303,8 @@ class IssueCredentials:
             now or self.clock(),
         )
         return [
-            IdempotencyRecord.of(
-                envelope, institution_id=institution, key=key, request_digest=command.digest()
-            )
-            for (key, command), envelope in zip(commands, envelopes, strict=True)
+            IdempotencyRecord(institution, key, command.digest(), event)
+            for (key, command), event in zip(commands, events, strict=True)
         ]
 
     async def _signed(
@@ -311,6 +312,21 @@ class IssueCredentials:
     ) -> list[Envelope]:
         """The `credential.issued` events of (command, credential id) pairs, issued at `now`:
         signed with the institution's key, with status entries, when it is kept here."""
+        return await self._in_pieces(prepare_issuances, institution, work, now)
+
+    async def _signed_records(
+        self, institution: str, work: Sequence[tuple[IssueCredential, str]], now: datetime
+    ) -> list[KafkaRecord]:
+        """`_signed`, encoded for the log by the signing process."""
+        return await self._in_pieces(prepare_records, institution, work, now)
+
+    async def _in_pieces(
+        self,
+        build: Callable[..., list[T]],
+        institution: str,
+        work: Sequence[tuple[IssueCredential, str]],
+        now: datetime,
+    ) -> list[T]:
         ids = [credential_id for _, credential_id in work]
         kept = await self.institutions.kept(institution) if self.institutions else None
         signer, statuses = self.signer, {}
@@ -321,13 +337,11 @@ class IssueCredentials:
         prepared = [(command, c, statuses.get(c)) for command, c in work]
         # Signing is CPU work: off the event loop when a process pool runs it; in pieces, so
         # that a single request's signing waits behind one piece at most, not a whole chunk.
-        envelopes: list[Envelope] = []
+        built: list[T] = []
         for start in range(0, len(prepared), SIGNING_PIECE):
             piece = prepared[start : start + SIGNING_PIECE]
-            envelopes += await self.run_cpu(
-                prepare_issuances, piece, institution, self.source, signer, now
-            )
-        return envelopes
+            built += await self.run_cpu(build, piece, institution, self.source, signer, now)
+        return built
 
     async def publish_stored(
         self,

@@ -7,6 +7,7 @@ for pathway completions). `to_record` encodes, `from_record` decodes and refuses
 not a valid credreg event with `InvalidEvent`. `source` + `id` is the consumers' dedupe key.
 """
 
+import hashlib
 import json
 import re
 import uuid
@@ -139,7 +140,19 @@ def new_envelope(
 
 def derived_event_id(entity_id: str, purpose: str) -> str:
     """Deterministic event id (UUIDv5 of entity id + purpose): racing replicas emit one event."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, json.dumps([entity_id, purpose])))
+    return uuid5_text(EVENT_ID_NAMESPACE, json.dumps([entity_id, purpose]))
+
+
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))`, in about half its time (no `UUID` object is built:
+    every issued credential's event id is one)."""
+    # As `uuid.uuid5` itself: SHA-1 names the id, it protects nothing.
+    sha1 = hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False)
+    digest = bytearray(sha1.digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def derived_envelope(
