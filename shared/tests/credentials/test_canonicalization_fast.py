@@ -505,3 +505,26 @@ def test_threads_canonicalise_concurrently_as_pyld_does(
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(3):
             assert list(pool.map(canonicalize_rdf, documents)) == expected
+
+
+def test_a_remembered_achievement_is_written_again_with_its_blank_nodes_renumbered(
+    micro_credential: Callable[..., Any],
+) -> None:
+    # A batch's credentials share their achievement: its triples are written from memory, with
+    # its blank nodes (criteria, alignments) numbered after whatever the credential has before.
+    rdf_fast._subtree_memo.clear()
+    by_did = micro_credential().to_document()
+    by_identifier = copy.deepcopy(by_did)
+    subject = by_identifier["credentialSubject"]
+    del subject["id"]  # the subject becomes a blank node itself, numbered before the achievement
+    identity = hashed_identifier("learner@example.edu", identity_type="emailAddress", salt="ab")
+    subject["identifier"] = [identity.model_dump(mode="json", by_alias=True)]
+    achievement = f"<{by_did['credentialSubject']['achievement']['id']}>"
+
+    first = rdf_fast.canonicalize(by_did)
+    remembered = [s for s in rdf_fast._subtree_memo.values() if s.subject == achievement]
+    assert len(remembered) == 1
+    assert remembered[0].blank_nodes >= 2  # criteria and alignments
+    for document in (by_identifier, by_did, by_identifier):
+        assert rdf_fast.canonicalize(document) == canonicalize_rdf_reference(document)
+    assert first == canonicalize_rdf_reference(by_did)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from frozendict import frozendict
 from pyld import jsonld
 from pyld.nquads import escape
@@ -72,8 +73,8 @@ def _state() -> tuple[jsonld.JsonLdProcessor, dict[str, Any]]:
     return state
 
 
-def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
-    if len(memo) >= _MAX_MEMO:
+def _remember(memo: dict[Any, Any], key: Any, value: Any, *, limit: int = _MAX_MEMO) -> None:
+    if len(memo) >= limit:
         memo.clear()
     memo[key] = value
 
@@ -151,6 +152,31 @@ def _term(ctx: Any, key: str, entry: str) -> Any:
 
 
 _SKIP, _ID, _TYPE, _PROPERTY = range(4)
+
+_Triple = tuple[str, str, str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Subtree:
+    """The triples a nested node wrote, to write again for the same node in the same context.
+
+    Its blank nodes were numbered from `first_blank`, `blank_nodes` of them: a replay shifts
+    them to the writer's next free numbers. The credentials of a batch share an achievement
+    (and its criteria and alignments): writing it took about a third of a credential's RDF.
+    """
+
+    property_ctx: Any  # kept alive, so that its `id` in the key names it alone
+    subject: str
+    triples: tuple[_Triple, ...]
+    first_blank: int
+    blank_nodes: int
+
+
+_MAX_SUBTREES = 512  # an achievement's triples are a few kB
+_subtree_memo: dict[tuple[Any, int, bytes], _Subtree] = {}
+# Keyed by the node's JSON: a node's triples depend only on it, the active context and the
+# property's scoped context (`node`'s arguments); lists and tuples serialise alike, but
+# documents reach here from JSON or model dumps, which have lists only.
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +257,50 @@ class _Writer:
         # The fourth member tells apart what pyld keeps as distinct values even when they
         # serialise alike (`5` and `"5"` coerced to xsd:integer, `@type` and an explicit
         # rdf:type): pyld then writes the same N-Quad twice, and so must this path.
-        self.triples: set[tuple[str, str, str, Any]] = set()
+        self.triples: list[_Triple] = []  # repeats are dropped at the end (`to_triples`)
         self.blank_nodes = 0
 
     def node(self, ctx: Any, property_ctx: Any, element: dict[str, Any], top: bool = False) -> str:
+        """Write a node object's triples; a nested node with an id (an achievement, a profile)
+        is written from memory when the same one was written in the same context before."""
+        uuid = ctx.get("_uuid")
+        if top or uuid is None or ("id" not in element and "@id" not in element):
+            return self._node(ctx, property_ctx, element, top)
+        try:
+            content = orjson.dumps(element, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+        except TypeError:  # not plain JSON data: never remembered
+            return self._node(ctx, property_ctx, element, top)
+        key = (uuid, id(property_ctx), content)
+        found = _subtree_memo.get(key)
+        if found is None or found.property_ctx is not property_ctx:
+            start, first_blank = len(self.triples), self.blank_nodes
+            subject = self._node(ctx, property_ctx, element, top)
+            found = _Subtree(
+                property_ctx,
+                subject,
+                tuple(self.triples[start:]),
+                first_blank,
+                self.blank_nodes - first_blank,
+            )
+            _remember(_subtree_memo, key, found, limit=_MAX_SUBTREES)
+            return subject
+        return self._replay(found)
+
+    def _replay(self, subtree: _Subtree) -> str:
+        """Write a remembered subtree again, its blank nodes renumbered from the next free one."""
+        shift = self.blank_nodes - subtree.first_blank
+        self.blank_nodes += subtree.blank_nodes
+        if shift == 0 or subtree.blank_nodes == 0:
+            self.triples += subtree.triples
+            return subtree.subject
+
+        def moved(term: str) -> str:
+            return f"_:b{int(term[3:]) + shift}" if term[0] == "_" else term
+
+        self.triples += [(moved(s), p, moved(o), distinct) for s, p, o, distinct in subtree.triples]
+        return moved(subtree.subject)
+
+    def _node(self, ctx: Any, property_ctx: Any, element: dict[str, Any], top: bool) -> str:
         """Write a node object's triples (mirrors pyld `_expand` for node objects)."""
         previous = ctx.get("previousContext")
         if previous is not None:
@@ -288,7 +354,7 @@ class _Writer:
         if subject is None:
             subject = f"_:b{self.blank_nodes}"
             self.blank_nodes += 1
-        add = self.triples.add
+        add = self.triples.append
         for type_iri in types:
             add((subject, _RDF_TYPE, type_iri, "@type"))
         for plan, value in properties:
@@ -347,7 +413,7 @@ def to_triples(document: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     writer = _Writer()
     root = document if type(document) is dict else dict(document)
     writer.node(processor._get_initial_context(options), None, root, top=True)
-    return [(s, p, o) for s, p, o, _ in writer.triples]
+    return [(s, p, o) for s, p, o, _ in set(writer.triples)]
 
 
 def canonicalize(document: Mapping[str, Any]) -> str:
