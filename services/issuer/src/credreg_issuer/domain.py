@@ -299,7 +299,7 @@ def prepare_records(
     now: datetime | None = None,
 ) -> list[KafkaRecord]:
     """`prepare_issuances`, each event encoded for the log: a process pool then sends bytes back,
-    not models for the event loop to unpickle and encode again (half the instructions)."""
+    not models for the event loop to unpickle and encode again (~55 µs a credential there)."""
     return [
         to_record(envelope)
         for envelope in prepare_issuances(work, institution, source, signer, now)
