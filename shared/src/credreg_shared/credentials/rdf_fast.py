@@ -260,21 +260,21 @@ class _Writer:
         self.triples: list[_Triple] = []  # repeats are dropped at the end (`to_triples`)
         self.blank_nodes = 0
 
-    def node(self, ctx: Any, property_ctx: Any, element: dict[str, Any], top: bool = False) -> str:
-        """Write a node object's triples; a nested node with an id (an achievement, a profile)
-        is written from memory when the same one was written in the same context before."""
+    def node(self, ctx: Any, property_ctx: Any, element: dict[str, Any]) -> str:
+        """Write a nested node object's triples; one with an id (an achievement, a profile) is
+        written from memory when the same one was written in the same context before."""
         uuid = ctx.get("_uuid")
-        if top or uuid is None or ("id" not in element and "@id" not in element):
-            return self._node(ctx, property_ctx, element, top)
+        if uuid is None or ("id" not in element and "@id" not in element):
+            return self._node(ctx, property_ctx, element)
         try:
             content = orjson.dumps(element, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
         except TypeError:  # not plain JSON data: never remembered
-            return self._node(ctx, property_ctx, element, top)
+            return self._node(ctx, property_ctx, element)
         key = (uuid, id(property_ctx), content)
         found = _subtree_memo.get(key)
         if found is None or found.property_ctx is not property_ctx:
             start, first_blank = len(self.triples), self.blank_nodes
-            subject = self._node(ctx, property_ctx, element, top)
+            subject = self._node(ctx, property_ctx, element)
             found = _Subtree(
                 property_ctx,
                 subject,
@@ -300,7 +300,7 @@ class _Writer:
         self.triples += [(moved(s), p, moved(o), distinct) for s, p, o, distinct in subtree.triples]
         return moved(subtree.subject)
 
-    def _node(self, ctx: Any, property_ctx: Any, element: dict[str, Any], top: bool) -> str:
+    def _node(self, ctx: Any, property_ctx: Any, element: dict[str, Any], top: bool = False) -> str:
         """Write a node object's triples (mirrors pyld `_expand` for node objects)."""
         previous = ctx.get("previousContext")
         if previous is not None:
@@ -412,7 +412,7 @@ def to_triples(document: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     processor, options = _state()
     writer = _Writer()
     root = document if type(document) is dict else dict(document)
-    writer.node(processor._get_initial_context(options), None, root, top=True)
+    writer._node(processor._get_initial_context(options), None, root, top=True)
     return [(s, p, o) for s, p, o, _ in set(writer.triples)]
 
 
