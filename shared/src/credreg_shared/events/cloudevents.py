@@ -41,6 +41,10 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+"""A UUID as `uuid.UUID` writes it (lower case, hyphens), which an id is normalised to."""
+
+
 class InvalidEventReason(StrEnum):
     """Why a Kafka record is not a valid credreg event."""
 
@@ -85,6 +89,8 @@ class Envelope(BaseModel):
     @field_validator("id")
     @classmethod
     def _id_is_a_uuid(cls, value: str) -> str:
+        if _CANONICAL_UUID.fullmatch(value):
+            return value  # canonical already, as every id credreg writes: no UUID object needed
         try:
             return str(uuid.UUID(value))
         except ValueError as exc:
