@@ -109,7 +109,7 @@ async def test_a_fakes_app_has_no_lifespan_to_connect(client: httpx.AsyncClient)
 def test_settling_the_heap_freezes_start_up_and_spaces_collections_out() -> None:
     import gc
 
-    from credreg_shared.runtime import GC_YOUNG_THRESHOLD, settle_heap
+    from credreg_shared.heap import GC_YOUNG_THRESHOLD, settle_heap
 
     before = gc.get_threshold()
     try:

