@@ -48,19 +48,18 @@ class IssuedForView(CredentialIssued):
         by_name: bool | None = None,
     ) -> Self:
         """The event with its credential's bytes as text; anything unusual takes pydantic's path."""
-        options = (strict, extra, context, by_alias, by_name)
-        if all(option is None for option in options):
+        options = {
+            "strict": strict,
+            "extra": extra,
+            "context": context,
+            "by_alias": by_alias,
+            "by_name": by_name,
+        }
+        if all(option is None for option in options.values()):
             event = cls._from_members(json_data)
             if event is not None:
                 return event
-        return cls._validated_by_pydantic(
-            json_data,
-            strict=strict,
-            extra=extra,
-            context=context,
-            by_alias=by_alias,
-            by_name=by_name,
-        )
+        return cls._validated_by_pydantic(json_data, **options)
 
     @classmethod
     def _from_members(cls, json_data: str | bytes | bytearray) -> Self | None:
@@ -74,7 +73,11 @@ class IssuedForView(CredentialIssued):
         text = _object_text(members.credential)
         if text is None:
             return None
-        data = {name: value for name in _FIELDS if (value := getattr(members, name)) is not _UNSET}
+        data = {
+            name: value
+            for name in _FIELDS
+            if (value := getattr(members, name)) is not msgspec.UNSET
+        }
         data["credential_json"] = text
         try:
             return cls.model_validate(data)
@@ -82,17 +85,9 @@ class IssuedForView(CredentialIssued):
             return None
 
     @classmethod
-    def _validated_by_pydantic(
-        cls,
-        json_data: str | bytes | bytearray,
-        *,
-        strict: bool | None = None,
-        extra: ExtraValues | None = None,
-        context: Any | None = None,
-        by_alias: bool | None = None,
-        by_name: bool | None = None,
-    ) -> Self:
-        """The event as pydantic parses the JSON itself, with the credential's bytes as text."""
+    def _validated_by_pydantic(cls, json_data: str | bytes | bytearray, **options: Any) -> Self:
+        """The event as pydantic parses the JSON itself (`options` as `model_validate_json`
+        takes them), with the credential's bytes as text."""
         try:
             members = _TOP_LEVEL.decode(json_data)
         except msgspec.DecodeError:
@@ -102,14 +97,7 @@ class IssuedForView(CredentialIssued):
             # The other members only; a `credential_json` sent along is replaced below.
             members["credential_json"] = msgspec.Raw(b'""')
             json_data = msgspec.json.encode(members)
-        event = super().model_validate_json(
-            json_data,
-            strict=strict,
-            extra=extra,
-            context=context,
-            by_alias=by_alias,
-            by_name=by_name,
-        )
+        event = super().model_validate_json(json_data, **options)
         return event if text is None else event.model_copy(update={"credential_json": text})
 
     @model_validator(mode="before")
@@ -139,8 +127,6 @@ def _object_text(raw: msgspec.Raw | None) -> str | None:
 _FIELDS = tuple(name for name in CredentialIssued.model_fields if name != "credential")
 """The contract's fields but the credential (none has an alias: checked by the tests)."""
 
-_UNSET: Any = msgspec.UNSET
-
 _MEMBERS: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
     msgspec.defstruct(
         "IssuedMembers",
@@ -151,8 +137,8 @@ _MEMBERS: msgspec.json.Decoder[Any] = msgspec.json.Decoder(
     )
 )
 """An issued event's members as plain JSON values (unknown ones dropped, as the contract
-does), the credential as its raw bytes: two thirds of the time of re-encoding the other members for
-pydantic's JSON parser and copying the model to set the text."""
+does), the credential as its raw bytes: two thirds of the time of re-encoding the other
+members for pydantic's JSON parser and copying the model to set the text."""
 
 
 VIEW_MODELS: Mapping[str, type[EventData]] = {
